@@ -1,0 +1,28 @@
+//! Criterion benchmark of each available engine's hashing kernel alone
+//! (one thread, no search bookkeeping): `cargo bench -p miner --bench engines`.
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use miner::{Engine, Job, ShareTarget};
+
+fn engines(c: &mut Criterion) {
+    let header: [u8; 80] = std::array::from_fn(|i| (i as u8).wrapping_mul(29).wrapping_add(3));
+    // Difficulty 1: hits are rare, so this measures the kernel, not confirmation.
+    let job = Job::new(header, ShareTarget::from_difficulty(1.0).unwrap());
+    const NONCES: u64 = 1 << 16;
+    let mut group = c.benchmark_group("sha256d_scan");
+    group.throughput(Throughput::Elements(NONCES));
+    for engine in Engine::available() {
+        let mut out = Vec::new();
+        group.bench_with_input(BenchmarkId::from_parameter(engine), &engine, |b, &engine| {
+            b.iter(|| {
+                out.clear();
+                engine.candidates(&job, 0..NONCES, &mut out);
+                out.len()
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, engines);
+criterion_main!(benches);

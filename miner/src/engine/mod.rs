@@ -1,0 +1,165 @@
+//! Nonce-search engines and their run-time selection.
+//!
+//! Every engine scans a nonce range of a [`Job`] and reports candidate nonces
+//! whose hash's top word is within the target's top word; [`Engine::scan`]
+//! then confirms each candidate with the portable double hash and the full
+//! 256-bit comparison, so engines can never report a wrong hit.
+
+mod avx2;
+mod avx512;
+mod job;
+mod kernel;
+mod lanes;
+mod portable;
+mod sha_ni;
+
+pub use job::Job;
+
+use std::fmt;
+use std::ops::Range;
+use std::str::FromStr;
+
+/// One past the largest nonce.
+pub const NONCE_SPACE: u64 = 1 << 32;
+
+/// A nonce whose header hash meets the job's target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hit {
+    pub nonce: u32,
+    /// The raw double-SHA256 digest (reverse it for the usual display order).
+    pub hash: [u8; 32],
+}
+
+/// The available hashing engines, fastest first in [`Engine::ALL`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Engine {
+    /// 16 lanes of AVX-512F/BW.
+    Avx512,
+    /// Intel SHA extensions, several nonces interleaved.
+    ShaNi,
+    /// 8 lanes of AVX2.
+    Avx2,
+    /// `sha2` compressions with a midstate; runs on any CPU.
+    Portable,
+}
+
+/// Errors choosing an engine.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum EngineError {
+    #[error("unknown engine {0:?} (expected one of: avx512, sha-ni, avx2, portable)")]
+    Unknown(String),
+    #[error("engine {0} is not supported by this CPU (it lacks {1})")]
+    Unsupported(Engine, &'static str),
+}
+
+impl Engine {
+    pub const ALL: [Engine; 4] = [Engine::Avx512, Engine::ShaNi, Engine::Avx2, Engine::Portable];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Avx512 => "avx512",
+            Engine::ShaNi => "sha-ni",
+            Engine::Avx2 => "avx2",
+            Engine::Portable => "portable",
+        }
+    }
+
+    /// The CPU features the engine needs, as reported in errors.
+    pub fn requirement(self) -> &'static str {
+        match self {
+            Engine::Avx512 => "AVX-512F and AVX-512BW",
+            Engine::ShaNi => "the SHA extensions with SSE4.1",
+            Engine::Avx2 => "AVX2",
+            Engine::Portable => "nothing",
+        }
+    }
+
+    /// Whether this CPU can run the engine.
+    pub fn is_available(self) -> bool {
+        match self {
+            Engine::Avx512 => avx512::available(),
+            Engine::ShaNi => sha_ni::available(),
+            Engine::Avx2 => avx2::available(),
+            Engine::Portable => true,
+        }
+    }
+
+    /// The engines this CPU can run, fastest first.
+    pub fn available() -> Vec<Engine> {
+        Self::ALL.into_iter().filter(|e| e.is_available()).collect()
+    }
+
+    /// The fastest engine this CPU can run.
+    pub fn best() -> Engine {
+        Self::available()[0]
+    }
+
+    /// Checks that the CPU can run the engine.
+    pub fn check(self) -> Result<Engine, EngineError> {
+        if self.is_available() {
+            Ok(self)
+        } else {
+            Err(EngineError::Unsupported(self, self.requirement()))
+        }
+    }
+
+    /// How many nonces the engine hashes together; ranges are best split at
+    /// multiples of this.
+    pub fn lanes(self) -> u64 {
+        match self {
+            Engine::Avx512 => 16,
+            Engine::ShaNi => sha_ni::LANES as u64,
+            Engine::Avx2 => 8,
+            Engine::Portable => 1,
+        }
+    }
+
+    /// Pushes the nonces in `range` (end at most 2^32) whose hash's top word is
+    /// within the target's top word. Panics if the CPU cannot run the engine.
+    pub fn candidates(self, job: &Job, range: Range<u64>, out: &mut Vec<u32>) {
+        assert!(range.end <= NONCE_SPACE, "nonce range {range:?} beyond 2^32");
+        match self {
+            Engine::Avx512 => avx512::scan(job, range, out),
+            Engine::ShaNi => sha_ni::scan(job, range, out),
+            Engine::Avx2 => avx2::scan(job, range, out),
+            Engine::Portable => portable::scan(job, range, out),
+        }
+    }
+
+    /// Scans `range` and returns the confirmed hits, in nonce order.
+    pub fn scan(self, job: &Job, range: Range<u64>) -> Vec<Hit> {
+        let mut candidates = Vec::new();
+        self.candidates(job, range, &mut candidates);
+        confirm(job, &candidates)
+    }
+}
+
+/// Keeps the candidates whose full double hash meets the job's target.
+pub fn confirm(job: &Job, candidates: &[u32]) -> Vec<Hit> {
+    candidates
+        .iter()
+        .filter_map(|&nonce| {
+            let hash = job.hash(nonce);
+            job.target()
+                .is_met_by(&hash)
+                .then_some(Hit { nonce, hash })
+        })
+        .collect()
+}
+
+impl fmt::Display for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Engine {
+    type Err = EngineError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let wanted = s.to_ascii_lowercase().replace('_', "-");
+        Self::ALL
+            .into_iter()
+            .find(|e| e.name() == wanted || (wanted == "shani" && *e == Engine::ShaNi))
+            .ok_or_else(|| EngineError::Unknown(s.to_string()))
+    }
+}

@@ -1,0 +1,10 @@
+//! mesos-miner's hashing core: Bitcoin header double-SHA256 nonce search with
+//! run-time selected SIMD/SHA engines, parallel search across cores, and the
+//! hash-rate benchmark.
+
+pub mod engine;
+pub mod sha256;
+pub mod target;
+
+pub use engine::{Engine, Hit, Job};
+pub use target::ShareTarget;
