@@ -1,0 +1,561 @@
+//! Client tests against tiny in-process hyper servers on 127.0.0.1 that play
+//! master or agent: streamed SUBSCRIBE answers cut at awkward places,
+//! redirects, error statuses.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http::{HeaderMap, Method, Request, Response, StatusCode};
+use http_body::Frame;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use prost::Message as _;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+use super::*;
+use crate::recordio;
+use crate::v1::{self, executor, scheduler};
+
+type TestBody = BoxBody<Bytes, Infallible>;
+
+/// What the test server saw of one request.
+#[derive(Debug, Clone)]
+struct Seen {
+    method: Method,
+    path: String,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Seen {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|value| value.to_str().ok())
+    }
+}
+
+/// A response body fed chunk by chunk from the test; ends when the sender drops.
+struct ChunkBody(mpsc::UnboundedReceiver<Bytes>);
+
+impl http_body::Body for ChunkBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        self.get_mut()
+            .0
+            .poll_recv(cx)
+            .map(|chunk| chunk.map(|bytes| Ok(Frame::data(bytes))))
+    }
+}
+
+/// Serves `handler` on 127.0.0.1 (an ephemeral port) for the rest of the test,
+/// recording every request in the returned log.
+async fn serve<H, F>(handler: H) -> (SocketAddr, Arc<Mutex<Vec<Seen>>>)
+where
+    H: Fn(Seen) -> F + Send + Sync + 'static,
+    F: Future<Output = Response<TestBody>> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let handler = Arc::new(handler);
+    let server_log = log.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let handler = handler.clone();
+            let log = server_log.clone();
+            let service = service_fn(move |request: Request<Incoming>| {
+                let handler = handler.clone();
+                let log = log.clone();
+                async move {
+                    let (parts, body) = request.into_parts();
+                    let body = body.collect().await.unwrap().to_bytes();
+                    let seen = Seen {
+                        method: parts.method,
+                        path: parts.uri.path().to_owned(),
+                        headers: parts.headers,
+                        body,
+                    };
+                    log.lock().unwrap().push(seen.clone());
+                    Ok::<_, Infallible>(handler(seen).await)
+                }
+            });
+            tokio::spawn(async move {
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    (addr, log)
+}
+
+fn full(status: StatusCode, body: &'static str) -> Response<TestBody> {
+    Response::builder()
+        .status(status)
+        .body(Full::new(Bytes::from_static(body.as_bytes())).boxed())
+        .unwrap()
+}
+
+/// A 200 streaming `stream` in pieces cut at `cuts`, with a pause between
+/// pieces so they leave as separate HTTP chunks.
+fn streaming(stream: Bytes, cuts: Vec<usize>, stream_id: Option<&str>) -> Response<TestBody> {
+    let (sender, receiver) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut start = 0;
+        for end in cuts.into_iter().chain([stream.len()]) {
+            if end > start {
+                let _ = sender.send(stream.slice(start..end));
+                start = end;
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        }
+    });
+    let mut response = Response::builder()
+        .status(StatusCode::OK)
+        .header("Content-Type", crate::PROTOBUF_CONTENT_TYPE);
+    if let Some(stream_id) = stream_id {
+        response = response.header(STREAM_ID_HEADER, stream_id);
+    }
+    response.body(ChunkBody(receiver).boxed()).unwrap()
+}
+
+async fn within<T>(future: impl Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(10), future)
+        .await
+        .expect("test step timed out")
+}
+
+fn subscribe_call() -> scheduler::Call {
+    scheduler::Call {
+        r#type: Some(scheduler::call::Type::Subscribe as i32),
+        subscribe: Some(scheduler::call::Subscribe {
+            framework_info: v1::FrameworkInfo {
+                user: "root".into(),
+                name: "mesos-miner".into(),
+                ..Default::default()
+            },
+            suppressed_roles: vec![],
+        }),
+        ..Default::default()
+    }
+}
+
+fn decline_call() -> scheduler::Call {
+    scheduler::Call {
+        framework_id: Some(v1::FrameworkId {
+            value: "fw-1".into(),
+        }),
+        r#type: Some(scheduler::call::Type::Decline as i32),
+        decline: Some(scheduler::call::Decline {
+            offer_ids: vec![v1::OfferId {
+                value: "offer-1".into(),
+            }],
+            filters: Some(v1::Filters {
+                refuse_seconds: Some(30.0),
+            }),
+        }),
+        ..Default::default()
+    }
+}
+
+fn scheduler_events() -> Vec<scheduler::Event> {
+    use scheduler::event::Type;
+    let cpus = v1::Resource {
+        name: "cpus".into(),
+        r#type: v1::value::Type::Scalar as i32,
+        scalar: Some(v1::value::Scalar { value: 2.0 }),
+        ..Default::default()
+    };
+    vec![
+        scheduler::Event {
+            r#type: Some(Type::Subscribed as i32),
+            subscribed: Some(scheduler::event::Subscribed {
+                framework_id: v1::FrameworkId {
+                    value: "fw-1".into(),
+                },
+                heartbeat_interval_seconds: Some(15.0),
+                master_info: None,
+            }),
+            ..Default::default()
+        },
+        scheduler::Event {
+            r#type: Some(Type::Heartbeat as i32),
+            ..Default::default()
+        },
+        scheduler::Event {
+            r#type: Some(Type::Offers as i32),
+            offers: Some(scheduler::event::Offers {
+                offers: vec![v1::Offer {
+                    id: v1::OfferId {
+                        value: "offer-1".into(),
+                    },
+                    framework_id: v1::FrameworkId {
+                        value: "fw-1".into(),
+                    },
+                    agent_id: v1::AgentId {
+                        value: "agent-1".into(),
+                    },
+                    hostname: "node-a".into(),
+                    resources: vec![cpus],
+                    ..Default::default()
+                }],
+            }),
+            ..Default::default()
+        },
+    ]
+}
+
+fn framed<M: prost::Message>(messages: &[M]) -> Bytes {
+    let mut stream = BytesMut::new();
+    for message in messages {
+        recordio::encode(&message.encode_to_vec(), &mut stream);
+    }
+    stream.freeze()
+}
+
+/// Cut points that split length lines, separate a length line from its
+/// record, break records in the middle, and put the end of one record and
+/// the start of the next in one chunk.
+fn awkward_cuts(stream: &[u8]) -> Vec<usize> {
+    let first_newline = stream.iter().position(|&byte| byte == b'\n').unwrap();
+    let mut cuts = vec![1, first_newline, first_newline + 1, first_newline + 4];
+    cuts.extend((first_newline + 20..stream.len()).step_by(17));
+    cuts.push(stream.len() - 1);
+    cuts.retain(|&cut| cut > 0 && cut < stream.len());
+    cuts.sort_unstable();
+    cuts.dedup();
+    cuts
+}
+
+/// A master that answers SUBSCRIBE with `events` and other calls with 202.
+async fn fake_master(events: Vec<scheduler::Event>) -> (SocketAddr, Arc<Mutex<Vec<Seen>>>) {
+    let stream = framed(&events);
+    serve(move |seen: Seen| {
+        let stream = stream.clone();
+        async move {
+            let call = scheduler::Call::decode(seen.body.clone()).unwrap();
+            if call.r#type() == scheduler::call::Type::Subscribe {
+                let cuts = awkward_cuts(&stream);
+                streaming(stream, cuts, Some("stream-42"))
+            } else if seen.header(STREAM_ID_HEADER) == Some("stream-42") {
+                full(StatusCode::ACCEPTED, "")
+            } else {
+                full(StatusCode::BAD_REQUEST, "missing Mesos-Stream-Id")
+            }
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn scheduler_subscribe_streams_events_split_across_chunks() {
+    let events = scheduler_events();
+    let (addr, log) = fake_master(events.clone()).await;
+    let config = ClientConfig {
+        auth: Some(Auth::Basic {
+            principal: "miner".into(),
+            secret: "s3cret".into(),
+        }),
+        ..Default::default()
+    };
+    let client = SchedulerClient::new(&addr.to_string(), config).unwrap();
+
+    let mut subscription = within(client.subscribe(&subscribe_call())).await.unwrap();
+    assert_eq!(subscription.stream_id, "stream-42");
+    let mut received = Vec::new();
+    while let Some(event) = within(subscription.events.next()).await {
+        received.push(event.unwrap());
+    }
+    assert_eq!(received, events);
+
+    within(client.call(&subscription.stream_id, &decline_call()))
+        .await
+        .unwrap();
+
+    let log = log.lock().unwrap();
+    assert_eq!(log.len(), 2);
+    for seen in log.iter() {
+        assert_eq!(seen.method, Method::POST);
+        assert_eq!(seen.path, SCHEDULER_API_PATH);
+        assert_eq!(seen.header("content-type"), Some("application/x-protobuf"));
+        assert_eq!(seen.header("accept"), Some("application/x-protobuf"));
+        assert_eq!(seen.header("authorization"), Some("Basic bWluZXI6czNjcmV0"));
+    }
+    assert_eq!(log[0].header(STREAM_ID_HEADER), None);
+    assert_eq!(
+        scheduler::Call::decode(log[0].body.clone()).unwrap(),
+        subscribe_call()
+    );
+    assert_eq!(log[1].header(STREAM_ID_HEADER), Some("stream-42"));
+    assert_eq!(
+        scheduler::Call::decode(log[1].body.clone()).unwrap(),
+        decline_call()
+    );
+}
+
+#[tokio::test]
+async fn scheduler_follows_redirect_to_the_leader() {
+    let events = scheduler_events();
+    let (leader, leader_log) = fake_master(events.clone()).await;
+    let location = format!("//127.0.0.1:{}{SCHEDULER_API_PATH}", leader.port());
+    let (follower, follower_log) = serve(move |_seen| {
+        let location = location.clone();
+        async move {
+            Response::builder()
+                .status(StatusCode::TEMPORARY_REDIRECT)
+                .header("Location", location)
+                .body(Full::new(Bytes::new()).boxed())
+                .unwrap()
+        }
+    })
+    .await;
+
+    let client =
+        SchedulerClient::new(&format!("http://{follower}"), ClientConfig::default()).unwrap();
+    let mut subscription = within(client.subscribe(&subscribe_call())).await.unwrap();
+    let first = within(subscription.events.next()).await.unwrap().unwrap();
+    assert_eq!(first, events[0]);
+    assert_eq!(
+        client.endpoint().to_string(),
+        format!("http://{leader}{SCHEDULER_API_PATH}")
+    );
+
+    // Later calls go straight to the leader.
+    within(client.call(&subscription.stream_id, &decline_call()))
+        .await
+        .unwrap();
+    assert_eq!(follower_log.lock().unwrap().len(), 1);
+    assert_eq!(leader_log.lock().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn redirect_loops_are_cut_short() {
+    let (addr, log) = serve(|_seen| async {
+        Response::builder()
+            .status(StatusCode::TEMPORARY_REDIRECT)
+            .header("Location", SCHEDULER_API_PATH)
+            .body(Full::new(Bytes::new()).boxed())
+            .unwrap()
+    })
+    .await;
+    let config = ClientConfig {
+        max_redirects: 2,
+        ..Default::default()
+    };
+    let client = SchedulerClient::new(&addr.to_string(), config).unwrap();
+    let error = within(client.subscribe(&subscribe_call()))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, ClientError::TooManyRedirects(2)), "{error}");
+    assert_eq!(log.lock().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn error_statuses_carry_the_body_text() {
+    let (addr, _log) = serve(|seen: Seen| async move {
+        let call = scheduler::Call::decode(seen.body).unwrap();
+        match call.r#type() {
+            scheduler::call::Type::Subscribe => {
+                full(StatusCode::INTERNAL_SERVER_ERROR, "master exploded\n")
+            }
+            scheduler::call::Type::Decline => full(StatusCode::BAD_REQUEST, "unknown offer"),
+            _ => full(StatusCode::OK, "no stream id here"),
+        }
+    })
+    .await;
+    let client = SchedulerClient::new(&addr.to_string(), ClientConfig::default()).unwrap();
+
+    let error = within(client.subscribe(&subscribe_call()))
+        .await
+        .unwrap_err();
+    match &error {
+        ClientError::ServerError { status, body } => {
+            assert_eq!(*status, StatusCode::INTERNAL_SERVER_ERROR);
+            assert_eq!(body, "master exploded");
+        }
+        other => panic!("expected a server error, got {other:?}"),
+    }
+    assert_eq!(
+        error.to_string(),
+        "server error (500 Internal Server Error): master exploded"
+    );
+
+    let error = within(client.call("stream-1", &decline_call()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, ClientError::BadRequest(body) if body == "unknown offer"),
+        "{error}"
+    );
+
+    // A call answered 200 instead of 202.
+    let revive = scheduler::Call {
+        r#type: Some(scheduler::call::Type::Revive as i32),
+        ..Default::default()
+    };
+    let error = within(client.call("stream-1", &revive)).await.unwrap_err();
+    assert_eq!(error.status(), Some(StatusCode::OK));
+}
+
+#[tokio::test]
+async fn subscribe_without_stream_id_fails() {
+    let (addr, _log) =
+        serve(|_seen| async { streaming(Bytes::from_static(b"2\n\x08\x08"), vec![], None) }).await;
+    let client = SchedulerClient::new(&addr.to_string(), ClientConfig::default()).unwrap();
+    let error = within(client.subscribe(&subscribe_call()))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, ClientError::MissingStreamId), "{error}");
+}
+
+#[tokio::test]
+async fn truncated_stream_reports_the_cut() {
+    let mut stream = framed(&scheduler_events()[..1]).to_vec();
+    stream.extend_from_slice(b"10\nabc");
+    let stream = Bytes::from(stream);
+    let (addr, _log) = serve(move |_seen| {
+        let stream = stream.clone();
+        async move { streaming(stream, vec![5], Some("s")) }
+    })
+    .await;
+    let client = SchedulerClient::new(&addr.to_string(), ClientConfig::default()).unwrap();
+    let mut subscription = within(client.subscribe(&subscribe_call())).await.unwrap();
+    assert!(within(subscription.events.next()).await.unwrap().is_ok());
+    let error = within(subscription.events.next())
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            ClientError::RecordIo(recordio::RecordIoError::Truncated { buffered: 3 })
+        ),
+        "{error}"
+    );
+    assert!(within(subscription.events.next()).await.is_none());
+}
+
+#[tokio::test]
+async fn calls_of_the_wrong_kind_are_refused_locally() {
+    let client = SchedulerClient::new("127.0.0.1:9", ClientConfig::default()).unwrap();
+    assert!(matches!(
+        client.subscribe(&decline_call()).await,
+        Err(ClientError::InvalidCall(_))
+    ));
+    assert!(matches!(
+        client.call("s", &subscribe_call()).await,
+        Err(ClientError::InvalidCall(_))
+    ));
+}
+
+fn executor_call(kind: executor::call::Type) -> executor::Call {
+    executor::Call {
+        executor_id: v1::ExecutorId {
+            value: "exec-1".into(),
+        },
+        framework_id: v1::FrameworkId {
+            value: "fw-1".into(),
+        },
+        r#type: Some(kind as i32),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn executor_subscribes_and_sends_updates() {
+    use executor::event::Type;
+    let events = vec![
+        executor::Event {
+            r#type: Some(Type::Subscribed as i32),
+            subscribed: Some(executor::event::Subscribed {
+                executor_info: v1::ExecutorInfo {
+                    r#type: Some(v1::executor_info::Type::Custom as i32),
+                    executor_id: v1::ExecutorId {
+                        value: "exec-1".into(),
+                    },
+                    ..Default::default()
+                },
+                framework_info: v1::FrameworkInfo {
+                    user: "root".into(),
+                    name: "mesos-miner".into(),
+                    ..Default::default()
+                },
+                agent_info: v1::AgentInfo {
+                    hostname: "node-a".into(),
+                    ..Default::default()
+                },
+                container_id: None,
+            }),
+            ..Default::default()
+        },
+        executor::Event {
+            r#type: Some(Type::Kill as i32),
+            kill: Some(executor::event::Kill {
+                task_id: v1::TaskId {
+                    value: "task-1".into(),
+                },
+                kill_policy: None,
+            }),
+            ..Default::default()
+        },
+    ];
+    let stream = framed(&events);
+    let (addr, log) = serve(move |seen: Seen| {
+        let stream = stream.clone();
+        async move {
+            let call = executor::Call::decode(seen.body).unwrap();
+            match call.r#type() {
+                executor::call::Type::Subscribe => {
+                    let cuts = awkward_cuts(&stream);
+                    streaming(stream, cuts, None)
+                }
+                _ => full(StatusCode::ACCEPTED, ""),
+            }
+        }
+    })
+    .await;
+
+    let client = ExecutorClient::new(&addr.to_string(), ClientConfig::default()).unwrap();
+    let mut stream = within(client.subscribe(&executor_call(executor::call::Type::Subscribe)))
+        .await
+        .unwrap();
+    let mut received = Vec::new();
+    while let Some(event) = within(stream.next()).await {
+        received.push(event.unwrap());
+    }
+    assert_eq!(received, events);
+
+    let mut update = executor_call(executor::call::Type::Update);
+    update.update = Some(executor::call::Update {
+        status: v1::TaskStatus {
+            task_id: v1::TaskId {
+                value: "task-1".into(),
+            },
+            state: v1::TaskState::TaskKilled as i32,
+            source: Some(v1::task_status::Source::Executor as i32),
+            uuid: Some(Bytes::from_static(&[9; 16])),
+            ..Default::default()
+        },
+    });
+    within(client.call(&update)).await.unwrap();
+
+    let log = log.lock().unwrap();
+    assert_eq!(log.len(), 2);
+    assert!(log.iter().all(|seen| seen.path == EXECUTOR_API_PATH));
+    assert_eq!(executor::Call::decode(log[1].body.clone()).unwrap(), update);
+}

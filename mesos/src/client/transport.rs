@@ -1,0 +1,306 @@
+//! The HTTP plumbing shared by the scheduler and executor clients: POSTing a
+//! protobuf call, authentication headers, following `307 Temporary Redirect`
+//! to the leading master, and turning unwanted statuses into [`ClientError`]s.
+//! Plain `http://` only: TLS is not supported.
+
+use base64::Engine as _;
+use bytes::Bytes;
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, LOCATION};
+use http::{HeaderValue, Method, Request, Response, StatusCode, Uri};
+use http_body_util::{BodyExt as _, Full, Limited};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use tracing::debug;
+
+use super::{Auth, ClientConfig, ClientError};
+use crate::PROTOBUF_CONTENT_TYPE;
+
+/// Header naming the scheduler's subscription on every non-SUBSCRIBE call.
+pub const STREAM_ID_HEADER: &str = "Mesos-Stream-Id";
+
+/// How much of an error response body is kept.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// A pooled HTTP/1.1 client plus our configuration; cheap to clone.
+#[derive(Clone)]
+pub(crate) struct Transport {
+    client: Client<HttpConnector, Full<Bytes>>,
+    config: ClientConfig,
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transport")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Transport {
+    pub(crate) fn new(config: ClientConfig) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(config.connect_timeout));
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new()).build(connector);
+        Self { client, config }
+    }
+
+    pub(crate) fn config(&self) -> &ClientConfig {
+        &self.config
+    }
+
+    /// POSTs `body` to `endpoint`, following redirects. Returns the URI that
+    /// finally answered and its (2xx) response; other statuses are errors.
+    pub(crate) async fn post(
+        &self,
+        endpoint: &Uri,
+        body: Bytes,
+        stream_id: Option<&str>,
+    ) -> Result<(Uri, Response<Incoming>), ClientError> {
+        let mut uri = endpoint.clone();
+        for _ in 0..=self.config.max_redirects {
+            let request = self.build_request(&uri, body.clone(), stream_id)?;
+            let response =
+                tokio::time::timeout(self.config.request_timeout, self.client.request(request))
+                    .await
+                    .map_err(|_| ClientError::Timeout(self.config.request_timeout))??;
+
+            let status = response.status();
+            if status == StatusCode::TEMPORARY_REDIRECT || status == StatusCode::PERMANENT_REDIRECT
+            {
+                let location = response
+                    .headers()
+                    .get(LOCATION)
+                    .and_then(|value| value.to_str().ok())
+                    .ok_or_else(|| ClientError::BadRedirect(String::new()))?;
+                let next = resolve_location(&uri, location)?;
+                debug!(from = %uri, to = %next, "following redirect");
+                uri = next;
+                continue;
+            }
+            if status.is_success() {
+                return Ok((uri, response));
+            }
+            let text = read_error_body(response).await;
+            debug!(%uri, %status, body = %text, "Mesos refused the call");
+            return Err(ClientError::from_status(status, text));
+        }
+        Err(ClientError::TooManyRedirects(self.config.max_redirects))
+    }
+
+    fn build_request(
+        &self,
+        uri: &Uri,
+        body: Bytes,
+        stream_id: Option<&str>,
+    ) -> Result<Request<Full<Bytes>>, ClientError> {
+        if uri.scheme_str() != Some("http") {
+            return Err(ClientError::InvalidEndpoint {
+                endpoint: uri.to_string(),
+                reason: "only http:// is supported (no TLS)".into(),
+            });
+        }
+        let mut request = Request::builder()
+            .method(Method::POST)
+            .uri(uri.clone())
+            .header(CONTENT_TYPE, PROTOBUF_CONTENT_TYPE)
+            .header(ACCEPT, PROTOBUF_CONTENT_TYPE);
+        if let Some(stream_id) = stream_id {
+            request = request.header(STREAM_ID_HEADER, header_value(stream_id)?);
+        }
+        if let Some(auth) = &self.config.auth {
+            request = request.header(AUTHORIZATION, header_value(&authorization(auth))?);
+        }
+        request
+            .body(Full::new(body))
+            .map_err(|error| ClientError::InvalidEndpoint {
+                endpoint: uri.to_string(),
+                reason: error.to_string(),
+            })
+    }
+}
+
+fn header_value(value: &str) -> Result<HeaderValue, ClientError> {
+    HeaderValue::from_str(value)
+        .map_err(|_| ClientError::InvalidCall(format!("{value:?} is not a valid header value")))
+}
+
+/// The `Authorization` header value for `auth`.
+fn authorization(auth: &Auth) -> String {
+    match auth {
+        Auth::Basic { principal, secret } => {
+            let pair = format!("{principal}:{secret}");
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(pair)
+            )
+        }
+        Auth::Bearer(token) => format!("Bearer {token}"),
+    }
+}
+
+/// Where a redirect points, relative to the URI that answered it. Mesos
+/// masters answer with a scheme-relative `//host:port/path`; absolute URIs
+/// and absolute paths are accepted too. A Location without a path keeps
+/// the original path.
+pub(crate) fn resolve_location(base: &Uri, location: &str) -> Result<Uri, ClientError> {
+    let bad = || ClientError::BadRedirect(location.to_owned());
+    let scheme = base.scheme_str().unwrap_or("http");
+    let absolute = if location.starts_with("//") {
+        format!("{scheme}:{location}")
+    } else if location.starts_with('/') {
+        let authority = base.authority().ok_or_else(bad)?;
+        format!("{scheme}://{authority}{location}")
+    } else {
+        location.to_owned()
+    };
+    let uri: Uri = absolute.parse().map_err(|_| bad())?;
+    if uri.scheme().is_none() || uri.authority().is_none() {
+        return Err(bad());
+    }
+    let has_path = uri
+        .path_and_query()
+        .is_some_and(|path| path.as_str() != "/");
+    if has_path {
+        return Ok(uri);
+    }
+    let mut parts = uri.into_parts();
+    parts.path_and_query = base.path_and_query().cloned();
+    Uri::from_parts(parts).map_err(|_| bad())
+}
+
+/// The body of an error response as text, bounded in size.
+async fn read_error_body(response: Response<Incoming>) -> String {
+    match Limited::new(response.into_body(), MAX_ERROR_BODY)
+        .collect()
+        .await
+    {
+        Ok(collected) => String::from_utf8_lossy(&collected.to_bytes())
+            .trim()
+            .to_owned(),
+        Err(error) => format!("<unreadable body: {error}>"),
+    }
+}
+
+/// `http://{base}{path}` from "host:port", "http://host:port" or
+/// "http://host:port/prefix"; a base already ending in `path` is kept.
+pub(crate) fn endpoint_uri(base: &str, path: &str) -> Result<Uri, ClientError> {
+    let invalid = |reason: &str| ClientError::InvalidEndpoint {
+        endpoint: base.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let (scheme, rest) = base
+        .trim()
+        .split_once("://")
+        .unwrap_or(("http", base.trim()));
+    if scheme != "http" {
+        return Err(invalid("only http:// is supported (no TLS)"));
+    }
+    let rest = rest.trim_end_matches('/');
+    if rest.is_empty() {
+        return Err(invalid("no host"));
+    }
+    let full = if rest.ends_with(path) {
+        format!("http://{rest}")
+    } else {
+        format!("http://{rest}{path}")
+    };
+    let uri: Uri = full.parse().map_err(|_| invalid("not a URI"))?;
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(invalid("no host"));
+    }
+    Ok(uri)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn uri(text: &str) -> Uri {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn resolves_scheme_relative_locations() {
+        let base = uri("http://10.0.0.1:5050/api/v1/scheduler");
+        assert_eq!(
+            resolve_location(&base, "//10.0.0.2:5050/api/v1/scheduler").unwrap(),
+            uri("http://10.0.0.2:5050/api/v1/scheduler")
+        );
+        // Without a path the original one is kept.
+        assert_eq!(
+            resolve_location(&base, "//leader.example:5050").unwrap(),
+            uri("http://leader.example:5050/api/v1/scheduler")
+        );
+    }
+
+    #[test]
+    fn resolves_absolute_locations_and_paths() {
+        let base = uri("http://10.0.0.1:5050/api/v1/scheduler");
+        assert_eq!(
+            resolve_location(&base, "http://m2:5051/master/api/v1/scheduler").unwrap(),
+            uri("http://m2:5051/master/api/v1/scheduler")
+        );
+        assert_eq!(
+            resolve_location(&base, "/master/api/v1/scheduler").unwrap(),
+            uri("http://10.0.0.1:5050/master/api/v1/scheduler")
+        );
+    }
+
+    #[test]
+    fn rejects_unusable_locations() {
+        let base = uri("http://10.0.0.1:5050/api/v1/scheduler");
+        for location in ["", "api/v1/scheduler", "http://", "//"] {
+            assert!(
+                matches!(
+                    resolve_location(&base, location),
+                    Err(ClientError::BadRedirect(_))
+                ),
+                "{location:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn builds_endpoints_from_addresses() {
+        let path = "/api/v1/scheduler";
+        for base in [
+            "127.0.0.1:5050",
+            "http://127.0.0.1:5050",
+            "http://127.0.0.1:5050/",
+            "http://127.0.0.1:5050/api/v1/scheduler",
+        ] {
+            assert_eq!(
+                endpoint_uri(base, path).unwrap(),
+                uri("http://127.0.0.1:5050/api/v1/scheduler"),
+                "{base}"
+            );
+        }
+        assert_eq!(
+            endpoint_uri("http://gateway/mesos", path).unwrap(),
+            uri("http://gateway/mesos/api/v1/scheduler")
+        );
+        for bad in ["", "https://master:5050", "http://", "http:///x", "a b:1"] {
+            assert!(
+                matches!(
+                    endpoint_uri(bad, path),
+                    Err(ClientError::InvalidEndpoint { .. })
+                ),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn authorization_headers() {
+        let basic = Auth::Basic {
+            principal: "miner".into(),
+            secret: "s3cret".into(),
+        };
+        // base64("miner:s3cret")
+        assert_eq!(authorization(&basic), "Basic bWluZXI6czNjcmV0");
+        assert_eq!(authorization(&Auth::Bearer("tok".into())), "Bearer tok");
+    }
+}
