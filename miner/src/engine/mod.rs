@@ -163,3 +163,6 @@ impl FromStr for Engine {
             .ok_or_else(|| EngineError::Unknown(s.to_string()))
     }
 }
+
+#[cfg(test)]
+mod equivalence_tests;

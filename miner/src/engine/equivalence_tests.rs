@@ -1,0 +1,124 @@
+//! Every engine against the portable one: random headers, targets and nonce
+//! ranges, plus the edges (nonce wrap at 2^32, hits in the last lane, several
+//! hits in one batch, ranges shorter than the lane count).
+
+use super::*;
+use crate::target::{hash_top_word, ShareTarget};
+use proptest::prelude::*;
+
+fn simd_engines() -> Vec<Engine> {
+    Engine::available()
+        .into_iter()
+        .filter(|e| *e != Engine::Portable)
+        .collect()
+}
+
+/// The reference: every nonce hashed in full.
+fn reference(job: &Job, range: Range<u64>) -> (Vec<u32>, Vec<Hit>) {
+    let mut cands = Vec::new();
+    portable::scan(job, range, &mut cands);
+    let hits = confirm(job, &cands);
+    (cands, hits)
+}
+
+fn check(header: [u8; 80], difficulty: f64, range: Range<u64>) {
+    let job = Job::new(header, ShareTarget::from_difficulty(difficulty).unwrap());
+    let (cands, hits) = reference(&job, range.clone());
+    for nonce in range.clone() {
+        let top = hash_top_word(&job.hash(nonce as u32));
+        assert_eq!(
+            cands.contains(&(nonce as u32)),
+            top <= job.target().top_word(),
+            "portable candidate set wrong at {nonce:#x}"
+        );
+    }
+    for engine in simd_engines() {
+        let mut got = Vec::new();
+        engine.candidates(&job, range.clone(), &mut got);
+        assert_eq!(got, cands, "{engine} candidates differ on {range:?}");
+        assert_eq!(engine.scan(&job, range.clone()), hits, "{engine} hits differ");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+    #[test]
+    fn engines_match_portable(
+        header in proptest::collection::vec(any::<u8>(), 80),
+        start in any::<u32>(),
+        len in 0u64..200,
+        // From "every nonce is a candidate" to "almost none are".
+        log_difficulty in -33.0f64..-2.0,
+    ) {
+        let header: [u8; 80] = header.try_into().unwrap();
+        let start = u64::from(start);
+        let end = (start + len).min(NONCE_SPACE);
+        check(header, 2f64.powf(log_difficulty), start..end);
+    }
+}
+
+fn header(seed: u8) -> [u8; 80] {
+    std::array::from_fn(|i| (i as u8).wrapping_mul(seed).wrapping_add(seed))
+}
+
+#[test]
+fn range_ending_at_nonce_space_and_wrapping_batches() {
+    // The last lanes of the final batch would wrap to nonce 0: they must be masked.
+    for len in [1, 3, 15, 16, 17, 33] {
+        check(header(7), 1.0 / 16.0, NONCE_SPACE - len..NONCE_SPACE);
+    }
+}
+
+#[test]
+fn ranges_shorter_than_lanes_and_empty() {
+    for len in 0..20u64 {
+        check(header(11), 1.0 / 4.0, 1000..1000 + len);
+    }
+}
+
+#[test]
+fn many_hits_in_one_batch_and_in_the_last_lane() {
+    // A difficulty so low that every nonce is a hit.
+    let job = Job::new(header(3), ShareTarget::from_difficulty(1e-12).unwrap());
+    for engine in Engine::available() {
+        let hits = engine.scan(&job, 16..48);
+        assert_eq!(hits.len(), 32, "{engine}");
+        assert!(hits.iter().map(|h| h.nonce).eq(16..48u32), "{engine}");
+    }
+    // A hit exactly in the last lane of a batch: pick a target that only
+    // nonce 15 (of 0..16) meets.
+    let base = Job::new(header(5), ShareTarget::from_difficulty(1.0).unwrap());
+    let tops: Vec<u32> = (0..16).map(|n| hash_top_word(&base.hash(n))).collect();
+    let min_other = tops[..15].iter().copied().min().unwrap();
+    if tops[15] < min_other {
+        let mut be = [0xffu8; 32];
+        be[..4].copy_from_slice(&tops[15].to_be_bytes());
+        let target = ShareTarget::new(bitcoin::pow::Target::from_be_bytes(be));
+        let job = Job::new(header(5), target);
+        for engine in Engine::available() {
+            let hits = engine.scan(&job, 0..16);
+            assert_eq!(hits.iter().map(|h| h.nonce).collect::<Vec<_>>(), vec![15]);
+        }
+    }
+}
+
+#[test]
+fn hits_carry_the_real_hash() {
+    let job = Job::new(header(9), ShareTarget::from_difficulty(1.0 / 1024.0).unwrap());
+    for engine in Engine::available() {
+        for hit in engine.scan(&job, 0..20_000) {
+            assert_eq!(hit.hash, job.hash(hit.nonce));
+            assert!(job.target().is_met_by(&hit.hash));
+        }
+    }
+}
+
+#[test]
+fn engine_names_parse_and_unknown_is_an_error() {
+    for e in Engine::ALL {
+        assert_eq!(e.name().parse::<Engine>().unwrap(), e);
+    }
+    assert_eq!("SHA_NI".parse::<Engine>().unwrap(), Engine::ShaNi);
+    assert!(matches!("gpu".parse::<Engine>(), Err(EngineError::Unknown(_))));
+    assert!(Engine::Portable.check().is_ok());
+}
