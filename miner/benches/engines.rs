@@ -13,13 +13,17 @@ fn engines(c: &mut Criterion) {
     group.throughput(Throughput::Elements(NONCES));
     for engine in Engine::available() {
         let mut out = Vec::new();
-        group.bench_with_input(BenchmarkId::from_parameter(engine), &engine, |b, &engine| {
-            b.iter(|| {
-                out.clear();
-                engine.candidates(&job, 0..NONCES, &mut out);
-                out.len()
-            })
-        });
+        group.bench_with_input(
+            BenchmarkId::from_parameter(engine),
+            &engine,
+            |b, &engine| {
+                b.iter(|| {
+                    out.clear();
+                    engine.candidates(&job, 0..NONCES, &mut out);
+                    out.len()
+                })
+            },
+        );
     }
     group.finish();
 }

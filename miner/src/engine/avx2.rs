@@ -3,7 +3,7 @@
 //! and an `or`, and `Ch`/`Maj` use their three-operation forms.
 
 use super::job::Job;
-use super::lanes::Lanes;
+use super::lanes::{Lanes, Pair};
 use std::arch::x86_64::*;
 
 /// Whether this CPU can run the engine.
@@ -20,7 +20,7 @@ pub(crate) fn scan(job: &Job, range: std::ops::Range<u64>, candidates: &mut Vec<
 
 #[target_feature(enable = "avx2")]
 unsafe fn scan_avx2(job: &Job, range: std::ops::Range<u64>, candidates: &mut Vec<u32>) {
-    super::kernel::scan::<Ymm>(job, range, candidates)
+    super::kernel::scan::<Pair<Ymm>>(job, range, candidates)
 }
 
 #[derive(Clone, Copy)]
@@ -68,25 +68,43 @@ impl Lanes for Ymm {
     fn maj(a: Self, b: Self, c: Self) -> Self {
         // b ^ ((a ^ b) & (b ^ c))
         // SAFETY: see the impl comment.
-        Ymm(xor(b.0, unsafe { _mm256_and_si256(xor(a.0, b.0), xor(b.0, c.0)) }))
+        Ymm(xor(b.0, unsafe {
+            _mm256_and_si256(xor(a.0, b.0), xor(b.0, c.0))
+        }))
     }
     #[inline(always)]
     fn big_sigma0(self) -> Self {
         // SAFETY: see the impl comment.
-        let (a, b, c) = unsafe { (rotr!(self.0, 2, 30), rotr!(self.0, 13, 19), rotr!(self.0, 22, 10)) };
+        let (a, b, c) = unsafe {
+            (
+                rotr!(self.0, 2, 30),
+                rotr!(self.0, 13, 19),
+                rotr!(self.0, 22, 10),
+            )
+        };
         Ymm(xor(xor(a, b), c))
     }
     #[inline(always)]
     fn big_sigma1(self) -> Self {
         // SAFETY: see the impl comment.
-        let (a, b, c) = unsafe { (rotr!(self.0, 6, 26), rotr!(self.0, 11, 21), rotr!(self.0, 25, 7)) };
+        let (a, b, c) = unsafe {
+            (
+                rotr!(self.0, 6, 26),
+                rotr!(self.0, 11, 21),
+                rotr!(self.0, 25, 7),
+            )
+        };
         Ymm(xor(xor(a, b), c))
     }
     #[inline(always)]
     fn small_sigma0(self) -> Self {
         // SAFETY: see the impl comment.
         let (a, b, c) = unsafe {
-            (rotr!(self.0, 7, 25), rotr!(self.0, 18, 14), _mm256_srli_epi32::<3>(self.0))
+            (
+                rotr!(self.0, 7, 25),
+                rotr!(self.0, 18, 14),
+                _mm256_srli_epi32::<3>(self.0),
+            )
         };
         Ymm(xor(xor(a, b), c))
     }
@@ -94,7 +112,11 @@ impl Lanes for Ymm {
     fn small_sigma1(self) -> Self {
         // SAFETY: see the impl comment.
         let (a, b, c) = unsafe {
-            (rotr!(self.0, 17, 15), rotr!(self.0, 19, 13), _mm256_srli_epi32::<10>(self.0))
+            (
+                rotr!(self.0, 17, 15),
+                rotr!(self.0, 19, 13),
+                _mm256_srli_epi32::<10>(self.0),
+            )
         };
         Ymm(xor(xor(a, b), c))
     }

@@ -1,8 +1,9 @@
 //! The 16-lane AVX-512 engine: one nonce per 32-bit lane of a `zmm` register,
-//! with native rotates and three-input logic (`vprord`, `vpternlogd`).
+//! with native rotates and three-input logic (`vprord`, `vpternlogd`), two
+//! batches interleaved (32 nonces per pass).
 
 use super::job::Job;
-use super::lanes::Lanes;
+use super::lanes::{Lanes, Pair};
 use std::arch::x86_64::*;
 
 /// Whether this CPU can run the engine.
@@ -12,14 +13,17 @@ pub(crate) fn available() -> bool {
 
 /// Scans `range` and pushes candidate nonces; the CPU must pass [`available`].
 pub(crate) fn scan(job: &Job, range: std::ops::Range<u64>, candidates: &mut Vec<u32>) {
-    assert!(available(), "avx512 engine used on a CPU without AVX-512F/BW");
+    assert!(
+        available(),
+        "avx512 engine used on a CPU without AVX-512F/BW"
+    );
     // SAFETY: the CPU supports AVX-512F and AVX-512BW (checked just above).
     unsafe { scan_avx512(job, range, candidates) }
 }
 
 #[target_feature(enable = "avx512f,avx512bw")]
 unsafe fn scan_avx512(job: &Job, range: std::ops::Range<u64>, candidates: &mut Vec<u32>) {
-    super::kernel::scan::<Zmm>(job, range, candidates)
+    super::kernel::scan::<Pair<Zmm>>(job, range, candidates)
 }
 
 #[derive(Clone, Copy)]

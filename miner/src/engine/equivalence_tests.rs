@@ -36,7 +36,11 @@ fn check(header: [u8; 80], difficulty: f64, range: Range<u64>) {
         let mut got = Vec::new();
         engine.candidates(&job, range.clone(), &mut got);
         assert_eq!(got, cands, "{engine} candidates differ on {range:?}");
-        assert_eq!(engine.scan(&job, range.clone()), hits, "{engine} hits differ");
+        assert_eq!(
+            engine.scan(&job, range.clone()),
+            hits,
+            "{engine} hits differ"
+        );
     }
 }
 
@@ -104,7 +108,10 @@ fn many_hits_in_one_batch_and_in_the_last_lane() {
 
 #[test]
 fn hits_carry_the_real_hash() {
-    let job = Job::new(header(9), ShareTarget::from_difficulty(1.0 / 1024.0).unwrap());
+    let job = Job::new(
+        header(9),
+        ShareTarget::from_difficulty(1.0 / 1024.0).unwrap(),
+    );
     for engine in Engine::available() {
         for hit in engine.scan(&job, 0..20_000) {
             assert_eq!(hit.hash, job.hash(hit.nonce));
@@ -119,6 +126,9 @@ fn engine_names_parse_and_unknown_is_an_error() {
         assert_eq!(e.name().parse::<Engine>().unwrap(), e);
     }
     assert_eq!("SHA_NI".parse::<Engine>().unwrap(), Engine::ShaNi);
-    assert!(matches!("gpu".parse::<Engine>(), Err(EngineError::Unknown(_))));
+    assert!(matches!(
+        "gpu".parse::<Engine>(),
+        Err(EngineError::Unknown(_))
+    ));
     assert!(Engine::Portable.check().is_ok());
 }

@@ -38,7 +38,8 @@ impl Job {
     pub fn new(header: [u8; 80], target: ShareTarget) -> Self {
         let mut midstate = sha256::IV;
         sha256::compress(&mut midstate, header[..64].try_into().unwrap());
-        let word = |i: usize| u32::from_be_bytes(header[64 + 4 * i..68 + 4 * i].try_into().unwrap());
+        let word =
+            |i: usize| u32::from_be_bytes(header[64 + 4 * i..68 + 4 * i].try_into().unwrap());
         let tail = [word(0), word(1), word(2)];
 
         let mut s3 = midstate;

@@ -15,7 +15,10 @@ use seq_macro::seq;
 /// One round on `s = [a..h]` with `kw = K[t] + W[t]` already summed.
 #[inline(always)]
 fn round<V: Lanes>(s: &mut [V; 8], kw: V) {
-    let t1 = s[7].add(kw).add(V::ch(s[4], s[5], s[6])).add(s[4].big_sigma1());
+    let t1 = s[7]
+        .add(kw)
+        .add(V::ch(s[4], s[5], s[6]))
+        .add(s[4].big_sigma1());
     let t2 = s[0].big_sigma0().add(V::maj(s[0], s[1], s[2]));
     *s = [t1.add(t2), s[0], s[1], s[2], s[3].add(t1), s[4], s[5], s[6]];
 }

@@ -33,11 +33,11 @@ pub struct Hit {
 /// The available hashing engines, fastest first in [`Engine::ALL`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Engine {
-    /// 16 lanes of AVX-512F/BW.
+    /// 16 lanes of AVX-512F/BW, two batches interleaved.
     Avx512,
     /// Intel SHA extensions, several nonces interleaved.
     ShaNi,
-    /// 8 lanes of AVX2.
+    /// 8 lanes of AVX2, two batches interleaved.
     Avx2,
     /// `sha2` compressions with a midstate; runs on any CPU.
     Portable,
@@ -53,7 +53,12 @@ pub enum EngineError {
 }
 
 impl Engine {
-    pub const ALL: [Engine; 4] = [Engine::Avx512, Engine::ShaNi, Engine::Avx2, Engine::Portable];
+    pub const ALL: [Engine; 4] = [
+        Engine::Avx512,
+        Engine::ShaNi,
+        Engine::Avx2,
+        Engine::Portable,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -107,9 +112,9 @@ impl Engine {
     /// multiples of this.
     pub fn lanes(self) -> u64 {
         match self {
-            Engine::Avx512 => 16,
+            Engine::Avx512 => 32,
             Engine::ShaNi => sha_ni::LANES as u64,
-            Engine::Avx2 => 8,
+            Engine::Avx2 => 16,
             Engine::Portable => 1,
         }
     }
@@ -117,7 +122,10 @@ impl Engine {
     /// Pushes the nonces in `range` (end at most 2^32) whose hash's top word is
     /// within the target's top word. Panics if the CPU cannot run the engine.
     pub fn candidates(self, job: &Job, range: Range<u64>, out: &mut Vec<u32>) {
-        assert!(range.end <= NONCE_SPACE, "nonce range {range:?} beyond 2^32");
+        assert!(
+            range.end <= NONCE_SPACE,
+            "nonce range {range:?} beyond 2^32"
+        );
         match self {
             Engine::Avx512 => avx512::scan(job, range, out),
             Engine::ShaNi => sha_ni::scan(job, range, out),
@@ -140,9 +148,7 @@ pub fn confirm(job: &Job, candidates: &[u32]) -> Vec<Hit> {
         .iter()
         .filter_map(|&nonce| {
             let hash = job.hash(nonce);
-            job.target()
-                .is_met_by(&hash)
-                .then_some(Hit { nonce, hash })
+            job.target().is_met_by(&hash).then_some(Hit { nonce, hash })
         })
         .collect()
 }

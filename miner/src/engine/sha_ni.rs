@@ -15,7 +15,7 @@ use seq_macro::seq;
 use std::arch::x86_64::*;
 
 /// Nonces hashed together.
-pub(crate) const LANES: usize = 8;
+pub(crate) const LANES: usize = 12;
 
 /// Whether this CPU can run the engine.
 pub(crate) fn available() -> bool {
@@ -26,7 +26,10 @@ pub(crate) fn available() -> bool {
 
 /// Scans `range` and pushes candidate nonces; the CPU must pass [`available`].
 pub(crate) fn scan(job: &Job, range: std::ops::Range<u64>, candidates: &mut Vec<u32>) {
-    assert!(available(), "sha-ni engine used on a CPU without SHA/SSE4.1");
+    assert!(
+        available(),
+        "sha-ni engine used on a CPU without SHA/SSE4.1"
+    );
     if is_x86_feature_detected!("avx") {
         // SAFETY: the CPU has AVX (checked), so `vzeroupper` exists; it only
         // clears upper vector state, which no live Rust value depends on here.
@@ -168,6 +171,8 @@ fn scan_lanes(job: &Job, range: std::ops::Range<u64>, candidates: &mut Vec<u32>)
 }
 
 /// Digest word 7 of the double hash for nonces `first..first + LANES` (wrapping).
+// `seq!` expands group indices to literals, so `4 * 0` and friends appear.
+#[allow(clippy::erasing_op, clippy::identity_op, clippy::eq_op)]
 #[inline(always)]
 unsafe fn batch(c: &Consts, first: u32) -> [u32; LANES] {
     // First hash, from round 2 of the second chunk.
