@@ -2,9 +2,12 @@
 //! run-time selected SIMD/SHA engines, parallel search across cores, and the
 //! hash-rate benchmark.
 
+pub mod bench;
 pub mod engine;
+pub mod search;
 pub mod sha256;
 pub mod target;
 
 pub use engine::{Engine, Hit, Job};
+pub use search::{Found, Outcome, SearchHandle, Searcher, WorkSource};
 pub use target::ShareTarget;

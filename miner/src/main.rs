@@ -1,1 +1,7 @@
-fn main() {}
+//! The `miner` binary; see [`cli`] for its commands.
+
+mod cli;
+
+fn main() -> anyhow::Result<()> {
+    cli::main()
+}
