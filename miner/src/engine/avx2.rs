@@ -3,7 +3,7 @@
 //! and an `or`, and `Ch`/`Maj` use their three-operation forms.
 
 use super::job::Job;
-use super::lanes::{Lanes, Pair};
+use super::lanes::Lanes;
 use std::arch::x86_64::*;
 
 /// Whether this CPU can run the engine.
@@ -20,7 +20,7 @@ pub(crate) fn scan(job: &Job, range: std::ops::Range<u64>, candidates: &mut Vec<
 
 #[target_feature(enable = "avx2")]
 unsafe fn scan_avx2(job: &Job, range: std::ops::Range<u64>, candidates: &mut Vec<u32>) {
-    super::kernel::scan::<Pair<Ymm>>(job, range, candidates)
+    super::kernel::scan::<Ymm>(job, range, candidates)
 }
 
 #[derive(Clone, Copy)]

@@ -37,7 +37,7 @@ pub enum Engine {
     Avx512,
     /// Intel SHA extensions, several nonces interleaved.
     ShaNi,
-    /// 8 lanes of AVX2, two batches interleaved.
+    /// 8 lanes of AVX2.
     Avx2,
     /// `sha2` compressions with a midstate; runs on any CPU.
     Portable,
@@ -114,7 +114,7 @@ impl Engine {
         match self {
             Engine::Avx512 => 32,
             Engine::ShaNi => sha_ni::LANES as u64,
-            Engine::Avx2 => 16,
+            Engine::Avx2 => 8,
             Engine::Portable => 1,
         }
     }

@@ -16,16 +16,30 @@ pub(crate) fn scan(job: &Job, range: std::ops::Range<u64>, candidates: &mut Vec<
     digest_block[32..36].copy_from_slice(&PAD.to_be_bytes());
     digest_block[60..64].copy_from_slice(&DIGEST_BITS.to_be_bytes());
 
-    for nonce in range {
-        let nonce = nonce as u32;
-        chunk[12..16].copy_from_slice(&nonce.to_le_bytes());
-        let mut first = job.midstate;
-        sha256::compress(&mut first, &chunk);
-        digest_block[..32].copy_from_slice(&sha256::state_bytes(&first));
-        let mut second = IV;
-        sha256::compress(&mut second, &digest_block);
-        if second[7].swap_bytes() <= bound {
-            candidates.push(nonce);
+    // Two nonces per step: their compressions are independent, so the CPU
+    // overlaps one nonce's rounds with the other's.
+    let mut chunks = [chunk; 2];
+    let mut digests = [digest_block; 2];
+    let mut nonce = range.start;
+    while nonce < range.end {
+        let pair = [nonce as u32, (nonce + 1).min(range.end - 1) as u32];
+        let mut first = [job.midstate; 2];
+        for i in 0..2 {
+            chunks[i][12..16].copy_from_slice(&pair[i].to_le_bytes());
+            sha256::compress(&mut first[i], &chunks[i]);
         }
+        let mut second = [IV; 2];
+        for i in 0..2 {
+            for (bytes, word) in digests[i][..32].chunks_exact_mut(4).zip(&first[i]) {
+                bytes.copy_from_slice(&word.to_be_bytes());
+            }
+            sha256::compress(&mut second[i], &digests[i]);
+        }
+        for i in 0..2 {
+            if (nonce + i as u64) < range.end && second[i][7].swap_bytes() <= bound {
+                candidates.push(pair[i]);
+            }
+        }
+        nonce += 2;
     }
 }

@@ -15,7 +15,7 @@ use seq_macro::seq;
 use std::arch::x86_64::*;
 
 /// Nonces hashed together.
-pub(crate) const LANES: usize = 12;
+pub(crate) const LANES: usize = 8;
 
 /// Whether this CPU can run the engine.
 pub(crate) fn available() -> bool {
