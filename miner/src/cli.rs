@@ -1,12 +1,8 @@
 //! The `miner` command line: argument parsing (clap), logging setup, and one
 //! function per subcommand, each a thin call into the library.
 //!
-//! Subcommands: `bench` (hash rate per engine and thread count) and `engines`
-//! (what this CPU can run). The mining subcommand, `run`, will join them here
-//! once the stratum client exists: add a `Run(RunArgs)` variant to
-//! [`Command`] with the pool URL, worker name and password (as
-//! `MINER_POOL`, `MINER_USER`, `MINER_PASSWORD`), reusing `--engine` and
-//! `--threads` from [`BenchArgs`] with the same environment variables.
+//! Subcommands: `run` (mine for stratum v1 pools), `bench` (hash rate per
+//! engine and thread count) and `engines` (what this CPU can run).
 
 use std::io::{self, Write};
 use std::num::NonZeroUsize;
@@ -16,6 +12,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use miner::bench::{self, Format, Plan};
 use miner::engine::EngineError;
+use miner::pool::{self, session::Endpoint, PoolConfig};
 use miner::search::default_threads;
 use miner::Engine;
 use tracing_subscriber::EnvFilter;
@@ -44,7 +41,63 @@ enum Command {
     /// List the hashing engines, whether this CPU can run them, and which one
     /// is used by default.
     Engines,
-    // `Run(RunArgs)`: mine against a stratum pool. Not yet: see the module doc.
+    /// Mine for one or more stratum v1 pools with all cores until Ctrl-C.
+    ///
+    /// Connects to the first pool, fails over to the next ones with
+    /// exponential backoff, and prints hash rate and share counts.
+    Run(RunArgs),
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// Pool address, `stratum+tcp://host:port` or `host:port`; repeat (or
+    /// separate with commas) for failover pools, in order of preference.
+    #[arg(long = "pool", env = "MINER_POOL", value_name = "URL", required = true, value_delimiter = ',', value_parser = parse_pool)]
+    pools: Vec<(String, u16)>,
+
+    /// Worker name: `<payout address>[.<worker>]` for the mesos-miner proxy.
+    #[arg(long, env = "MINER_USER", value_name = "NAME")]
+    user: String,
+
+    /// Worker password (most pools ignore it).
+    #[arg(
+        long,
+        env = "MINER_PASSWORD",
+        default_value = "x",
+        hide_env_values = true
+    )]
+    password: String,
+
+    /// Hashing engine [default: the fastest this CPU supports].
+    #[arg(long, env = "MINER_ENGINE", value_name = "NAME", value_parser = parse_engine)]
+    engine: Option<Engine>,
+
+    /// Hashing threads [default: one per CPU].
+    #[arg(long, env = "MINER_THREADS", value_name = "N")]
+    threads: Option<NonZeroUsize>,
+
+    /// Seconds between status lines.
+    #[arg(long, env = "MINER_STATUS_SECONDS", value_name = "SECONDS", default_value = "10", value_parser = parse_seconds)]
+    status_every: Duration,
+}
+
+/// `stratum+tcp://host:port`, `tcp://host:port` or `host:port`.
+fn parse_pool(url: &str) -> Result<(String, u16), String> {
+    let rest = ["stratum+tcp://", "tcp://"]
+        .iter()
+        .find_map(|scheme| url.strip_prefix(scheme))
+        .unwrap_or(url)
+        .trim_end_matches('/');
+    let (host, port) = rest
+        .rsplit_once(':')
+        .ok_or_else(|| format!("{url:?} has no port (expected host:port)"))?;
+    let port = port
+        .parse::<u16>()
+        .map_err(|_| format!("{url:?} has an invalid port"))?;
+    if host.is_empty() {
+        return Err(format!("{url:?} has no host"));
+    }
+    Ok((host.trim_matches(['[', ']']).to_string(), port))
 }
 
 #[derive(Debug, Args)]
@@ -100,7 +153,34 @@ pub fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Bench(args) => bench(args),
         Command::Engines => engines(),
+        Command::Run(args) => run(args),
     }
+}
+
+fn run(args: RunArgs) -> anyhow::Result<()> {
+    let config = PoolConfig {
+        pools: args
+            .pools
+            .into_iter()
+            .map(|(host, port)| Endpoint {
+                host,
+                port,
+                user: args.user.clone(),
+                password: args.password.clone(),
+            })
+            .collect(),
+        engine: args.engine.unwrap_or_else(Engine::best),
+        threads: args.threads.map(NonZeroUsize::get),
+        backoff_min: Duration::from_secs(1),
+        backoff_max: Duration::from_secs(60),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the I/O runtime")?;
+    runtime
+        .block_on(pool::run(config, args.status_every))
+        .context("mining failed")
 }
 
 /// Logs to stderr, filtered by `RUST_LOG` (warnings and errors if unset).
@@ -164,6 +244,22 @@ mod tests {
     #[test]
     fn the_command_line_is_well_formed() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn pool_urls() {
+        assert_eq!(
+            parse_pool("stratum+tcp://127.0.0.1:3333").unwrap(),
+            ("127.0.0.1".into(), 3333)
+        );
+        assert_eq!(
+            parse_pool("pool.example:4444/").unwrap(),
+            ("pool.example".into(), 4444)
+        );
+        assert_eq!(parse_pool("[::1]:3333").unwrap(), ("::1".into(), 3333));
+        assert!(parse_pool("stratum+tcp://host").is_err());
+        assert!(parse_pool(":3333").is_err());
+        assert!(parse_pool("host:99999").is_err());
     }
 
     #[test]

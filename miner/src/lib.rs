@@ -1,9 +1,10 @@
 //! mesos-miner's hashing core: Bitcoin header double-SHA256 nonce search with
 //! run-time selected SIMD/SHA engines, parallel search across cores, and the
-//! hash-rate benchmark.
+//! hash-rate benchmark, and the stratum v1 pool client (`miner run`).
 
 pub mod bench;
 pub mod engine;
+pub mod pool;
 pub mod search;
 pub mod sha256;
 pub mod target;

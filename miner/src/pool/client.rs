@@ -1,0 +1,204 @@
+//! The mining client: the search runs on its own thread against [`PoolWork`],
+//! while sessions to the configured pools run one at a time on tokio, failing
+//! over to the next pool with exponential backoff and jitter.
+
+use super::session::{self, Endpoint, SessionEnd};
+use super::work::{JobTag, PoolWork};
+use crate::engine::Engine;
+use crate::search::{Found, SearchError, SearchHandle, Searcher};
+use rand::Rng;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tracing::{info, warn};
+
+/// What `miner run` was asked to do.
+#[derive(Clone, Debug)]
+pub struct PoolConfig {
+    /// Pools in order of preference.
+    pub pools: Vec<Endpoint>,
+    pub engine: Engine,
+    pub threads: Option<usize>,
+    /// First and largest wait between failed connection attempts.
+    pub backoff_min: Duration,
+    pub backoff_max: Duration,
+}
+
+/// Share counters, readable while mining.
+#[derive(Debug, Default)]
+pub struct ShareStats {
+    submitted: AtomicU64,
+    accepted: AtomicU64,
+    rejected: AtomicU64,
+    stale: AtomicU64,
+}
+
+impl ShareStats {
+    pub(crate) fn submitted(&self) {
+        self.submitted.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn accepted(&self) {
+        self.accepted.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn rejected(&self, reason: &str) {
+        warn!(reason, "share rejected");
+        self.rejected.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn stale(&self) {
+        self.stale.fetch_add(1, Ordering::Relaxed);
+    }
+    /// `(submitted, accepted, rejected, dropped as stale before submission)`.
+    pub fn snapshot(&self) -> (u64, u64, u64, u64) {
+        (
+            self.submitted.load(Ordering::Relaxed),
+            self.accepted.load(Ordering::Relaxed),
+            self.rejected.load(Ordering::Relaxed),
+            self.stale.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// A running client: its counters and a way to stop it.
+pub struct PoolClient {
+    pub stats: Arc<ShareStats>,
+    pub search: SearchHandle,
+    shutdown: watch::Sender<bool>,
+    work: PoolWork,
+    task: tokio::task::JoinHandle<()>,
+    searcher: std::thread::JoinHandle<()>,
+}
+
+impl PoolClient {
+    /// Starts the search threads and the pool sessions.
+    pub fn start(config: PoolConfig) -> Result<Self, SearchError> {
+        let mut searcher = Searcher::new(config.engine, config.threads)?;
+        let search = searcher.handle();
+        let work = PoolWork::new();
+        let stats = Arc::new(ShareStats::default());
+        let (hits_tx, hits_rx) = mpsc::unbounded_channel::<Found<JobTag>>();
+        let (shutdown, shutdown_rx) = watch::channel(false);
+
+        let mut source = work.clone();
+        let searcher_thread = std::thread::Builder::new()
+            .name("search".into())
+            .spawn(move || {
+                searcher.run(&mut source, |found| {
+                    // A closed channel means the client is stopping.
+                    let _ = hits_tx.send(found);
+                });
+            })
+            .expect("spawning the search thread");
+
+        let task = tokio::spawn(sessions(
+            config,
+            work.clone(),
+            search.clone(),
+            hits_rx,
+            stats.clone(),
+            shutdown_rx,
+        ));
+        Ok(Self {
+            stats,
+            search,
+            shutdown,
+            work,
+            task,
+            searcher: searcher_thread,
+        })
+    }
+
+    /// Stops mining and waits for the threads and sessions to end.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        self.work.close();
+        self.search.stop();
+        let _ = self.task.await;
+        let _ = tokio::task::spawn_blocking(move || self.searcher.join()).await;
+    }
+}
+
+/// Runs sessions until shutdown: the pools in order, each failure waiting
+/// longer (with jitter) before the next attempt; a good session resets it.
+async fn sessions(
+    config: PoolConfig,
+    work: PoolWork,
+    search: SearchHandle,
+    mut hits: mpsc::UnboundedReceiver<Found<JobTag>>,
+    stats: Arc<ShareStats>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut backoff = config.backoff_min;
+    let mut index = 0usize;
+    let mut redirect: Option<Endpoint> = None;
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let endpoint = redirect
+            .take()
+            .unwrap_or_else(|| config.pools[index % config.pools.len()].clone());
+        let started = tokio::time::Instant::now();
+        let outcome =
+            session::run(&endpoint, &work, &search, &mut hits, &stats, &mut shutdown).await;
+        let wait = match outcome {
+            Ok(SessionEnd::Shutdown) => return,
+            Ok(SessionEnd::Reconnect { to, wait }) => {
+                info!(?to, ?wait, "pool asked us to reconnect");
+                if let Some((host, port)) = to {
+                    redirect = Some(Endpoint {
+                        host,
+                        port: if port == 0 { endpoint.port } else { port },
+                        ..endpoint.clone()
+                    });
+                } else {
+                    redirect = Some(endpoint.clone());
+                }
+                backoff = config.backoff_min;
+                wait
+            }
+            Err(e) => {
+                warn!(pool = %format!("{}:{}", endpoint.host, endpoint.port), error = %e, "pool session ended");
+                if started.elapsed() > Duration::from_secs(60) {
+                    backoff = config.backoff_min;
+                } else {
+                    index += 1;
+                }
+                let jitter = rand::thread_rng().gen_range(0.5..1.5);
+                let wait = backoff.mul_f64(jitter);
+                backoff = (backoff * 2).min(config.backoff_max);
+                wait
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// `miner run`: mines until Ctrl-C, printing a status line every `every`.
+pub async fn run(config: PoolConfig, every: Duration) -> Result<(), SearchError> {
+    let client = PoolClient::start(config)?;
+    let mut ticker = tokio::time::interval(every);
+    ticker.tick().await;
+    let mut last = (client.search.hashes(), tokio::time::Instant::now());
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = ticker.tick() => {
+                let now = (client.search.hashes(), tokio::time::Instant::now());
+                let rate = (now.0 - last.0) as f64 / (now.1 - last.1).as_secs_f64();
+                last = now;
+                let (submitted, accepted, rejected, stale) = client.stats.snapshot();
+                eprintln!(
+                    "{:.2} MH/s  shares: {accepted} accepted, {rejected} rejected, {submitted} submitted, {stale} stale",
+                    rate / 1e6
+                );
+            }
+        }
+    }
+    info!("stopping");
+    client.stop().await;
+    Ok(())
+}

@@ -1,0 +1,327 @@
+//! One stratum v1 connection to a pool: `mining.configure` (BIP310 version
+//! rolling), `mining.subscribe`, `mining.authorize`, then notifications in and
+//! shares out until the connection ends or the pool asks us to reconnect.
+
+use super::client::ShareStats;
+use super::work::{JobTag, PoolWork, Session};
+use crate::search::{Found, SearchHandle};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::Duration;
+use stratum::message::Response;
+use stratum::methods::{Configure, Subscribe};
+use stratum::{
+    Authorize, ClientRequest, ConfigureResult, Id, Message, ServerMessage, StratumCodec, Submit,
+    SubscribeResult,
+};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio_util::codec::Framed;
+use tracing::{debug, info, warn};
+
+/// The version bits we ask to roll (BIP310's usual general-purpose range).
+pub const VERSION_ROLLING_MASK: u32 = 0x1fff_e000;
+/// How long to wait for the TCP connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// A pool that sends nothing for this long is presumed gone.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+/// Live job ids remembered for share submission.
+const LIVE_JOBS: usize = 16;
+
+/// Where and as whom to mine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    pub host: String,
+    pub port: u16,
+    /// `<payout address>[.<worker>]` for our proxy; any worker name elsewhere.
+    pub user: String,
+    pub password: String,
+}
+
+/// Why a session failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("cannot connect to {0}: {1}")]
+    Connect(String, String),
+    #[error("pool closed the connection")]
+    Closed,
+    #[error("pool sent nothing for {0:?}")]
+    Idle(Duration),
+    #[error("stratum transport: {0}")]
+    Transport(#[from] stratum::CodecError),
+    #[error("pool refused the subscription: {0}")]
+    Subscribe(String),
+    #[error("pool refused worker {0:?}: {1}")]
+    Unauthorized(String, String),
+}
+
+/// How a session ended without error.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SessionEnd {
+    /// `client.reconnect`: go to this place (or the same one) after `wait`.
+    Reconnect {
+        to: Option<(String, u16)>,
+        wait: Duration,
+    },
+    /// The client is shutting down.
+    Shutdown,
+}
+
+/// What an outstanding request of ours was.
+enum Pending {
+    Configure,
+    Subscribe,
+    Authorize,
+    Submit,
+}
+
+/// Runs one connection until it ends. Shares arrive on `shares`; `search`
+/// is restarted whenever the work changes under it.
+pub async fn run(
+    endpoint: &Endpoint,
+    work: &PoolWork,
+    search: &SearchHandle,
+    shares: &mut mpsc::UnboundedReceiver<Found<JobTag>>,
+    stats: &ShareStats,
+    shutdown: &mut tokio::sync::watch::Receiver<bool>,
+) -> Result<SessionEnd, SessionError> {
+    let addr = format!("{}:{}", endpoint.host, endpoint.port);
+    let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&addr))
+        .await
+        .map_err(|_| SessionError::Connect(addr.clone(), "timed out".into()))?
+        .map_err(|e| SessionError::Connect(addr.clone(), e.to_string()))?;
+    stream.set_nodelay(true).ok();
+    let mut framed = Framed::new(stream, StratumCodec::default());
+    info!(pool = %addr, "connected");
+
+    let mut next_id = 1i64;
+    let mut pending: HashMap<i64, Pending> = HashMap::new();
+    let mut send = |req: ClientRequest, kind: Pending, pending: &mut HashMap<i64, Pending>| {
+        let id = next_id;
+        next_id += 1;
+        pending.insert(id, kind);
+        req.into_request(Id::Num(id))
+    };
+    let configure = send(
+        ClientRequest::Configure(Configure::version_rolling(VERSION_ROLLING_MASK, 2)),
+        Pending::Configure,
+        &mut pending,
+    );
+    let subscribe = send(
+        ClientRequest::Subscribe(Subscribe {
+            user_agent: Some(concat!("mesos-miner/", env!("CARGO_PKG_VERSION")).into()),
+            session_id: None,
+        }),
+        Pending::Subscribe,
+        &mut pending,
+    );
+    let authorize = send(
+        ClientRequest::Authorize(Authorize {
+            username: endpoint.user.clone(),
+            password: Some(endpoint.password.clone()),
+        }),
+        Pending::Authorize,
+        &mut pending,
+    );
+    for req in [configure, subscribe, authorize] {
+        framed.send(req).await?;
+    }
+
+    let mut version_mask = 0u32;
+    let mut subscribed = false;
+    let mut live_jobs: VecDeque<String> = VecDeque::new();
+    let mut live_set: HashSet<String> = HashSet::new();
+    let result = loop {
+        tokio::select! {
+            changed = shutdown.changed() => {
+                if changed.is_err() || *shutdown.borrow() {
+                    break Ok(SessionEnd::Shutdown);
+                }
+            }
+            found = shares.recv() => {
+                let Some(found) = found else { break Ok(SessionEnd::Shutdown) };
+                let tag = &found.tag;
+                if tag.epoch != work.epoch() || !live_set.contains(&tag.job_id) {
+                    stats.stale();
+                    debug!(job = %tag.job_id, "dropping a share for work the pool no longer has");
+                    continue;
+                }
+                let submit = Submit {
+                    worker: endpoint.user.clone(),
+                    job_id: tag.job_id.clone(),
+                    extranonce2: tag.extranonce2.clone(),
+                    ntime: tag.ntime,
+                    nonce: found.hit.nonce,
+                    version_bits: tag.version_bits,
+                };
+                let req = send(ClientRequest::Submit(submit), Pending::Submit, &mut pending);
+                framed.send(req).await?;
+                stats.submitted();
+            }
+            line = tokio::time::timeout(IDLE_TIMEOUT, framed.next()) => {
+                let message = match line {
+                    Err(_) => break Err(SessionError::Idle(IDLE_TIMEOUT)),
+                    Ok(None) => break Err(SessionError::Closed),
+                    Ok(Some(Err(e))) => break Err(e.into()),
+                    Ok(Some(Ok(Err(bad)))) => {
+                        warn!(error = %bad, "ignoring a malformed line from the pool");
+                        continue;
+                    }
+                    Ok(Some(Ok(Ok(message)))) => message,
+                };
+                match message {
+                    Message::Response(resp) => {
+                        let Some(kind) = resp.id.as_ref().and_then(|id| match id {
+                            Id::Num(n) => pending.remove(n),
+                            Id::Str(_) => None,
+                        }) else {
+                            debug!(?resp, "response to no request of ours");
+                            continue;
+                        };
+                        match kind {
+                            Pending::Configure => {
+                                version_mask = configured_mask(&resp);
+                                if subscribed {
+                                    work.set_version_mask(version_mask);
+                                }
+                            }
+                            Pending::Subscribe => {
+                                let sub = subscription(&resp)?;
+                                info!(
+                                    extranonce1 = %hex::encode(&sub.extranonce1),
+                                    extranonce2_size = sub.extranonce2_size,
+                                    version_mask = format_args!("{version_mask:08x}"),
+                                    "subscribed"
+                                );
+                                work.set_session(Session {
+                                    extranonce1: sub.extranonce1,
+                                    extranonce2_size: sub.extranonce2_size,
+                                    version_mask,
+                                });
+                                live_jobs.clear();
+                                live_set.clear();
+                                subscribed = true;
+                                search.restart();
+                            }
+                            Pending::Authorize => match resp.bool_result() {
+                                Ok(true) => info!(worker = %endpoint.user, "authorized"),
+                                Ok(false) => break Err(SessionError::Unauthorized(
+                                    endpoint.user.clone(), "refused".into())),
+                                Err(e) => break Err(SessionError::Unauthorized(
+                                    endpoint.user.clone(), e.to_string())),
+                            },
+                            Pending::Submit => match resp.bool_result() {
+                                Ok(true) => stats.accepted(),
+                                Ok(false) => stats.rejected("rejected"),
+                                Err(e) => stats.rejected(&e.to_string()),
+                            },
+                        }
+                    }
+                    Message::Notification(n) => {
+                        match ServerMessage::from_notification(&n) {
+                            Ok(msg) => {
+                                if let Some(end) = apply(msg, work, search, &mut live_jobs, &mut live_set) {
+                                    break Ok(end);
+                                }
+                            }
+                            Err(e) => warn!(method = %n.method, error = %e, "ignoring a pool message"),
+                        }
+                    }
+                    Message::Request(req) => {
+                        // `client.*` calls may come as requests; answer them.
+                        let reply = match req.method.as_str() {
+                            "client.get_version" => Response::ok(
+                                req.id.clone(),
+                                Value::from(concat!("mesos-miner/", env!("CARGO_PKG_VERSION"))),
+                            ),
+                            _ => match ServerMessage::parse(&req.method, &req.params) {
+                                Ok(msg) => {
+                                    let end = apply(msg, work, search, &mut live_jobs, &mut live_set);
+                                    framed.send(Response::ok(req.id.clone(), Value::Bool(true))).await?;
+                                    if let Some(end) = end {
+                                        break Ok(end);
+                                    }
+                                    continue;
+                                }
+                                Err(e) => Response::err(Some(req.id.clone()), e.to_stratum()),
+                            },
+                        };
+                        framed.send(reply).await?;
+                    }
+                }
+            }
+        }
+    };
+    work.clear();
+    search.restart();
+    result
+}
+
+/// Applies a pool message to the work; returns how to end the session, if it says so.
+fn apply(
+    msg: ServerMessage,
+    work: &PoolWork,
+    search: &SearchHandle,
+    live_jobs: &mut VecDeque<String>,
+    live_set: &mut HashSet<String>,
+) -> Option<SessionEnd> {
+    match msg {
+        ServerMessage::Notify(notify) => {
+            debug!(job = %notify.job_id, clean = notify.clean_jobs, "new job");
+            if notify.clean_jobs {
+                live_jobs.clear();
+                live_set.clear();
+            }
+            if live_jobs.len() == LIVE_JOBS {
+                if let Some(old) = live_jobs.pop_front() {
+                    live_set.remove(&old);
+                }
+            }
+            live_jobs.push_back(notify.job_id.clone());
+            live_set.insert(notify.job_id.clone());
+            work.set_notify(notify);
+            search.restart();
+        }
+        ServerMessage::SetDifficulty(d) => {
+            info!(difficulty = d, "share difficulty");
+            work.set_difficulty(d);
+        }
+        ServerMessage::SetExtranonce(x) => {
+            work.set_extranonce(x.extranonce1, x.extranonce2_size);
+            live_jobs.clear();
+            live_set.clear();
+            search.restart();
+        }
+        ServerMessage::SetVersionMask(mask) => work.set_version_mask(mask),
+        ServerMessage::Reconnect(r) => {
+            let to = r.host.map(|h| (h, r.port.unwrap_or(0)));
+            return Some(SessionEnd::Reconnect {
+                to,
+                wait: Duration::from_secs(r.wait_secs.unwrap_or(0)),
+            });
+        }
+        ServerMessage::ShowMessage(text) => info!(message = %text, "pool says"),
+    }
+    None
+}
+
+/// The mask the pool granted in its `mining.configure` answer (0 if none).
+fn configured_mask(resp: &Response) -> u32 {
+    if resp.error.is_some() {
+        return 0;
+    }
+    match ConfigureResult::from_value(&resp.result) {
+        Ok(r) if r.version_rolling == Some(true) => {
+            r.version_rolling_mask.unwrap_or(0) & VERSION_ROLLING_MASK
+        }
+        _ => 0,
+    }
+}
+
+fn subscription(resp: &Response) -> Result<SubscribeResult, SessionError> {
+    if let Some(e) = &resp.error {
+        return Err(SessionError::Subscribe(e.to_string()));
+    }
+    SubscribeResult::from_value(&resp.result).map_err(|e| SessionError::Subscribe(e.to_string()))
+}

@@ -1,0 +1,306 @@
+//! The pool's current work as a [`WorkSource`]: each job is the latest notify
+//! with a fresh extranonce2 (or, with BIP310, fresh version bits) and the
+//! current share difficulty. The search thread blocks here while there is no work.
+
+use crate::engine::Job;
+use crate::search::WorkSource;
+use crate::target::ShareTarget;
+use bitcoin::consensus::serialize;
+use std::sync::{Arc, Condvar, Mutex};
+use stratum::Notify;
+
+/// What a share must echo back to the pool.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobTag {
+    /// The extranonce session this share belongs to (bumped on reconnect
+    /// and `mining.set_extranonce`); a share from another epoch is useless.
+    pub epoch: u64,
+    pub job_id: String,
+    pub extranonce2: Vec<u8>,
+    pub ntime: u32,
+    /// Rolled version bits (only when the pool negotiated a mask).
+    pub version_bits: Option<u32>,
+}
+
+/// The session-level parameters a pool gave us.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Session {
+    pub extranonce1: Vec<u8>,
+    pub extranonce2_size: usize,
+    /// BIP310 mask the pool allows us to roll (0: no version rolling).
+    pub version_mask: u32,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    session: Option<Session>,
+    notify: Option<Notify>,
+    difficulty: Option<f64>,
+    epoch: u64,
+    /// Jobs handed out for the current notify: extranonce2 and version bits derive from it.
+    counter: u64,
+    closed: bool,
+}
+
+/// Shared between the stratum session (which updates it) and the search
+/// thread (which takes jobs from it).
+#[derive(Clone, Debug, Default)]
+pub struct PoolWork {
+    inner: Arc<(Mutex<State>, Condvar)>,
+}
+
+/// Difficulty used until the pool sends `mining.set_difficulty` (the stratum default).
+pub const DEFAULT_DIFFICULTY: f64 = 1.0;
+/// Version bits rolled per extranonce2 at most (2^16 nonce spaces).
+const MAX_VERSION_ROLLS: u64 = 1 << 16;
+
+impl PoolWork {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn update(&self, f: impl FnOnce(&mut State)) {
+        let (lock, ready) = &*self.inner;
+        let mut state = lock.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut state);
+        ready.notify_all();
+    }
+
+    /// A new connection's extranonce and version mask; drops the old work.
+    pub fn set_session(&self, session: Session) {
+        self.update(|s| {
+            s.session = Some(session);
+            s.notify = None;
+            s.epoch += 1;
+            s.counter = 0;
+        });
+    }
+
+    /// `mining.set_extranonce`: keeps the job but restarts extranonce2 rolling.
+    pub fn set_extranonce(&self, extranonce1: Vec<u8>, extranonce2_size: usize) {
+        self.update(|s| {
+            if let Some(session) = &mut s.session {
+                session.extranonce1 = extranonce1;
+                session.extranonce2_size = extranonce2_size;
+            }
+            s.epoch += 1;
+            s.counter = 0;
+        });
+    }
+
+    pub fn set_version_mask(&self, mask: u32) {
+        self.update(|s| {
+            if let Some(session) = &mut s.session {
+                session.version_mask = mask;
+            }
+        });
+    }
+
+    /// `mining.set_difficulty`: applies to the jobs made from now on.
+    pub fn set_difficulty(&self, difficulty: f64) {
+        self.update(|s| s.difficulty = Some(difficulty));
+    }
+
+    /// A new `mining.notify`: the next job comes from it.
+    pub fn set_notify(&self, notify: Notify) {
+        self.update(|s| {
+            s.notify = Some(notify);
+            s.counter = 0;
+        });
+    }
+
+    /// The connection is gone: no work until the next session.
+    pub fn clear(&self) {
+        self.update(|s| {
+            s.notify = None;
+            s.epoch += 1;
+        });
+    }
+
+    /// Ends the search: `next_job` returns `None` from now on.
+    pub fn close(&self) {
+        self.update(|s| s.closed = true);
+    }
+
+    /// The epoch shares must carry to still be worth submitting.
+    pub fn epoch(&self) -> u64 {
+        self.inner.0.lock().unwrap_or_else(|e| e.into_inner()).epoch
+    }
+
+    /// Builds the next job, or `None` when there is no work yet.
+    fn make_job(state: &mut State) -> Option<(JobTag, Job)> {
+        let (session, notify) = (state.session.as_ref()?, state.notify.as_ref()?);
+        let difficulty = state.difficulty.unwrap_or(DEFAULT_DIFFICULTY);
+        let target = ShareTarget::from_difficulty(difficulty)
+            .unwrap_or_else(|_| ShareTarget::from_difficulty(DEFAULT_DIFFICULTY).unwrap());
+        let rolls = version_rolls(session.version_mask);
+        let n = state.counter;
+        state.counter += 1;
+        let (en2_counter, roll) = (n / rolls, n % rolls);
+        let extranonce2 = counter_bytes(en2_counter, session.extranonce2_size);
+        let coinbase = notify.coinbase(&session.extranonce1, &extranonce2);
+        let merkle_root = notify.merkle_root(&coinbase);
+        let job_version = notify.version.to_consensus() as u32;
+        let version_bits = (session.version_mask != 0).then(|| {
+            let bits = deposit(roll as u32, session.version_mask);
+            (job_version & !session.version_mask) | bits
+        });
+        let version =
+            bitcoin::block::Version::from_consensus(version_bits.unwrap_or(job_version) as i32);
+        let header = notify.header(merkle_root, version, notify.ntime, 0);
+        let bytes: [u8; 80] = serialize(&header).try_into().expect("headers are 80 bytes");
+        let tag = JobTag {
+            epoch: state.epoch,
+            job_id: notify.job_id.clone(),
+            extranonce2,
+            ntime: notify.ntime,
+            version_bits,
+        };
+        Some((tag, Job::new(bytes, target)))
+    }
+}
+
+impl WorkSource for PoolWork {
+    type Tag = JobTag;
+
+    /// Blocks until there is work or the client closes.
+    fn next_job(&mut self) -> Option<(JobTag, Job)> {
+        let (lock, ready) = &*self.inner;
+        let mut state = lock.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if state.closed {
+                return None;
+            }
+            if let Some(job) = Self::make_job(&mut state) {
+                return Some(job);
+            }
+            state = ready.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+/// How many distinct version-bit patterns to roll per extranonce2.
+fn version_rolls(mask: u32) -> u64 {
+    (1u64 << mask.count_ones()).min(MAX_VERSION_ROLLS)
+}
+
+/// Scatters the low bits of `value` into the set bits of `mask` (lowest first).
+fn deposit(mut value: u32, mask: u32) -> u32 {
+    let mut out = 0;
+    let mut m = mask;
+    while m != 0 && value != 0 {
+        let bit = m & m.wrapping_neg();
+        if value & 1 == 1 {
+            out |= bit;
+        }
+        value >>= 1;
+        m &= m - 1;
+    }
+    out
+}
+
+/// `counter` as `size` little-endian bytes (wrapping in that many bytes).
+fn counter_bytes(counter: u64, size: usize) -> Vec<u8> {
+    let le = counter.to_le_bytes();
+    (0..size).map(|i| le.get(i).copied().unwrap_or(0)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bitcoin::block::Version;
+    use bitcoin::hashes::Hash;
+    use bitcoin::{BlockHash, CompactTarget};
+
+    pub(crate) fn notify(job_id: &str, clean: bool) -> Notify {
+        Notify {
+            job_id: job_id.into(),
+            prevhash: BlockHash::from_byte_array([7; 32]),
+            coinb1: vec![1, 2, 3],
+            coinb2: vec![4, 5],
+            merkle_branch: vec![[9; 32]],
+            version: Version::from_consensus(0x2000_0000),
+            nbits: CompactTarget::from_consensus(0x207f_ffff),
+            ntime: 1_700_000_000,
+            clean_jobs: clean,
+        }
+    }
+
+    fn session(mask: u32) -> Session {
+        Session {
+            extranonce1: vec![0xaa, 0xbb],
+            extranonce2_size: 4,
+            version_mask: mask,
+        }
+    }
+
+    #[test]
+    fn jobs_roll_extranonce2_and_commit_to_it() {
+        let mut work = PoolWork::new();
+        work.set_session(session(0));
+        work.set_difficulty(0.5);
+        let n = notify("j1", true);
+        work.set_notify(n.clone());
+        let (t1, j1) = work.next_job().unwrap();
+        let (t2, j2) = work.next_job().unwrap();
+        assert_eq!(t1.extranonce2, vec![0, 0, 0, 0]);
+        assert_eq!(t2.extranonce2, vec![1, 0, 0, 0]);
+        assert_eq!(t1.version_bits, None);
+        assert_ne!(j1.header(), j2.header());
+        // The header commits to coinb1 | en1 | en2 | coinb2 through the branch.
+        let root = n.merkle_root(&n.coinbase(&[0xaa, 0xbb], &t2.extranonce2));
+        let header: bitcoin::block::Header = bitcoin::consensus::deserialize(j2.header()).unwrap();
+        assert_eq!(header.merkle_root, root);
+        assert_eq!(header.time, n.ntime);
+        assert_eq!(*j2.target(), ShareTarget::from_difficulty(0.5).unwrap());
+    }
+
+    #[test]
+    fn version_bits_roll_inside_the_mask_first() {
+        let mut work = PoolWork::new();
+        work.set_session(session(0x0000_6000));
+        work.set_notify(notify("j1", true));
+        let tags: Vec<JobTag> = (0..5).map(|_| work.next_job().unwrap().0).collect();
+        let bits: Vec<u32> = tags.iter().map(|t| t.version_bits.unwrap()).collect();
+        assert_eq!(
+            bits,
+            vec![
+                0x2000_0000,
+                0x2000_2000,
+                0x2000_4000,
+                0x2000_6000,
+                0x2000_0000
+            ]
+        );
+        assert_eq!(tags[3].extranonce2, vec![0, 0, 0, 0]);
+        assert_eq!(tags[4].extranonce2, vec![1, 0, 0, 0]);
+    }
+
+    #[test]
+    fn no_work_blocks_until_notify_and_close_ends() {
+        let work = PoolWork::new();
+        let mut source = work.clone();
+        let waiter = std::thread::spawn(move || source.next_job().map(|(t, _)| t.job_id));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        work.set_session(session(0));
+        work.set_notify(notify("late", true));
+        assert_eq!(waiter.join().unwrap().as_deref(), Some("late"));
+
+        work.clear();
+        let mut source = work.clone();
+        let waiter = std::thread::spawn(move || source.next_job().is_none());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        work.close();
+        assert!(waiter.join().unwrap());
+    }
+
+    #[test]
+    fn deposit_and_counter_helpers() {
+        assert_eq!(deposit(0b101, 0b1011_0000), 0b1000_0000 | 0b1_0000);
+        assert_eq!(version_rolls(0x1fff_e000), MAX_VERSION_ROLLS);
+        assert_eq!(version_rolls(0), 1);
+        assert_eq!(counter_bytes(0x0102, 3), vec![2, 1, 0]);
+        assert_eq!(counter_bytes(0x0102, 1), vec![2]);
+        assert_eq!(counter_bytes(5, 10).len(), 10);
+    }
+}

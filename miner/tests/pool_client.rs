@@ -1,0 +1,199 @@
+//! `miner run`'s stratum client against a scripted pool on loopback that
+//! checks every submitted share itself (coinbase, merkle root, BIP310 version,
+//! target): shares are valid, a clean job switches the miner, and a dead
+//! first pool fails over to the next.
+
+use bitcoin::block::Version;
+use bitcoin::consensus::serialize;
+use bitcoin::hashes::Hash;
+use bitcoin::{BlockHash, CompactTarget};
+use futures_util::{SinkExt, StreamExt};
+use miner::pool::session::Endpoint;
+use miner::pool::{PoolClient, PoolConfig};
+use miner::{Engine, ShareTarget};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::time::Duration;
+use stratum::{ClientRequest, Message, Notify, Response, ServerMessage, StratumCodec};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_util::codec::Framed;
+
+const EXTRANONCE1: [u8; 4] = [0xf0, 0x00, 0x00, 0x0d];
+const MASK: u32 = 0x1fff_e000;
+const DIFFICULTY: f64 = 1e-4;
+
+fn notify(job_id: &str, seed: u8) -> Notify {
+    Notify {
+        job_id: job_id.into(),
+        prevhash: BlockHash::from_byte_array([seed; 32]),
+        coinb1: vec![0x01, 0x00, 0x00, 0x00, seed],
+        coinb2: vec![0xff, 0xff, 0xff, 0xff, 0x00],
+        merkle_branch: vec![[seed ^ 0x55; 32], [0x33; 32]],
+        version: Version::from_consensus(0x2000_0000),
+        nbits: CompactTarget::from_consensus(0x207f_ffff),
+        ntime: 1_700_000_000 + u32::from(seed),
+        clean_jobs: true,
+    }
+}
+
+/// A share as the pool saw it: job id and whether it checked out.
+#[derive(Debug)]
+struct Share {
+    job_id: String,
+    valid: bool,
+}
+
+/// Serves one miner: handshake, then `jobs` one after another, each switched
+/// to once `per_job` valid shares arrived for the previous one.
+async fn pool(
+    listener: TcpListener,
+    jobs: Vec<Notify>,
+    per_job: usize,
+    out: mpsc::UnboundedSender<Share>,
+) {
+    let (stream, _) = listener.accept().await.unwrap();
+    let mut conn = Framed::new(stream, StratumCodec::default());
+    let by_id: HashMap<String, Notify> =
+        jobs.iter().map(|n| (n.job_id.clone(), n.clone())).collect();
+    let target = ShareTarget::from_difficulty(DIFFICULTY).unwrap();
+    let mut current = 0;
+    let mut valid_for_current = 0;
+    while let Some(Ok(Ok(Message::Request(req)))) = conn.next().await {
+        let call = ClientRequest::from_request(&req).expect("the miner sends valid calls");
+        let result: Value = match call {
+            ClientRequest::Configure(_) => {
+                json!({"version-rolling": true, "version-rolling.mask": format!("{MASK:08x}")})
+            }
+            ClientRequest::Subscribe(_) => {
+                json!([[["mining.notify", "1"]], hex::encode(EXTRANONCE1), 4])
+            }
+            ClientRequest::Authorize(a) => {
+                assert_eq!(a.username, "bcrt1qtest.rig");
+                conn.send(Response::ok(req.id.clone(), json!(true)))
+                    .await
+                    .unwrap();
+                conn.send(ServerMessage::SetDifficulty(DIFFICULTY).into_notification())
+                    .await
+                    .unwrap();
+                conn.send(ServerMessage::Notify(jobs[0].clone()).into_notification())
+                    .await
+                    .unwrap();
+                continue;
+            }
+            ClientRequest::Submit(s) => {
+                let job = &by_id[&s.job_id];
+                s.check_extranonce2_size(4).unwrap();
+                let coinbase = job.coinbase(&EXTRANONCE1, &s.extranonce2);
+                let version = s.header_version(job.version, MASK);
+                let header = job.header(job.merkle_root(&coinbase), version, s.ntime, s.nonce);
+                let hash = miner::sha256::sha256d(&serialize(&header));
+                let valid = target.is_met_by(&hash) && s.ntime == job.ntime;
+                out.send(Share {
+                    job_id: s.job_id.clone(),
+                    valid,
+                })
+                .unwrap();
+                if valid && s.job_id == jobs[current].job_id {
+                    valid_for_current += 1;
+                    if valid_for_current == per_job && current + 1 < jobs.len() {
+                        current += 1;
+                        valid_for_current = 0;
+                        conn.send(ServerMessage::Notify(jobs[current].clone()).into_notification())
+                            .await
+                            .unwrap();
+                    }
+                }
+                json!(valid)
+            }
+            other => panic!("unexpected call {other:?}"),
+        };
+        conn.send(Response::ok(req.id.clone(), result))
+            .await
+            .unwrap();
+    }
+}
+
+fn config(ports: &[u16]) -> PoolConfig {
+    PoolConfig {
+        pools: ports
+            .iter()
+            .map(|&port| Endpoint {
+                host: "127.0.0.1".into(),
+                port,
+                user: "bcrt1qtest.rig".into(),
+                password: "x".into(),
+            })
+            .collect(),
+        engine: Engine::best(),
+        threads: Some(1),
+        backoff_min: Duration::from_millis(50),
+        backoff_max: Duration::from_millis(200),
+    }
+}
+
+async fn collect(rx: &mut mpsc::UnboundedReceiver<Share>, job: &str, n: usize) -> Vec<Share> {
+    let mut seen = Vec::new();
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while seen
+            .iter()
+            .filter(|s: &&Share| s.job_id == job && s.valid)
+            .count()
+            < n
+        {
+            seen.push(rx.recv().await.expect("pool ended early"));
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no {n} valid shares for job {job}; got {seen:?}"));
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shares_are_valid_and_clean_jobs_switch_work() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    tokio::spawn(pool(listener, vec![notify("a", 1), notify("b", 2)], 5, tx));
+
+    let client = PoolClient::start(config(&[port])).unwrap();
+    let first = collect(&mut rx, "a", 5).await;
+    assert!(first.iter().all(|s| s.valid), "invalid share: {first:?}");
+    let second = collect(&mut rx, "b", 5).await;
+    assert!(second.iter().all(|s| s.valid), "invalid share: {second:?}");
+    // After the clean job, shares for "a" stop (a few may have been in flight).
+    let late_a = second.iter().filter(|s| s.job_id == "a").count();
+    assert!(late_a <= 3, "{late_a} shares for the abandoned job");
+    // The client counts a share once the pool's answer is back.
+    let mut counts = client.stats.snapshot();
+    for _ in 0..100 {
+        if counts.1 >= 10 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        counts = client.stats.snapshot();
+    }
+    let (submitted, accepted, rejected, _) = counts;
+    assert!(
+        submitted >= 10 && accepted >= 10 && rejected == 0,
+        "{counts:?}"
+    );
+    client.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_first_pool_fails_over_to_the_next() {
+    // A port with nothing listening: bind, note it, close.
+    let dead = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let dead_port = dead.local_addr().unwrap().port();
+    drop(dead);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    tokio::spawn(pool(listener, vec![notify("only", 3)], usize::MAX, tx));
+
+    let client = PoolClient::start(config(&[dead_port, port])).unwrap();
+    let shares = collect(&mut rx, "only", 3).await;
+    assert!(shares.iter().all(|s| s.valid), "{shares:?}");
+    client.stop().await;
+}

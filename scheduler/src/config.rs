@@ -1,0 +1,419 @@
+//! Scheduler configuration: framework identity, task sizes, the executor to
+//! launch tasks through, the node RPC endpoint handed to the proxy, offer
+//! filtering and relaunch backoff.
+//!
+//! Everything is `serde`-deserializable (from TOML or JSON by the binary) and
+//! every field has a default, so a config file only names what it changes.
+//! [`Config::validate`] checks the values before the scheduler uses them.
+//! Secrets ([`Secret`]) never show up in `Debug` output.
+
+use std::fmt;
+
+use mesos::v1::{framework_info, FrameworkId, FrameworkInfo};
+use serde::{Deserialize, Serialize};
+
+use crate::error::ConfigError;
+
+/// The whole scheduler configuration.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Who we are to the master.
+    pub framework: FrameworkConfig,
+    /// The stratum proxy task (one per framework).
+    pub proxy: ProxyConfig,
+    /// Miner tasks (one per accepted offer, taking all its CPUs).
+    pub miner: MinerConfig,
+    /// The custom executor every task runs under.
+    pub executor: ExecutorConfig,
+    /// The Bitcoin node the proxy talks to.
+    pub node: NodeConfig,
+    /// How offers we do not use are declined.
+    pub offers: OfferConfig,
+    /// Relaunch backoff after task failures.
+    pub backoff: BackoffConfig,
+}
+
+/// `FrameworkInfo` fields.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FrameworkConfig {
+    /// Framework name shown by the master.
+    pub name: String,
+    /// The role resources are allocated to (and reserved for).
+    pub role: String,
+    /// Unix user tasks run as.
+    pub user: String,
+    /// Principal for authentication, if the master requires one.
+    pub principal: Option<String>,
+    /// Seconds the master keeps our tasks alive while we are disconnected.
+    pub failover_timeout_secs: f64,
+    /// Ask agents to checkpoint our tasks (survive agent restarts).
+    pub checkpoint: bool,
+    /// Seconds between explicit reconciliations of our tasks while
+    /// subscribed (they also follow every SUBSCRIBED); 0 = only then.
+    pub reconcile_interval_secs: f64,
+}
+
+impl Default for FrameworkConfig {
+    fn default() -> Self {
+        Self {
+            name: "mesos-miner".into(),
+            role: "*".into(),
+            user: "root".into(),
+            principal: None,
+            failover_timeout_secs: 7.0 * 24.0 * 3600.0,
+            checkpoint: true,
+            reconcile_interval_secs: 300.0,
+        }
+    }
+}
+
+/// Size and ports of the proxy task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProxyConfig {
+    /// CPUs for the proxy task.
+    pub cpus: f64,
+    /// Memory for the proxy task, in MB.
+    pub mem_mb: f64,
+    /// A fixed stratum port to take from offers; `None` = the first free one.
+    pub stratum_port: Option<u64>,
+    /// A fixed HTTP port to take from offers; `None` = the next free one.
+    pub http_port: Option<u64>,
+    /// Seconds the proxy may stay UNREACHABLE before it is replaced
+    /// (0 = wait for it forever).
+    pub unreachable_timeout_secs: f64,
+}
+
+impl Default for ProxyConfig {
+    fn default() -> Self {
+        Self {
+            cpus: 0.5,
+            mem_mb: 256.0,
+            stratum_port: None,
+            http_port: None,
+            unreachable_timeout_secs: 300.0,
+        }
+    }
+}
+
+/// Size of miner tasks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MinerConfig {
+    /// Memory per miner task, in MB.
+    pub mem_mb: f64,
+    /// Offers with fewer CPUs left than this get no miner.
+    pub min_cpus: f64,
+}
+
+impl Default for MinerConfig {
+    fn default() -> Self {
+        Self {
+            mem_mb: 64.0,
+            min_cpus: 0.1,
+        }
+    }
+}
+
+/// The custom executor (`ExecutorInfo` type CUSTOM) that runs our tasks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExecutorConfig {
+    /// Command the agent runs to start the executor (run without a shell).
+    pub command: String,
+    /// Its arguments (after argv\[0\], which is `command`). Never secrets.
+    pub arguments: Vec<String>,
+    /// URIs the agent fetches into the sandbox first (the executor binary...).
+    pub uris: Vec<UriConfig>,
+    /// CPUs reserved for the executor itself, on top of the task's.
+    pub cpus: f64,
+    /// Memory reserved for the executor itself, in MB, on top of the task's.
+    pub mem_mb: f64,
+    /// Seconds between the graceful and the forcible kill of a task.
+    pub kill_grace_period_secs: f64,
+}
+
+impl Default for ExecutorConfig {
+    fn default() -> Self {
+        Self {
+            command: "./mesos-miner-executor".into(),
+            arguments: Vec::new(),
+            uris: Vec::new(),
+            cpus: 0.0,
+            mem_mb: 0.0,
+            kill_grace_period_secs: 10.0,
+        }
+    }
+}
+
+/// One `CommandInfo.URI`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UriConfig {
+    /// What to fetch (http(s) URL or agent-local path).
+    pub value: String,
+    /// Mark the fetched file executable.
+    #[serde(default)]
+    pub executable: bool,
+    /// Extract archives.
+    #[serde(default)]
+    pub extract: bool,
+    /// Let the agent cache it.
+    #[serde(default)]
+    pub cache: bool,
+}
+
+/// The Bitcoin node's JSON-RPC endpoint, passed to the proxy task through
+/// environment variables only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NodeConfig {
+    /// e.g. `http://10.0.0.5:18443`.
+    pub rpc_url: String,
+    /// RPC user.
+    pub rpc_user: String,
+    /// RPC password.
+    pub rpc_password: Secret,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        Self {
+            rpc_url: "http://127.0.0.1:18443".into(),
+            rpc_user: String::new(),
+            rpc_password: Secret::default(),
+        }
+    }
+}
+
+/// Offer handling.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OfferConfig {
+    /// `Filters.refuse_seconds` on declined offers.
+    pub refuse_seconds: f64,
+}
+
+impl Default for OfferConfig {
+    fn default() -> Self {
+        Self {
+            refuse_seconds: 30.0,
+        }
+    }
+}
+
+/// Exponential relaunch backoff after failures (per agent for miners).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BackoffConfig {
+    /// Delay after the first failure, in seconds.
+    pub initial_secs: f64,
+    /// Upper bound of the delay, in seconds.
+    pub max_secs: f64,
+    /// A task that ran this long before failing resets the failure count.
+    pub reset_after_secs: f64,
+}
+
+impl Default for BackoffConfig {
+    fn default() -> Self {
+        Self {
+            initial_secs: 1.0,
+            max_secs: 300.0,
+            reset_after_secs: 600.0,
+        }
+    }
+}
+
+/// A string that is never printed by `Debug` (passwords, tokens).
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself; only for building the task environment.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl Config {
+    /// Checks that sizes are positive and finite and names non-empty.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let positive = [
+            ("proxy.cpus", self.proxy.cpus),
+            ("proxy.mem_mb", self.proxy.mem_mb),
+            ("miner.mem_mb", self.miner.mem_mb),
+            ("miner.min_cpus", self.miner.min_cpus),
+            ("backoff.initial_secs", self.backoff.initial_secs),
+            ("backoff.max_secs", self.backoff.max_secs),
+        ];
+        for (field, value) in positive {
+            if !(value.is_finite() && value > 0.0) {
+                return Err(ConfigError::NotPositive { field, value });
+            }
+        }
+        let non_negative = [
+            ("executor.cpus", self.executor.cpus),
+            ("executor.mem_mb", self.executor.mem_mb),
+            (
+                "executor.kill_grace_period_secs",
+                self.executor.kill_grace_period_secs,
+            ),
+            ("offers.refuse_seconds", self.offers.refuse_seconds),
+            (
+                "framework.failover_timeout_secs",
+                self.framework.failover_timeout_secs,
+            ),
+            ("backoff.reset_after_secs", self.backoff.reset_after_secs),
+            (
+                "proxy.unreachable_timeout_secs",
+                self.proxy.unreachable_timeout_secs,
+            ),
+            (
+                "framework.reconcile_interval_secs",
+                self.framework.reconcile_interval_secs,
+            ),
+        ];
+        for (field, value) in non_negative {
+            if !(value.is_finite() && value >= 0.0) {
+                return Err(ConfigError::Negative { field, value });
+            }
+        }
+        let names = [
+            ("framework.name", &self.framework.name),
+            ("framework.role", &self.framework.role),
+            ("framework.user", &self.framework.user),
+            ("executor.command", &self.executor.command),
+        ];
+        for (field, value) in names {
+            if value.trim().is_empty() {
+                return Err(ConfigError::Empty { field });
+            }
+        }
+        if let (Some(a), Some(b)) = (self.proxy.stratum_port, self.proxy.http_port) {
+            if a == b {
+                return Err(ConfigError::SamePorts(a));
+            }
+        }
+        Ok(())
+    }
+
+    /// The `FrameworkInfo` to SUBSCRIBE with; `id` is the persisted framework
+    /// id when failing over (always pass it once we have one).
+    pub fn framework_info(&self, id: Option<&str>) -> FrameworkInfo {
+        let capability = |t: framework_info::capability::Type| framework_info::Capability {
+            r#type: Some(t as i32),
+        };
+        FrameworkInfo {
+            user: self.framework.user.clone(),
+            name: self.framework.name.clone(),
+            id: id.map(|value| FrameworkId {
+                value: value.to_owned(),
+            }),
+            failover_timeout: Some(self.framework.failover_timeout_secs),
+            checkpoint: Some(self.framework.checkpoint),
+            role: None,
+            roles: vec![self.framework.role.clone()],
+            principal: self.framework.principal.clone(),
+            capabilities: vec![
+                capability(framework_info::capability::Type::MultiRole),
+                capability(framework_info::capability::Type::PartitionAware),
+                capability(framework_info::capability::Type::TaskKillingState),
+            ],
+            ..Default::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        Config::default().validate().unwrap();
+    }
+
+    #[test]
+    fn partial_json_keeps_defaults() {
+        let config: Config = serde_json::from_str(
+            r#"{"miner": {"min_cpus": 0.25}, "node": {"rpc_user": "u", "rpc_password": "p"}}"#,
+        )
+        .unwrap();
+        assert_eq!(config.miner.min_cpus, 0.25);
+        assert_eq!(config.miner.mem_mb, MinerConfig::default().mem_mb);
+        assert_eq!(config.node.rpc_password.expose(), "p");
+        config.validate().unwrap();
+    }
+
+    #[test]
+    fn example_config_is_valid() {
+        let config: Config =
+            serde_json::from_str(include_str!("../config-examples/scheduler.json")).unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.framework.role, "mining");
+        assert_eq!(config.executor.uris.len(), 1);
+    }
+
+    #[test]
+    fn unknown_fields_rejected() {
+        assert!(serde_json::from_str::<Config>(r#"{"minr": {}}"#).is_err());
+    }
+
+    #[test]
+    fn secret_not_in_debug() {
+        let mut config = Config::default();
+        config.node.rpc_password = Secret::new("hunter2");
+        assert!(!format!("{config:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn validate_rejects_bad_values() {
+        let mut config = Config::default();
+        config.miner.min_cpus = 0.0;
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::NotPositive {
+                field: "miner.min_cpus",
+                ..
+            })
+        ));
+        let mut config = Config::default();
+        config.proxy.mem_mb = f64::NAN;
+        assert!(config.validate().is_err());
+        let mut config = Config::default();
+        config.executor.command = " ".into();
+        assert!(matches!(config.validate(), Err(ConfigError::Empty { .. })));
+        let mut config = Config::default();
+        config.proxy.stratum_port = Some(3333);
+        config.proxy.http_port = Some(3333);
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::SamePorts(3333))
+        ));
+    }
+
+    #[test]
+    fn framework_info_carries_id_and_role() {
+        let mut config = Config::default();
+        config.framework.role = "mining".into();
+        let info = config.framework_info(Some("fw-1"));
+        assert_eq!(info.id.unwrap().value, "fw-1");
+        assert_eq!(info.roles, vec!["mining".to_string()]);
+        assert_eq!(info.checkpoint, Some(true));
+        assert!(config.framework_info(None).id.is_none());
+    }
+}

@@ -1,0 +1,300 @@
+//! Decisions: what the scheduler core wants sent to the master, as typed
+//! values the planner and the task book produce and tests inspect, each
+//! convertible to one `mesos::v1::scheduler::Call` by [`Decision::into_call`].
+//!
+//! The driver persists the state first, then sends the calls in order.
+
+use std::fmt;
+
+use bytes::Bytes;
+use mesos::v1::scheduler::{call, Call};
+use mesos::v1::{offer, AgentId, Filters, FrameworkId, OfferId, TaskId, TaskInfo};
+
+/// One call to make. `Debug` shows launched tasks by id only: their
+/// environment holds the node's RPC credentials.
+#[derive(Clone, PartialEq)]
+pub enum Decision {
+    /// ACCEPT one offer with one LAUNCH of `tasks`.
+    Launch {
+        /// The offer used (never used twice).
+        offer_id: String,
+        /// Tasks to launch from it.
+        tasks: Vec<TaskInfo>,
+        /// `refuse_seconds` for what the tasks leave of the offer.
+        refuse_seconds: f64,
+    },
+    /// DECLINE offers.
+    Decline {
+        /// The offers.
+        offer_ids: Vec<String>,
+        /// How long the master should not re-offer them.
+        refuse_seconds: f64,
+    },
+    /// KILL a task.
+    Kill {
+        /// The task.
+        task_id: String,
+        /// Its agent, when known.
+        agent_id: Option<String>,
+    },
+    /// ACKNOWLEDGE a status update that carried a uuid.
+    Acknowledge {
+        /// The agent the status came from.
+        agent_id: String,
+        /// The task.
+        task_id: String,
+        /// The status' uuid.
+        uuid: Bytes,
+    },
+    /// RECONCILE: explicit for the listed `(task, agent)` pairs, implicit when empty.
+    Reconcile {
+        /// Tasks to ask about; empty = all of the framework's.
+        tasks: Vec<(String, Option<String>)>,
+    },
+    /// SUPPRESS offers: nothing to launch.
+    Suppress,
+    /// REVIVE offers (clears decline filters): something must be launched.
+    Revive,
+}
+
+impl fmt::Debug for Decision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Launch {
+                offer_id,
+                tasks,
+                refuse_seconds,
+            } => f
+                .debug_struct("Launch")
+                .field("offer_id", offer_id)
+                .field(
+                    "tasks",
+                    &tasks.iter().map(|t| &t.task_id.value).collect::<Vec<_>>(),
+                )
+                .field("refuse_seconds", refuse_seconds)
+                .finish(),
+            Self::Decline {
+                offer_ids,
+                refuse_seconds,
+            } => f
+                .debug_struct("Decline")
+                .field("offer_ids", offer_ids)
+                .field("refuse_seconds", refuse_seconds)
+                .finish(),
+            Self::Kill { task_id, agent_id } => f
+                .debug_struct("Kill")
+                .field("task_id", task_id)
+                .field("agent_id", agent_id)
+                .finish(),
+            Self::Acknowledge {
+                agent_id,
+                task_id,
+                uuid,
+            } => f
+                .debug_struct("Acknowledge")
+                .field("agent_id", agent_id)
+                .field("task_id", task_id)
+                .field("uuid", uuid)
+                .finish(),
+            Self::Reconcile { tasks } => f.debug_struct("Reconcile").field("tasks", tasks).finish(),
+            Self::Suppress => f.write_str("Suppress"),
+            Self::Revive => f.write_str("Revive"),
+        }
+    }
+}
+
+fn call_of(framework_id: &str, kind: call::Type) -> Call {
+    Call {
+        framework_id: Some(FrameworkId {
+            value: framework_id.to_owned(),
+        }),
+        r#type: Some(kind as i32),
+        ..Default::default()
+    }
+}
+
+fn agent(value: String) -> AgentId {
+    AgentId { value }
+}
+
+fn task(value: String) -> TaskId {
+    TaskId { value }
+}
+
+impl Decision {
+    /// The call carrying this decision, on behalf of `framework_id`.
+    pub fn into_call(self, framework_id: &str) -> Call {
+        match self {
+            Self::Launch {
+                offer_id,
+                tasks,
+                refuse_seconds,
+            } => Call {
+                accept: Some(call::Accept {
+                    offer_ids: vec![OfferId { value: offer_id }],
+                    operations: vec![offer::Operation {
+                        r#type: Some(offer::operation::Type::Launch as i32),
+                        launch: Some(offer::operation::Launch { task_infos: tasks }),
+                        ..Default::default()
+                    }],
+                    filters: Some(Filters {
+                        refuse_seconds: Some(refuse_seconds),
+                    }),
+                }),
+                ..call_of(framework_id, call::Type::Accept)
+            },
+            Self::Decline {
+                offer_ids,
+                refuse_seconds,
+            } => Call {
+                decline: Some(call::Decline {
+                    offer_ids: offer_ids
+                        .into_iter()
+                        .map(|value| OfferId { value })
+                        .collect(),
+                    filters: Some(Filters {
+                        refuse_seconds: Some(refuse_seconds),
+                    }),
+                }),
+                ..call_of(framework_id, call::Type::Decline)
+            },
+            Self::Kill { task_id, agent_id } => Call {
+                kill: Some(call::Kill {
+                    task_id: task(task_id),
+                    agent_id: agent_id.map(agent),
+                    kill_policy: None,
+                }),
+                ..call_of(framework_id, call::Type::Kill)
+            },
+            Self::Acknowledge {
+                agent_id,
+                task_id,
+                uuid,
+            } => Call {
+                acknowledge: Some(call::Acknowledge {
+                    agent_id: agent(agent_id),
+                    task_id: task(task_id),
+                    uuid,
+                }),
+                ..call_of(framework_id, call::Type::Acknowledge)
+            },
+            Self::Reconcile { tasks } => Call {
+                reconcile: Some(call::Reconcile {
+                    tasks: tasks
+                        .into_iter()
+                        .map(|(task_id, agent_id)| call::reconcile::Task {
+                            task_id: task(task_id),
+                            agent_id: agent_id.map(agent),
+                        })
+                        .collect(),
+                }),
+                ..call_of(framework_id, call::Type::Reconcile)
+            },
+            Self::Suppress => Call {
+                suppress: Some(call::Suppress { roles: Vec::new() }),
+                ..call_of(framework_id, call::Type::Suppress)
+            },
+            Self::Revive => Call {
+                revive: Some(call::Revive { roles: Vec::new() }),
+                ..call_of(framework_id, call::Type::Revive)
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn launch_becomes_accept_with_launch_operation() {
+        let call = Decision::Launch {
+            offer_id: "o1".into(),
+            tasks: vec![TaskInfo::default()],
+            refuse_seconds: 5.0,
+        }
+        .into_call("fw");
+        assert_eq!(call.r#type(), call::Type::Accept);
+        assert_eq!(call.framework_id.unwrap().value, "fw");
+        let accept = call.accept.unwrap();
+        assert_eq!(accept.offer_ids[0].value, "o1");
+        assert_eq!(
+            accept.operations[0].r#type(),
+            offer::operation::Type::Launch
+        );
+        assert_eq!(
+            accept.operations[0]
+                .launch
+                .as_ref()
+                .unwrap()
+                .task_infos
+                .len(),
+            1
+        );
+        assert_eq!(accept.filters.unwrap().refuse_seconds, Some(5.0));
+    }
+
+    #[test]
+    fn launch_debug_hides_task_environment() {
+        let task = TaskInfo {
+            task_id: TaskId {
+                value: "proxy-1".into(),
+            },
+            name: "hunter2".into(),
+            ..Default::default()
+        };
+        let text = format!(
+            "{:?}",
+            Decision::Launch {
+                offer_id: "o1".into(),
+                tasks: vec![task],
+                refuse_seconds: 5.0,
+            }
+        );
+        assert!(
+            text.contains("proxy-1") && !text.contains("hunter2"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn other_calls() {
+        let call = Decision::Decline {
+            offer_ids: vec!["a".into(), "b".into()],
+            refuse_seconds: 30.0,
+        }
+        .into_call("fw");
+        assert_eq!(call.r#type(), call::Type::Decline);
+        assert_eq!(call.decline.unwrap().offer_ids.len(), 2);
+
+        let call = Decision::Kill {
+            task_id: "t".into(),
+            agent_id: Some("a".into()),
+        }
+        .into_call("fw");
+        assert_eq!(call.r#type(), call::Type::Kill);
+        assert_eq!(call.kill.unwrap().agent_id.unwrap().value, "a");
+
+        let call = Decision::Acknowledge {
+            agent_id: "a".into(),
+            task_id: "t".into(),
+            uuid: Bytes::from_static(b"0123456789abcdef"),
+        }
+        .into_call("fw");
+        assert_eq!(call.r#type(), call::Type::Acknowledge);
+        assert_eq!(call.acknowledge.unwrap().uuid.len(), 16);
+
+        let call = Decision::Reconcile { tasks: vec![] }.into_call("fw");
+        assert_eq!(call.r#type(), call::Type::Reconcile);
+        assert!(call.reconcile.unwrap().tasks.is_empty());
+
+        assert_eq!(
+            Decision::Suppress.into_call("fw").r#type(),
+            call::Type::Suppress
+        );
+        assert_eq!(
+            Decision::Revive.into_call("fw").r#type(),
+            call::Type::Revive
+        );
+    }
+}

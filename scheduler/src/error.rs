@@ -1,0 +1,78 @@
+//! Error types of the scheduler library: invalid configuration and
+//! persisted-state I/O. Planning and task bookkeeping never fail; they turn
+//! odd input into declines, kills or log lines instead.
+
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+/// A configuration value the scheduler cannot work with.
+#[derive(Debug, Error, PartialEq)]
+pub enum ConfigError {
+    /// A size or delay that must be > 0 is not.
+    #[error("{field} must be a positive number, got {value}")]
+    NotPositive {
+        /// Dotted field name.
+        field: &'static str,
+        /// The offending value.
+        value: f64,
+    },
+    /// A size or delay that must be >= 0 is not.
+    #[error("{field} must not be negative, got {value}")]
+    Negative {
+        /// Dotted field name.
+        field: &'static str,
+        /// The offending value.
+        value: f64,
+    },
+    /// A name that must be set is empty.
+    #[error("{field} must not be empty")]
+    Empty {
+        /// Dotted field name.
+        field: &'static str,
+    },
+    /// The proxy's stratum and HTTP ports are the same fixed port.
+    #[error("proxy.stratum_port and proxy.http_port are both {0}")]
+    SamePorts(u64),
+}
+
+/// Loading or saving the persisted state failed.
+#[derive(Debug, Error)]
+pub enum StateError {
+    /// Reading, writing, syncing or renaming a file failed.
+    #[error("state file {path}: {source}")]
+    Io {
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The state file is not valid state JSON.
+    #[error("state file {path} is corrupt: {source}")]
+    Corrupt {
+        /// The state file.
+        path: PathBuf,
+        /// The JSON error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The state file was written by a newer, incompatible version.
+    #[error("state file {path} has version {found}, this scheduler reads version {expected}")]
+    Version {
+        /// The state file.
+        path: PathBuf,
+        /// Its version.
+        found: u32,
+        /// The version we read and write.
+        expected: u32,
+    },
+}
+
+/// An event that ends the scheduler's session with the master.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum EventError {
+    /// The master sent ERROR (e.g. the framework was removed): abort.
+    #[error("master error: {0}")]
+    Master(String),
+}

@@ -1,0 +1,33 @@
+//! mesos-miner's Mesos framework scheduler, as a pure library: no I/O except
+//! the state file, no clock (callers pass milliseconds since the epoch).
+//!
+//! - [`config`]: what to run and how big (serde-deserializable).
+//! - [`plan`]: offers -> launch / decline decisions (one proxy first, then one
+//!   miner per offer taking all its CPUs).
+//! - [`tasks`]: the task book and its state machine over `TaskStatus` updates
+//!   (acknowledgements, kills, backoff, orphans, reconciliation).
+//! - [`state`]: the framework id and task book persisted atomically.
+//! - [`framework`]: ties them together per master event, with SUPPRESS/REVIVE.
+//! - [`decision`]: the typed decisions and their `scheduler::Call`s.
+//! - [`resources`]: carving tasks out of one offer's resources.
+//!
+//! The HTTP driver (subscribe, send calls, heartbeats, resubscribe) lives in
+//! the binary on top of `mesos::client::SchedulerClient`.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod config;
+pub mod decision;
+pub mod error;
+pub mod framework;
+pub mod plan;
+pub mod resources;
+pub mod state;
+pub mod tasks;
+
+pub use config::Config;
+pub use decision::Decision;
+pub use error::{ConfigError, EventError, StateError};
+pub use framework::Framework;
+pub use state::{PersistedState, StateStore};

@@ -1,0 +1,806 @@
+//! Offers -> decisions: what to launch where.
+//!
+//! For each OFFERS event, [`plan_offers`] walks the offers once (an offer id
+//! seen twice is used once) and, against the [`TaskBook`]:
+//! 1. no proxy task (live or pending) and its backoff over: launch ONE proxy
+//!    (`proxy.cpus`, `proxy.mem_mb`, two ports: stratum + HTTP) on the first
+//!    offer it fits;
+//! 2. the proxy RUNNING: launch ONE miner per offer with at least
+//!    `miner.mem_mb` memory and `miner.min_cpus` CPUs, taking ALL the offer's
+//!    CPUs (fractions included), unless the agent is in backoff;
+//! 3. decline everything else: `offers.refuse_seconds`, or the rest of the
+//!    agent's backoff.
+//!
+//! Tasks run under our CUSTOM executor, one executor per task
+//! (`exec-<task id>`). The proxy gets its ports and the node RPC endpoint
+//! and credentials as environment variables of the executor command, never
+//! as arguments; a miner gets the proxy's `host:port`. Both also get a
+//! [`TaskSpec`] as JSON in `TaskInfo.data`, which holds no secrets.
+
+use std::collections::BTreeMap;
+use std::collections::HashSet;
+
+use bytes::Bytes;
+use mesos::v1::{
+    command_info, environment, executor_info, AgentId, CommandInfo, DurationInfo, Environment,
+    ExecutorId, ExecutorInfo, KillPolicy, Label, Labels, Offer, Resource, TaskId, TaskInfo,
+};
+use serde::{Deserialize, Serialize};
+use tracing::{debug, info};
+
+use crate::config::Config;
+use crate::decision::Decision;
+use crate::resources::{from_millis, to_millis, OfferPool, CPUS, MEM};
+use crate::tasks::{ProxyEndpoint, TaskBook, TaskRecord, TaskRole, TaskState};
+
+/// Environment variable names tasks receive.
+pub mod env {
+    /// `proxy` or `miner`.
+    pub const TASK_ROLE: &str = "MESOS_MINER_TASK_ROLE";
+    /// The proxy's stratum listening port.
+    pub const PROXY_STRATUM_PORT: &str = "PROXY_STRATUM_PORT";
+    /// The proxy's HTTP listening port.
+    pub const PROXY_HTTP_PORT: &str = "PROXY_HTTP_PORT";
+    /// The node's JSON-RPC URL.
+    pub const NODE_RPC_URL: &str = "PROXY_NODE_RPC_URL";
+    /// The node's RPC user.
+    pub const NODE_RPC_USER: &str = "PROXY_NODE_RPC_USER";
+    /// The node's RPC password (secret: environment only).
+    pub const NODE_RPC_PASSWORD: &str = "PROXY_NODE_RPC_PASSWORD";
+    /// `host:port` of the proxy's stratum server.
+    pub const MINER_POOL: &str = "MINER_POOL";
+    /// `stratum+tcp://host:port` of the proxy.
+    pub const MINER_POOL_URL: &str = "MINER_POOL_URL";
+    /// Search threads for the miner (CPUs rounded up, at least 1).
+    pub const MINER_THREADS: &str = "MINER_THREADS";
+    /// The miner task's CPU share, as Mesos gave it.
+    pub const MINER_CPUS: &str = "MINER_CPUS";
+}
+
+/// Label key carrying the task role.
+pub const ROLE_LABEL: &str = "mesos-miner.role";
+
+/// What a task is, as JSON in `TaskInfo.data` for the executor. No secrets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "role", rename_all = "lowercase")]
+pub enum TaskSpec {
+    /// Run the proxy on these ports (node credentials come by environment).
+    Proxy {
+        /// Stratum port.
+        stratum_port: u64,
+        /// HTTP port.
+        http_port: u64,
+    },
+    /// Run a miner against the proxy.
+    Miner {
+        /// The proxy's host.
+        pool_host: String,
+        /// The proxy's stratum port.
+        pool_port: u64,
+        /// CPUs given to the task.
+        cpus: f64,
+    },
+}
+
+enum OfferOutcome {
+    Launch(Box<(TaskInfo, TaskRecord)>),
+    Decline(f64),
+}
+
+/// Plans one OFFERS event: launches recorded in `book` and returned as
+/// decisions, followed by declines (grouped by refuse time).
+pub fn plan_offers(
+    config: &Config,
+    book: &mut TaskBook,
+    offers: &[Offer],
+    now_ms: u64,
+) -> Vec<Decision> {
+    let mut decisions = Vec::new();
+    let mut declines: BTreeMap<u64, Vec<String>> = BTreeMap::new();
+    let mut seen = HashSet::new();
+    for offer in offers {
+        if !seen.insert(offer.id.value.as_str()) {
+            debug!(offer = %offer.id.value, "offer listed twice: using it once");
+            continue;
+        }
+        match plan_offer(config, book, offer, now_ms) {
+            OfferOutcome::Launch(launch) => {
+                let (task, record) = *launch;
+                info!(
+                    task = %record.id,
+                    agent = %record.agent_id,
+                    host = %record.hostname,
+                    cpus = record.cpus,
+                    "launching"
+                );
+                book.insert(record);
+                decisions.push(Decision::Launch {
+                    offer_id: offer.id.value.clone(),
+                    tasks: vec![task],
+                    refuse_seconds: config.offers.refuse_seconds,
+                });
+            }
+            OfferOutcome::Decline(refuse_seconds) => declines
+                .entry((refuse_seconds * 1000.0) as u64)
+                .or_default()
+                .push(offer.id.value.clone()),
+        }
+    }
+    decisions.extend(
+        declines
+            .into_iter()
+            .map(|(refuse_ms, offer_ids)| Decision::Decline {
+                offer_ids,
+                refuse_seconds: refuse_ms as f64 / 1000.0,
+            }),
+    );
+    decisions
+}
+
+fn plan_offer(config: &Config, book: &mut TaskBook, offer: &Offer, now_ms: u64) -> OfferOutcome {
+    let refuse = config.offers.refuse_seconds;
+    match book.proxy() {
+        None => {
+            let backoff_ms = book.proxy_backoff_ms(now_ms);
+            if backoff_ms > 0 {
+                return OfferOutcome::Decline(refuse.min(backoff_ms as f64 / 1000.0));
+            }
+            match launch_proxy(config, book, offer, now_ms) {
+                Some(launch) => OfferOutcome::Launch(Box::new(launch)),
+                None => {
+                    debug!(offer = %offer.id.value, "offer too small for the proxy");
+                    OfferOutcome::Decline(refuse)
+                }
+            }
+        }
+        Some(proxy) if proxy.state == TaskState::Running => {
+            let Some(endpoint) = proxy.endpoint.clone() else {
+                return OfferOutcome::Decline(refuse);
+            };
+            let proxy_id = proxy.id.clone();
+            let backoff_ms = book.miner_backoff_ms(&offer.agent_id.value, now_ms);
+            if backoff_ms > 0 {
+                debug!(agent = %offer.agent_id.value, backoff_ms, "agent in backoff");
+                return OfferOutcome::Decline(backoff_ms as f64 / 1000.0);
+            }
+            match launch_miner(config, book, offer, &endpoint, &proxy_id, now_ms) {
+                Some(launch) => OfferOutcome::Launch(Box::new(launch)),
+                None => {
+                    debug!(offer = %offer.id.value, "offer too small for a miner");
+                    OfferOutcome::Decline(refuse)
+                }
+            }
+        }
+        // The proxy is pending (or unreachable): miners need it running.
+        Some(_) => OfferOutcome::Decline(refuse),
+    }
+}
+
+/// Takes the executor's own resources, if it has any.
+fn take_executor(config: &Config, pool: &mut OfferPool) -> Option<Vec<Resource>> {
+    let mut resources = pool.take_scalar(CPUS, to_millis(config.executor.cpus))?;
+    resources.extend(pool.take_scalar(MEM, to_millis(config.executor.mem_mb))?);
+    Some(resources)
+}
+
+fn launch_proxy(
+    config: &Config,
+    book: &mut TaskBook,
+    offer: &Offer,
+    now_ms: u64,
+) -> Option<(TaskInfo, TaskRecord)> {
+    let mut pool = OfferPool::new(&offer.resources);
+    let executor_resources = take_executor(config, &mut pool)?;
+    let mut resources = pool.take_scalar(CPUS, to_millis(config.proxy.cpus))?;
+    resources.extend(pool.take_scalar(MEM, to_millis(config.proxy.mem_mb))?);
+    let (ports, port_resources) =
+        pool.take_ports(&[config.proxy.stratum_port, config.proxy.http_port])?;
+    resources.extend(port_resources);
+    let (stratum_port, http_port) = (ports[0], ports[1]);
+
+    let id = book.next_proxy_id();
+    let node = &config.node;
+    let env = vec![
+        (env::TASK_ROLE, "proxy".to_owned()),
+        (env::PROXY_STRATUM_PORT, stratum_port.to_string()),
+        (env::PROXY_HTTP_PORT, http_port.to_string()),
+        (env::NODE_RPC_URL, node.rpc_url.clone()),
+        (env::NODE_RPC_USER, node.rpc_user.clone()),
+        (
+            env::NODE_RPC_PASSWORD,
+            node.rpc_password.expose().to_owned(),
+        ),
+    ];
+    let spec = TaskSpec::Proxy {
+        stratum_port,
+        http_port,
+    };
+    let task = task_info(
+        config,
+        &id,
+        TaskRole::Proxy,
+        offer,
+        resources,
+        executor_resources,
+        env,
+        &spec,
+    );
+    let record = TaskRecord {
+        id,
+        role: TaskRole::Proxy,
+        agent_id: offer.agent_id.value.clone(),
+        hostname: offer.hostname.clone(),
+        state: TaskState::Staging,
+        cpus: config.proxy.cpus,
+        mem_mb: config.proxy.mem_mb,
+        endpoint: Some(ProxyEndpoint {
+            host: offer.hostname.clone(),
+            stratum_port,
+            http_port,
+        }),
+        proxy_id: None,
+        kill_requested: false,
+        launched_at_ms: now_ms,
+        running_since_ms: None,
+        unreachable_since_ms: None,
+    };
+    Some((task, record))
+}
+
+fn launch_miner(
+    config: &Config,
+    book: &mut TaskBook,
+    offer: &Offer,
+    proxy: &ProxyEndpoint,
+    proxy_id: &str,
+    now_ms: u64,
+) -> Option<(TaskInfo, TaskRecord)> {
+    let mut pool = OfferPool::new(&offer.resources);
+    let executor_resources = take_executor(config, &mut pool)?;
+    let cpus_millis = pool.scalar_millis(CPUS);
+    if cpus_millis < to_millis(config.miner.min_cpus) {
+        return None;
+    }
+    let mut resources = pool.take_scalar(MEM, to_millis(config.miner.mem_mb))?;
+    resources.extend(pool.take_scalar(CPUS, cpus_millis)?);
+    let cpus = from_millis(cpus_millis);
+
+    let id = book.next_miner_id(&offer.agent_id.value);
+    let pool_addr = format!("{}:{}", proxy.host, proxy.stratum_port);
+    let threads = ((cpus_millis + 999) / 1000).max(1);
+    let env = vec![
+        (env::TASK_ROLE, "miner".to_owned()),
+        (env::MINER_POOL, pool_addr.clone()),
+        (env::MINER_POOL_URL, format!("stratum+tcp://{pool_addr}")),
+        (env::MINER_THREADS, threads.to_string()),
+        (env::MINER_CPUS, cpus.to_string()),
+    ];
+    let spec = TaskSpec::Miner {
+        pool_host: proxy.host.clone(),
+        pool_port: proxy.stratum_port,
+        cpus,
+    };
+    let task = task_info(
+        config,
+        &id,
+        TaskRole::Miner,
+        offer,
+        resources,
+        executor_resources,
+        env,
+        &spec,
+    );
+    let record = TaskRecord {
+        id,
+        role: TaskRole::Miner,
+        agent_id: offer.agent_id.value.clone(),
+        hostname: offer.hostname.clone(),
+        state: TaskState::Staging,
+        cpus,
+        mem_mb: config.miner.mem_mb,
+        endpoint: None,
+        proxy_id: Some(proxy_id.to_owned()),
+        kill_requested: false,
+        launched_at_ms: now_ms,
+        running_since_ms: None,
+        unreachable_since_ms: None,
+    };
+    Some((task, record))
+}
+
+fn duration(secs: f64) -> DurationInfo {
+    DurationInfo {
+        nanoseconds: (secs * 1e9) as i64,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn task_info(
+    config: &Config,
+    id: &str,
+    role: TaskRole,
+    offer: &Offer,
+    resources: Vec<Resource>,
+    executor_resources: Vec<Resource>,
+    env: Vec<(&str, String)>,
+    spec: &TaskSpec,
+) -> TaskInfo {
+    let role_name = match role {
+        TaskRole::Proxy => "proxy",
+        TaskRole::Miner => "miner",
+    };
+    let labels = Labels {
+        labels: vec![Label {
+            key: ROLE_LABEL.into(),
+            value: Some(role_name.into()),
+        }],
+    };
+    let executor = &config.executor;
+    let mut arguments = Vec::with_capacity(executor.arguments.len() + 1);
+    arguments.push(executor.command.clone());
+    arguments.extend(executor.arguments.iter().cloned());
+    let command = CommandInfo {
+        uris: executor
+            .uris
+            .iter()
+            .map(|uri| command_info::Uri {
+                value: uri.value.clone(),
+                executable: Some(uri.executable),
+                extract: Some(uri.extract),
+                cache: Some(uri.cache),
+                output_file: None,
+            })
+            .collect(),
+        environment: Some(Environment {
+            variables: env
+                .into_iter()
+                .map(|(name, value)| environment::Variable {
+                    name: name.to_owned(),
+                    r#type: Some(environment::variable::Type::Value as i32),
+                    value: Some(value),
+                    secret: None,
+                })
+                .collect(),
+        }),
+        shell: Some(false),
+        value: Some(executor.command.clone()),
+        arguments,
+        user: None,
+    };
+    let executor_info = ExecutorInfo {
+        r#type: Some(executor_info::Type::Custom as i32),
+        executor_id: ExecutorId {
+            value: format!("exec-{id}"),
+        },
+        command: Some(command),
+        resources: executor_resources,
+        name: Some(format!("mesos-miner {role_name} executor")),
+        shutdown_grace_period: Some(duration(executor.kill_grace_period_secs)),
+        labels: Some(labels.clone()),
+        ..Default::default()
+    };
+    TaskInfo {
+        name: format!("mesos-miner {role_name} {id}"),
+        task_id: TaskId { value: id.into() },
+        agent_id: AgentId {
+            value: offer.agent_id.value.clone(),
+        },
+        resources,
+        executor: Some(executor_info),
+        kill_policy: Some(KillPolicy {
+            grace_period: Some(duration(executor.kill_grace_period_secs)),
+        }),
+        data: Some(Bytes::from(
+            serde_json::to_vec(spec).expect("TaskSpec serializes"),
+        )),
+        labels: Some(labels),
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::config::Secret;
+    use crate::resources::tests::{ports, reserved, scalar};
+    use mesos::v1::{FrameworkId, OfferId};
+
+    pub(crate) fn offer(
+        id: &str,
+        agent: &str,
+        cpus: f64,
+        mem: f64,
+        port_ranges: &[(u64, u64)],
+    ) -> Offer {
+        let mut resources = vec![scalar(CPUS, cpus), scalar(MEM, mem)];
+        if !port_ranges.is_empty() {
+            resources.push(ports(port_ranges));
+        }
+        Offer {
+            id: OfferId { value: id.into() },
+            framework_id: FrameworkId { value: "fw".into() },
+            agent_id: AgentId {
+                value: agent.into(),
+            },
+            hostname: format!("{agent}.example"),
+            resources,
+            ..Default::default()
+        }
+    }
+
+    pub(crate) fn config() -> Config {
+        let mut config = Config::default();
+        config.proxy.cpus = 0.5;
+        config.proxy.mem_mb = 256.0;
+        config.miner.mem_mb = 64.0;
+        config.miner.min_cpus = 0.1;
+        config.offers.refuse_seconds = 30.0;
+        config.node.rpc_user = "rpcuser".into();
+        config.node.rpc_password = Secret::new("s3cret-pa55");
+        config.executor.arguments = vec!["--verbose".into()];
+        config
+    }
+
+    fn launches(decisions: &[Decision]) -> Vec<&TaskInfo> {
+        decisions
+            .iter()
+            .flat_map(|d| match d {
+                Decision::Launch { tasks, .. } => tasks.iter().collect(),
+                _ => Vec::new(),
+            })
+            .collect()
+    }
+
+    fn declined(decisions: &[Decision]) -> Vec<String> {
+        decisions
+            .iter()
+            .flat_map(|d| match d {
+                Decision::Decline { offer_ids, .. } => offer_ids.clone(),
+                _ => Vec::new(),
+            })
+            .collect()
+    }
+
+    fn total(task: &TaskInfo, name: &str) -> f64 {
+        task.resources
+            .iter()
+            .filter(|r| r.name == name)
+            .map(|r| r.scalar.as_ref().unwrap().value)
+            .sum()
+    }
+
+    fn env_of(task: &TaskInfo) -> BTreeMap<String, String> {
+        let command = task.executor.as_ref().unwrap().command.as_ref().unwrap();
+        command
+            .environment
+            .as_ref()
+            .unwrap()
+            .variables
+            .iter()
+            .map(|v| (v.name.clone(), v.value.clone().unwrap_or_default()))
+            .collect()
+    }
+
+    /// A book whose proxy (proxy-1 on agent p) is RUNNING at p.example:31000.
+    pub(crate) fn book_with_running_proxy(config: &Config) -> TaskBook {
+        let mut book = TaskBook::default();
+        let decisions = plan_offers(
+            config,
+            &mut book,
+            &[offer("op", "p", 1.0, 512.0, &[(31000, 31001)])],
+            0,
+        );
+        assert_eq!(launches(&decisions).len(), 1);
+        let id = book.proxy().unwrap().id.clone();
+        book.apply_status(
+            &crate::tasks::tests::status(&id, "p", mesos::v1::TaskState::TaskRunning),
+            1,
+            &config.backoff,
+        );
+        assert!(book.running_proxy().is_some());
+        book
+    }
+
+    #[test]
+    fn proxy_launched_first_even_if_offers_arrive_before() {
+        let config = config();
+        let mut book = TaskBook::default();
+        let offers = [
+            offer("o1", "a1", 1.0, 512.0, &[(31000, 31001)]),
+            offer("o2", "a2", 2.0, 512.0, &[(31000, 31001)]),
+        ];
+        let decisions = plan_offers(&config, &mut book, &offers, 0);
+        let tasks = launches(&decisions);
+        assert_eq!(tasks.len(), 1);
+        assert_eq!(tasks[0].task_id.value, "proxy-1");
+        assert_eq!(total(tasks[0], CPUS), 0.5);
+        assert_eq!(total(tasks[0], MEM), 256.0);
+        assert_eq!(declined(&decisions), vec!["o2"]);
+        assert_eq!(book.proxy().unwrap().state, TaskState::Staging);
+
+        // Pending proxy: no miners, no second proxy.
+        let decisions = plan_offers(
+            &config,
+            &mut book,
+            &[offer("o3", "a3", 4.0, 4096.0, &[(31000, 32000)])],
+            1,
+        );
+        assert!(launches(&decisions).is_empty());
+        assert_eq!(declined(&decisions), vec!["o3"]);
+    }
+
+    #[test]
+    fn proxy_ports_from_two_port_range() {
+        let config = config();
+        let mut book = TaskBook::default();
+        let decisions = plan_offers(
+            &config,
+            &mut book,
+            &[offer("o1", "a1", 1.0, 512.0, &[(31000, 31001)])],
+            0,
+        );
+        let task = launches(&decisions)[0];
+        let env = env_of(task);
+        assert_eq!(env[env::PROXY_STRATUM_PORT], "31000");
+        assert_eq!(env[env::PROXY_HTTP_PORT], "31001");
+        let endpoint = book.proxy().unwrap().endpoint.clone().unwrap();
+        assert_eq!((endpoint.stratum_port, endpoint.http_port), (31000, 31001));
+        let ports: Vec<u64> = task
+            .resources
+            .iter()
+            .filter(|r| r.name == "ports")
+            .flat_map(|r| r.ranges.as_ref().unwrap().range.iter().map(|r| r.begin))
+            .collect();
+        assert_eq!(ports, vec![31000, 31001]);
+        let spec: TaskSpec = serde_json::from_slice(task.data.as_ref().unwrap()).unwrap();
+        assert_eq!(
+            spec,
+            TaskSpec::Proxy {
+                stratum_port: 31000,
+                http_port: 31001
+            }
+        );
+    }
+
+    #[test]
+    fn proxy_ports_from_multiple_ranges_and_too_few_ports() {
+        let config = config();
+        let mut book = TaskBook::default();
+        let offers = [
+            offer("o1", "a1", 1.0, 512.0, &[(31000, 31000)]),
+            offer("o2", "a2", 1.0, 512.0, &[(33000, 33000), (32000, 32000)]),
+        ];
+        let decisions = plan_offers(&config, &mut book, &offers, 0);
+        assert_eq!(declined(&decisions), vec!["o1"]);
+        let task = launches(&decisions)[0];
+        assert_eq!(task.agent_id.value, "a2");
+        let endpoint = book.proxy().unwrap().endpoint.clone().unwrap();
+        assert_eq!((endpoint.stratum_port, endpoint.http_port), (32000, 33000));
+    }
+
+    #[test]
+    fn fixed_proxy_ports_must_be_offered() {
+        let mut config = config();
+        config.proxy.stratum_port = Some(3333);
+        let mut book = TaskBook::default();
+        let decisions = plan_offers(
+            &config,
+            &mut book,
+            &[offer("o1", "a1", 1.0, 512.0, &[(31000, 31010)])],
+            0,
+        );
+        assert!(launches(&decisions).is_empty());
+        let decisions = plan_offers(
+            &config,
+            &mut book,
+            &[offer("o2", "a1", 1.0, 512.0, &[(3333, 3334)])],
+            0,
+        );
+        assert_eq!(
+            book.proxy()
+                .unwrap()
+                .endpoint
+                .as_ref()
+                .unwrap()
+                .stratum_port,
+            3333
+        );
+        assert_eq!(launches(&decisions).len(), 1);
+    }
+
+    #[test]
+    fn three_agents_get_miners_with_exactly_their_cpus() {
+        let config = config();
+        let mut book = book_with_running_proxy(&config);
+        let offers = [
+            offer("o1", "a1", 1.0, 1024.0, &[]),
+            offer("o2", "a2", 2.0, 1024.0, &[]),
+            offer("o3", "a3", 0.5, 1024.0, &[]),
+        ];
+        let decisions = plan_offers(&config, &mut book, &offers, 10);
+        let tasks = launches(&decisions);
+        assert_eq!(tasks.len(), 3);
+        let cpus: Vec<f64> = tasks.iter().map(|t| total(t, CPUS)).collect();
+        assert_eq!(cpus, vec![1.0, 2.0, 0.5]);
+        for task in &tasks {
+            assert_eq!(total(task, MEM), 64.0);
+            assert_eq!(env_of(task)[env::MINER_POOL], "p.example:31000");
+            let spec: TaskSpec = serde_json::from_slice(task.data.as_ref().unwrap()).unwrap();
+            assert!(matches!(
+                spec,
+                TaskSpec::Miner {
+                    pool_port: 31000,
+                    ..
+                }
+            ));
+            let executor = task.executor.as_ref().unwrap();
+            assert_eq!(executor.r#type(), executor_info::Type::Custom);
+            assert_eq!(
+                executor.executor_id.value,
+                format!("exec-{}", task.task_id.value)
+            );
+        }
+        assert_eq!(env_of(tasks[2])[env::MINER_THREADS], "1");
+        assert_eq!(env_of(tasks[1])[env::MINER_THREADS], "2");
+        let ids: HashSet<&str> = tasks.iter().map(|t| t.task_id.value.as_str()).collect();
+        assert_eq!(ids.len(), 3);
+        assert!(ids.contains("miner-a1-1"));
+        assert_eq!(book.miners().count(), 3);
+        assert!(declined(&decisions).is_empty());
+    }
+
+    #[test]
+    fn too_small_offers_declined() {
+        let config = config();
+        let mut book = book_with_running_proxy(&config);
+        let offers = [
+            offer("cpu", "a1", 0.05, 1024.0, &[]),
+            offer("mem", "a2", 4.0, 32.0, &[]),
+            offer("ok", "a3", 0.1, 64.0, &[]),
+        ];
+        let decisions = plan_offers(&config, &mut book, &offers, 10);
+        assert_eq!(launches(&decisions).len(), 1);
+        assert_eq!(declined(&decisions), vec!["cpu", "mem"]);
+        assert!(decisions.contains(&Decision::Decline {
+            offer_ids: vec!["cpu".into(), "mem".into()],
+            refuse_seconds: 30.0
+        }));
+
+        // Too small for the proxy either.
+        let mut book = TaskBook::default();
+        let decisions = plan_offers(
+            &config,
+            &mut book,
+            &[offer("o", "a", 0.25, 1024.0, &[(1, 10)])],
+            0,
+        );
+        assert_eq!(declined(&decisions), vec!["o"]);
+        assert!(book.proxy().is_none());
+    }
+
+    #[test]
+    fn offer_listed_twice_is_used_once() {
+        let config = config();
+        let mut book = book_with_running_proxy(&config);
+        let same = offer("o1", "a1", 1.0, 1024.0, &[]);
+        let decisions = plan_offers(&config, &mut book, &[same.clone(), same], 10);
+        assert_eq!(decisions.len(), 1);
+        assert_eq!(launches(&decisions).len(), 1);
+    }
+
+    #[test]
+    fn executor_resources_come_out_of_the_offer() {
+        let mut config = config();
+        config.executor.cpus = 0.1;
+        config.executor.mem_mb = 32.0;
+        let mut book = book_with_running_proxy(&config);
+        let decisions = plan_offers(
+            &config,
+            &mut book,
+            &[offer("o1", "a1", 1.0, 1024.0, &[])],
+            10,
+        );
+        let task = launches(&decisions)[0];
+        assert_eq!(total(task, CPUS), 0.9);
+        let executor = task.executor.as_ref().unwrap();
+        let executor_cpus: f64 = executor
+            .resources
+            .iter()
+            .filter(|r| r.name == CPUS)
+            .map(|r| r.scalar.as_ref().unwrap().value)
+            .sum();
+        assert_eq!(executor_cpus, 0.1);
+    }
+
+    #[test]
+    fn reserved_resources_keep_their_reservation() {
+        let config = config();
+        let mut book = book_with_running_proxy(&config);
+        let mut o = offer("o1", "a1", 1.0, 1024.0, &[]);
+        o.resources.push(reserved(scalar(CPUS, 0.5), "mining"));
+        let decisions = plan_offers(&config, &mut book, &[o], 10);
+        let task = launches(&decisions)[0];
+        assert_eq!(total(task, CPUS), 1.5);
+        assert!(task
+            .resources
+            .iter()
+            .any(|r| r.name == CPUS && !r.reservations.is_empty()));
+    }
+
+    #[test]
+    fn agent_in_backoff_declined_for_the_rest_of_it() {
+        let config = config();
+        let mut book = book_with_running_proxy(&config);
+        book.insert(crate::tasks::tests::record(
+            "miner-a1-9",
+            TaskRole::Miner,
+            "a1",
+            TaskState::Running,
+        ));
+        book.apply_status(
+            &crate::tasks::tests::status("miner-a1-9", "a1", mesos::v1::TaskState::TaskFailed),
+            1000,
+            &config.backoff,
+        );
+        let decisions = plan_offers(
+            &config,
+            &mut book,
+            &[offer("o1", "a1", 1.0, 1024.0, &[])],
+            1500,
+        );
+        assert_eq!(
+            decisions,
+            vec![Decision::Decline {
+                offer_ids: vec!["o1".into()],
+                refuse_seconds: 0.5
+            }]
+        );
+        let decisions = plan_offers(
+            &config,
+            &mut book,
+            &[offer("o2", "a1", 1.0, 1024.0, &[])],
+            2000,
+        );
+        assert_eq!(launches(&decisions).len(), 1);
+    }
+
+    #[test]
+    fn secrets_never_in_command_arguments_or_value() {
+        let config = config();
+        let mut book = TaskBook::default();
+        let mut decisions = plan_offers(
+            &config,
+            &mut book,
+            &[offer("o1", "a1", 1.0, 512.0, &[(31000, 31001)])],
+            0,
+        );
+        let id = book.proxy().unwrap().id.clone();
+        book.apply_status(
+            &crate::tasks::tests::status(&id, "a1", mesos::v1::TaskState::TaskRunning),
+            1,
+            &config.backoff,
+        );
+        decisions.extend(plan_offers(
+            &config,
+            &mut book,
+            &[offer("o2", "a2", 1.0, 512.0, &[])],
+            2,
+        ));
+        let tasks = launches(&decisions);
+        assert_eq!(tasks.len(), 2);
+        let secret = config.node.rpc_password.expose();
+        let mut seen_in_env = false;
+        for task in tasks {
+            let command = task.executor.as_ref().unwrap().command.as_ref().unwrap();
+            assert!(task.command.is_none());
+            assert!(!command.value.as_deref().unwrap_or("").contains(secret));
+            assert!(command.arguments.iter().all(|a| !a.contains(secret)));
+            assert!(command.uris.iter().all(|u| !u.value.contains(secret)));
+            assert!(!String::from_utf8_lossy(task.data.as_ref().unwrap()).contains(secret));
+            seen_in_env |= env_of(task).values().any(|v| v == secret);
+        }
+        assert!(seen_in_env, "the proxy gets the password by environment");
+        assert!(!format!("{decisions:?}").contains(secret));
+        assert!(!format!("{:?}", config).contains(secret));
+    }
+}
