@@ -1,7 +1,18 @@
 //! The pool proxy: sits between a node and stratum v1 miners, turning the node's block
 //! templates into stratum jobs and the miners' shares into blocks.
 //!
-//! Data flows one way, node -> proxy -> miners. For now only the node side exists:
+//! Data flows one way, node -> proxy -> miners. The pure logic (no sockets):
 //! * [`upstream`]: the node's JSON-RPC client (templates, block submission, chain state).
+//! * [`coinbase`]: the coinbase transaction split as `coinb1 ‖ extranonce1 ‖ extranonce2 ‖ coinb2`.
+//! * [`jobs`]: stratum jobs from templates (merkle branch, notify, header and block assembly)
+//!   and the book of live jobs.
+//! * [`shares`]: `mining.submit` validation against a job and a session.
+//! * [`payouts`]: PPLNS split of the coinbase value into outputs.
+//! * [`vardiff`]: per-connection share difficulty retargeting.
 
+pub mod coinbase;
+pub mod jobs;
+pub mod payouts;
+pub mod shares;
 pub mod upstream;
+pub mod vardiff;

@@ -1,0 +1,487 @@
+//! Stratum jobs: one block template plus one coinbase, as miners see it and as the proxy needs
+//! it back when a share arrives.
+//!
+//! A [`Job`] is built once per (template, coinbase) and shared (`Arc`) by every session. It owns:
+//! * the merkle branch of the coinbase (computed once from the template's txids);
+//! * the `mining.notify` parameters ([`Job::notify`]);
+//! * the allowed header times ([`Job::ntime_range`], `mintime ..= curtime + 7200`);
+//! * share -> header reconstruction ([`Job::header`]) without allocating;
+//! * full block assembly for `submitblock` ([`Job::assemble_block`]);
+//! * the set of shares already accepted for it, for duplicate detection.
+//!
+//! [`JobBook`] keeps the last few live jobs by id and drops them all when the previous block
+//! hash changes (the `clean_jobs` case).
+
+use std::collections::{HashSet, VecDeque};
+use std::ops::RangeInclusive;
+use std::sync::{Arc, Mutex};
+
+use bitcoin::block::{Header, Version};
+use bitcoin::consensus::encode;
+use bitcoin::hashes::{sha256d, Hash, HashEngine};
+use bitcoin::{BlockHash, CompactTarget, Target, TxMerkleNode};
+use stratum::Notify;
+
+use crate::coinbase::{CoinbaseError, CoinbaseParts};
+use crate::upstream::BlockTemplate;
+
+/// How far past the node's current time a header time may be (consensus: two hours).
+pub const MAX_FUTURE_BLOCK_TIME: u32 = 2 * 60 * 60;
+/// Default number of live jobs a [`JobBook`] keeps.
+pub const DEFAULT_LIVE_JOBS: usize = 16;
+
+/// One stratum job.
+#[derive(Debug)]
+pub struct Job {
+    id: String,
+    template: Arc<BlockTemplate>,
+    coinbase: CoinbaseParts,
+    merkle_branch: Vec<[u8; 32]>,
+    clean_jobs: bool,
+    /// Header hashes of the shares accepted for this job. A header hash commits to the
+    /// extranonces (through the coinbase and merkle root), ntime, nonce and version, so it
+    /// identifies the `(extranonce1, extranonce2, ntime, nonce, version)` tuple in 32 bytes.
+    seen: Mutex<HashSet<[u8; 32]>>,
+}
+
+/// The merkle branch of the first leaf (the coinbase) given the other leaves, in internal byte
+/// order: the sibling at each level, bottom up.
+pub fn merkle_branch(txids: &[[u8; 32]]) -> Vec<[u8; 32]> {
+    let mut branch = Vec::new();
+    // `level` holds the nodes right of the coinbase's path at the current level.
+    let mut level: Vec<[u8; 32]> = txids.to_vec();
+    while let Some(&first) = level.first() {
+        branch.push(first);
+        level = level[1..]
+            .chunks(2)
+            .map(|pair| hash_pair(&pair[0], pair.get(1).unwrap_or(&pair[0])))
+            .collect();
+    }
+    branch
+}
+
+fn hash_pair(left: &[u8; 32], right: &[u8; 32]) -> [u8; 32] {
+    let mut engine = sha256d::Hash::engine();
+    engine.input(left);
+    engine.input(right);
+    sha256d::Hash::from_engine(engine).to_byte_array()
+}
+
+impl Job {
+    /// A job for `template` with `coinbase`. `clean_jobs` tells miners to drop older jobs.
+    pub fn new(
+        id: impl Into<String>,
+        template: Arc<BlockTemplate>,
+        coinbase: CoinbaseParts,
+        clean_jobs: bool,
+    ) -> Self {
+        let txids: Vec<[u8; 32]> = template
+            .transactions
+            .iter()
+            .map(|t| t.txid.to_byte_array())
+            .collect();
+        Self {
+            id: id.into(),
+            merkle_branch: merkle_branch(&txids),
+            template,
+            coinbase,
+            clean_jobs,
+            seen: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// The job id miners echo in `mining.submit`.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The template this job mines on.
+    pub fn template(&self) -> &BlockTemplate {
+        &self.template
+    }
+
+    /// The coinbase parts.
+    pub fn coinbase(&self) -> &CoinbaseParts {
+        &self.coinbase
+    }
+
+    /// The coinbase's merkle branch (internal byte order).
+    pub fn merkle_branch(&self) -> &[[u8; 32]] {
+        &self.merkle_branch
+    }
+
+    /// The previous block hash.
+    pub fn prevhash(&self) -> BlockHash {
+        self.template.previousblockhash
+    }
+
+    /// The template's block version (before any BIP310 rolling).
+    pub fn version(&self) -> Version {
+        self.template.version
+    }
+
+    /// The header's compact target.
+    pub fn bits(&self) -> CompactTarget {
+        self.template.bits
+    }
+
+    /// The block target (a share meeting it is a block).
+    pub fn block_target(&self) -> Target {
+        self.template.target
+    }
+
+    /// Whether miners were told to drop older jobs.
+    pub fn clean_jobs(&self) -> bool {
+        self.clean_jobs
+    }
+
+    /// Header times a share may use: the template's `mintime` up to `curtime` + 2 h.
+    pub fn ntime_range(&self) -> RangeInclusive<u32> {
+        let t = &self.template;
+        t.mintime..=t.curtime.saturating_add(MAX_FUTURE_BLOCK_TIME)
+    }
+
+    /// The `mining.notify` for this job (header time = the node's `curtime`).
+    pub fn notify(&self) -> Notify {
+        Notify {
+            job_id: self.id.clone(),
+            prevhash: self.prevhash(),
+            coinb1: self.coinbase.coinb1.clone(),
+            coinb2: self.coinbase.coinb2.clone(),
+            merkle_branch: self.merkle_branch.clone(),
+            version: self.version(),
+            nbits: self.bits(),
+            ntime: self.template.curtime,
+            clean_jobs: self.clean_jobs,
+        }
+    }
+
+    /// The merkle root for a coinbase with these extranonces (no allocation).
+    pub fn merkle_root(&self, extranonce1: &[u8], extranonce2: &[u8]) -> TxMerkleNode {
+        let mut node = self.coinbase.txid(extranonce1, extranonce2).to_byte_array();
+        for step in &self.merkle_branch {
+            node = hash_pair(&node, step);
+        }
+        TxMerkleNode::from_byte_array(node)
+    }
+
+    /// The 80-byte header a share commits to. `version` is the header version after BIP310
+    /// rolling (see [`stratum::Submit::header_version`]).
+    pub fn header(
+        &self,
+        extranonce1: &[u8],
+        extranonce2: &[u8],
+        version: Version,
+        ntime: u32,
+        nonce: u32,
+    ) -> Header {
+        Header {
+            version,
+            prev_blockhash: self.prevhash(),
+            merkle_root: self.merkle_root(extranonce1, extranonce2),
+            time: ntime,
+            bits: self.bits(),
+            nonce,
+        }
+    }
+
+    /// The serialized block for `submitblock`: the header, the transaction count, the coinbase
+    /// (with its witness reserved value when segwit) and the template's transactions as given.
+    pub fn assemble_block(
+        &self,
+        header: &Header,
+        extranonce1: &[u8],
+        extranonce2: &[u8],
+    ) -> Result<Vec<u8>, CoinbaseError> {
+        let coinbase = self.coinbase.transaction(extranonce1, extranonce2)?;
+        let txs = &self.template.transactions;
+        let mut block = encode::serialize(header);
+        block.extend(encode::serialize(&encode::VarInt(1 + txs.len() as u64)));
+        block.extend(encode::serialize(&coinbase));
+        for tx in txs {
+            block.extend_from_slice(&tx.data);
+        }
+        Ok(block)
+    }
+
+    /// [`Self::assemble_block`] as the hex `submitblock` takes.
+    pub fn block_hex(
+        &self,
+        header: &Header,
+        extranonce1: &[u8],
+        extranonce2: &[u8],
+    ) -> Result<String, CoinbaseError> {
+        self.assemble_block(header, extranonce1, extranonce2)
+            .map(hex::encode)
+    }
+
+    /// Records an accepted share by its header hash; false if it was already recorded.
+    pub fn record_share(&self, header_hash: &BlockHash) -> bool {
+        self.seen
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(header_hash.to_byte_array())
+    }
+}
+
+/// The live jobs, newest last, bounded; emptied when the previous block hash changes.
+#[derive(Debug)]
+pub struct JobBook {
+    jobs: VecDeque<Arc<Job>>,
+    capacity: usize,
+    prevhash: Option<BlockHash>,
+    next_id: u64,
+}
+
+impl Default for JobBook {
+    fn default() -> Self {
+        Self::new(DEFAULT_LIVE_JOBS)
+    }
+}
+
+impl JobBook {
+    /// A book keeping at most `capacity` (at least 1) jobs.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            jobs: VecDeque::with_capacity(capacity.max(1)),
+            capacity: capacity.max(1),
+            prevhash: None,
+            next_id: 0,
+        }
+    }
+
+    /// Makes a job for `template` and `coinbase` with a fresh id and adds it. When the
+    /// template builds on a new previous block, every older job is dropped and the new job
+    /// has `clean_jobs` set.
+    pub fn push(&mut self, template: Arc<BlockTemplate>, coinbase: CoinbaseParts) -> Arc<Job> {
+        let clean = self.prevhash != Some(template.previousblockhash);
+        if clean {
+            if self.prevhash.is_some() {
+                tracing::debug!(
+                    dropped = self.jobs.len(),
+                    prevhash = %template.previousblockhash,
+                    "new previous block, dropping live jobs"
+                );
+            }
+            self.jobs.clear();
+            self.prevhash = Some(template.previousblockhash);
+        }
+        let id = format!("{:x}", self.next_id);
+        self.next_id = self.next_id.wrapping_add(1);
+        let job = Arc::new(Job::new(id, template, coinbase, clean));
+        if self.jobs.len() == self.capacity {
+            self.jobs.pop_front();
+        }
+        self.jobs.push_back(Arc::clone(&job));
+        job
+    }
+
+    /// A live job by id.
+    pub fn get(&self, id: &str) -> Option<&Arc<Job>> {
+        self.jobs.iter().rev().find(|j| j.id == id)
+    }
+
+    /// The newest job.
+    pub fn latest(&self) -> Option<&Arc<Job>> {
+        self.jobs.back()
+    }
+
+    /// How many jobs are live.
+    pub fn len(&self) -> usize {
+        self.jobs.len()
+    }
+
+    /// Whether no job is live.
+    pub fn is_empty(&self) -> bool {
+        self.jobs.is_empty()
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::coinbase::CoinbaseConfig;
+    use crate::upstream::TemplateTransaction;
+    use bitcoin::hashes::Hash;
+    use bitcoin::{Amount, Block, ScriptBuf, Transaction, TxOut, Txid};
+
+    /// A template with `n` fake (non-decodable) transactions of distinct txids.
+    pub(crate) fn fake_template(n: usize, prev: u8) -> BlockTemplate {
+        let transactions = (0..n)
+            .map(|i| TemplateTransaction {
+                data: vec![i as u8; 3],
+                txid: Txid::from_byte_array([i as u8 + 1; 32]),
+                hash: None,
+                fee: Amount::ZERO,
+                depends: vec![],
+                weight: None,
+            })
+            .collect();
+        BlockTemplate {
+            version: Version::from_consensus(0x2000_0000),
+            previousblockhash: BlockHash::from_byte_array([prev; 32]),
+            transactions,
+            coinbasevalue: Amount::from_sat(5_000_000_000),
+            target: Target::from_compact(CompactTarget::from_consensus(0x207f_ffff)),
+            mintime: 1_700_000_000,
+            curtime: 1_700_000_100,
+            bits: CompactTarget::from_consensus(0x207f_ffff),
+            height: 200,
+            longpollid: None,
+            default_witness_commitment: None,
+            rules: vec![],
+            vbavailable: None,
+            coinbaseaux: None,
+            sizelimit: None,
+            weightlimit: None,
+            sigoplimit: None,
+        }
+    }
+
+    pub(crate) fn coinbase_for(t: &BlockTemplate) -> CoinbaseParts {
+        CoinbaseParts::build(
+            &CoinbaseConfig::default(),
+            t.height,
+            t.coinbasevalue,
+            vec![TxOut {
+                value: t.coinbasevalue,
+                script_pubkey: ScriptBuf::new_op_return([1u8; 4]),
+            }],
+            t.default_witness_commitment.as_ref(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn branch_folds_to_the_block_merkle_root() {
+        for n in 0..12usize {
+            let t = fake_template(n, 1);
+            let parts = coinbase_for(&t);
+            let job = Job::new("1", Arc::new(t.clone()), parts.clone(), true);
+            let (en1, en2) = ([7u8; 4], [9u8; 4]);
+            // Reference: a block whose txdata has the coinbase followed by transactions with
+            // the template's txids. Build the root from txids with the crate's merkle tree.
+            let coinbase_txid = parts.txid(&en1, &en2).to_raw_hash();
+            let hashes = std::iter::once(coinbase_txid)
+                .chain(t.transactions.iter().map(|tx| tx.txid.to_raw_hash()));
+            let expected: TxMerkleNode =
+                bitcoin::merkle_tree::calculate_root(hashes).unwrap().into();
+            assert_eq!(job.merkle_root(&en1, &en2), expected, "{n} transactions");
+            // And the stratum crate's fold over the notify agrees.
+            let notify = job.notify();
+            assert_eq!(
+                notify.merkle_root(&parts.serialize(&en1, &en2)),
+                expected,
+                "{n}"
+            );
+            let branch_len = if n == 0 {
+                0
+            } else {
+                (usize::BITS - n.leading_zeros()) as usize
+            };
+            assert_eq!(job.merkle_branch().len(), branch_len, "{n}");
+        }
+    }
+
+    #[test]
+    fn notify_fields_and_header() {
+        let t = fake_template(3, 2);
+        let job = Job::new("ab", Arc::new(t.clone()), coinbase_for(&t), true);
+        let n = job.notify();
+        let params = stratum::ServerMessage::Notify(n.clone()).to_params();
+        assert_eq!(params[0], "ab");
+        assert_eq!(
+            params[1],
+            stratum::encoding::prevhash_to_stratum(&t.previousblockhash)
+        );
+        assert_eq!(params[5], "20000000");
+        assert_eq!(params[6], "207fffff");
+        assert_eq!(params[7], format!("{:08x}", t.curtime));
+        assert_eq!(params[8], true);
+        assert_eq!(*job.ntime_range().end(), t.curtime + MAX_FUTURE_BLOCK_TIME);
+        assert_eq!(*job.ntime_range().start(), t.mintime);
+        let h = job.header(&[0; 4], &[1; 4], t.version, t.curtime, 42);
+        let expected = n.header(
+            n.merkle_root(&n.coinbase(&[0; 4], &[1; 4])),
+            t.version,
+            t.curtime,
+            42,
+        );
+        assert_eq!(h, expected);
+    }
+
+    #[test]
+    fn assembled_block_without_segwit_decodes() {
+        // Real (decodable) transactions this time.
+        let mut t = fake_template(0, 3);
+        for i in 0..3u8 {
+            let tx = Transaction {
+                version: bitcoin::transaction::Version::TWO,
+                lock_time: bitcoin::absolute::LockTime::ZERO,
+                input: vec![bitcoin::TxIn {
+                    previous_output: bitcoin::OutPoint::new(Txid::from_byte_array([i; 32]), 0),
+                    ..Default::default()
+                }],
+                output: vec![TxOut {
+                    value: Amount::from_sat(1000),
+                    script_pubkey: ScriptBuf::new_op_return([i]),
+                }],
+            };
+            t.transactions.push(TemplateTransaction {
+                data: encode::serialize(&tx),
+                txid: tx.compute_txid(),
+                hash: None,
+                fee: Amount::ZERO,
+                depends: vec![],
+                weight: None,
+            });
+        }
+        let job = Job::new("0", Arc::new(t.clone()), coinbase_for(&t), true);
+        let header = job.header(&[1; 4], &[2; 4], t.version, t.curtime, 7);
+        let hex = job.block_hex(&header, &[1; 4], &[2; 4]).unwrap();
+        let block: Block = encode::deserialize(&hex::decode(hex).unwrap()).unwrap();
+        assert_eq!(block.header, header);
+        assert_eq!(block.txdata.len(), 4);
+        assert!(block.check_merkle_root());
+        assert_eq!(block.bip34_block_height().unwrap(), 200);
+    }
+
+    #[test]
+    fn book_is_bounded_and_cleans_on_new_prevhash() {
+        let mut book = JobBook::new(3);
+        let t1 = Arc::new(fake_template(1, 1));
+        let first = book.push(Arc::clone(&t1), coinbase_for(&t1));
+        assert!(first.clean_jobs());
+        let ids: Vec<String> = (0..4)
+            .map(|_| {
+                book.push(Arc::clone(&t1), coinbase_for(&t1))
+                    .id()
+                    .to_owned()
+            })
+            .collect();
+        assert_eq!(book.len(), 3);
+        assert!(book.get(first.id()).is_none(), "oldest evicted");
+        assert!(book.get(&ids[0]).is_none());
+        assert!(!book.get(&ids[3]).unwrap().clean_jobs());
+        assert_eq!(book.latest().unwrap().id(), ids[3]);
+        let t2 = Arc::new(fake_template(1, 2));
+        let fresh = book.push(Arc::clone(&t2), coinbase_for(&t2));
+        assert!(fresh.clean_jobs());
+        assert_eq!(book.len(), 1);
+        assert!(book.get(&ids[3]).is_none());
+        assert!(book.get(fresh.id()).is_some());
+    }
+
+    #[test]
+    fn duplicate_shares_are_detected_per_job() {
+        let t = Arc::new(fake_template(0, 1));
+        let a = Job::new("a", Arc::clone(&t), coinbase_for(&t), true);
+        let b = Job::new("b", Arc::clone(&t), coinbase_for(&t), false);
+        let h = a
+            .header(&[0; 4], &[0; 4], t.version, t.curtime, 1)
+            .block_hash();
+        assert!(a.record_share(&h));
+        assert!(!a.record_share(&h));
+        assert!(b.record_share(&h));
+    }
+}

@@ -1,0 +1,385 @@
+//! PPLNS payouts, p2pool style: the coinbase pays the miners of the last N accepted shares in
+//! proportion to their difficulty, directly in the block's outputs.
+//!
+//! * [`PplnsWindow`] keeps the last `N` accepted shares (payout script, weight). A share's
+//!   weight is its expected hash count, `difficulty * 2^32`, as an integer (at least 1), so
+//!   fractional difficulties (CPU miners, regtest) weigh correctly.
+//! * [`PplnsWindow::outputs`] splits a coinbase value into outputs with integer math only:
+//!   1. the operator fee, `value * fee_bps / 10_000` rounded down, goes to the operator script
+//!      (when configured);
+//!   2. the rest is split by weight with the *largest remainder* rule: each script gets
+//!      `floor(rest * w / W)`, then the satoshis left over go one each to the scripts with the
+//!      largest fractional remainders (ties: smaller script bytes first);
+//!   3. every output below the dust threshold is folded into the largest output (ties:
+//!      smaller script bytes first), fee output included;
+//!   4. outputs to the same script are merged, and outputs are sorted by script bytes.
+//!
+//!   The outputs always sum exactly to the coinbase value (property-tested).
+//! * An empty window pays the whole value to the fallback script.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use bitcoin::{Address, Amount, Network, ScriptBuf, TxOut};
+
+/// Default number of shares in the window.
+pub const DEFAULT_WINDOW: usize = 8640;
+/// Default dust threshold: 546 sat (P2PKH dust at the default relay fee).
+pub const DEFAULT_DUST: Amount = Amount::from_sat(546);
+/// Basis points in one.
+pub const BPS: u64 = 10_000;
+
+/// Payout policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayoutConfig {
+    /// How many accepted shares the window holds (at least 1).
+    pub window: usize,
+    /// Outputs below this are folded into the largest output.
+    pub dust: Amount,
+    /// Operator fee in basis points (0..=10_000).
+    pub fee_bps: u16,
+    /// Where the fee goes; no fee is taken without one.
+    pub operator: Option<ScriptBuf>,
+    /// Who is paid when the window is empty.
+    pub fallback: ScriptBuf,
+}
+
+impl PayoutConfig {
+    /// A config paying `fallback` when the window is empty, no fee, default window and dust.
+    pub fn new(fallback: ScriptBuf) -> Self {
+        Self {
+            window: DEFAULT_WINDOW,
+            dust: DEFAULT_DUST,
+            fee_bps: 0,
+            operator: None,
+            fallback,
+        }
+    }
+}
+
+/// Why a worker name does not give a payout script.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PayoutError {
+    /// Not an address (or not for this network).
+    #[error("worker {worker:?} does not start with an address for {network}: {reason}")]
+    Address {
+        /// The worker name.
+        worker: String,
+        /// The proxy's network.
+        network: Network,
+        /// What the parser said.
+        reason: String,
+    },
+}
+
+/// The payout script of a worker named `address` or `address.rig` on `network`.
+pub fn payout_script(worker: &str, network: Network) -> Result<ScriptBuf, PayoutError> {
+    let address = worker.split('.').next().unwrap_or_default();
+    let err = |reason: String| PayoutError::Address {
+        worker: worker.to_owned(),
+        network,
+        reason,
+    };
+    let address: Address = address
+        .parse::<Address<_>>()
+        .map_err(|e| err(e.to_string()))?
+        .require_network(network)
+        .map_err(|e| err(e.to_string()))?;
+    Ok(address.script_pubkey())
+}
+
+/// The weight of a share at `difficulty`: its expected hash count, at least 1.
+pub fn share_weight(difficulty: f64) -> u64 {
+    let w = difficulty * 4_294_967_296.0;
+    if w.is_nan() || w < 1.0 {
+        1
+    } else if w >= u64::MAX as f64 {
+        u64::MAX
+    } else {
+        w as u64
+    }
+}
+
+/// The last `N` accepted shares and each script's total weight in them.
+#[derive(Debug, Clone)]
+pub struct PplnsWindow {
+    shares: VecDeque<(ScriptBuf, u64)>,
+    totals: HashMap<ScriptBuf, u128>,
+    capacity: usize,
+}
+
+impl PplnsWindow {
+    /// An empty window of `capacity` (at least 1) shares.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            shares: VecDeque::new(),
+            totals: HashMap::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// An empty window of `config.window` shares.
+    pub fn from_config(config: &PayoutConfig) -> Self {
+        Self::new(config.window)
+    }
+
+    /// Adds an accepted share, evicting the oldest when full.
+    pub fn add(&mut self, script: ScriptBuf, difficulty: f64) {
+        if self.shares.len() == self.capacity {
+            if let Some((old, w)) = self.shares.pop_front() {
+                if let Some(total) = self.totals.get_mut(&old) {
+                    *total -= u128::from(w);
+                    if *total == 0 {
+                        self.totals.remove(&old);
+                    }
+                }
+            }
+        }
+        let w = share_weight(difficulty);
+        *self.totals.entry(script.clone()).or_default() += u128::from(w);
+        self.shares.push_back((script, w));
+    }
+
+    /// Shares in the window.
+    pub fn len(&self) -> usize {
+        self.shares.len()
+    }
+
+    /// Whether the window is empty.
+    pub fn is_empty(&self) -> bool {
+        self.shares.is_empty()
+    }
+
+    /// Each script's total weight.
+    pub fn weights(&self) -> impl Iterator<Item = (&ScriptBuf, u128)> {
+        self.totals.iter().map(|(s, w)| (s, *w))
+    }
+
+    /// The coinbase outputs for `value` under `config` (see the module docs for the rules).
+    pub fn outputs(&self, value: Amount, config: &PayoutConfig) -> Vec<TxOut> {
+        split(value, self.weights(), config)
+    }
+}
+
+/// Splits `value` among `weights` under `config` (see the module docs). Never empty; sums to
+/// exactly `value`; sorted by script bytes.
+pub fn split<'a>(
+    value: Amount,
+    weights: impl IntoIterator<Item = (&'a ScriptBuf, u128)>,
+    config: &PayoutConfig,
+) -> Vec<TxOut> {
+    // Deterministic order regardless of the map's iteration order.
+    let mut miners: Vec<(&ScriptBuf, u128)> = weights.into_iter().filter(|(_, w)| *w > 0).collect();
+    miners.sort_by(|a, b| a.0.cmp(b.0));
+    let total_sats = value.to_sat();
+    if miners.is_empty() {
+        return vec![TxOut {
+            value,
+            script_pubkey: config.fallback.clone(),
+        }];
+    }
+
+    // Keep weights below 2^64 so `rest * w` fits in u128 (rest < 2^51 sat).
+    let total_weight: u128 = miners.iter().map(|(_, w)| *w).sum();
+    let shift = (128 - total_weight.leading_zeros()).saturating_sub(64);
+    let miners: Vec<(&ScriptBuf, u128)> = miners
+        .into_iter()
+        .map(|(s, w)| (s, (w >> shift).max(1)))
+        .collect();
+    let total_weight: u128 = miners.iter().map(|(_, w)| *w).sum();
+
+    let mut amounts: BTreeMap<&ScriptBuf, u64> = BTreeMap::new();
+    let fee = match &config.operator {
+        Some(operator) => {
+            let fee = u128::from(total_sats) * u128::from(config.fee_bps.min(BPS as u16))
+                / u128::from(BPS);
+            let fee = fee as u64;
+            if fee > 0 {
+                amounts.insert(operator, fee);
+            }
+            fee
+        }
+        None => 0,
+    };
+    let rest = total_sats - fee;
+
+    // Largest remainders.
+    let mut remainders = Vec::with_capacity(miners.len());
+    let mut given = 0u64;
+    for (script, w) in &miners {
+        let exact = u128::from(rest) * w;
+        let base = (exact / total_weight) as u64;
+        remainders.push((exact % total_weight, *script));
+        given += base;
+        *amounts.entry(script).or_default() += base;
+    }
+    // Largest remainder first; ties by script bytes (the sort is stable on script order).
+    remainders.sort_by_key(|r| std::cmp::Reverse(r.0));
+    let left = rest - given; // < number of miners
+    for (_, script) in remainders.iter().take(left as usize) {
+        *amounts.entry(script).or_default() += 1;
+    }
+
+    // Fold dust into the largest output.
+    let (largest, _) = amounts
+        .iter()
+        .fold(None::<(&ScriptBuf, u64)>, |best, (s, v)| match best {
+            Some((_, bv)) if bv >= *v => best,
+            _ => Some((*s, *v)),
+        })
+        .expect("at least one miner");
+    let mut dust = 0u64;
+    amounts.retain(|s, v| {
+        if *s != largest && (*v == 0 || *v < config.dust.to_sat()) {
+            dust += *v;
+            false
+        } else {
+            true
+        }
+    });
+    *amounts.get_mut(largest).expect("largest kept") += dust;
+
+    amounts
+        .into_iter()
+        .map(|(s, v)| TxOut {
+            value: Amount::from_sat(v),
+            script_pubkey: s.clone(),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bitcoin::hashes::Hash;
+    use bitcoin::WPubkeyHash;
+    use proptest::prelude::*;
+
+    fn script(i: u8) -> ScriptBuf {
+        ScriptBuf::new_p2wpkh(&WPubkeyHash::from_byte_array([i; 20]))
+    }
+
+    fn sum(outs: &[TxOut]) -> u64 {
+        outs.iter().map(|o| o.value.to_sat()).sum()
+    }
+
+    #[test]
+    fn empty_window_pays_the_fallback() {
+        let config = PayoutConfig::new(script(9));
+        let outs = PplnsWindow::new(10).outputs(Amount::from_sat(5_000_000_000), &config);
+        assert_eq!(outs.len(), 1);
+        assert_eq!(outs[0].script_pubkey, script(9));
+        assert_eq!(outs[0].value, Amount::from_sat(5_000_000_000));
+    }
+
+    #[test]
+    fn proportional_with_fee_and_largest_remainders() {
+        let mut config = PayoutConfig::new(script(9));
+        config.fee_bps = 100; // 1%
+        config.operator = Some(script(0));
+        config.dust = Amount::ZERO;
+        let mut w = PplnsWindow::new(10);
+        w.add(script(1), 1.0);
+        w.add(script(2), 1.0);
+        w.add(script(3), 1.0);
+        // 1000 sat: fee 10, 990 / 3 = 330 each.
+        let outs = w.outputs(Amount::from_sat(1000), &config);
+        let values: Vec<u64> = outs.iter().map(|o| o.value.to_sat()).collect();
+        assert_eq!(values, vec![10, 330, 330, 330]);
+        // 1001 sat: fee 10, 991 = 3 * 330 + 1; the tie goes to the smallest script.
+        let outs = w.outputs(Amount::from_sat(1001), &config);
+        let values: Vec<u64> = outs.iter().map(|o| o.value.to_sat()).collect();
+        assert_eq!(values, vec![10, 331, 330, 330]);
+        assert!(outs
+            .windows(2)
+            .all(|p| p[0].script_pubkey < p[1].script_pubkey));
+    }
+
+    #[test]
+    fn window_is_bounded_and_difficulty_weighted() {
+        let mut config = PayoutConfig::new(script(9));
+        config.dust = Amount::ZERO;
+        let mut w = PplnsWindow::new(2);
+        w.add(script(1), 100.0); // evicted below
+        w.add(script(2), 0.25);
+        w.add(script(3), 0.75);
+        assert_eq!(w.len(), 2);
+        let outs = w.outputs(Amount::from_sat(4000), &config);
+        assert_eq!(outs.len(), 2);
+        assert_eq!(outs[0].value.to_sat(), 1000);
+        assert_eq!(outs[1].value.to_sat(), 3000);
+        assert_eq!(share_weight(1e-12), 1);
+        assert_eq!(share_weight(1.0), 1 << 32);
+    }
+
+    #[test]
+    fn dust_folds_into_the_largest() {
+        let mut config = PayoutConfig::new(script(9));
+        config.dust = Amount::from_sat(546);
+        let mut w = PplnsWindow::new(100);
+        for _ in 0..99 {
+            w.add(script(5), 1.0);
+        }
+        w.add(script(1), 1.0);
+        let outs = w.outputs(Amount::from_sat(10_000), &config);
+        assert_eq!(outs.len(), 1);
+        assert_eq!(outs[0].script_pubkey, script(5));
+        assert_eq!(outs[0].value.to_sat(), 10_000);
+    }
+
+    #[test]
+    fn operator_that_also_mines_gets_one_output() {
+        let mut config = PayoutConfig::new(script(9));
+        config.dust = Amount::ZERO;
+        config.fee_bps = 1000;
+        config.operator = Some(script(1));
+        let mut w = PplnsWindow::new(10);
+        w.add(script(1), 1.0);
+        w.add(script(2), 1.0);
+        let outs = w.outputs(Amount::from_sat(1000), &config);
+        assert_eq!(outs.len(), 2);
+        assert_eq!(outs[0].value.to_sat(), 100 + 450);
+    }
+
+    #[test]
+    fn worker_names_map_to_scripts() {
+        let addr = Address::from_script(&script(7), Network::Regtest)
+            .unwrap()
+            .to_string();
+        let s = payout_script(&format!("{addr}.rig1"), Network::Regtest).unwrap();
+        assert!(s.is_p2wpkh());
+        assert_eq!(payout_script(&addr, Network::Regtest).unwrap(), s);
+        assert!(payout_script(&addr, Network::Bitcoin).is_err());
+        assert!(payout_script("alice.rig", Network::Regtest).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn outputs_sum_to_the_coinbase_value(
+            value in 0u64..=2_100_000_000_000_000,
+            shares in proptest::collection::vec((0u8..20, 1e-10f64..1e12), 0..60),
+            window in 1usize..50,
+            fee_bps in 0u16..=10_000,
+            with_operator in any::<bool>(),
+            dust in 0u64..100_000,
+        ) {
+            let mut config = PayoutConfig::new(script(200));
+            config.window = window;
+            config.fee_bps = fee_bps;
+            config.operator = with_operator.then(|| script(100));
+            config.dust = Amount::from_sat(dust);
+            let mut w = PplnsWindow::from_config(&config);
+            for (who, diff) in &shares {
+                w.add(script(*who), *diff);
+            }
+            let outs = w.outputs(Amount::from_sat(value), &config);
+            prop_assert!(!outs.is_empty());
+            prop_assert_eq!(sum(&outs), value);
+            prop_assert!(outs.windows(2).all(|p| p[0].script_pubkey < p[1].script_pubkey));
+            if outs.len() > 1 {
+                prop_assert!(outs.iter().all(|o| o.value.to_sat() >= dust));
+            }
+            // Deterministic.
+            prop_assert_eq!(outs, w.outputs(Amount::from_sat(value), &config));
+        }
+    }
+}

@@ -1,0 +1,421 @@
+//! `mining.submit` validation: is this share well-formed, for a live job, from a subscribed
+//! and authorized session, new, and hard enough? And is it a block?
+//!
+//! [`validate`] checks, in this order, answering with the conventional stratum codes:
+//!
+//! | check | error | code |
+//! | --- | --- | --- |
+//! | the session subscribed | [`ShareError::NotSubscribed`] | 25 |
+//! | the worker authorized on this session | [`ShareError::Unauthorized`] | 24 |
+//! | the job is live (not stale, not unknown) | [`ShareError::UnknownJob`] | 21 |
+//! | extranonce2 size, ntime bounds, version bits within the BIP310 mask | [`ShareError::Malformed`] | 20 |
+//! | the header hash meets the session's share target | [`ShareError::LowDifficulty`] | 23 |
+//! | the share was not accepted before for this job | [`ShareError::Duplicate`] | 22 |
+//!
+//! Hex sizes (a nonce that is not 8 hex digits, ...) are caught when the request is parsed
+//! ([`stratum::ClientRequest::parse`]); such a [`stratum::ParseError`] converts into
+//! [`ShareError::Parse`], also code 20.
+//!
+//! Share targets come from [`miner::ShareTarget`], so difficulties below 1 (down to the regtest
+//! block target) work. The path allocates nothing except when the duplicate set grows.
+
+use std::sync::Arc;
+
+use bitcoin::block::Header;
+use bitcoin::hashes::Hash;
+use bitcoin::{BlockHash, Target};
+use miner::ShareTarget;
+use stratum::{ErrorCode, ParseError, StratumError, Submit};
+
+use crate::jobs::{Job, JobBook};
+
+/// What validation needs to know about the submitting connection.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// The extranonce1 handed out by `mining.subscribe`; `None` before subscribing.
+    pub extranonce1: Option<Vec<u8>>,
+    /// The extranonce2 size announced to the miner.
+    pub extranonce2_size: usize,
+    /// Worker names authorized on this connection.
+    pub authorized: Vec<String>,
+    /// The BIP310 version-rolling mask negotiated with `mining.configure` (0 = none).
+    pub version_mask: u32,
+    /// The share target in effect (from the difficulty last sent).
+    pub target: ShareTarget,
+}
+
+/// Why a share was rejected.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ShareError {
+    /// No `mining.subscribe` yet (25).
+    #[error("not subscribed")]
+    NotSubscribed,
+    /// The worker was not authorized on this connection (24).
+    #[error("unauthorized worker")]
+    Unauthorized,
+    /// The job is unknown or no longer live (21).
+    #[error("job not found (stale)")]
+    UnknownJob,
+    /// A field has the wrong size or is out of range (20).
+    #[error("malformed share: {0}")]
+    Malformed(Malformed),
+    /// The request did not parse (20).
+    #[error("malformed share: {0}")]
+    Parse(String),
+    /// The hash does not meet the share target (23).
+    #[error("low difficulty share: {difficulty} < {target_difficulty}")]
+    LowDifficulty {
+        /// The share's difficulty.
+        difficulty: f64,
+        /// The session's difficulty.
+        target_difficulty: f64,
+    },
+    /// Already accepted for this job (22).
+    #[error("duplicate share")]
+    Duplicate,
+}
+
+/// The malformed-share cases.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Malformed {
+    /// extranonce2 has the wrong size.
+    #[error("extranonce2 is {got} bytes, expected {expected}")]
+    Extranonce2Size {
+        /// Announced size.
+        expected: usize,
+        /// Submitted size.
+        got: usize,
+    },
+    /// ntime outside the job's bounds.
+    #[error("ntime {ntime} outside {min}..={max}")]
+    Ntime {
+        /// Submitted time.
+        ntime: u32,
+        /// Earliest allowed.
+        min: u32,
+        /// Latest allowed.
+        max: u32,
+    },
+    /// Rolled version bits outside the negotiated mask.
+    #[error("version bits {bits:08x} outside mask {mask:08x}")]
+    VersionBits {
+        /// Submitted bits.
+        bits: u32,
+        /// Negotiated mask.
+        mask: u32,
+    },
+}
+
+impl From<ParseError> for ShareError {
+    fn from(e: ParseError) -> Self {
+        Self::Parse(e.to_string())
+    }
+}
+
+impl ShareError {
+    /// The stratum error code.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::NotSubscribed => ErrorCode::NotSubscribed,
+            Self::Unauthorized => ErrorCode::UnauthorizedWorker,
+            Self::UnknownJob => ErrorCode::JobNotFound,
+            Self::Malformed(_) | Self::Parse(_) => ErrorCode::Other,
+            Self::LowDifficulty { .. } => ErrorCode::LowDifficulty,
+            Self::Duplicate => ErrorCode::DuplicateShare,
+        }
+    }
+
+    /// The error to answer the submit with.
+    pub fn to_stratum(&self) -> StratumError {
+        StratumError::new(self.code(), self.to_string())
+    }
+}
+
+/// An accepted share.
+#[derive(Debug, Clone)]
+pub struct AcceptedShare {
+    /// The job it was for (needed to assemble the block).
+    pub job: Arc<Job>,
+    /// The reconstructed header.
+    pub header: Header,
+    /// The header hash.
+    pub hash: BlockHash,
+    /// The share's own difficulty (`difficulty_1_target / hash`), at least the session's.
+    pub difficulty: f64,
+    /// Whether the hash also meets the block target.
+    pub is_block: bool,
+}
+
+/// The difficulty a hash achieves: `difficulty_1_target / hash` (infinite for a zero hash).
+pub fn hash_difficulty(hash: &BlockHash) -> f64 {
+    Target::from_le_bytes(hash.to_byte_array()).difficulty_float()
+}
+
+/// Validates `submit` from `session` against the live jobs.
+pub fn validate(
+    book: &JobBook,
+    session: &Session,
+    submit: &Submit,
+) -> Result<AcceptedShare, ShareError> {
+    let extranonce1 = session
+        .extranonce1
+        .as_deref()
+        .ok_or(ShareError::NotSubscribed)?;
+    if !session.authorized.contains(&submit.worker) {
+        return Err(ShareError::Unauthorized);
+    }
+    let job = book.get(&submit.job_id).ok_or(ShareError::UnknownJob)?;
+    validate_for_job(job, extranonce1, session, submit)
+}
+
+/// [`validate`] once the session and job are known (subscription and authorization checked).
+pub fn validate_for_job(
+    job: &Arc<Job>,
+    extranonce1: &[u8],
+    session: &Session,
+    submit: &Submit,
+) -> Result<AcceptedShare, ShareError> {
+    if submit.extranonce2.len() != session.extranonce2_size
+        || extranonce1.len() + submit.extranonce2.len()
+            != job.coinbase().extranonce1_size + job.coinbase().extranonce2_size
+    {
+        return Err(ShareError::Malformed(Malformed::Extranonce2Size {
+            expected: session.extranonce2_size,
+            got: submit.extranonce2.len(),
+        }));
+    }
+    let times = job.ntime_range();
+    if !times.contains(&submit.ntime) {
+        return Err(ShareError::Malformed(Malformed::Ntime {
+            ntime: submit.ntime,
+            min: *times.start(),
+            max: *times.end(),
+        }));
+    }
+    if let Some(bits) = submit.version_bits {
+        if bits & !session.version_mask != 0 {
+            return Err(ShareError::Malformed(Malformed::VersionBits {
+                bits,
+                mask: session.version_mask,
+            }));
+        }
+    }
+    let version = submit.header_version(job.version(), session.version_mask);
+    let header = job.header(
+        extranonce1,
+        &submit.extranonce2,
+        version,
+        submit.ntime,
+        submit.nonce,
+    );
+    let hash = header.block_hash();
+    let raw = hash.as_byte_array();
+    // Cheap reject on the top word first, as the engines do.
+    if miner::target::hash_top_word(raw) > session.target.top_word()
+        || !session.target.is_met_by(raw)
+    {
+        return Err(ShareError::LowDifficulty {
+            difficulty: hash_difficulty(&hash),
+            target_difficulty: session.target.difficulty(),
+        });
+    }
+    if !job.record_share(&hash) {
+        return Err(ShareError::Duplicate);
+    }
+    let is_block = job.block_target().is_met_by(hash);
+    if is_block {
+        tracing::info!(%hash, job = job.id(), worker = %submit.worker, "share is a block");
+    }
+    Ok(AcceptedShare {
+        job: Arc::clone(job),
+        header,
+        hash,
+        difficulty: hash_difficulty(&hash),
+        is_block,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jobs::tests::{coinbase_for, fake_template};
+    use bitcoin::CompactTarget;
+    use miner::{Engine, Job as MinerJob};
+    use serde_json::json;
+
+    const EN1: [u8; 4] = [0xde, 0xad, 0xbe, 0xef];
+
+    fn session(target: ShareTarget) -> Session {
+        Session {
+            extranonce1: Some(EN1.to_vec()),
+            extranonce2_size: 4,
+            authorized: vec!["alice.rig".into()],
+            version_mask: 0x1fff_e000,
+            target,
+        }
+    }
+
+    fn submit(job: &Job, nonce: u32) -> Submit {
+        Submit {
+            worker: "alice.rig".into(),
+            job_id: job.id().into(),
+            extranonce2: vec![0, 0, 0, 1],
+            ntime: job.template().curtime,
+            nonce,
+            version_bits: None,
+        }
+    }
+
+    /// A nonce whose header meets `target` for `sub`'s fields.
+    fn mine(job: &Job, sub: &Submit, mask: u32, target: ShareTarget) -> (u32, [u8; 32]) {
+        let version = sub.header_version(job.version(), mask);
+        let header = job.header(&EN1, &sub.extranonce2, version, sub.ntime, 0);
+        let bytes: [u8; 80] = bitcoin::consensus::encode::serialize(&header)
+            .try_into()
+            .unwrap();
+        let mj = MinerJob::new(bytes, target);
+        // Scan in small chunks: at the regtest target every other nonce is a hit.
+        let hit = (0..256u64)
+            .find_map(|i| {
+                Engine::Portable
+                    .scan(&mj, i << 16..(i + 1) << 16)
+                    .first()
+                    .copied()
+            })
+            .expect("a hit within 2^24 nonces");
+        (hit.nonce, hit.hash)
+    }
+
+    fn book_with_job() -> (JobBook, Arc<Job>) {
+        let mut book = JobBook::default();
+        let t = Arc::new(fake_template(2, 1));
+        let job = book.push(Arc::clone(&t), coinbase_for(&t));
+        (book, job)
+    }
+
+    #[test]
+    fn accepts_fractional_difficulty_and_flags_blocks() {
+        let (book, job) = book_with_job();
+        // Regtest block target: every share at that difficulty is a block.
+        let regtest = ShareTarget::from_compact(CompactTarget::from_consensus(0x207f_ffff));
+        let s = session(regtest);
+        let mut sub = submit(&job, 0);
+        let (nonce, hash) = mine(&job, &sub, s.version_mask, regtest);
+        sub.nonce = nonce;
+        let ok = validate(&book, &s, &sub).unwrap();
+        assert_eq!(ok.hash.to_byte_array(), hash);
+        assert!(ok.is_block);
+        assert!(ok.difficulty >= regtest.difficulty());
+        assert_eq!(ok.header.nonce, nonce);
+        // Resubmitting is a duplicate.
+        let dup = validate(&book, &s, &sub).unwrap_err();
+        assert_eq!(dup, ShareError::Duplicate);
+        assert_eq!(dup.code(), ErrorCode::DuplicateShare);
+    }
+
+    #[test]
+    fn share_below_block_target_is_not_a_block() {
+        let mut book = JobBook::default();
+        let mut t = fake_template(1, 1);
+        // A mainnet-like block target, far harder than the share target.
+        t.bits = CompactTarget::from_consensus(0x1d00_ffff);
+        t.target = Target::from_compact(t.bits);
+        let t = Arc::new(t);
+        let job = book.push(Arc::clone(&t), coinbase_for(&t));
+        let share = ShareTarget::from_difficulty(1.0 / 65536.0).unwrap();
+        let s = session(share);
+        let mut sub = submit(&job, 0);
+        sub.version_bits = Some(0x0000_e000);
+        let (nonce, _) = mine(&job, &sub, s.version_mask, share);
+        sub.nonce = nonce;
+        let ok = validate(&book, &s, &sub).unwrap();
+        assert!(!ok.is_block);
+        assert_eq!(
+            ok.header.version.to_consensus() as u32,
+            0x2000_e000,
+            "rolled bits in the header"
+        );
+        // Another share, checked at a session difficulty far above what it reaches, is low.
+        sub.extranonce2 = vec![0, 0, 0, 2];
+        let (nonce, _) = mine(&job, &sub, s.version_mask, share);
+        sub.nonce = nonce;
+        let hard = session(ShareTarget::from_difficulty(1e9).unwrap());
+        let err = validate(&book, &hard, &sub).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::LowDifficulty);
+    }
+
+    #[test]
+    fn rejection_codes() {
+        let (book, job) = book_with_job();
+        let s = session(ShareTarget::from_difficulty(1.0).unwrap());
+        let code = |s: &Session, sub: &Submit| validate(&book, s, sub).unwrap_err().code();
+
+        let mut unsub = s.clone();
+        unsub.extranonce1 = None;
+        assert_eq!(code(&unsub, &submit(&job, 0)), ErrorCode::NotSubscribed);
+
+        let mut stranger = submit(&job, 0);
+        stranger.worker = "mallory".into();
+        assert_eq!(code(&s, &stranger), ErrorCode::UnauthorizedWorker);
+
+        let mut stale = submit(&job, 0);
+        stale.job_id = "ffff".into();
+        assert_eq!(code(&s, &stale), ErrorCode::JobNotFound);
+
+        let mut short = submit(&job, 0);
+        short.extranonce2 = vec![1, 2, 3];
+        assert_eq!(code(&s, &short), ErrorCode::Other);
+
+        let range = job.ntime_range();
+        for ntime in [*range.start() - 1, *range.end() + 1] {
+            let mut late = submit(&job, 0);
+            late.ntime = ntime;
+            assert!(matches!(
+                validate(&book, &s, &late),
+                Err(ShareError::Malformed(Malformed::Ntime { .. }))
+            ));
+        }
+
+        let mut rolled = submit(&job, 0);
+        rolled.version_bits = Some(0x4000_0000);
+        assert!(matches!(
+            validate(&book, &s, &rolled),
+            Err(ShareError::Malformed(Malformed::VersionBits { .. }))
+        ));
+        let mut no_mask = s.clone();
+        no_mask.version_mask = 0;
+        rolled.version_bits = Some(0x0000_2000);
+        assert_eq!(code(&no_mask, &rolled), ErrorCode::Other);
+
+        // Difficulty 1 is ~2^32 hashes: nonce 0 will not make it.
+        assert_eq!(code(&s, &submit(&job, 0)), ErrorCode::LowDifficulty);
+
+        // A nonce that is not 8 hex digits fails parsing, also code 20.
+        let bad = stratum::ClientRequest::parse(
+            "mining.submit",
+            &[
+                json!("alice.rig"),
+                json!(job.id()),
+                json!("00000001"),
+                json!("6553f100"),
+                json!("123456"),
+            ],
+        )
+        .unwrap_err();
+        assert_eq!(ShareError::from(bad).code(), ErrorCode::Other);
+    }
+
+    #[test]
+    fn stale_after_new_prevhash() {
+        let (mut book, job) = book_with_job();
+        let s = session(ShareTarget::from_compact(CompactTarget::from_consensus(
+            0x207f_ffff,
+        )));
+        let t2 = Arc::new(fake_template(0, 9));
+        book.push(Arc::clone(&t2), coinbase_for(&t2));
+        assert_eq!(
+            validate(&book, &s, &submit(&job, 0)).unwrap_err(),
+            ShareError::UnknownJob
+        );
+    }
+}

@@ -1,0 +1,283 @@
+//! Per-connection variable difficulty: steer each miner's share rate toward one share per
+//! target interval (default 10 s), so fast miners do not flood the proxy and slow (CPU) miners
+//! still submit often enough to be paid and measured.
+//!
+//! [`Vardiff`] smooths the intervals between accepted shares with an exponentially weighted
+//! moving average, and at most once per retarget interval proposes
+//! `difficulty * target_interval / average_interval`, limited to a factor of
+//! [`VardiffConfig::max_step`] per retarget and to `[min_difficulty, max_difficulty]`. Changes
+//! within [`VardiffConfig::tolerance`] of the current difficulty are skipped, so a steady
+//! miner is not resent `mining.set_difficulty` every interval. A silent miner's difficulty is
+//! lowered too: the time since its last share counts as a lower bound on the interval.
+//!
+//! The caller sends the new difficulty with the next job. Difficulties below 1 are normal (the
+//! lower bound defaults to the regtest block difficulty). Time is passed in (`Instant`s), so
+//! tests use synthetic timestamps.
+
+use std::time::{Duration, Instant};
+
+/// The regtest block difficulty (target `7fffff00...`), the easiest share worth sending.
+pub const REGTEST_DIFFICULTY: f64 = 4.656_542_373_906_925e-10;
+
+/// Retargeting policy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VardiffConfig {
+    /// Desired time between shares.
+    pub target_interval: Duration,
+    /// Minimum time between two retargets.
+    pub retarget_interval: Duration,
+    /// Lowest difficulty handed out.
+    pub min_difficulty: f64,
+    /// Highest difficulty handed out.
+    pub max_difficulty: f64,
+    /// Weight of the newest interval in the moving average (0 < alpha <= 1).
+    pub alpha: f64,
+    /// Relative change below which the difficulty is left alone (e.g. 0.3 = ±30 %).
+    pub tolerance: f64,
+    /// Largest factor the difficulty may move by in one retarget.
+    pub max_step: f64,
+    /// Starting difficulty for a new connection.
+    pub initial_difficulty: f64,
+}
+
+impl Default for VardiffConfig {
+    fn default() -> Self {
+        Self {
+            target_interval: Duration::from_secs(10),
+            retarget_interval: Duration::from_secs(30),
+            min_difficulty: REGTEST_DIFFICULTY,
+            max_difficulty: 1e15,
+            alpha: 0.25,
+            tolerance: 0.3,
+            max_step: 4.0,
+            initial_difficulty: 1.0 / 1024.0,
+        }
+    }
+}
+
+/// One connection's vardiff state.
+#[derive(Debug, Clone)]
+pub struct Vardiff {
+    config: VardiffConfig,
+    difficulty: f64,
+    /// Smoothed seconds between shares at the current difficulty.
+    average: Option<f64>,
+    last_share: Option<Instant>,
+    last_retarget: Instant,
+}
+
+impl Vardiff {
+    /// State for a connection that starts at `now`.
+    pub fn new(config: VardiffConfig, now: Instant) -> Self {
+        let difficulty = clamp(config.initial_difficulty, &config);
+        Self {
+            config,
+            difficulty,
+            average: None,
+            last_share: None,
+            last_retarget: now,
+        }
+    }
+
+    /// The policy.
+    pub fn config(&self) -> &VardiffConfig {
+        &self.config
+    }
+
+    /// The difficulty in effect.
+    pub fn difficulty(&self) -> f64 {
+        self.difficulty
+    }
+
+    /// The smoothed share interval, once there is one.
+    pub fn average_interval(&self) -> Option<Duration> {
+        self.average.map(Duration::from_secs_f64)
+    }
+
+    /// Sets the difficulty directly (e.g. `mining.suggest_difficulty`), within the bounds;
+    /// returns what was set.
+    pub fn set_difficulty(&mut self, difficulty: f64, now: Instant) -> f64 {
+        if difficulty.is_finite() && difficulty > 0.0 {
+            self.change_to(clamp(difficulty, &self.config), now);
+        }
+        self.difficulty
+    }
+
+    /// Records an accepted share at `now`; returns a new difficulty when it is time to retarget
+    /// and the change is worth making.
+    pub fn on_share(&mut self, now: Instant) -> Option<f64> {
+        let since = self.last_share.unwrap_or(self.last_retarget);
+        let interval = now.saturating_duration_since(since).as_secs_f64();
+        self.average = Some(match self.average {
+            None => interval,
+            Some(avg) => self.config.alpha * interval + (1.0 - self.config.alpha) * avg,
+        });
+        self.last_share = Some(now);
+        self.retarget(now)
+    }
+
+    /// Checks whether a retarget is due without a share (call it on a timer, e.g. with each
+    /// new job); lowers the difficulty of a miner that has gone quiet.
+    pub fn retarget(&mut self, now: Instant) -> Option<f64> {
+        if now.saturating_duration_since(self.last_retarget) < self.config.retarget_interval {
+            return None;
+        }
+        let quiet = now
+            .saturating_duration_since(self.last_share.unwrap_or(self.last_retarget))
+            .as_secs_f64();
+        // Silence is at least as long as the interval being waited for.
+        let estimate = match self.average {
+            Some(avg) => avg.max(quiet),
+            None => quiet,
+        };
+        self.last_retarget = now;
+        if estimate <= 0.0 {
+            return None;
+        }
+        let target = self.config.target_interval.as_secs_f64();
+        let ratio = (target / estimate).clamp(1.0 / self.config.max_step, self.config.max_step);
+        let proposed = clamp(self.difficulty * ratio, &self.config);
+        if (proposed / self.difficulty - 1.0).abs() <= self.config.tolerance {
+            return None;
+        }
+        tracing::debug!(
+            from = self.difficulty,
+            to = proposed,
+            interval = estimate,
+            "vardiff retarget"
+        );
+        self.change_to(proposed, now);
+        Some(proposed)
+    }
+
+    fn change_to(&mut self, difficulty: f64, now: Instant) {
+        // Shares at the new difficulty come `new / old` times less often.
+        if let Some(avg) = self.average.as_mut() {
+            *avg *= difficulty / self.difficulty;
+        }
+        self.difficulty = difficulty;
+        self.last_retarget = now;
+    }
+}
+
+fn clamp(d: f64, config: &VardiffConfig) -> f64 {
+    d.clamp(config.min_difficulty, config.max_difficulty)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use miner::ShareTarget;
+
+    /// Simulates a miner whose share rate is `hashrate_factor / difficulty` shares per second
+    /// (deterministic, evenly spaced), for `secs` seconds; returns the final difficulty.
+    fn simulate(v: &mut Vardiff, start: Instant, shares_per_sec_at_diff1: f64, secs: u64) -> f64 {
+        let mut t = 0.0f64;
+        while t < secs as f64 {
+            t += v.difficulty() / shares_per_sec_at_diff1;
+            v.on_share(start + Duration::from_secs_f64(t));
+        }
+        v.difficulty()
+    }
+
+    #[test]
+    fn converges_up_for_a_fast_miner() {
+        let start = Instant::now();
+        let mut v = Vardiff::new(VardiffConfig::default(), start);
+        // 2 shares/s at difficulty 1 -> equilibrium difficulty 20 for one share per 10 s.
+        let d = simulate(&mut v, start, 2.0, 3600);
+        assert!((d / 20.0 - 1.0).abs() < 0.35, "difficulty {d}");
+        let avg = v.average_interval().unwrap().as_secs_f64();
+        assert!((avg - 10.0).abs() < 4.0, "interval {avg}");
+    }
+
+    #[test]
+    fn converges_below_one_for_a_cpu_miner() {
+        let start = Instant::now();
+        let config = VardiffConfig {
+            initial_difficulty: 1.0,
+            ..VardiffConfig::default()
+        };
+        let mut v = Vardiff::new(config, start);
+        // A 4 MH/s CPU: 4e6 / 2^32 shares per second at difficulty 1.
+        let rate = 4e6 / 4_294_967_296.0;
+        let d = simulate(&mut v, start, rate, 24 * 3600);
+        let equilibrium = rate * 10.0;
+        assert!(d < 1.0);
+        assert!((d / equilibrium - 1.0).abs() < 0.35, "{d} vs {equilibrium}");
+        // And it is a valid share target.
+        assert!(ShareTarget::from_difficulty(d).is_ok());
+    }
+
+    #[test]
+    fn retargets_are_rate_limited_bounded_and_stepped() {
+        let start = Instant::now();
+        let config = VardiffConfig {
+            initial_difficulty: 1.0,
+            max_difficulty: 8.0,
+            ..VardiffConfig::default()
+        };
+        let mut v = Vardiff::new(config.clone(), start);
+        // Shares every 0.1 s: no change before the retarget interval.
+        for i in 1..290 {
+            assert_eq!(v.on_share(start + Duration::from_millis(100 * i)), None);
+        }
+        // At 30 s: one step of at most 4x.
+        let d = v.on_share(start + Duration::from_secs(30)).unwrap();
+        assert_eq!(d, 4.0);
+        // The next step is capped by max_difficulty.
+        let mut now = start + Duration::from_secs(30);
+        let mut changed = None;
+        while changed.is_none() {
+            now += Duration::from_millis(100);
+            changed = v.on_share(now);
+        }
+        assert_eq!(changed, Some(8.0));
+        assert!(now - start >= Duration::from_secs(60));
+    }
+
+    #[test]
+    fn steady_miner_is_left_alone_and_silent_miner_is_lowered() {
+        let start = Instant::now();
+        let mut v = Vardiff::new(VardiffConfig::default(), start);
+        let d0 = v.difficulty();
+        for i in 1..=30 {
+            // 9..11 s jitter around the target.
+            let t = 10 * i + if i % 2 == 0 { 1 } else { 0 };
+            assert_eq!(
+                v.on_share(start + Duration::from_secs(t)),
+                None,
+                "share {i}"
+            );
+        }
+        assert_eq!(v.difficulty(), d0);
+        // Then silence: after 5 minutes with no share the difficulty drops.
+        let later = start + Duration::from_secs(300 + 300);
+        let lowered = v.retarget(later).unwrap();
+        assert!(lowered < d0);
+        // Never below the minimum.
+        let mut now = later;
+        for _ in 0..200 {
+            now += Duration::from_secs(600);
+            v.retarget(now);
+        }
+        assert_eq!(v.difficulty(), REGTEST_DIFFICULTY);
+    }
+
+    #[test]
+    fn suggested_difficulty_is_clamped() {
+        let start = Instant::now();
+        let mut v = Vardiff::new(VardiffConfig::default(), start);
+        assert_eq!(v.set_difficulty(1e-20, start), REGTEST_DIFFICULTY);
+        assert_eq!(v.set_difficulty(1e30, start), 1e15);
+        assert_eq!(v.set_difficulty(f64::NAN, start), 1e15);
+        assert_eq!(v.set_difficulty(0.5, start), 0.5);
+    }
+
+    #[test]
+    fn regtest_difficulty_constant_matches_the_target() {
+        let regtest =
+            ShareTarget::from_compact(bitcoin::CompactTarget::from_consensus(0x207f_ffff));
+        assert!((regtest.difficulty() / REGTEST_DIFFICULTY - 1.0).abs() < 1e-12);
+    }
+}
