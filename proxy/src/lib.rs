@@ -9,10 +9,18 @@
 //! * [`shares`]: `mining.submit` validation against a job and a session.
 //! * [`payouts`]: PPLNS split of the coinbase value into outputs.
 //! * [`vardiff`]: per-connection share difficulty retargeting.
+//!
+//! The runtime:
+//! * [`journal`]: found blocks and accepted shares, durably, before anyone is told.
+//! * [`pool`]: shared state and the node loop (templates -> jobs; found blocks -> node).
+//! * [`downstream`]: the stratum v1 server miners connect to.
 
 pub mod coinbase;
+pub mod downstream;
 pub mod jobs;
+pub mod journal;
 pub mod payouts;
+pub mod pool;
 pub mod shares;
 pub mod upstream;
 pub mod vardiff;

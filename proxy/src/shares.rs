@@ -193,7 +193,11 @@ pub fn validate_for_job(
         }));
     }
     if let Some(bits) = submit.version_bits {
-        if bits & !session.version_mask != 0 {
+        // BIP310 miners send the rolled bits only; some send the whole version.
+        // Either way no bit outside the mask may differ from the job's.
+        let job_version = job.version().to_consensus() as u32;
+        let outside = !session.version_mask;
+        if bits & outside != 0 && (bits ^ job_version) & outside != 0 {
             return Err(ShareError::Malformed(Malformed::VersionBits {
                 bits,
                 mask: session.version_mask,
@@ -382,6 +386,10 @@ mod tests {
             validate(&book, &s, &rolled),
             Err(ShareError::Malformed(Malformed::VersionBits { .. }))
         ));
+        // Some miners send the whole rolled version: accepted when only masked bits differ.
+        let mut full = submit(&job, 0);
+        full.version_bits = Some((job.version().to_consensus() as u32) | (s.version_mask & 0x2000));
+        assert_ne!(code(&s, &full), ErrorCode::Other);
         let mut no_mask = s.clone();
         no_mask.version_mask = 0;
         rolled.version_bits = Some(0x0000_2000);

@@ -2,5 +2,7 @@
 //! sockets, nothing mocked.
 //!
 //! * [`regtest`]: a pair of connected regtest nodes, fetched and cached on first use.
+//! * [`bins`]: the workspace's own programs, to run as processes.
 
+pub mod bins;
 pub mod regtest;

@@ -18,7 +18,8 @@ pub struct JobTag {
     pub job_id: String,
     pub extranonce2: Vec<u8>,
     pub ntime: u32,
-    /// Rolled version bits (only when the pool negotiated a mask).
+    /// The rolled version bits, all inside the negotiated mask (BIP310's
+    /// `version_bits`); `None` without version rolling.
     pub version_bits: Option<u32>,
 }
 
@@ -141,12 +142,13 @@ impl PoolWork {
         let coinbase = notify.coinbase(&session.extranonce1, &extranonce2);
         let merkle_root = notify.merkle_root(&coinbase);
         let job_version = notify.version.to_consensus() as u32;
-        let version_bits = (session.version_mask != 0).then(|| {
-            let bits = deposit(roll as u32, session.version_mask);
-            (job_version & !session.version_mask) | bits
+        // BIP310: the share carries only the rolled bits (inside the mask).
+        let version_bits =
+            (session.version_mask != 0).then(|| deposit(roll as u32, session.version_mask));
+        let version = bitcoin::block::Version::from_consensus(match version_bits {
+            Some(bits) => ((job_version & !session.version_mask) | bits) as i32,
+            None => job_version as i32,
         });
-        let version =
-            bitcoin::block::Version::from_consensus(version_bits.unwrap_or(job_version) as i32);
         let header = notify.header(merkle_root, version, notify.ntime, 0);
         let bytes: [u8; 80] = serialize(&header).try_into().expect("headers are 80 bytes");
         let tag = JobTag {
@@ -262,16 +264,7 @@ mod tests {
         work.set_notify(notify("j1", true));
         let tags: Vec<JobTag> = (0..5).map(|_| work.next_job().unwrap().0).collect();
         let bits: Vec<u32> = tags.iter().map(|t| t.version_bits.unwrap()).collect();
-        assert_eq!(
-            bits,
-            vec![
-                0x2000_0000,
-                0x2000_2000,
-                0x2000_4000,
-                0x2000_6000,
-                0x2000_0000
-            ]
-        );
+        assert_eq!(bits, vec![0, 0x2000, 0x4000, 0x6000, 0]);
         assert_eq!(tags[3].extranonce2, vec![0, 0, 0, 0]);
         assert_eq!(tags[4].extranonce2, vec![1, 0, 0, 0]);
     }
