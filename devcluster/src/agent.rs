@@ -1,0 +1,529 @@
+//! The agents: each serves the executor API (`POST /api/v1/executor`) on its
+//! own port and runs CUSTOM executors as OS processes in per-executor
+//! sandboxes (Mesos' layout under the work dir), with the environment Mesos
+//! gives them. One tokio task per executor process waits for its exit and
+//! delivers signals; agents themselves have no task or thread.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Weak;
+use std::time::Instant;
+
+use mesos::v1::executor::{call, event, Call, Event};
+use mesos::v1::{
+    environment, scheduler, task_status, ContainerId, ExecutorInfo, FrameworkInfo, TaskInfo,
+    TaskState,
+};
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+use crate::cluster::Inner;
+use crate::config::mesos_duration;
+use crate::http::{EventBody, HttpError, Reply, StreamOwner};
+use crate::resources::Res;
+use crate::state::{is_terminal, make_status, random_uuid, ExecKey, ExecRec, State, TaskKey};
+
+/// Sends `signal` to the process group led by `pid` (executors run in their
+/// own group, so shells and their children go too).
+fn signal_group(pid: u32, signal: i32) {
+    let Ok(pid) = i32::try_from(pid) else {
+        return;
+    };
+    // SAFETY: kill(2) takes plain integers and touches no memory of ours. The
+    // process has not been reaped yet (the caller still waits on it), so the
+    // id still names our child's group and cannot have been reused.
+    let result = unsafe { libc::kill(-pid, signal) };
+    if result != 0 {
+        // The group may be gone already; the leader alone, then.
+        // SAFETY: as above.
+        unsafe { libc::kill(pid, signal) };
+    }
+}
+
+/// Waits for an executor process to exit, delivering signals meanwhile.
+async fn monitor(
+    inner: Weak<Inner>,
+    agent: usize,
+    key: ExecKey,
+    container_id: String,
+    mut child: tokio::process::Child,
+    mut signals: mpsc::UnboundedReceiver<i32>,
+) {
+    let pid = child.id();
+    let status = loop {
+        tokio::select! {
+            status = child.wait() => break status,
+            Some(signal) = signals.recv() => {
+                if let Some(pid) = pid {
+                    debug!(pid, signal, "signalling executor");
+                    signal_group(pid, signal);
+                }
+            }
+        }
+    };
+    let raw = match &status {
+        Ok(status) => std::os::unix::process::ExitStatusExt::into_raw(*status),
+        Err(_) => -1,
+    };
+    info!(executor = %key.1, ?status, "executor process exited");
+    if let Some(inner) = inner.upgrade() {
+        inner
+            .lock()
+            .executor_exited(agent, &key, &container_id, raw);
+    }
+}
+
+/// Copies local `uris` (paths or file://) into the sandbox.
+fn fetch(uris: &[mesos::v1::command_info::Uri], sandbox: &Path) -> Result<(), String> {
+    for uri in uris {
+        let source = uri.value.strip_prefix("file://").unwrap_or(&uri.value);
+        if !source.starts_with('/') {
+            return Err(format!(
+                "cannot fetch {:?}: devcluster fetches local files only",
+                uri.value
+            ));
+        }
+        let name = uri.output_file.clone().unwrap_or_else(|| {
+            Path::new(source)
+                .file_name()
+                .map(|name| name.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "fetched".into())
+        });
+        let target = sandbox.join(name);
+        std::fs::copy(source, &target)
+            .map_err(|error| format!("cannot fetch {source}: {error}"))?;
+        if uri.executable.unwrap_or(false) {
+            use std::os::unix::fs::PermissionsExt as _;
+            let _ = std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755));
+        }
+    }
+    Ok(())
+}
+
+impl State {
+    fn sandbox_dir(&self, agent: usize, key: &ExecKey, container_id: &str) -> PathBuf {
+        self.config
+            .work_dir
+            .join("slaves")
+            .join(&self.agents[agent].id)
+            .join("frameworks")
+            .join(&key.0)
+            .join("executors")
+            .join(&key.1)
+            .join("runs")
+            .join(container_id)
+    }
+
+    /// Hands a validated task to its executor, starting the executor first
+    /// if it is not running on the agent.
+    pub fn deliver_task(
+        &mut self,
+        agent: usize,
+        framework_id: &str,
+        executor: ExecutorInfo,
+        task: TaskInfo,
+    ) {
+        let key: ExecKey = (framework_id.to_owned(), executor.executor_id.value.clone());
+        if let Some(exec) = self.agents[agent].executors.get_mut(&key) {
+            let launch = Event {
+                r#type: Some(event::Type::Launch as i32),
+                launch: Some(event::Launch { task: task.clone() }),
+                ..Default::default()
+            };
+            if !(exec.subscribed_once && exec.send(&launch)) {
+                exec.pending_launch.push(task);
+            }
+            return;
+        }
+        if let Err(message) = self.start_executor(agent, &key, executor, task.clone()) {
+            warn!(executor = %key.1, %message, "cannot start the executor");
+            let status = make_status(
+                &task.task_id.value,
+                TaskState::TaskFailed,
+                task_status::Source::Agent,
+                Some(task_status::Reason::ContainerLaunchFailed),
+                &message,
+            );
+            self.enqueue_update(
+                &(framework_id.to_owned(), task.task_id.value),
+                status,
+                false,
+            );
+        }
+    }
+
+    fn start_executor(
+        &mut self,
+        agent: usize,
+        key: &ExecKey,
+        info: ExecutorInfo,
+        task: TaskInfo,
+    ) -> Result<(), String> {
+        let container_id = random_uuid();
+        let sandbox = self.sandbox_dir(agent, key, &container_id);
+        std::fs::create_dir_all(&sandbox)
+            .map_err(|error| format!("cannot create sandbox {}: {error}", sandbox.display()))?;
+        let command = info.command.clone().unwrap_or_default();
+        fetch(&command.uris, &sandbox)?;
+        let value = command.value.clone().unwrap_or_default();
+        let mut cmd = if command.shell.unwrap_or(true) {
+            let mut cmd = std::process::Command::new("/bin/sh");
+            cmd.arg("-c").arg(&value);
+            cmd
+        } else {
+            let mut cmd = std::process::Command::new(&value);
+            if let Some((argv0, rest)) = command.arguments.split_first() {
+                std::os::unix::process::CommandExt::arg0(&mut cmd, argv0);
+                cmd.args(rest);
+            }
+            cmd
+        };
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        for variable in command
+            .environment
+            .iter()
+            .flat_map(|environment| environment.variables.iter())
+        {
+            let value = match variable.r#type() {
+                environment::variable::Type::Secret => variable
+                    .secret
+                    .as_ref()
+                    .and_then(|secret| secret.value.as_ref())
+                    .map(|value| String::from_utf8_lossy(&value.data).into_owned()),
+                _ => variable.value.clone(),
+            };
+            if let Some(value) = value {
+                cmd.env(&variable.name, value);
+            }
+        }
+        let checkpoint = self
+            .frameworks
+            .get(&key.0)
+            .and_then(|framework| framework.info.checkpoint)
+            .unwrap_or(false);
+        let grace = info
+            .shutdown_grace_period
+            .as_ref()
+            .map_or(self.config.executor_shutdown_grace, |grace| {
+                std::time::Duration::from_nanos(grace.nanoseconds.max(0) as u64)
+            });
+        let agent_rec = &self.agents[agent];
+        let sandbox_text = sandbox.to_string_lossy().into_owned();
+        cmd.env("MESOS_FRAMEWORK_ID", &key.0)
+            .env("MESOS_EXECUTOR_ID", &key.1)
+            .env("MESOS_AGENT_ENDPOINT", agent_rec.addr.to_string())
+            .env("MESOS_SLAVE_ID", &agent_rec.id)
+            .env("MESOS_DIRECTORY", &sandbox_text)
+            .env("MESOS_SANDBOX", &sandbox_text)
+            .env("MESOS_CHECKPOINT", if checkpoint { "1" } else { "0" })
+            .env(
+                "MESOS_RECOVERY_TIMEOUT",
+                mesos_duration(self.config.recovery_timeout),
+            )
+            .env(
+                "MESOS_SUBSCRIPTION_BACKOFF_MAX",
+                mesos_duration(self.config.subscription_backoff_max),
+            )
+            .env(
+                "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD",
+                mesos_duration(grace),
+            )
+            .current_dir(&sandbox)
+            .stdin(Stdio::null());
+        let stdout = std::fs::File::create(sandbox.join("stdout"))
+            .map_err(|error| format!("cannot create stdout: {error}"))?;
+        let stderr = std::fs::File::create(sandbox.join("stderr"))
+            .map_err(|error| format!("cannot create stderr: {error}"))?;
+        cmd.stdout(stdout).stderr(stderr);
+        let mut cmd = tokio::process::Command::from(cmd);
+        cmd.kill_on_drop(true);
+        let child = cmd
+            .spawn()
+            .map_err(|error| format!("cannot start {value:?}: {error}"))?;
+        let pid = child.id();
+        info!(executor = %key.1, ?pid, sandbox = %sandbox.display(), "executor started");
+        let (signals, signal_rx) = mpsc::unbounded_channel();
+        tokio::spawn(monitor(
+            self.inner.clone(),
+            agent,
+            key.clone(),
+            container_id.clone(),
+            child,
+            signal_rx,
+        ));
+        let res = Res::from_resources(&info.resources).unwrap_or_default();
+        self.agents[agent].executors.insert(
+            key.clone(),
+            ExecRec {
+                framework_id: key.0.clone(),
+                executor_id: key.1.clone(),
+                info,
+                container_id,
+                sandbox,
+                pid,
+                signals,
+                stream: None,
+                stream_seq: 0,
+                next_heartbeat: Instant::now(),
+                pending_launch: vec![task],
+                started_at: Instant::now(),
+                subscribed_once: false,
+                shutdown: None,
+                termination_reason: None,
+                res,
+            },
+        );
+        Ok(())
+    }
+
+    /// An executor process ended: its unfinished tasks fail (or are killed,
+    /// if a kill was asked for) and the scheduler hears FAILURE.
+    pub fn executor_exited(&mut self, agent: usize, key: &ExecKey, container_id: &str, raw: i32) {
+        let matches = self.agents[agent]
+            .executors
+            .get(key)
+            .is_some_and(|exec| exec.container_id == container_id);
+        if !matches {
+            return;
+        }
+        let reason = self.agents[agent]
+            .executors
+            .remove(key)
+            .and_then(|exec| exec.termination_reason)
+            .unwrap_or(task_status::Reason::ExecutorTerminated);
+        self.allocation_needed = true;
+        if !self.agents[agent].alive {
+            return;
+        }
+        let unfinished: Vec<(TaskKey, bool)> = self
+            .tasks
+            .iter()
+            .filter(|((framework_id, _), task)| {
+                *framework_id == key.0
+                    && task.agent == agent
+                    && task.executor_id == key.1
+                    && !is_terminal(task.state)
+            })
+            .map(|(task_key, task)| (task_key.clone(), task.kill_requested))
+            .collect();
+        for (task_key, killed) in unfinished {
+            let state = if killed {
+                TaskState::TaskKilled
+            } else {
+                TaskState::TaskFailed
+            };
+            let status = make_status(
+                &task_key.1,
+                state,
+                task_status::Source::Agent,
+                Some(reason),
+                "Executor terminated",
+            );
+            self.enqueue_update(&task_key, status, false);
+        }
+        let failure = scheduler::Event {
+            r#type: Some(scheduler::event::Type::Failure as i32),
+            failure: Some(scheduler::event::Failure {
+                agent_id: Some(mesos::v1::AgentId {
+                    value: self.agents[agent].id.clone(),
+                }),
+                executor_id: Some(mesos::v1::ExecutorId {
+                    value: key.1.clone(),
+                }),
+                status: Some(raw),
+            }),
+            ..Default::default()
+        };
+        self.send(&key.0, &failure);
+    }
+
+    pub fn executor_call(&mut self, agent: usize, call: Call) -> Result<Reply, HttpError> {
+        if !self.agents[agent].alive {
+            return Err(HttpError::new(
+                http::StatusCode::SERVICE_UNAVAILABLE,
+                "Agent has been removed",
+            ));
+        }
+        let framework_id = call.framework_id.value.clone();
+        let executor_id = call.executor_id.value.clone();
+        if framework_id.is_empty() || executor_id.is_empty() {
+            return Err(HttpError::bad_request(
+                "Expecting 'framework_id' and 'executor_id' to be present",
+            ));
+        }
+        let key: ExecKey = (framework_id.clone(), executor_id.clone());
+        if !self.agents[agent].executors.contains_key(&key) {
+            return Err(HttpError::bad_request(format!(
+                "Executor {executor_id} of framework {framework_id} cannot be found"
+            )));
+        }
+        match call.r#type() {
+            call::Type::Subscribe => {
+                let subscribe = call.subscribe.unwrap_or_default();
+                Ok(self.executor_subscribe(agent, &key, subscribe))
+            }
+            call::Type::Update => {
+                let update = call
+                    .update
+                    .ok_or_else(|| HttpError::bad_request("Expecting 'update' to be present"))?;
+                self.executor_update(agent, &key, update.status)?;
+                Ok(Reply::Accepted)
+            }
+            call::Type::Message => {
+                let message = call
+                    .message
+                    .ok_or_else(|| HttpError::bad_request("Expecting 'message' to be present"))?;
+                let event = scheduler::Event {
+                    r#type: Some(scheduler::event::Type::Message as i32),
+                    message: Some(scheduler::event::Message {
+                        agent_id: mesos::v1::AgentId {
+                            value: self.agents[agent].id.clone(),
+                        },
+                        executor_id: mesos::v1::ExecutorId { value: executor_id },
+                        data: message.data,
+                    }),
+                    ..Default::default()
+                };
+                self.send(&framework_id, &event);
+                Ok(Reply::Accepted)
+            }
+            call::Type::Heartbeat => Ok(Reply::Accepted),
+            call::Type::Unknown => Err(HttpError::bad_request("Expecting 'type' to be present")),
+        }
+    }
+
+    fn executor_subscribe(
+        &mut self,
+        agent: usize,
+        key: &ExecKey,
+        subscribe: call::Subscribe,
+    ) -> Reply {
+        self.stream_seq += 1;
+        let stream_seq = self.stream_seq;
+        let framework_info = self
+            .frameworks
+            .get(&key.0)
+            .map(|framework| framework.info.clone())
+            .unwrap_or_else(|| FrameworkInfo {
+                id: Some(mesos::v1::FrameworkId {
+                    value: key.0.clone(),
+                }),
+                ..Default::default()
+            });
+        let agent_info = self.agents[agent].info();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let exec = self.agents[agent]
+            .executors
+            .get_mut(key)
+            .expect("checked by the caller");
+        exec.stream = Some(tx);
+        exec.stream_seq = stream_seq;
+        exec.subscribed_once = true;
+        exec.next_heartbeat = Instant::now() + self.config.executor_heartbeat_interval;
+        info!(executor = %key.1, "executor subscribed");
+        exec.send(&Event {
+            r#type: Some(event::Type::Subscribed as i32),
+            subscribed: Some(event::Subscribed {
+                executor_info: exec.info.clone(),
+                framework_info,
+                agent_info,
+                container_id: Some(ContainerId {
+                    value: exec.container_id.clone(),
+                    parent: None,
+                }),
+            }),
+            ..Default::default()
+        });
+        for task in std::mem::take(&mut exec.pending_launch) {
+            exec.send(&Event {
+                r#type: Some(event::Type::Launch as i32),
+                launch: Some(event::Launch { task }),
+                ..Default::default()
+            });
+        }
+        if exec.shutdown.is_some() {
+            exec.send(&Event {
+                r#type: Some(event::Type::Shutdown as i32),
+                ..Default::default()
+            });
+        }
+        // Updates the executor still holds but we never received.
+        for update in subscribe.unacknowledged_updates {
+            let _ = self.executor_update(agent, key, update.status);
+        }
+        let body = EventBody::new(
+            rx,
+            self.inner.clone(),
+            StreamOwner::Executor {
+                agent,
+                framework_id: key.0.clone(),
+                executor_id: key.1.clone(),
+                stream_seq,
+            },
+        );
+        Reply::Stream {
+            body,
+            stream_id: None,
+        }
+    }
+
+    fn executor_update(
+        &mut self,
+        agent: usize,
+        key: &ExecKey,
+        mut status: mesos::v1::TaskStatus,
+    ) -> Result<(), HttpError> {
+        if status.uuid.as_ref().is_none_or(|uuid| uuid.is_empty()) {
+            return Err(HttpError::bad_request("Expecting 'uuid' to be present"));
+        }
+        if status.state() == TaskState::TaskStaging {
+            return Err(HttpError::bad_request(
+                "Received TASK_STAGING from executor which is not allowed",
+            ));
+        }
+        if status.source.is_none() {
+            status.source = Some(task_status::Source::Executor as i32);
+        }
+        let task_key: TaskKey = (key.0.clone(), status.task_id.value.clone());
+        let Some(task) = self.tasks.get(&task_key) else {
+            warn!(task = %task_key.1, "status update for an unknown task; dropped");
+            return Ok(());
+        };
+        if task.agent != agent || task.executor_id != key.1 {
+            warn!(task = %task_key.1, "status update from an executor that does not run the task");
+            return Ok(());
+        }
+        if task
+            .updates
+            .iter()
+            .any(|pending| pending.status.uuid == status.uuid)
+        {
+            return Ok(());
+        }
+        if let Some(uuid) = status
+            .uuid
+            .as_ref()
+            .filter(|uuid| task.acked.contains(uuid))
+        {
+            // Acknowledged already: the executor missed ACKNOWLEDGED.
+            if let Some(exec) = self.agents[agent].executors.get(key) {
+                exec.send(&Event {
+                    r#type: Some(event::Type::Acknowledged as i32),
+                    acknowledged: Some(event::Acknowledged {
+                        task_id: status.task_id.clone(),
+                        uuid: uuid.clone(),
+                    }),
+                    ..Default::default()
+                });
+            }
+            return Ok(());
+        }
+        if is_terminal(task.state) {
+            warn!(task = %task_key.1, "status update for a terminated task; dropped");
+            return Ok(());
+        }
+        debug!(task = %task_key.1, state = ?status.state(), "executor status update");
+        self.enqueue_update(&task_key, status, true);
+        Ok(())
+    }
+}

@@ -1,0 +1,86 @@
+//! `devcluster`: runs a local Mesos-compatible master with N agents until
+//! Ctrl-C or SIGTERM, then kills the executors it started.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context as _};
+use clap::Parser;
+use devcluster::{Cluster, ClusterConfig};
+
+/// A local Mesos-compatible master and agents speaking the v1 HTTP APIs.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// Address of the master's HTTP API.
+    #[arg(long, default_value = "127.0.0.1:5050")]
+    listen: SocketAddr,
+    /// Number of agents.
+    #[arg(long, default_value_t = 1)]
+    agents: usize,
+    /// CPUs per agent (default: this machine's).
+    #[arg(long)]
+    cpus: Option<f64>,
+    /// Memory per agent in MB (default: this machine's).
+    #[arg(long)]
+    mem: Option<f64>,
+    /// Port range per agent, BEGIN-END.
+    #[arg(long, default_value = "31000-32000")]
+    ports: String,
+    /// Root of the executor sandboxes.
+    #[arg(long)]
+    work_dir: Option<PathBuf>,
+    /// Seconds between HEARTBEAT events.
+    #[arg(long, default_value_t = 15.0)]
+    heartbeat_secs: f64,
+}
+
+fn parse_ports(text: &str) -> anyhow::Result<(u64, u64)> {
+    let (begin, end) = text
+        .split_once('-')
+        .with_context(|| format!("--ports {text:?} is not BEGIN-END"))?;
+    let range = (begin.trim().parse()?, end.trim().parse()?);
+    if range.0 > range.1 {
+        bail!("--ports {text:?} is empty");
+    }
+    Ok(range)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let args = Args::parse();
+    let defaults = ClusterConfig::default();
+    if !(args.heartbeat_secs.is_finite() && args.heartbeat_secs > 0.0) {
+        bail!("--heartbeat-secs must be positive");
+    }
+    let config = ClusterConfig {
+        listen: args.listen,
+        agents: args.agents,
+        cpus: args.cpus.unwrap_or(defaults.cpus),
+        mem_mb: args.mem.unwrap_or(defaults.mem_mb),
+        ports: parse_ports(&args.ports)?,
+        work_dir: args.work_dir.unwrap_or(defaults.work_dir.clone()),
+        heartbeat_interval: std::time::Duration::from_secs_f64(args.heartbeat_secs),
+        ..defaults
+    };
+    let cluster = Cluster::start(config)
+        .await
+        .context("starting devcluster")?;
+    println!("master listening on {}", cluster.master_addr());
+    for agent in cluster.agents() {
+        println!("agent {} at {}", agent.id, agent.endpoint);
+    }
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
+    drop(cluster);
+    // Let the monitors deliver the kills.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    Ok(())
+}

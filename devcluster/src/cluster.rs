@@ -1,0 +1,438 @@
+//! The [`Cluster`] handle: binds the master's and the agents' listeners,
+//! runs the one ticker task that drives time-based work, and offers the
+//! fault injection used by tests (also reachable over HTTP as
+//! `POST /devcluster/faults/...`).
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::Duration;
+
+use mesos::v1::scheduler::{event, Event};
+use mesos::v1::{task_status, TaskState};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tracing::info;
+
+use crate::config::ClusterConfig;
+use crate::error::Error;
+use crate::http::{self, HttpError, Reply, Role, StreamOwner};
+use crate::resources::Res;
+use crate::state::{is_terminal, make_status, random_uuid, Agent, State};
+
+/// How often time-driven work runs.
+const TICK: Duration = Duration::from_millis(50);
+
+/// Shared by the listeners, the ticker and the process monitors.
+pub(crate) struct Inner {
+    state: Mutex<State>,
+}
+
+impl Inner {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn scheduler_call(
+        &self,
+        call: mesos::v1::scheduler::Call,
+        stream_id: Option<String>,
+    ) -> Result<Reply, HttpError> {
+        let mut state = self.lock();
+        let reply = state.scheduler_call(call, stream_id);
+        if state.allocation_needed {
+            state.allocate();
+        }
+        reply
+    }
+
+    pub(crate) fn executor_call(
+        &self,
+        agent: usize,
+        call: mesos::v1::executor::Call,
+    ) -> Result<Reply, HttpError> {
+        let mut state = self.lock();
+        let reply = state.executor_call(agent, call);
+        if state.allocation_needed {
+            state.allocate();
+        }
+        reply
+    }
+
+    pub(crate) fn stream_closed(&self, owner: StreamOwner) {
+        let mut state = self.lock();
+        match owner {
+            StreamOwner::Scheduler {
+                framework_id,
+                stream_id,
+            } => {
+                let current = state
+                    .frameworks
+                    .get(&framework_id)
+                    .and_then(|framework| framework.stream.as_ref())
+                    .is_some_and(|stream| stream.id == stream_id);
+                if current {
+                    state.disconnect_framework(&framework_id);
+                }
+            }
+            StreamOwner::Executor {
+                agent,
+                framework_id,
+                executor_id,
+                stream_seq,
+            } => {
+                if let Some(exec) = state.agents[agent]
+                    .executors
+                    .get_mut(&(framework_id, executor_id))
+                {
+                    if exec.stream_seq == stream_seq {
+                        exec.stream = None;
+                    }
+                }
+            }
+        }
+    }
+
+    pub(crate) fn http_fault(&self, fault: &str) -> Result<(), Error> {
+        let mut parts = fault.splitn(2, '/');
+        match (parts.next(), parts.next()) {
+            (Some("drop-scheduler-streams"), None) => {
+                drop_scheduler_streams(&mut self.lock());
+                Ok(())
+            }
+            (Some("restart-master"), None) => {
+                restart_master(&mut self.lock());
+                Ok(())
+            }
+            (Some("lose-agent"), Some(agent_id)) => lose_agent(&mut self.lock(), agent_id),
+            (Some("kill-executor"), Some(executor_id)) => {
+                kill_executor(&mut self.lock(), executor_id)
+            }
+            _ => Err(Error::UnknownFault(fault.to_owned())),
+        }
+    }
+}
+
+fn drop_scheduler_streams(state: &mut State) {
+    let ids: Vec<String> = state.frameworks.keys().cloned().collect();
+    for id in ids {
+        state.disconnect_framework(&id);
+    }
+}
+
+fn restart_master(state: &mut State) {
+    info!("fault: restarting the master");
+    drop_scheduler_streams(state);
+    state.offers.clear();
+    state.master_id = random_uuid();
+    for framework in state.frameworks.values_mut() {
+        framework.filters.clear();
+        framework.suppressed = false;
+    }
+    state.allocation_needed = true;
+}
+
+fn lose_agent(state: &mut State, agent_id: &str) -> Result<(), Error> {
+    let index = state
+        .agent_index(agent_id)
+        .ok_or_else(|| Error::UnknownAgent(agent_id.to_owned()))?;
+    info!(agent = %agent_id, "fault: losing an agent");
+    state.agents[index].alive = false;
+    let offers: Vec<(String, String)> = state
+        .offers
+        .iter()
+        .filter(|(_, offer)| offer.agent == index)
+        .map(|(id, offer)| (id.clone(), offer.framework_id.clone()))
+        .collect();
+    for (offer_id, framework_id) in offers {
+        state.offers.remove(&offer_id);
+        state.send_rescind(&framework_id, &offer_id);
+    }
+    for (_, exec) in state.agents[index].executors.drain() {
+        let _ = exec.signals.send(libc::SIGKILL);
+    }
+    let keys: Vec<_> = state
+        .tasks
+        .iter()
+        .filter(|(_, task)| task.agent == index)
+        .map(|(key, _)| key.clone())
+        .collect();
+    for key in keys {
+        let partition_aware = state
+            .frameworks
+            .get(&key.0)
+            .is_some_and(|framework| framework.partition_aware());
+        let Some(task) = state.tasks.get_mut(&key) else {
+            continue;
+        };
+        let was_live = !is_terminal(task.state);
+        let lost_state = if partition_aware {
+            TaskState::TaskUnreachable
+        } else {
+            TaskState::TaskLost
+        };
+        let mut status = make_status(
+            &key.1,
+            lost_state,
+            task_status::Source::Master,
+            Some(task_status::Reason::AgentRemoved),
+            "Agent removed",
+        );
+        status.agent_id = Some(mesos::v1::AgentId {
+            value: agent_id.to_owned(),
+        });
+        status.executor_id = Some(mesos::v1::ExecutorId {
+            value: task.executor_id.clone(),
+        });
+        task.updates.clear();
+        if partition_aware && was_live {
+            task.state = lost_state;
+            task.latest = status.clone();
+        } else {
+            state.tasks.remove(&key);
+        }
+        if was_live {
+            state.send_update(&key.0, status);
+        }
+    }
+    let failure = Event {
+        r#type: Some(event::Type::Failure as i32),
+        failure: Some(event::Failure {
+            agent_id: Some(mesos::v1::AgentId {
+                value: agent_id.to_owned(),
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let frameworks: Vec<String> = state.frameworks.keys().cloned().collect();
+    for framework_id in frameworks {
+        state.send(&framework_id, &failure);
+    }
+    state.allocation_needed = true;
+    Ok(())
+}
+
+fn kill_executor(state: &mut State, executor_id: &str) -> Result<(), Error> {
+    let mut found = false;
+    for agent in &state.agents {
+        for exec in agent.executors.values() {
+            if exec.executor_id == executor_id {
+                info!(executor = %executor_id, "fault: SIGKILL to an executor");
+                let _ = exec.signals.send(libc::SIGKILL);
+                found = true;
+            }
+        }
+    }
+    if found {
+        Ok(())
+    } else {
+        Err(Error::UnknownExecutor(executor_id.to_owned()))
+    }
+}
+
+/// What tests may want to know about an agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentSummary {
+    /// The AgentID.
+    pub id: String,
+    /// Its executor API (`MESOS_AGENT_ENDPOINT`).
+    pub endpoint: SocketAddr,
+    /// Whether it is still part of the cluster.
+    pub alive: bool,
+}
+
+/// A running cluster. Dropping it stops the listeners and kills every
+/// executor process.
+pub struct Cluster {
+    inner: Arc<Inner>,
+    master_addr: SocketAddr,
+    handles: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("master_addr", &self.master_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Cluster {
+    /// Binds the master and the agents and starts serving; must be called
+    /// inside a tokio runtime.
+    pub async fn start(config: ClusterConfig) -> Result<Self, Error> {
+        if config.ports.0 > config.ports.1 {
+            return Err(Error::InvalidConfig(format!(
+                "empty port range {}-{}",
+                config.ports.0, config.ports.1
+            )));
+        }
+        if !(config.cpus.is_finite() && config.cpus >= 0.0 && config.mem_mb.is_finite()) {
+            return Err(Error::InvalidConfig("cpus and mem must be numbers".into()));
+        }
+        if config.heartbeat_interval.is_zero() || config.status_update_retry.is_zero() {
+            return Err(Error::InvalidConfig(
+                "heartbeat and retry intervals must be positive".into(),
+            ));
+        }
+        std::fs::create_dir_all(&config.work_dir).map_err(|source| Error::WorkDir {
+            path: config.work_dir.clone(),
+            source,
+        })?;
+        let bind = |addr: SocketAddr| async move {
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| Error::Bind { addr, source })
+        };
+        let master_listener = bind(config.listen).await?;
+        let master_addr = master_listener.local_addr().map_err(|source| Error::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        let mut agent_listeners = Vec::with_capacity(config.agents);
+        for _ in 0..config.agents {
+            let listener = bind(SocketAddr::new(config.listen.ip(), 0)).await?;
+            let addr = listener.local_addr().map_err(|source| Error::Bind {
+                addr: config.listen,
+                source,
+            })?;
+            agent_listeners.push((listener, addr));
+        }
+        let inner = Arc::new_cyclic(|weak: &Weak<Inner>| {
+            let mut state = State::new(config.clone(), weak.clone(), master_addr);
+            let hostname = state.hostname();
+            let total = Res::new(
+                config.cpus,
+                config.mem_mb,
+                vec![(config.ports.0, config.ports.1)],
+            );
+            for (index, (_, addr)) in agent_listeners.iter().enumerate() {
+                state.agents.push(Agent {
+                    id: format!("{}-S{index}", state.master_id),
+                    addr: *addr,
+                    hostname: hostname.clone(),
+                    total: total.clone(),
+                    alive: true,
+                    executors: Default::default(),
+                });
+            }
+            Inner {
+                state: Mutex::new(state),
+            }
+        });
+        let mut handles = Vec::new();
+        handles.push(tokio::spawn(http::serve(
+            master_listener,
+            Arc::downgrade(&inner),
+            Role::Master,
+        )));
+        for (index, (listener, _)) in agent_listeners.into_iter().enumerate() {
+            handles.push(tokio::spawn(http::serve(
+                listener,
+                Arc::downgrade(&inner),
+                Role::Agent(index),
+            )));
+        }
+        let weak = Arc::downgrade(&inner);
+        handles.push(tokio::spawn(async move {
+            let mut interval = tokio::time::interval(TICK);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                interval.tick().await;
+                let Some(inner) = weak.upgrade() else {
+                    return;
+                };
+                inner.lock().tick();
+            }
+        }));
+        info!(master = %master_addr, agents = config.agents, "devcluster started");
+        Ok(Self {
+            inner,
+            master_addr,
+            handles,
+        })
+    }
+
+    /// The master's address (scheduler API at `/api/v1/scheduler`).
+    pub fn master_addr(&self) -> SocketAddr {
+        self.master_addr
+    }
+
+    /// The agents, in order.
+    pub fn agents(&self) -> Vec<AgentSummary> {
+        self.inner
+            .lock()
+            .agents
+            .iter()
+            .map(|agent| AgentSummary {
+                id: agent.id.clone(),
+                endpoint: agent.addr,
+                alive: agent.alive,
+            })
+            .collect()
+    }
+
+    /// Process id of a running executor.
+    pub fn executor_pid(&self, executor_id: &str) -> Option<u32> {
+        self.inner.lock().agents.iter().find_map(|agent| {
+            agent
+                .executors
+                .values()
+                .find(|exec| exec.executor_id == executor_id)
+                .and_then(|exec| exec.pid)
+        })
+    }
+
+    /// Sandbox directory of a running executor.
+    pub fn executor_sandbox(&self, executor_id: &str) -> Option<std::path::PathBuf> {
+        self.inner.lock().agents.iter().find_map(|agent| {
+            agent
+                .executors
+                .values()
+                .find(|exec| exec.executor_id == executor_id)
+                .map(|exec| exec.sandbox.clone())
+        })
+    }
+
+    /// Fault: closes every scheduler's event stream (frameworks stay, their
+    /// failover timers start).
+    pub fn drop_scheduler_streams(&self) {
+        drop_scheduler_streams(&mut self.inner.lock());
+    }
+
+    /// Fault: the master fails over: streams close, offers and filters are
+    /// forgotten, agents and tasks stay; frameworks must resubscribe (with
+    /// their id) within their failover timeout.
+    pub fn restart_master(&self) {
+        restart_master(&mut self.inner.lock());
+    }
+
+    /// Fault: an agent disappears: its offers are rescinded, its executors
+    /// killed, its tasks reported TASK_LOST (TASK_UNREACHABLE to
+    /// partition-aware frameworks) and FAILURE sent.
+    pub fn lose_agent(&self, agent_id: &str) -> Result<(), Error> {
+        lose_agent(&mut self.inner.lock(), agent_id)
+    }
+
+    /// Fault: SIGKILL to the process of every executor with this id.
+    pub fn kill_executor(&self, executor_id: &str) -> Result<(), Error> {
+        kill_executor(&mut self.inner.lock(), executor_id)
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for handle in &self.handles {
+            handle.abort();
+        }
+        let mut state = self.inner.lock();
+        for agent in &mut state.agents {
+            for (_, exec) in agent.executors.drain() {
+                let _ = exec.signals.send(libc::SIGKILL);
+            }
+        }
+        for framework in state.frameworks.values_mut() {
+            framework.stream = None;
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! What a cluster looks like: addresses, agents and their resources, and the
+//! timing knobs Mesos has (heartbeats, retries, grace periods).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Configuration of a [`crate::Cluster`].
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// Address of the master's HTTP API (port 0 = any free port). Agents
+    /// listen on the same IP, each on a free port.
+    pub listen: SocketAddr,
+    /// Number of agents.
+    pub agents: usize,
+    /// CPUs per agent.
+    pub cpus: f64,
+    /// Memory per agent, MB.
+    pub mem_mb: f64,
+    /// Inclusive port range per agent.
+    pub ports: (u64, u64),
+    /// Root of the executor sandboxes.
+    pub work_dir: PathBuf,
+    /// Interval of HEARTBEAT events to schedulers (Mesos: 15 s).
+    pub heartbeat_interval: Duration,
+    /// Interval of HEARTBEAT events to subscribed executors (Mesos: 30 s).
+    pub executor_heartbeat_interval: Duration,
+    /// How often resources are (re)offered (Mesos `--allocation_interval`: 1 s).
+    pub allocation_interval: Duration,
+    /// First retry of an unacknowledged status update; doubles up to
+    /// `status_update_retry_max` (Mesos: 10 s and 10 min).
+    pub status_update_retry: Duration,
+    /// Longest interval between retries of an unacknowledged status update.
+    pub status_update_retry_max: Duration,
+    /// Executor shutdown grace period when ExecutorInfo has none (Mesos: 5 s).
+    pub executor_shutdown_grace: Duration,
+    /// Kill grace period when neither the KILL call nor the task has a kill
+    /// policy (Mesos: 3 s).
+    pub kill_grace: Duration,
+    /// Time an executor has to subscribe after it was started (Mesos: 1 min).
+    pub executor_registration_timeout: Duration,
+    /// `MESOS_RECOVERY_TIMEOUT` given to executors (Mesos: 15 min).
+    pub recovery_timeout: Duration,
+    /// `MESOS_SUBSCRIPTION_BACKOFF_MAX` given to executors (Mesos: 2 s).
+    pub subscription_backoff_max: Duration,
+    /// Hostname in offers and AgentInfo; the listen IP when `None`.
+    pub hostname: Option<String>,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 5050)),
+            agents: 1,
+            cpus: machine_cpus(),
+            mem_mb: machine_mem_mb(),
+            ports: (31000, 32000),
+            work_dir: std::env::temp_dir().join("devcluster"),
+            heartbeat_interval: Duration::from_secs(15),
+            executor_heartbeat_interval: Duration::from_secs(30),
+            allocation_interval: Duration::from_secs(1),
+            status_update_retry: Duration::from_secs(10),
+            status_update_retry_max: Duration::from_secs(600),
+            executor_shutdown_grace: Duration::from_secs(5),
+            kill_grace: Duration::from_secs(3),
+            executor_registration_timeout: Duration::from_secs(60),
+            recovery_timeout: Duration::from_secs(15 * 60),
+            subscription_backoff_max: Duration::from_secs(2),
+            hostname: None,
+        }
+    }
+}
+
+/// CPUs of this machine.
+pub fn machine_cpus() -> f64 {
+    std::thread::available_parallelism().map_or(1, |n| n.get()) as f64
+}
+
+/// Memory of this machine in MB (`/proc/meminfo`), 1024 when unknown.
+pub fn machine_mem_mb() -> f64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find_map(|line| line.strip_prefix("MemTotal:"))
+                .and_then(|rest| {
+                    rest.trim()
+                        .trim_end_matches("kB")
+                        .trim()
+                        .parse::<u64>()
+                        .ok()
+                })
+        })
+        .map_or(1024.0, |kib| (kib / 1024) as f64)
+}
+
+/// A duration as Mesos prints it in executor environment variables
+/// ("15mins", "2secs", "500ms").
+pub fn mesos_duration(duration: Duration) -> String {
+    let millis = duration.as_millis();
+    if !millis.is_multiple_of(1000) {
+        return format!("{millis}ms");
+    }
+    let secs = millis / 1000;
+    if secs >= 60 && secs.is_multiple_of(60) {
+        format!("{}mins", secs / 60)
+    } else {
+        format!("{secs}secs")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_mesos() {
+        assert_eq!(mesos_duration(Duration::from_secs(900)), "15mins");
+        assert_eq!(mesos_duration(Duration::from_secs(2)), "2secs");
+        assert_eq!(mesos_duration(Duration::from_millis(1500)), "1500ms");
+        assert!(machine_mem_mb() > 0.0 && machine_cpus() >= 1.0);
+    }
+}

@@ -1,0 +1,32 @@
+//! devcluster: a local Mesos-compatible master and agents in one process,
+//! speaking the real v1 HTTP APIs on loopback. It is the embedded cluster for
+//! one machine and the harness for cross-process tests: a scheduler talks to
+//! it with `mesos::client::SchedulerClient` as it would to Mesos, and
+//! executors it starts talk to their agent with `ExecutorClient`.
+//!
+//! - [`Cluster`]: start with a [`ClusterConfig`]; inject faults (dropped
+//!   scheduler streams, master failover, agent loss, executor SIGKILL).
+//! - `master`: the scheduler API: SUBSCRIBE with RecordIO event streams,
+//!   `Mesos-Stream-Id`, heartbeats, framework failover; offers, filters,
+//!   SUPPRESS / REVIVE; launch validation; KILL, SHUTDOWN, ACKNOWLEDGE,
+//!   RECONCILE, MESSAGE, TEARDOWN.
+//! - `agent`: the executor API of each agent and CUSTOM executors as OS
+//!   processes in Mesos-style sandboxes under the work dir.
+//! - `state`: all of it behind one mutex, driven in time by one ticker task
+//!   (no task or thread per agent, so 100 agents stay cheap).
+//!
+//! Not modelled: the command and default executors (LAUNCH_GROUP), Docker,
+//! reservations and volumes, JSON, authentication, fetching remote URIs.
+
+mod agent;
+mod cluster;
+mod config;
+mod error;
+mod http;
+mod master;
+pub mod resources;
+mod state;
+
+pub use cluster::{AgentSummary, Cluster};
+pub use config::{machine_cpus, machine_mem_mb, mesos_duration, ClusterConfig};
+pub use error::Error;

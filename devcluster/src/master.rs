@@ -1,0 +1,844 @@
+//! The master's scheduler API (`POST /api/v1/scheduler`): SUBSCRIBE and
+//! failover, offers (ACCEPT / DECLINE / SUPPRESS / REVIVE), launches with
+//! Mesos' validation, KILL, SHUTDOWN, ACKNOWLEDGE, RECONCILE, MESSAGE and
+//! TEARDOWN. Answers with the status codes Mesos uses.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use http::StatusCode;
+use mesos::v1::scheduler::{call, event, Call, Event};
+use mesos::v1::{
+    executor, framework_info, offer, task_status, ExecutorInfo, FrameworkId, MasterInfo, TaskInfo,
+    TaskState, TaskStatus,
+};
+use prost::Message as _;
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use crate::http::{EventBody, HttpError, Reply, StreamOwner};
+use crate::resources::Res;
+use crate::state::{
+    is_terminal, make_status, random_uuid, ExecKey, Filter, Framework, SchedStream, State, TaskKey,
+    TaskRec,
+};
+
+/// Mesos' default `Filters.refuse_seconds`.
+const DEFAULT_REFUSE_SECONDS: f64 = 5.0;
+
+fn missing(field: &str) -> HttpError {
+    HttpError::bad_request(format!("Expecting '{field}' to be present"))
+}
+
+fn refuse_duration(filters: Option<&mesos::v1::Filters>) -> Duration {
+    let secs = filters
+        .and_then(|filters| filters.refuse_seconds)
+        .unwrap_or(DEFAULT_REFUSE_SECONDS);
+    if secs.is_finite() && secs > 0.0 {
+        Duration::from_secs_f64(secs.min(1e9))
+    } else {
+        Duration::ZERO
+    }
+}
+
+/// A task that passed validation, ready to launch.
+struct ValidTask {
+    task: TaskInfo,
+    res: Res,
+    executor: ExecutorInfo,
+}
+
+impl State {
+    pub fn master_info(&self) -> MasterInfo {
+        let ip = match self.master_addr.ip() {
+            std::net::IpAddr::V4(ip) => u32::from_le_bytes(ip.octets()),
+            std::net::IpAddr::V6(_) => 0,
+        };
+        MasterInfo {
+            id: self.master_id.clone(),
+            ip,
+            port: u32::from(self.master_addr.port()),
+            pid: Some(format!("master@{}", self.master_addr)),
+            hostname: Some(self.hostname()),
+            version: Some("1.11.0".into()),
+            address: Some(mesos::v1::Address {
+                hostname: Some(self.hostname()),
+                ip: Some(self.master_addr.ip().to_string()),
+                port: i32::from(self.master_addr.port()),
+            }),
+            ..Default::default()
+        }
+    }
+
+    pub fn scheduler_call(
+        &mut self,
+        call: Call,
+        stream_id: Option<String>,
+    ) -> Result<Reply, HttpError> {
+        if call.r#type() == call::Type::Subscribe {
+            if stream_id.is_some() {
+                return Err(HttpError::bad_request(
+                    "Expecting 'Mesos-Stream-Id' header to be absent for SUBSCRIBE",
+                ));
+            }
+            return self.subscribe(call);
+        }
+        if call.r#type() == call::Type::Unknown {
+            return Err(missing("type"));
+        }
+        let framework_id = call
+            .framework_id
+            .as_ref()
+            .map(|id| id.value.clone())
+            .ok_or_else(|| missing("framework_id"))?;
+        let Some(framework) = self.frameworks.get(&framework_id) else {
+            return Err(HttpError::new(
+                StatusCode::NOT_FOUND,
+                format!("Framework {framework_id} cannot be found"),
+            ));
+        };
+        let Some(stream_id) = stream_id else {
+            return Err(HttpError::bad_request(
+                "All non-subscribe calls should include the 'Mesos-Stream-Id' header",
+            ));
+        };
+        let Some(stream) = framework.stream.as_ref() else {
+            return Err(HttpError::new(
+                StatusCode::FORBIDDEN,
+                "Framework is not subscribed",
+            ));
+        };
+        if stream.id != stream_id {
+            return Err(HttpError::bad_request(format!(
+                "The stream ID '{stream_id}' included in this request didn't match the stream ID \
+                 currently associated with framework ID {framework_id}"
+            )));
+        }
+        match call.r#type() {
+            call::Type::Teardown => {
+                info!(framework = %framework_id, "TEARDOWN");
+                self.remove_framework(&framework_id);
+            }
+            call::Type::Accept => {
+                let accept = call.accept.ok_or_else(|| missing("accept"))?;
+                self.accept(&framework_id, accept);
+            }
+            call::Type::Decline => {
+                let decline = call.decline.ok_or_else(|| missing("decline"))?;
+                let refuse = refuse_duration(decline.filters.as_ref());
+                for offer_id in &decline.offer_ids {
+                    if let Some((agent, res)) = self.take_offer(&framework_id, &offer_id.value) {
+                        self.add_filter(&framework_id, agent, res, refuse);
+                    }
+                }
+                self.allocation_needed = true;
+            }
+            call::Type::Revive => {
+                if let Some(framework) = self.frameworks.get_mut(&framework_id) {
+                    framework.filters.clear();
+                    framework.suppressed = false;
+                }
+                self.allocation_needed = true;
+            }
+            call::Type::Suppress => {
+                if let Some(framework) = self.frameworks.get_mut(&framework_id) {
+                    framework.suppressed = true;
+                }
+            }
+            call::Type::Kill => {
+                let kill = call.kill.ok_or_else(|| missing("kill"))?;
+                self.kill(&framework_id, kill);
+            }
+            call::Type::Shutdown => {
+                let shutdown = call.shutdown.ok_or_else(|| missing("shutdown"))?;
+                if let Some(agent) = self.agent_index(&shutdown.agent_id.value) {
+                    let key = (framework_id.clone(), shutdown.executor_id.value.clone());
+                    self.mark_executor_tasks_killed(agent, &key);
+                    self.shutdown_executor(agent, &key, true);
+                }
+            }
+            call::Type::Acknowledge => {
+                let ack = call.acknowledge.ok_or_else(|| missing("acknowledge"))?;
+                if ack.uuid.len() != 16 {
+                    return Err(HttpError::bad_request("Invalid 'uuid': not 16 bytes"));
+                }
+                self.acknowledge(&framework_id, &ack);
+            }
+            call::Type::Reconcile => {
+                let reconcile = call.reconcile.ok_or_else(|| missing("reconcile"))?;
+                self.reconcile(&framework_id, &reconcile.tasks);
+            }
+            call::Type::Message => {
+                let message = call.message.ok_or_else(|| missing("message"))?;
+                if let Some(agent) = self.agent_index(&message.agent_id.value) {
+                    let key = (framework_id.clone(), message.executor_id.value.clone());
+                    if let Some(exec) = self.agents[agent].executors.get(&key) {
+                        exec.send(&executor::Event {
+                            r#type: Some(executor::event::Type::Message as i32),
+                            message: Some(executor::event::Message { data: message.data }),
+                            ..Default::default()
+                        });
+                    }
+                }
+            }
+            call::Type::ReconcileOperations => {
+                let response = mesos::v1::scheduler::Response {
+                    r#type: Some(mesos::v1::scheduler::response::Type::ReconcileOperations as i32),
+                    reconcile_operations: Some(
+                        mesos::v1::scheduler::response::ReconcileOperations::default(),
+                    ),
+                };
+                return Ok(Reply::Ok(response.encode_to_vec().into()));
+            }
+            call::Type::Request
+            | call::Type::AcceptInverseOffers
+            | call::Type::DeclineInverseOffers
+            | call::Type::AcknowledgeOperationStatus => {}
+            call::Type::Subscribe | call::Type::Unknown => unreachable!("handled above"),
+        }
+        Ok(Reply::Accepted)
+    }
+
+    fn subscribe(&mut self, call: Call) -> Result<Reply, HttpError> {
+        let subscribe = call.subscribe.ok_or_else(|| missing("subscribe"))?;
+        let mut info = subscribe.framework_info;
+        let call_id = call.framework_id.map(|id| id.value);
+        let info_id = info.id.as_ref().map(|id| id.value.clone());
+        if call_id != info_id {
+            return Err(HttpError::bad_request(
+                "'framework_id' differs from 'subscribe.framework_info.id'",
+            ));
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        let stream_id = random_uuid();
+        let framework_id = match info_id {
+            Some(id) if self.removed_frameworks.contains(&id) => {
+                // Mesos answers 200 with an ERROR event and closes the stream.
+                let error = Event {
+                    r#type: Some(event::Type::Error as i32),
+                    error: Some(event::Error {
+                        message: "Framework has been removed".into(),
+                    }),
+                    ..Default::default()
+                };
+                let _ = tx.send(mesos::recordio::encode_message(&error));
+                drop(tx);
+                let body = EventBody::new(
+                    rx,
+                    self.inner.clone(),
+                    StreamOwner::Scheduler {
+                        framework_id: id,
+                        stream_id: stream_id.clone(),
+                    },
+                );
+                return Ok(Reply::Stream {
+                    body,
+                    stream_id: Some(stream_id),
+                });
+            }
+            Some(id) => id,
+            None => {
+                let seq = self.next_seq();
+                format!("{}-{seq:04}", self.master_id)
+            }
+        };
+        info.id = Some(FrameworkId {
+            value: framework_id.clone(),
+        });
+        let roles: Vec<String> = if info
+            .capabilities
+            .iter()
+            .any(|c| c.r#type() == framework_info::capability::Type::MultiRole)
+        {
+            info.roles.clone()
+        } else {
+            vec![info.role.clone().unwrap_or_else(|| "*".into())]
+        };
+        let suppressed = !subscribe.suppressed_roles.is_empty()
+            && roles
+                .iter()
+                .all(|role| subscribe.suppressed_roles.contains(role));
+        let now = Instant::now();
+        let heartbeat = self.config.heartbeat_interval;
+        match self.frameworks.get_mut(&framework_id) {
+            Some(framework) => {
+                info!(framework = %framework_id, "framework failed over / resubscribed");
+                if let Some(old) = framework.stream.take() {
+                    let error = Event {
+                        r#type: Some(event::Type::Error as i32),
+                        error: Some(event::Error {
+                            message: "Framework failed over".into(),
+                        }),
+                        ..Default::default()
+                    };
+                    let _ = old.tx.send(mesos::recordio::encode_message(&error));
+                }
+                framework.info = info;
+                framework.suppressed = suppressed;
+                framework.disconnected_at = None;
+                framework.stream = Some(SchedStream {
+                    id: stream_id.clone(),
+                    tx,
+                });
+                framework.next_heartbeat = now + heartbeat;
+                self.remove_offers(&framework_id, false);
+            }
+            None => {
+                info!(framework = %framework_id, name = %info.name, "framework subscribed");
+                self.frameworks.insert(
+                    framework_id.clone(),
+                    Framework {
+                        id: framework_id.clone(),
+                        info,
+                        stream: Some(SchedStream {
+                            id: stream_id.clone(),
+                            tx,
+                        }),
+                        disconnected_at: None,
+                        suppressed,
+                        filters: Vec::new(),
+                        next_heartbeat: now + heartbeat,
+                    },
+                );
+            }
+        }
+        let subscribed = Event {
+            r#type: Some(event::Type::Subscribed as i32),
+            subscribed: Some(event::Subscribed {
+                framework_id: FrameworkId {
+                    value: framework_id.clone(),
+                },
+                heartbeat_interval_seconds: Some(heartbeat.as_secs_f64()),
+                master_info: Some(self.master_info()),
+            }),
+            ..Default::default()
+        };
+        self.send(&framework_id, &subscribed);
+        self.resend_pending(&framework_id);
+        self.allocate();
+        let body = EventBody::new(
+            rx,
+            self.inner.clone(),
+            StreamOwner::Scheduler {
+                framework_id,
+                stream_id: stream_id.clone(),
+            },
+        );
+        Ok(Reply::Stream {
+            body,
+            stream_id: Some(stream_id),
+        })
+    }
+
+    /// Removes an outstanding offer of this framework: (agent, resources).
+    fn take_offer(&mut self, framework_id: &str, offer_id: &str) -> Option<(usize, Res)> {
+        match self.offers.get(offer_id) {
+            Some(offer) if offer.framework_id == framework_id => {
+                let offer = self.offers.remove(offer_id)?;
+                Some((offer.agent, offer.res))
+            }
+            _ => None,
+        }
+    }
+
+    fn add_filter(&mut self, framework_id: &str, agent: usize, res: Res, refuse: Duration) {
+        if refuse.is_zero() || res.is_empty() {
+            return;
+        }
+        if let Some(framework) = self.frameworks.get_mut(framework_id) {
+            framework.filters.push(Filter {
+                agent,
+                res,
+                until: Instant::now() + refuse,
+            });
+        }
+    }
+
+    /// Tells the scheduler a task was not launched (no uuid: not acknowledged).
+    fn drop_task(
+        &self,
+        framework_id: &str,
+        task: &TaskInfo,
+        state: TaskState,
+        reason: task_status::Reason,
+        message: &str,
+    ) {
+        warn!(framework = %framework_id, task = %task.task_id.value, ?state, message, "task not launched");
+        let mut status = make_status(
+            &task.task_id.value,
+            state,
+            task_status::Source::Master,
+            Some(reason),
+            message,
+        );
+        status.agent_id = Some(task.agent_id.clone());
+        status.executor_id = task.executor.as_ref().map(|exec| exec.executor_id.clone());
+        self.send_update(framework_id, status);
+    }
+
+    fn accept(&mut self, framework_id: &str, accept: call::Accept) {
+        let mut pool: Option<(usize, Res)> = None;
+        let mut invalid = None;
+        let mut seen_offers = HashSet::new();
+        for offer_id in &accept.offer_ids {
+            if !seen_offers.insert(offer_id.value.clone()) {
+                invalid = Some(format!("Offer {} appears more than once", offer_id.value));
+                continue;
+            }
+            match self.take_offer(framework_id, &offer_id.value) {
+                Some((agent, res)) => match &mut pool {
+                    None => pool = Some((agent, res)),
+                    Some((pool_agent, pool_res)) if *pool_agent == agent => pool_res.add(&res),
+                    Some(_) => {
+                        invalid = Some("Aggregated offers must belong to one agent".into());
+                        // Give the resources back.
+                    }
+                },
+                None => {
+                    invalid = Some(format!("Offer {} is no longer valid", offer_id.value));
+                }
+            }
+        }
+        let partition_aware = self
+            .frameworks
+            .get(framework_id)
+            .is_some_and(Framework::partition_aware);
+        let launches: Vec<TaskInfo> = accept
+            .operations
+            .iter()
+            .flat_map(|operation| match operation.r#type() {
+                offer::operation::Type::Launch => operation
+                    .launch
+                    .as_ref()
+                    .map(|launch| launch.task_infos.clone())
+                    .unwrap_or_default(),
+                offer::operation::Type::LaunchGroup => operation
+                    .launch_group
+                    .as_ref()
+                    .map(|group| group.task_group.tasks.clone())
+                    .unwrap_or_default(),
+                _ => Vec::new(),
+            })
+            .collect();
+        let (Some((agent, mut pool)), None) = (pool, invalid.clone()) else {
+            let message = invalid.unwrap_or_else(|| "No offers given".into());
+            let state = if partition_aware {
+                TaskState::TaskDropped
+            } else {
+                TaskState::TaskLost
+            };
+            for task in &launches {
+                self.drop_task(
+                    framework_id,
+                    task,
+                    state,
+                    task_status::Reason::InvalidOffers,
+                    &message,
+                );
+            }
+            self.allocation_needed = true;
+            return;
+        };
+
+        let mut seen_tasks = HashSet::new();
+        let mut new_executors: HashMap<String, ExecutorInfo> = HashMap::new();
+        let mut valid = Vec::new();
+        for operation in &accept.operations {
+            match operation.r#type() {
+                offer::operation::Type::Launch => {}
+                offer::operation::Type::LaunchGroup => {
+                    for task in operation
+                        .launch_group
+                        .iter()
+                        .flat_map(|group| group.task_group.tasks.iter())
+                    {
+                        self.drop_task(
+                            framework_id,
+                            task,
+                            TaskState::TaskError,
+                            task_status::Reason::TaskGroupInvalid,
+                            "LAUNCH_GROUP (the default executor) is not supported by devcluster",
+                        );
+                    }
+                    continue;
+                }
+                other => {
+                    warn!(
+                        ?other,
+                        "ignoring an offer operation devcluster does not support"
+                    );
+                    continue;
+                }
+            }
+            for task in operation
+                .launch
+                .iter()
+                .flat_map(|launch| launch.task_infos.iter())
+            {
+                match self.validate_task(
+                    framework_id,
+                    agent,
+                    task,
+                    &mut seen_tasks,
+                    &mut new_executors,
+                    &mut pool,
+                ) {
+                    Ok(task) => valid.push(task),
+                    Err(message) => self.drop_task(
+                        framework_id,
+                        task,
+                        TaskState::TaskError,
+                        task_status::Reason::TaskInvalid,
+                        &message,
+                    ),
+                }
+            }
+        }
+        let refuse = refuse_duration(accept.filters.as_ref());
+        self.add_filter(framework_id, agent, pool, refuse);
+        for task in valid {
+            self.launch(framework_id, agent, task);
+        }
+        self.allocation_needed = true;
+    }
+
+    fn validate_task(
+        &self,
+        framework_id: &str,
+        agent: usize,
+        task: &TaskInfo,
+        seen_tasks: &mut HashSet<String>,
+        new_executors: &mut HashMap<String, ExecutorInfo>,
+        pool: &mut Res,
+    ) -> Result<ValidTask, String> {
+        let task_id = &task.task_id.value;
+        if task_id.is_empty() {
+            return Err("Task ID must not be empty".into());
+        }
+        if !seen_tasks.insert(task_id.clone())
+            || self
+                .tasks
+                .contains_key(&(framework_id.to_owned(), task_id.clone()))
+        {
+            return Err(format!("Task has duplicate ID: {task_id}"));
+        }
+        let agent_rec = &self.agents[agent];
+        if task.agent_id.value != agent_rec.id {
+            return Err(format!(
+                "Task uses agent {} but the offer is for agent {}",
+                task.agent_id.value, agent_rec.id
+            ));
+        }
+        let executor = match (&task.executor, &task.command) {
+            (Some(_), Some(_)) => {
+                return Err(
+                    "Task should have at most one of CommandInfo or ExecutorInfo present".into(),
+                )
+            }
+            (None, Some(_)) => {
+                return Err("command tasks (the command executor) are not supported by \
+                            devcluster; give the task an ExecutorInfo"
+                    .into())
+            }
+            (None, None) => return Err("Task has neither CommandInfo nor ExecutorInfo".into()),
+            (Some(executor), None) => executor,
+        };
+        let mut executor = executor.clone();
+        if let Some(id) = &executor.framework_id {
+            if id.value != framework_id {
+                return Err("ExecutorInfo has an invalid FrameworkID".into());
+            }
+        }
+        executor.framework_id = Some(FrameworkId {
+            value: framework_id.to_owned(),
+        });
+        let executor_id = executor.executor_id.value.clone();
+        if executor_id.is_empty() {
+            return Err("ExecutorID must not be empty".into());
+        }
+        if executor.r#type() == mesos::v1::executor_info::Type::Default {
+            return Err("the DEFAULT executor is not supported by devcluster".into());
+        }
+        let command_ok = executor
+            .command
+            .as_ref()
+            .and_then(|command| command.value.as_ref())
+            .is_some_and(|value| !value.is_empty());
+        if !command_ok {
+            return Err("ExecutorInfo needs a CommandInfo with a value".into());
+        }
+        if executor
+            .container
+            .as_ref()
+            .is_some_and(|container| container.r#type() == mesos::v1::container_info::Type::Docker)
+        {
+            return Err("the Docker containerizer is not supported by devcluster yet".into());
+        }
+        let key: ExecKey = (framework_id.to_owned(), executor_id.clone());
+        let existing = agent_rec
+            .executors
+            .get(&key)
+            .filter(|exec| exec.shutdown.is_none())
+            .map(|exec| &exec.info)
+            .or_else(|| new_executors.get(&executor_id));
+        let mut need = Res::from_resources(&task.resources)?;
+        match existing {
+            Some(info) => {
+                if *info != executor {
+                    return Err(format!(
+                        "ExecutorInfo for executor {executor_id} is not compatible with the \
+                         running one"
+                    ));
+                }
+            }
+            None => {
+                need.add(&Res::from_resources(&executor.resources)?);
+            }
+        }
+        if agent_rec
+            .executors
+            .get(&key)
+            .is_some_and(|exec| exec.shutdown.is_some())
+        {
+            return Err(format!("Executor {executor_id} is terminating"));
+        }
+        if need.is_empty() {
+            return Err("Task and its executor use no resources".into());
+        }
+        if !pool.contains(&need) {
+            return Err("Task uses more resources than available in the offer".into());
+        }
+        pool.subtract(&need);
+        let is_new = existing.is_none();
+        if is_new {
+            new_executors.insert(executor_id, executor.clone());
+        }
+        let res = Res::from_resources(&task.resources)?;
+        Ok(ValidTask {
+            task: task.clone(),
+            res,
+            executor,
+        })
+    }
+
+    fn launch(&mut self, framework_id: &str, agent: usize, valid: ValidTask) {
+        let ValidTask {
+            task,
+            res,
+            executor,
+        } = valid;
+        let key: TaskKey = (framework_id.to_owned(), task.task_id.value.clone());
+        let executor_id = executor.executor_id.value.clone();
+        let mut latest = make_status(
+            &task.task_id.value,
+            TaskState::TaskStaging,
+            task_status::Source::Master,
+            None,
+            "",
+        );
+        latest.message = None;
+        latest.agent_id = Some(task.agent_id.clone());
+        latest.executor_id = Some(executor.executor_id.clone());
+        info!(framework = %framework_id, task = %key.1, executor = %executor_id, "launching task");
+        self.tasks.insert(
+            key.clone(),
+            TaskRec {
+                agent,
+                executor_id: executor_id.clone(),
+                res,
+                state: TaskState::TaskStaging,
+                latest,
+                kill_policy: task.kill_policy,
+                kill_deadline: None,
+                kill_requested: false,
+                updates: Default::default(),
+                acked: Default::default(),
+                next_retry: Instant::now(),
+                backoff: self.config.status_update_retry,
+            },
+        );
+        self.deliver_task(agent, framework_id, executor, task);
+    }
+
+    fn kill(&mut self, framework_id: &str, kill: call::Kill) {
+        let key: TaskKey = (framework_id.to_owned(), kill.task_id.value.clone());
+        let Some(task) = self.tasks.get(&key) else {
+            // Mesos answers a KILL of an unknown task with reconciliation.
+            self.reconcile(
+                framework_id,
+                &[call::reconcile::Task {
+                    task_id: kill.task_id,
+                    agent_id: kill.agent_id,
+                }],
+            );
+            return;
+        };
+        if is_terminal(task.state) {
+            return;
+        }
+        let agent = task.agent;
+        let exec_key: ExecKey = (framework_id.to_owned(), task.executor_id.clone());
+        let task_policy = task.kill_policy;
+        let default_grace = self.config.kill_grace;
+        let Some(exec) = self.agents[agent].executors.get_mut(&exec_key) else {
+            return;
+        };
+        if let Some(position) = exec
+            .pending_launch
+            .iter()
+            .position(|pending| pending.task_id.value == key.1)
+        {
+            exec.pending_launch.remove(position);
+            let no_tasks_left = exec.pending_launch.is_empty() && !exec.subscribed_once;
+            let status = make_status(
+                &key.1,
+                TaskState::TaskKilled,
+                task_status::Source::Agent,
+                Some(task_status::Reason::TaskKilledDuringLaunch),
+                "Killed before delivery to the executor",
+            );
+            self.enqueue_update(&key, status, false);
+            if no_tasks_left {
+                self.shutdown_executor(agent, &exec_key, false);
+            }
+            return;
+        }
+        let policy = kill.kill_policy.or(task_policy);
+        let grace = policy
+            .as_ref()
+            .and_then(|policy| policy.grace_period.as_ref())
+            .map_or(default_grace, |grace| {
+                Duration::from_nanos(grace.nanoseconds.max(0) as u64)
+            });
+        let delivered = exec.send(&executor::Event {
+            r#type: Some(executor::event::Type::Kill as i32),
+            kill: Some(executor::event::Kill {
+                task_id: kill.task_id.clone(),
+                kill_policy: policy,
+            }),
+            ..Default::default()
+        });
+        if let Some(task) = self.tasks.get_mut(&key) {
+            task.kill_requested = true;
+            let slack = Duration::from_secs(1);
+            task.kill_deadline = Some(if delivered {
+                Instant::now() + grace + slack
+            } else {
+                Instant::now()
+            });
+        }
+    }
+
+    /// Tasks of an executor the framework shuts down end as TASK_KILLED.
+    fn mark_executor_tasks_killed(&mut self, agent: usize, key: &ExecKey) {
+        for ((framework_id, _), task) in self.tasks.iter_mut() {
+            if *framework_id == key.0 && task.agent == agent && task.executor_id == key.1 {
+                task.kill_requested = true;
+            }
+        }
+    }
+
+    fn acknowledge(&mut self, framework_id: &str, ack: &call::Acknowledge) {
+        let key: TaskKey = (framework_id.to_owned(), ack.task_id.value.clone());
+        let Some(task) = self.tasks.get_mut(&key) else {
+            return;
+        };
+        if self.agents[task.agent].id != ack.agent_id.value {
+            return;
+        }
+        let matches = task
+            .updates
+            .front()
+            .is_some_and(|head| head.status.uuid.as_ref() == Some(&ack.uuid));
+        if !matches {
+            warn!(task = %key.1, "acknowledgement for an update that is not pending");
+            return;
+        }
+        let acked = task.updates.pop_front().expect("checked above");
+        if task.acked.len() >= 8 {
+            task.acked.pop_front();
+        }
+        task.acked.push_back(ack.uuid.clone());
+        let next = task.updates.front().map(|head| head.status.clone());
+        let agent = task.agent;
+        let executor_id = task.executor_id.clone();
+        if next.is_some() {
+            task.backoff = self.config.status_update_retry;
+            task.next_retry = Instant::now() + task.backoff;
+        } else if is_terminal(task.state) {
+            self.tasks.remove(&key);
+        }
+        if acked.from_executor {
+            if let Some(exec) = self.agents[agent]
+                .executors
+                .get(&(framework_id.to_owned(), executor_id))
+            {
+                exec.send(&executor::Event {
+                    r#type: Some(executor::event::Type::Acknowledged as i32),
+                    acknowledged: Some(executor::event::Acknowledged {
+                        task_id: ack.task_id.clone(),
+                        uuid: ack.uuid.clone(),
+                    }),
+                    ..Default::default()
+                });
+            }
+        }
+        if let Some(next) = next {
+            self.send_update(framework_id, next);
+        }
+    }
+
+    pub fn reconcile(&mut self, framework_id: &str, tasks: &[call::reconcile::Task]) {
+        let partition_aware = self
+            .frameworks
+            .get(framework_id)
+            .is_some_and(Framework::partition_aware);
+        let answer = |task: &TaskRec| {
+            let mut status: TaskStatus = task.latest.clone();
+            status.uuid = None;
+            status.source = Some(task_status::Source::Master as i32);
+            status.reason = Some(task_status::Reason::Reconciliation as i32);
+            status.message = Some("Reconciliation: Latest task state".into());
+            status.timestamp = Some(crate::state::now_secs());
+            status
+        };
+        let statuses: Vec<TaskStatus> = if tasks.is_empty() {
+            self.tasks
+                .iter()
+                .filter(|((fw, _), _)| fw == framework_id)
+                .map(|(_, task)| answer(task))
+                .collect()
+        } else {
+            tasks
+                .iter()
+                .map(|wanted| {
+                    match self
+                        .tasks
+                        .get(&(framework_id.to_owned(), wanted.task_id.value.clone()))
+                    {
+                        Some(task) => answer(task),
+                        None => {
+                            let state = if partition_aware {
+                                TaskState::TaskUnknown
+                            } else {
+                                TaskState::TaskLost
+                            };
+                            let mut status = make_status(
+                                &wanted.task_id.value,
+                                state,
+                                task_status::Source::Master,
+                                Some(task_status::Reason::Reconciliation),
+                                "Reconciliation: Task is unknown",
+                            );
+                            status.agent_id = wanted.agent_id.clone();
+                            status
+                        }
+                    }
+                })
+                .collect()
+        };
+        for status in statuses {
+            self.send_update(framework_id, status);
+        }
+    }
+}
