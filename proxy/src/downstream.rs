@@ -235,6 +235,15 @@ async fn session(
                 {
                     return false;
                 }
+                // A submit whose fields do not parse is an invalid share like any other:
+                // counted, and toward the ban.
+                if req.method == stratum::methods::names::SUBMIT {
+                    pool.stats.reject("malformed");
+                    m.invalid += 1;
+                    if m.invalid >= config.ban_after_invalid {
+                        return true;
+                    }
+                }
                 continue;
             }
         };

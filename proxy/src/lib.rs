@@ -14,9 +14,11 @@
 //! * [`journal`]: found blocks and accepted shares, durably, before anyone is told.
 //! * [`pool`]: shared state and the node loop (templates -> jobs; found blocks -> node).
 //! * [`downstream`]: the stratum v1 server miners connect to.
+//! * [`http`]: `GET /metrics` (Prometheus) and `GET /api/stats` (JSON) from the pool's counters.
 
 pub mod coinbase;
 pub mod downstream;
+pub mod http;
 pub mod jobs;
 pub mod journal;
 pub mod payouts;

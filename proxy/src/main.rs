@@ -59,6 +59,10 @@ struct Args {
     fee_bps: u16,
     #[arg(long, env = "PROXY_OPERATOR_ADDRESS")]
     operator_address: Option<String>,
+    /// Serve `GET /metrics` (Prometheus) and `GET /api/stats` (JSON) here, e.g.
+    /// `127.0.0.1:8080`; disabled when absent.
+    #[arg(long, env = "PROXY_HTTP")]
+    http: Option<String>,
     /// Fault injection for tests: abort right after journaling a found block.
     #[arg(long, env = "PROXY_FAULT_CRASH_AFTER_JOURNAL", hide = true)]
     fault_crash_after_journal: bool,
@@ -162,6 +166,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
         ..ServerConfig::default()
     };
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    if let Some(addr) = &args.http {
+        let http = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("--http: listening on {addr}"))?;
+        info!(addr = %http.local_addr()?, "metrics and stats over http");
+        tokio::spawn(proxy::http::serve(
+            http,
+            Arc::clone(&pool),
+            proxy::http::DEFAULT_WINDOW,
+            stopped.clone(),
+        ));
+    }
     let serving = tokio::spawn(downstream::serve(
         listener,
         Arc::clone(&pool),

@@ -36,6 +36,9 @@ pub struct PoolConfig {
 pub struct Stats {
     pub accepted: AtomicU64,
     pub accepted_difficulty_milli: AtomicU64,
+    /// The exact sum of accepted share difficulties (an `f64` as bits): sub-milli
+    /// difficulties, normal on regtest and for CPU miners, add up here too.
+    accepted_difficulty_bits: AtomicU64,
     pub rejected: Mutex<BTreeMap<&'static str, u64>>,
     pub blocks_found: AtomicU64,
     pub blocks_accepted: AtomicU64,
@@ -43,6 +46,20 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// Adds an accepted share's difficulty to [`Stats::accepted_difficulty`].
+    pub fn add_accepted_difficulty(&self, difficulty: f64) {
+        let _ = self.accepted_difficulty_bits.fetch_update(
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+            |bits| Some((f64::from_bits(bits) + difficulty).to_bits()),
+        );
+    }
+
+    /// The sum of the difficulties of all accepted shares.
+    pub fn accepted_difficulty(&self) -> f64 {
+        f64::from_bits(self.accepted_difficulty_bits.load(Ordering::Relaxed))
+    }
+
     pub fn reject(&self, reason: &'static str) {
         *self
             .rejected
@@ -124,6 +141,7 @@ impl Pool {
         self.stats
             .accepted_difficulty_milli
             .fetch_add((difficulty * 1000.0) as u64, Ordering::Relaxed);
+        self.stats.add_accepted_difficulty(difficulty);
         let entry = Entry::Share {
             script: hex::encode(script.as_bytes()),
             difficulty,

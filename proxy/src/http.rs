@@ -1,0 +1,361 @@
+//! Observability over HTTP (hyper 1): `GET /metrics` in the Prometheus text exposition format
+//! and `GET /api/stats` as JSON, both read from the pool's [`Stats`] counters.
+//!
+//! The hash rate is estimated from the accepted share difficulty over a sliding window:
+//! `difficulty_sum * 2^32 / seconds`. The server samples the cumulative difficulty on a timer
+//! (and on every request), keeping just enough samples to cover the window.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::convert::Infallible;
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{header, Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tracing::{debug, warn};
+
+use crate::pool::{Pool, Stats};
+
+/// The reasons `downstream` rejects shares with; always exported, zero or not.
+pub const REJECT_REASONS: &[&str] = &[
+    "duplicate",
+    "low-difficulty",
+    "malformed",
+    "not-subscribed",
+    "stale",
+    "unauthorized",
+];
+
+/// The default hash-rate window.
+pub const DEFAULT_WINDOW: Duration = Duration::from_secs(600);
+
+/// `GET /api/stats`.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct StatsReport {
+    /// Connected miners (stratum connections).
+    pub workers: u64,
+    /// Hashes per second estimated from the accepted share difficulty over the window.
+    pub hash_rate: f64,
+    /// The window the hash rate covers, in seconds.
+    pub hash_rate_window_seconds: f64,
+    pub shares_accepted: u64,
+    /// Rejected shares by reason.
+    pub shares_rejected: BTreeMap<String, u64>,
+    /// Sum of the difficulties of the accepted shares.
+    pub accepted_difficulty: f64,
+    pub blocks_found: u64,
+    pub blocks_accepted: u64,
+}
+
+/// Sliding-window hash-rate estimate from samples of the cumulative accepted difficulty.
+#[derive(Debug)]
+pub struct HashRateMeter {
+    window: Duration,
+    samples: VecDeque<(Instant, f64)>,
+}
+
+impl HashRateMeter {
+    /// A meter whose first sample is `(now, total)`.
+    pub fn new(window: Duration, now: Instant, total: f64) -> Self {
+        Self {
+            window: window.max(Duration::from_millis(1)),
+            samples: VecDeque::from([(now, total)]),
+        }
+    }
+
+    /// Records the cumulative difficulty `total` at `now`, drops the samples the window no
+    /// longer needs, and returns the hash rate since the oldest kept sample.
+    pub fn sample(&mut self, now: Instant, total: f64) -> f64 {
+        self.samples.push_back((now, total));
+        // Keep one sample at or before the window's start as the anchor.
+        while self.samples.len() > 2
+            && now.saturating_duration_since(self.samples[1].0) >= self.window
+        {
+            self.samples.pop_front();
+        }
+        let (since, base) = self.samples[0];
+        let seconds = now.saturating_duration_since(since).as_secs_f64();
+        if seconds <= 0.0 {
+            return 0.0;
+        }
+        ((total - base).max(0.0) * 4_294_967_296.0 / seconds).max(0.0)
+    }
+}
+
+/// What the handlers share.
+struct State {
+    pool: Arc<Pool>,
+    meter: Mutex<HashRateMeter>,
+}
+
+impl State {
+    fn report(&self) -> StatsReport {
+        let stats = &self.pool.stats;
+        let accepted_difficulty = stats.accepted_difficulty();
+        let (hash_rate, window) = {
+            let mut meter = self.meter.lock().unwrap_or_else(|e| e.into_inner());
+            (
+                meter.sample(Instant::now(), accepted_difficulty),
+                meter.window,
+            )
+        };
+        StatsReport {
+            workers: stats.connections.load(Ordering::Relaxed),
+            hash_rate,
+            hash_rate_window_seconds: window.as_secs_f64(),
+            shares_accepted: stats.accepted.load(Ordering::Relaxed),
+            shares_rejected: rejected(stats),
+            accepted_difficulty,
+            blocks_found: stats.blocks_found.load(Ordering::Relaxed),
+            blocks_accepted: stats.blocks_accepted.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Rejections by reason, every known reason included.
+fn rejected(stats: &Stats) -> BTreeMap<String, u64> {
+    let mut out: BTreeMap<String, u64> = REJECT_REASONS
+        .iter()
+        .map(|r| ((*r).to_owned(), 0))
+        .collect();
+    let counted = stats.rejected.lock().unwrap_or_else(|e| e.into_inner());
+    for (reason, n) in counted.iter() {
+        *out.entry((*reason).to_owned()).or_default() += n;
+    }
+    out
+}
+
+/// Label values are quoted; escape what the format requires.
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// The Prometheus text exposition (format 0.0.4) of `report`.
+pub fn render_metrics(report: &StatsReport) -> String {
+    let mut out = String::with_capacity(2048);
+    let mut metric = |name: &str, kind: &str, help: &str, samples: &[(String, String)]| {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        for (labels, value) in samples {
+            let _ = writeln!(out, "{name}{labels} {value}");
+        }
+    };
+    let plain = |v: String| vec![(String::new(), v)];
+    metric(
+        "proxy_shares_accepted_total",
+        "counter",
+        "Shares accepted.",
+        &plain(report.shares_accepted.to_string()),
+    );
+    let by_reason: Vec<_> = report
+        .shares_rejected
+        .iter()
+        .map(|(reason, n)| (format!("{{reason=\"{}\"}}", label(reason)), n.to_string()))
+        .collect();
+    metric(
+        "proxy_shares_rejected_total",
+        "counter",
+        "Shares rejected, by reason.",
+        &by_reason,
+    );
+    metric(
+        "proxy_accepted_share_difficulty_total",
+        "counter",
+        "Sum of the difficulties of the accepted shares.",
+        &plain(float(report.accepted_difficulty)),
+    );
+    metric(
+        "proxy_blocks_found_total",
+        "counter",
+        "Shares that were blocks.",
+        &plain(report.blocks_found.to_string()),
+    );
+    metric(
+        "proxy_blocks_accepted_total",
+        "counter",
+        "Found blocks the node accepted.",
+        &plain(report.blocks_accepted.to_string()),
+    );
+    metric(
+        "proxy_connections",
+        "gauge",
+        "Connected stratum miners.",
+        &plain(report.workers.to_string()),
+    );
+    metric(
+        "proxy_hash_rate",
+        "gauge",
+        "Hashes per second estimated from accepted share difficulty over the window.",
+        &plain(float(report.hash_rate)),
+    );
+    out
+}
+
+/// A float in the exposition format (`+Inf`, `NaN` spelled as Prometheus expects).
+fn float(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 { "+Inf" } else { "-Inf" }.into()
+    } else {
+        format!("{v}")
+    }
+}
+
+fn respond(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(content_type),
+    );
+    response
+}
+
+async fn handle(
+    request: Request<Incoming>,
+    state: Arc<State>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let path = request.uri().path();
+    let response = match (request.method(), path) {
+        (&Method::GET, "/metrics") => respond(
+            StatusCode::OK,
+            "text/plain; version=0.0.4; charset=utf-8",
+            render_metrics(&state.report()).into_bytes(),
+        ),
+        (&Method::GET, "/api/stats") => match serde_json::to_vec(&state.report()) {
+            Ok(body) => respond(StatusCode::OK, "application/json", body),
+            Err(e) => respond(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "text/plain",
+                format!("stats do not serialize: {e}\n").into_bytes(),
+            ),
+        },
+        (_, "/metrics" | "/api/stats") => respond(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "text/plain",
+            b"GET only\n".to_vec(),
+        ),
+        _ => respond(StatusCode::NOT_FOUND, "text/plain", b"not found\n".to_vec()),
+    };
+    Ok(response)
+}
+
+/// Serves `/metrics` and `/api/stats` on `listener` until `shutdown` turns true. The hash
+/// rate covers the last `window`.
+pub async fn serve(
+    listener: TcpListener,
+    pool: Arc<Pool>,
+    window: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let state = Arc::new(State {
+        meter: Mutex::new(HashRateMeter::new(
+            window,
+            Instant::now(),
+            pool.stats.accepted_difficulty(),
+        )),
+        pool,
+    });
+    // Sample often enough that the window's anchor is never much older than the window.
+    let mut tick = tokio::time::interval((window / 10).max(Duration::from_millis(100)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    warn!(error = %e, "http: accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = tick.tick() => {
+                let total = state.pool.stats.accepted_difficulty();
+                state
+                    .meter
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .sample(Instant::now(), total);
+                continue;
+            }
+            _ = shutdown.changed() => return,
+        };
+        let state = Arc::clone(&state);
+        tokio::spawn(async move {
+            let service = service_fn(move |request| handle(request, Arc::clone(&state)));
+            if let Err(e) = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
+                debug!(%peer, error = %e, "http connection ended");
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_rate_over_the_window() {
+        let t0 = Instant::now();
+        let mut m = HashRateMeter::new(Duration::from_secs(60), t0, 0.0);
+        assert_eq!(m.sample(t0, 0.0), 0.0);
+        // Difficulty 1 every 10 s = 2^32 / 10 H/s.
+        let mut rate = 0.0;
+        for i in 1..=30u64 {
+            rate = m.sample(t0 + Duration::from_secs(10 * i), i as f64);
+        }
+        assert!((rate - 4_294_967_296.0 / 10.0).abs() < 1.0, "{rate}");
+        // Old samples are dropped: at most the window plus one anchor.
+        assert!(m.samples.len() <= 8, "{}", m.samples.len());
+        // The rate falls once shares stop.
+        let idle = m.sample(t0 + Duration::from_secs(300 + 600), 30.0);
+        assert_eq!(idle, 0.0);
+    }
+
+    #[test]
+    fn metrics_text_format() {
+        let report = StatsReport {
+            workers: 3,
+            hash_rate: 1.5e6,
+            hash_rate_window_seconds: 600.0,
+            shares_accepted: 10,
+            shares_rejected: BTreeMap::from([("stale".into(), 2), ("we\"ird".into(), 1)]),
+            accepted_difficulty: 0.25,
+            blocks_found: 1,
+            blocks_accepted: 1,
+        };
+        let text = render_metrics(&report);
+        assert!(text.contains(
+            "# TYPE proxy_shares_accepted_total counter\nproxy_shares_accepted_total 10\n"
+        ));
+        assert!(text.contains("proxy_shares_rejected_total{reason=\"stale\"} 2\n"));
+        assert!(text.contains("proxy_shares_rejected_total{reason=\"we\\\"ird\"} 1\n"));
+        assert!(text.contains("proxy_accepted_share_difficulty_total 0.25\n"));
+        assert!(text.contains("# TYPE proxy_connections gauge\nproxy_connections 3\n"));
+        assert!(text.contains("proxy_hash_rate 1500000\n"));
+        assert_eq!(float(f64::INFINITY), "+Inf");
+        // Every sample line is `name{labels} value`.
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let (name, value) = line.rsplit_once(' ').unwrap();
+            assert!(name.starts_with("proxy_"), "{line}");
+            assert!(value.parse::<f64>().is_ok(), "{line}");
+        }
+    }
+}
