@@ -524,6 +524,24 @@ impl RegtestNode {
     }
 }
 
+impl RegtestNode {
+    /// Starts a stopped node again on the same datadir and ports, and waits for its RPC.
+    pub fn restart(&mut self) -> Result<(), RegtestError> {
+        if self.child.is_some() {
+            return Ok(());
+        }
+        let child = Command::new(&self.bins.bitcoind)
+            .arg(format!("-datadir={}", self.datadir_path.display()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(io_err(format!("starting {}", self.bins.bitcoind.display())))?;
+        self.child = Some(child);
+        self.wait_rpc_ready()
+    }
+}
+
 impl Drop for RegtestNode {
     fn drop(&mut self) {
         if let Err(e) = self.stop() {

@@ -2,7 +2,9 @@
 //! process serves two `miner run` processes with different payout addresses;
 //! the node accepts their blocks, whose coinbases carry our tag and pay both
 //! miners in proportion to their share work. A proxy killed between journaling
-//! a found block and submitting it resubmits the block when restarted.
+//! a found block and submitting it resubmits the block when restarted, and a
+//! node that goes down under a running proxy stops nothing: mining resumes
+//! when it is back.
 
 use bitcoin::consensus::deserialize;
 use bitcoin::{Address, Block, Network};
@@ -190,4 +192,43 @@ fn a_block_journaled_before_a_crash_is_submitted_after_restart() {
         || node.cli(&["getblock", &hash]).is_ok(),
     );
     assert!(height(node) > start);
+}
+
+#[test]
+fn a_node_going_down_stops_nothing_and_mining_resumes() {
+    let mut pair = RegtestPair::start().expect("regtest pair");
+    let alice = pair.a.cli(&["getnewaddress"]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_ports(1).unwrap()[0];
+    let start = height(&pair.a);
+    let mut proxy = proxy(
+        &pair.a,
+        port,
+        &pair.mining_address,
+        &dir.path().join("journal"),
+        false,
+    );
+    let mut miner = miner(port, &format!("{}.rig", alice.trim()));
+    wait_until("first blocks", Duration::from_secs(60), || {
+        height(&pair.a) >= start + 3
+    });
+
+    pair.a.stop().unwrap();
+    // The proxy keeps serving (it retries the node) and the miner stays up.
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(
+        proxy.0.try_wait().unwrap().is_none(),
+        "proxy exited while the node was down"
+    );
+    assert!(
+        miner.0.try_wait().unwrap().is_none(),
+        "miner exited while the node was down"
+    );
+
+    pair.a.restart().unwrap();
+    pair.a.wait_connections(1).unwrap();
+    let back = height(&pair.a);
+    wait_until("mining to resume", Duration::from_secs(90), || {
+        height(&pair.a) >= back + 3
+    });
 }
