@@ -76,3 +76,26 @@ pub enum EventError {
     #[error("master error: {0}")]
     Master(String),
 }
+
+/// Why the driver stopped (it resubscribes on everything else).
+#[derive(Debug, Error)]
+pub enum DriverError {
+    /// No master URL to talk to.
+    #[error("no master given")]
+    NoMasters,
+    /// A master URL is not usable.
+    #[error("master {master}: {source}")]
+    Master {
+        /// The URL as given.
+        master: String,
+        /// Why.
+        #[source]
+        source: mesos::client::ClientError,
+    },
+    /// The master sent ERROR: the framework was removed or refused.
+    #[error(transparent)]
+    Aborted(#[from] EventError),
+    /// The state could not be saved: continuing could duplicate or orphan tasks.
+    #[error(transparent)]
+    State(#[from] StateError),
+}

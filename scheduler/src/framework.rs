@@ -2,7 +2,7 @@
 //! decisions out. No I/O, no clock: the driver passes the time and does the
 //! sending and the saving.
 //!
-//! Driver loop (to come in the binary): load the [`PersistedState`], build a
+//! Driver loop ([`crate::driver`] does it): load the [`PersistedState`], build a
 //! [`Framework`], SUBSCRIBE with [`Framework::subscribe_call`], then for every
 //! event call [`Framework::handle_event`]; if [`Framework::take_dirty`], save
 //! the state; then send the decisions as calls in order. Call

@@ -11,23 +11,28 @@
 //! - [`decision`]: the typed decisions and their `scheduler::Call`s.
 //! - [`resources`]: carving tasks out of one offer's resources.
 //!
-//! The HTTP driver (subscribe, send calls, heartbeats, resubscribe) lives in
-//! the binary on top of `mesos::client::SchedulerClient`.
+//! - [`driver`]: the async HTTP driver on top of
+//!   `mesos::client::SchedulerClient` (subscribe, save, send calls, tick,
+//!   heartbeat watchdog, resubscribe with backoff and failover).
+//! - [`status`]: the status snapshot and its `GET /api/status` HTTP server.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod config;
 pub mod decision;
+pub mod driver;
 pub mod error;
 pub mod framework;
 pub mod plan;
 pub mod resources;
 pub mod state;
+pub mod status;
 pub mod tasks;
 
 pub use config::Config;
 pub use decision::Decision;
-pub use error::{ConfigError, EventError, StateError};
+pub use driver::{Driver, DriverConfig};
+pub use error::{ConfigError, DriverError, EventError, StateError};
 pub use framework::Framework;
 pub use state::{PersistedState, StateStore};

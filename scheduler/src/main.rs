@@ -1,30 +1,48 @@
 //! `scheduler`: the command line of mesos-miner's Mesos framework scheduler.
 //!
-//! For now it only loads and checks what a run would use (`--check`): the
-//! JSON configuration (defaults when no file is given), the node RPC
-//! password from the environment (never from arguments), and the persisted
-//! state, and prints the framework it would SUBSCRIBE as. The HTTP driver
-//! loop over `mesos::client::SchedulerClient` comes next.
+//! Loads the JSON configuration (defaults when no file is given), the node
+//! RPC password and the master secret from the environment (never from
+//! arguments), and the persisted state; then either prints the framework it
+//! would SUBSCRIBE as (`--check`) or runs the driver against the master(s),
+//! optionally serving `GET /api/status` (`--http`). Every flag can also be
+//! given as an environment variable. Ctrl-C exits without tearing the
+//! framework down: the master keeps its tasks for `failover_timeout_secs`
+//! and a restarted scheduler fails over to them.
 
 use std::fs;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
+use mesos::client::{Auth, ClientConfig};
 use scheduler::config::Secret;
-use scheduler::{Config, Framework, PersistedState, StateStore};
+use scheduler::{Config, Driver, DriverConfig, Framework, PersistedState, StateStore};
+use tracing::{error, info};
 use tracing_subscriber::EnvFilter;
 
 /// Environment variable holding the node's RPC password.
 const NODE_RPC_PASSWORD_ENV: &str = "MESOS_MINER_NODE_RPC_PASSWORD";
+/// Environment variable holding the secret of `--principal`.
+const SECRET_ENV: &str = "MESOS_MINER_SECRET";
 
 /// mesos-miner framework scheduler.
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Args {
-    /// The Mesos master, `host:port`.
-    #[arg(long, env = "MESOS_MINER_MASTER", default_value = "127.0.0.1:5050")]
-    master: String,
+    /// The Mesos master(s), `host:port` or `http://host:port`, comma
+    /// separated or repeated; tried in turn when one fails.
+    #[arg(
+        long,
+        env = "MESOS_MINER_MASTER",
+        default_value = "127.0.0.1:5050",
+        value_delimiter = ','
+    )]
+    master: Vec<String>,
+    /// Principal to authenticate as (HTTP basic auth, also
+    /// `FrameworkInfo.principal`); its secret comes from MESOS_MINER_SECRET.
+    #[arg(long, env = "MESOS_MINER_PRINCIPAL")]
+    principal: Option<String>,
     /// JSON configuration file (see config-examples/); defaults when absent.
     /// The node RPC password comes from MESOS_MINER_NODE_RPC_PASSWORD.
     #[arg(long, env = "MESOS_MINER_SCHEDULER_CONFIG")]
@@ -32,8 +50,11 @@ struct Args {
     /// Directory of the persisted state (framework id, tasks).
     #[arg(long, env = "MESOS_MINER_STATE_DIR", default_value = "scheduler-state")]
     state_dir: PathBuf,
+    /// Serve `GET /api/status` on this address (e.g. 127.0.0.1:8080).
+    #[arg(long, env = "MESOS_MINER_HTTP")]
+    http: Option<SocketAddr>,
     /// Check the configuration and state, print the framework, and exit.
-    #[arg(long)]
+    #[arg(long, env = "MESOS_MINER_CHECK")]
     check: bool,
 }
 
@@ -49,8 +70,52 @@ fn load_config(args: &Args) -> Result<Config> {
     if let Ok(password) = std::env::var(NODE_RPC_PASSWORD_ENV) {
         config.node.rpc_password = Secret::new(password);
     }
+    if let Some(principal) = &args.principal {
+        config.framework.principal = Some(principal.clone());
+    }
     config.validate().context("invalid configuration")?;
     Ok(config)
+}
+
+fn client_config(args: &Args) -> Result<ClientConfig> {
+    let auth = match (&args.principal, std::env::var(SECRET_ENV)) {
+        (Some(principal), Ok(secret)) => Some(Auth::Basic {
+            principal: principal.clone(),
+            secret,
+        }),
+        (Some(_), Err(_)) => bail!("--principal needs its secret in {SECRET_ENV}"),
+        (None, _) => None,
+    };
+    Ok(ClientConfig {
+        auth,
+        ..ClientConfig::default()
+    })
+}
+
+async fn run(args: Args, framework: Framework) -> Result<()> {
+    let mut driver_config = DriverConfig::new(args.master.clone(), &args.state_dir);
+    driver_config.client = client_config(&args)?;
+    let driver = Driver::new(driver_config, framework)?;
+    if let Some(addr) = args.http {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding the status endpoint on {addr}"))?;
+        info!(%addr, "status endpoint: GET /api/status");
+        tokio::spawn(scheduler::status::serve(listener, driver.status()));
+    }
+    tokio::select! {
+        result = driver.run() => {
+            if let Err(error) = &result {
+                error!(%error, "driver stopped");
+            }
+            result.context("scheduler driver")
+        }
+        signal = tokio::signal::ctrl_c() => {
+            signal.context("waiting for Ctrl-C")?;
+            info!("interrupted: exiting without teardown (a restart fails over)");
+            Ok(())
+        }
+    }
 }
 
 fn main() -> Result<()> {
@@ -69,22 +134,30 @@ fn main() -> Result<()> {
         .unwrap_or_else(PersistedState::default);
     let tasks = state.book.tasks().count();
     let framework = Framework::new(config, state);
-    let info = framework
-        .subscribe_call()
-        .subscribe
-        .context("no SUBSCRIBE body")?
-        .framework_info;
-    println!(
-        "master {}: framework {:?} as user {:?}, roles {:?}, id {}, {} known task(s)",
-        args.master,
-        info.name,
-        info.user,
-        info.roles,
-        framework.framework_id().unwrap_or("(new)"),
-        tasks,
-    );
-    if !args.check {
-        bail!("the scheduler driver loop is not implemented yet; run with --check");
+    if args.check {
+        let info = framework
+            .subscribe_call()
+            .subscribe
+            .context("no SUBSCRIBE body")?
+            .framework_info;
+        println!(
+            "master {}: framework {:?} as user {:?}, roles {:?}, id {}, {} known task(s)",
+            args.master.join(","),
+            info.name,
+            info.user,
+            info.roles,
+            framework.framework_id().unwrap_or("(new)"),
+            tasks,
+        );
+        return Ok(());
     }
-    Ok(())
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    let result = runtime.block_on(run(args, framework));
+    // Do not wait on connections still open (the event stream, the pool).
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    result
 }

@@ -393,6 +393,14 @@ impl RegtestNode {
         })
     }
 
+    /// The `bitcoin-cli` program and its datadir argument, for running it from another thread.
+    pub fn cli_command(&self) -> Vec<String> {
+        vec![
+            self.bins.bitcoin_cli.display().to_string(),
+            format!("-datadir={}", self.datadir_path.display()),
+        ]
+    }
+
     /// Runs `bitcoin-cli` and parses its output as JSON.
     pub fn cli_json(&self, args: &[&str]) -> Result<Value, RegtestError> {
         let text = self.cli(args)?;

@@ -1,0 +1,535 @@
+//! The executor binary under a real (in-process) devcluster: a test scheduler
+//! launches miner and proxy tasks on it and watches their updates.
+
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+use bitcoin::block::Version;
+use bitcoin::hashes::Hash;
+use bitcoin::{BlockHash, CompactTarget};
+use devcluster::resources::scalar_resource;
+use devcluster::{Cluster, ClusterConfig};
+use executor::HashRateReport;
+use futures_util::{SinkExt, StreamExt};
+use mesos::client::{ClientConfig, EventStream, SchedulerClient};
+use mesos::v1::scheduler::{call, event, Call, Event};
+use mesos::v1::{
+    environment, executor_info, AgentId, CommandInfo, DurationInfo, Environment, ExecutorId,
+    ExecutorInfo, FrameworkId, FrameworkInfo, KillPolicy, Offer, TaskId, TaskInfo, TaskState,
+    TaskStatus,
+};
+use serde_json::{json, Value};
+use stratum::{ClientRequest, Message, Notify, Response, ServerMessage, StratumCodec};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::codec::Framed;
+
+const EXECUTOR: &str = env!("CARGO_BIN_EXE_executor");
+const PATIENCE: Duration = Duration::from_secs(30);
+const KILL_GRACE: Duration = Duration::from_secs(3);
+const PAYOUT: &str = "bcrt1qexecutortest";
+
+fn notify() -> Notify {
+    Notify {
+        job_id: "job-1".into(),
+        prevhash: BlockHash::from_byte_array([7; 32]),
+        coinb1: vec![0x01, 0x00, 0x00, 0x00, 0x07],
+        coinb2: vec![0xff, 0xff, 0xff, 0xff, 0x00],
+        merkle_branch: vec![[0x33; 32]],
+        version: Version::from_consensus(0x2000_0000),
+        nbits: CompactTarget::from_consensus(0x207f_ffff),
+        ntime: 1_700_000_000,
+        clean_jobs: true,
+    }
+}
+
+/// A scripted stratum pool: every connection gets subscribe/authorize answers,
+/// set_difficulty(1e-4) and one job; every submit is accepted and the worker
+/// name reported on `shares`.
+async fn pool(listener: TcpListener, shares: mpsc::UnboundedSender<String>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            return;
+        };
+        let shares = shares.clone();
+        tokio::spawn(async move {
+            let mut conn = Framed::new(stream, StratumCodec::default());
+            while let Some(Ok(Ok(Message::Request(req)))) = conn.next().await {
+                let Ok(call) = ClientRequest::from_request(&req) else {
+                    return;
+                };
+                let result: Value = match call {
+                    ClientRequest::Configure(_) => json!({"version-rolling": false}),
+                    ClientRequest::Subscribe(_) => {
+                        json!([[["mining.notify", "1"]], "f000000d", 4])
+                    }
+                    ClientRequest::Authorize(_) => {
+                        let _ = conn.send(Response::ok(req.id.clone(), json!(true))).await;
+                        let _ = conn
+                            .send(ServerMessage::SetDifficulty(1e-4).into_notification())
+                            .await;
+                        let _ = conn
+                            .send(ServerMessage::Notify(notify()).into_notification())
+                            .await;
+                        continue;
+                    }
+                    ClientRequest::Submit(submit) => {
+                        let _ = shares.send(submit.worker.clone());
+                        json!(true)
+                    }
+                    _ => json!(null),
+                };
+                if conn
+                    .send(Response::ok(req.id.clone(), result))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        });
+    }
+}
+
+struct Sched {
+    dir: tempfile::TempDir,
+    _cluster: Cluster,
+    client: SchedulerClient,
+    stream_id: String,
+    framework_id: String,
+    events: EventStream<Event>,
+}
+
+async fn start() -> Sched {
+    let dir = tempfile::tempdir().unwrap();
+    let config = ClusterConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        agents: 1,
+        cpus: 2.0,
+        mem_mb: 1024.0,
+        ports: (41000, 41010),
+        work_dir: dir.path().to_path_buf(),
+        heartbeat_interval: Duration::from_secs(1),
+        allocation_interval: Duration::from_millis(200),
+        status_update_retry: Duration::from_secs(1),
+        executor_shutdown_grace: Duration::from_secs(5),
+        ..ClusterConfig::default()
+    };
+    let cluster = Cluster::start(config).await.unwrap();
+    let client =
+        SchedulerClient::new(&cluster.master_addr().to_string(), ClientConfig::default()).unwrap();
+    let subscribe = Call {
+        r#type: Some(call::Type::Subscribe as i32),
+        subscribe: Some(call::Subscribe {
+            framework_info: FrameworkInfo {
+                user: "nobody".into(),
+                name: "executor-test".into(),
+                failover_timeout: Some(60.0),
+                ..Default::default()
+            },
+            suppressed_roles: vec![],
+        }),
+        ..Default::default()
+    };
+    let mut subscription = client.subscribe(&subscribe).await.unwrap();
+    let first = tokio::time::timeout(PATIENCE, subscription.events.next())
+        .await
+        .expect("SUBSCRIBED in time")
+        .expect("stream open")
+        .unwrap();
+    assert_eq!(first.r#type(), event::Type::Subscribed, "{first:?}");
+    Sched {
+        dir,
+        _cluster: cluster,
+        client,
+        stream_id: subscription.stream_id,
+        framework_id: first.subscribed.unwrap().framework_id.value,
+        events: subscription.events,
+    }
+}
+
+impl Sched {
+    fn base(&self, kind: call::Type) -> Call {
+        Call {
+            framework_id: Some(FrameworkId {
+                value: self.framework_id.clone(),
+            }),
+            r#type: Some(kind as i32),
+            ..Default::default()
+        }
+    }
+
+    async fn send(&self, call: Call) {
+        self.client.call(&self.stream_id, &call).await.unwrap();
+    }
+
+    async fn expect(&mut self, what: &str, matches: impl Fn(&Event) -> bool) -> Event {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let event = tokio::time::timeout_at(deadline, self.events.next())
+                .await
+                .unwrap_or_else(|_| panic!("no {what} in time"))
+                .unwrap_or_else(|| panic!("stream ended before {what}"))
+                .unwrap();
+            if matches(&event) {
+                return event;
+            }
+        }
+    }
+
+    /// The next UPDATE for `task_id`, acknowledged.
+    async fn update(&mut self, task_id: &str) -> TaskStatus {
+        let status = self
+            .expect(&format!("UPDATE for {task_id}"), |event| {
+                event.r#type() == event::Type::Update
+                    && event.update.as_ref().unwrap().status.task_id.value == task_id
+            })
+            .await
+            .update
+            .unwrap()
+            .status;
+        let mut ack = self.base(call::Type::Acknowledge);
+        ack.acknowledge = Some(call::Acknowledge {
+            agent_id: status.agent_id.clone().unwrap(),
+            task_id: status.task_id.clone(),
+            uuid: status.uuid.clone().unwrap(),
+        });
+        self.send(ack).await;
+        status
+    }
+
+    async fn launch(&mut self, task_id: &str, data: Value, env: &[(&str, &str)]) -> AgentId {
+        let offer: Offer = self
+            .expect("OFFERS", |event| event.r#type() == event::Type::Offers)
+            .await
+            .offers
+            .unwrap()
+            .offers
+            .remove(0);
+        let task = task_info(&offer, task_id, data, env);
+        let mut accept = self.base(call::Type::Accept);
+        accept.accept = Some(call::Accept {
+            offer_ids: vec![offer.id.clone()],
+            operations: vec![mesos::v1::offer::Operation {
+                r#type: Some(mesos::v1::offer::operation::Type::Launch as i32),
+                launch: Some(mesos::v1::offer::operation::Launch {
+                    task_infos: vec![task],
+                }),
+                ..Default::default()
+            }],
+            filters: None,
+        });
+        self.send(accept).await;
+        offer.agent_id
+    }
+
+    async fn kill(&self, task_id: &str, agent_id: &AgentId, grace: Duration) {
+        let mut kill = self.base(call::Type::Kill);
+        kill.kill = Some(call::Kill {
+            task_id: TaskId {
+                value: task_id.into(),
+            },
+            agent_id: Some(agent_id.clone()),
+            kill_policy: Some(KillPolicy {
+                grace_period: Some(DurationInfo {
+                    nanoseconds: grace.as_nanos() as i64,
+                }),
+            }),
+        });
+        self.send(kill).await;
+    }
+}
+
+fn task_info(offer: &Offer, task_id: &str, data: Value, env: &[(&str, &str)]) -> TaskInfo {
+    TaskInfo {
+        name: format!("executor test {task_id}"),
+        task_id: TaskId {
+            value: task_id.into(),
+        },
+        agent_id: offer.agent_id.clone(),
+        resources: vec![scalar_resource("cpus", 1.0), scalar_resource("mem", 64.0)],
+        executor: Some(ExecutorInfo {
+            r#type: Some(executor_info::Type::Custom as i32),
+            executor_id: ExecutorId {
+                value: format!("exec-{task_id}"),
+            },
+            command: Some(CommandInfo {
+                environment: Some(Environment {
+                    variables: env
+                        .iter()
+                        .map(|(name, value)| environment::Variable {
+                            name: (*name).into(),
+                            r#type: Some(environment::variable::Type::Value as i32),
+                            value: Some((*value).into()),
+                            secret: None,
+                        })
+                        .collect(),
+                }),
+                shell: Some(false),
+                value: Some(EXECUTOR.into()),
+                arguments: vec![EXECUTOR.into()],
+                uris: vec![],
+                user: None,
+            }),
+            resources: vec![scalar_resource("cpus", 0.1), scalar_resource("mem", 32.0)],
+            ..Default::default()
+        }),
+        data: Some(serde_json::to_vec(&data).unwrap().into()),
+        ..Default::default()
+    }
+}
+
+fn miner_spec(port: u16) -> Value {
+    json!({"role": "miner", "pool_host": "127.0.0.1", "pool_port": port, "cpus": 1.0})
+}
+
+async fn expect_state(sched: &mut Sched, task_id: &str, state: TaskState) -> TaskStatus {
+    let status = sched.update(task_id).await;
+    assert_eq!(status.state(), state, "{status:?}");
+    assert_eq!(status.uuid.as_ref().map(|uuid| uuid.len()), Some(16));
+    assert_eq!(
+        status.source(),
+        mesos::v1::task_status::Source::Executor,
+        "{status:?}"
+    );
+    status
+}
+
+/// KILL with a grace period; TASK_KILLED must come within it (plus slack).
+async fn kill_and_expect_killed(sched: &mut Sched, task_id: &str, agent_id: &AgentId) {
+    let started = Instant::now();
+    sched.kill(task_id, agent_id, KILL_GRACE).await;
+    let killed = expect_state(sched, task_id, TaskState::TaskKilled).await;
+    assert!(
+        started.elapsed() < KILL_GRACE + Duration::from_secs(2),
+        "killed after {:?}: {killed:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn miner_task_mines_reports_and_is_killed() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (shares_tx, mut shares) = mpsc::unbounded_channel();
+    tokio::spawn(pool(listener, shares_tx));
+
+    let mut sched = start().await;
+    let task_id = "miner-1";
+    let agent_id = sched
+        .launch(
+            task_id,
+            miner_spec(port),
+            &[
+                ("MINER_PAYOUT_ADDRESS", PAYOUT),
+                ("MESOS_MINER_REPORT_INTERVAL", "1secs"),
+            ],
+        )
+        .await;
+    expect_state(&mut sched, task_id, TaskState::TaskStarting).await;
+    let running = expect_state(&mut sched, task_id, TaskState::TaskRunning).await;
+    assert!(
+        running.message().contains("mining at 127.0.0.1"),
+        "{running:?}"
+    );
+
+    let worker = tokio::time::timeout(Duration::from_secs(60), shares.recv())
+        .await
+        .expect("a share in time")
+        .expect("pool running");
+    assert_eq!(worker, format!("{PAYOUT}.{task_id}"));
+
+    // Hash-rate MESSAGEs: one with a positive rate and an accepted share.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(Instant::now() < deadline, "no report with accepted shares");
+        let event = sched
+            .expect("MESSAGE", |event| event.r#type() == event::Type::Message)
+            .await;
+        let message = event.message.unwrap();
+        assert_eq!(message.executor_id.value, format!("exec-{task_id}"));
+        let report: HashRateReport = serde_json::from_slice(&message.data).unwrap();
+        assert_eq!(report.task_id, task_id);
+        assert_eq!(report.rejected, 0);
+        if report.hash_rate > 0.0 && report.accepted > 0 {
+            break;
+        }
+    }
+
+    kill_and_expect_killed(&mut sched, task_id, &agent_id).await;
+    expect_executor_exit(&mut sched, task_id).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn miner_with_unreachable_pool_runs_and_is_killable() {
+    let dead = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = dead.local_addr().unwrap().port();
+    drop(dead);
+
+    let mut sched = start().await;
+    let task_id = "miner-dead-pool";
+    let agent_id = sched.launch(task_id, miner_spec(port), &[]).await;
+    expect_state(&mut sched, task_id, TaskState::TaskStarting).await;
+    expect_state(&mut sched, task_id, TaskState::TaskRunning).await;
+    // Let it fail to connect a few times.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    kill_and_expect_killed(&mut sched, task_id, &agent_id).await;
+    expect_executor_exit(&mut sched, task_id).await;
+    assert!(sandbox_logs(sched.dir.path()).contains("pool session ended"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_exit_status_fails_the_task() {
+    let scripts = tempfile::tempdir().unwrap();
+    let script = scripts.path().join("fake-proxy");
+    // Exits 9 if the executor did not hand over the node password under the
+    // proxy's own variable name, 3 otherwise.
+    std::fs::write(
+        &script,
+        "#!/bin/sh\n[ \"$PROXY_RPC_PASSWORD\" = \"s3cret-pa55\" ] || exit 9\n\
+         [ \"$PROXY_LISTEN\" = \"0.0.0.0:41000\" ] || exit 8\nexit 3\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    let mut sched = start().await;
+    let task_id = "proxy-1";
+    sched
+        .launch(
+            task_id,
+            json!({"role": "proxy", "stratum_port": 41000, "http_port": 41001}),
+            &[
+                ("MESOS_MINER_PROXY_BIN", script.to_str().unwrap()),
+                ("PROXY_NODE_RPC_PASSWORD", "s3cret-pa55"),
+            ],
+        )
+        .await;
+    expect_state(&mut sched, task_id, TaskState::TaskStarting).await;
+    let mut status = sched.update(task_id).await;
+    if status.state() == TaskState::TaskRunning {
+        status = sched.update(task_id).await;
+    }
+    assert_eq!(status.state(), TaskState::TaskFailed, "{status:?}");
+    assert!(
+        status.message().contains("exit status: 3"),
+        "{:?}",
+        status.message()
+    );
+
+    expect_executor_exit(&mut sched, task_id).await;
+
+    // The password never shows up in the executor's log.
+    let logs = sandbox_logs(sched.dir.path());
+    assert!(logs.contains("proxy failed"), "{logs}");
+    assert!(!logs.contains("s3cret-pa55"), "{logs}");
+}
+
+/// The executor exits (status 0) once its task ended and was acknowledged.
+async fn expect_executor_exit(sched: &mut Sched, task_id: &str) {
+    let executor_id = format!("exec-{task_id}");
+    let failure = sched
+        .expect("FAILURE (executor exit)", |event| {
+            event.r#type() == event::Type::Failure
+                && event
+                    .failure
+                    .as_ref()
+                    .unwrap()
+                    .executor_id
+                    .as_ref()
+                    .is_some_and(|id| id.value == executor_id)
+        })
+        .await
+        .failure
+        .unwrap();
+    assert_eq!(failure.status, Some(0), "{failure:?}");
+}
+
+/// Every sandbox `stderr` under `dir`, concatenated.
+fn sandbox_logs(dir: &std::path::Path) -> String {
+    let mut logs = String::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.file_name().is_some_and(|name| name == "stderr") {
+                logs.push_str(&std::fs::read_to_string(&path).unwrap_or_default());
+            }
+        }
+    }
+    logs
+}
+
+/// A proxy that runs until signalled; returns its script's directory.
+fn sleeping_proxy() -> tempfile::TempDir {
+    let scripts = tempfile::tempdir().unwrap();
+    let script = scripts.path().join("fake-proxy");
+    std::fs::write(&script, "#!/bin/sh\nexec sleep 60\n").unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    scripts
+}
+
+async fn launch_sleeping_proxy(
+    sched: &mut Sched,
+    task_id: &str,
+    script: &std::path::Path,
+) -> AgentId {
+    let agent_id = sched
+        .launch(
+            task_id,
+            json!({"role": "proxy", "stratum_port": 41000, "http_port": 41001}),
+            &[(
+                "MESOS_MINER_PROXY_BIN",
+                script.join("fake-proxy").to_str().unwrap(),
+            )],
+        )
+        .await;
+    expect_state(sched, task_id, TaskState::TaskStarting).await;
+    expect_state(sched, task_id, TaskState::TaskRunning).await;
+    agent_id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_is_terminated_on_shutdown() {
+    let scripts = sleeping_proxy();
+    let mut sched = start().await;
+    let task_id = "proxy-3";
+    let agent_id = launch_sleeping_proxy(&mut sched, task_id, scripts.path()).await;
+    let mut shutdown = sched.base(call::Type::Shutdown);
+    shutdown.shutdown = Some(call::Shutdown {
+        executor_id: ExecutorId {
+            value: format!("exec-{task_id}"),
+        },
+        agent_id,
+    });
+    sched.send(shutdown).await;
+    let killed = expect_state(&mut sched, task_id, TaskState::TaskKilled).await;
+    assert!(killed.message().contains("signal: 15"), "{killed:?}");
+    expect_executor_exit(&mut sched, task_id).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_is_terminated_on_kill() {
+    let scripts = sleeping_proxy();
+    let mut sched = start().await;
+    let task_id = "proxy-2";
+    let agent_id = launch_sleeping_proxy(&mut sched, task_id, scripts.path()).await;
+    kill_and_expect_killed(&mut sched, task_id, &agent_id).await;
+    expect_executor_exit(&mut sched, task_id).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unusable_task_spec_fails_the_task() {
+    let mut sched = start().await;
+    let task_id = "mystery-1";
+    sched.launch(task_id, json!({"role": "dancer"}), &[]).await;
+    expect_state(&mut sched, task_id, TaskState::TaskStarting).await;
+    let failed = expect_state(&mut sched, task_id, TaskState::TaskFailed).await;
+    assert!(
+        failed.message().contains("not a valid TaskSpec"),
+        "{failed:?}"
+    );
+    expect_executor_exit(&mut sched, task_id).await;
+}

@@ -1,0 +1,485 @@
+//! Cross-process tests of the scheduler driver: a devcluster master and
+//! agents on loopback (in this process), the driver speaking the v1 HTTP API
+//! to it, and devcluster's test executor as the tasks' executor processes.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{Read as _, Write as _};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use mesos::v1::scheduler::{event, Event};
+use prost::Message as _;
+use scheduler::status::StatusSnapshot;
+use scheduler::tasks::TaskRole;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+fn miner_cpus(snapshot: &StatusSnapshot) -> BTreeMap<String, f64> {
+    snapshot
+        .tasks
+        .iter()
+        .filter(|t| t.kind == TaskRole::Miner)
+        .map(|t| (t.agent.clone(), t.cpus))
+        .collect()
+}
+
+fn proxy_id(snapshot: &StatusSnapshot) -> String {
+    snapshot
+        .tasks
+        .iter()
+        .find(|t| t.kind == TaskRole::Proxy)
+        .map(|t| t.id.clone())
+        .unwrap_or_default()
+}
+
+/// GET `path` from `addr` (HTTP/1.1, connection close); the body.
+fn http_get(addr: std::net::SocketAddr, path: &str) -> (String, String) {
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    (
+        head.lines().next().unwrap_or_default().to_owned(),
+        body.to_owned(),
+    )
+}
+
+/// (a) proxy first, then one miner per agent with all its free CPUs; the
+/// status endpoint shows them. Then (c): a restarted scheduler fails over to
+/// the same framework and tasks, launching and killing nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_then_miners_with_exact_shares_and_restart_fails_over() {
+    let mut cluster = start_cluster(4, 2.5).await;
+    let (proxy_agent, miners) = fill(&mut cluster).await;
+    let state_dir = tempfile::tempdir().unwrap();
+    let master = cluster.cluster.master_addr().to_string();
+    let driver = spawn_driver(driver_config(vec![master.clone()], state_dir.path()));
+
+    // The proxy alone until it runs (miners need it running).
+    let first = wait_for(&driver.status, "a running proxy", |s| {
+        s.tasks
+            .iter()
+            .any(|t| t.kind == TaskRole::Proxy && t.state == scheduler::tasks::TaskState::Running)
+    })
+    .await;
+    let proxy = first
+        .tasks
+        .iter()
+        .find(|t| t.kind == TaskRole::Proxy)
+        .unwrap();
+    assert_eq!(proxy.agent, proxy_agent);
+    assert!(first.framework_id.is_some());
+
+    let running = wait_for(&driver.status, "proxy and 3 miners", |s| {
+        all_running(s, &miners)
+    })
+    .await;
+    assert_eq!(miner_cpus(&running), miners, "{running:#?}");
+    assert_eq!(running.agent_cpus[&proxy_agent], 0.5);
+    let launched_proxy = proxy_id(&first);
+    assert_eq!(proxy_id(&running), launched_proxy);
+    // Order, from the persisted state: every miner was launched after the
+    // proxy was RUNNING.
+    let state = scheduler::StateStore::new(state_dir.path())
+        .load()
+        .unwrap()
+        .unwrap();
+    assert_eq!(state.framework_id, running.framework_id);
+    let proxy = state.book.proxy().unwrap();
+    let proxy_running = proxy.running_since_ms.unwrap();
+    assert!(proxy.launched_at_ms <= proxy_running);
+    assert_eq!(state.book.miners().count(), 3);
+    for miner in state.book.miners() {
+        assert!(miner.launched_at_ms >= proxy_running, "{miner:?}");
+        assert_eq!(miner.proxy_id.as_deref(), Some(launched_proxy.as_str()));
+    }
+
+    // The status endpoint.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(scheduler::status::serve(listener, driver.status.clone()));
+    let (status_line, body) = tokio::task::spawn_blocking(move || http_get(addr, "/api/status"))
+        .await
+        .unwrap();
+    assert!(status_line.contains("200"), "{status_line}");
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(json["framework_id"], running.framework_id.clone().unwrap());
+    assert_eq!(json["tasks"].as_array().unwrap().len(), 4);
+    assert_eq!(json["agent_cpus"][&proxy_agent], 0.5);
+    assert_eq!(json["total_hash_rate"], 0.0);
+    assert!(!body.contains("PASSWORD"), "{body}");
+    let (status_line, _) = tokio::task::spawn_blocking(move || http_get(addr, "/nope"))
+        .await
+        .unwrap();
+    assert!(status_line.contains("404"), "{status_line}");
+    server.abort();
+
+    // (c) Restart: drop the driver, start a new one on the same state dir.
+    let framework_id = running.framework_id.clone();
+    let ids = task_ids(&running);
+    let pids = |cluster: &devcluster::Cluster| -> Vec<Option<u32>> {
+        ids.iter()
+            .map(|id| cluster.executor_pid(&format!("exec-{id}")))
+            .collect()
+    };
+    let pids_before = pids(&cluster.cluster);
+    assert!(pids_before.iter().all(Option::is_some), "{pids_before:?}");
+    drop(driver);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Forget what we last heard of the tasks: only reconciliation can tell
+    // the new driver that they run.
+    let store = scheduler::StateStore::new(state_dir.path());
+    let mut state = store.load().unwrap().unwrap();
+    let records: Vec<_> = state.book.tasks().cloned().collect();
+    for mut record in records {
+        record.state = scheduler::tasks::TaskState::Staging;
+        state.book.insert(record);
+    }
+    store.save(&state).unwrap();
+    let driver = spawn_driver(driver_config(vec![master], state_dir.path()));
+    let again = wait_for(&driver.status, "failed over, all running", |s| {
+        all_running(s, &miners)
+    })
+    .await;
+    assert_eq!(again.framework_id, framework_id);
+    assert_eq!(task_ids(&again), ids);
+    // Nothing launched or killed for a while (reconciliation answered).
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let now = driver.status.snapshot();
+        assert_eq!(task_ids(&now), ids, "{now:#?}");
+        assert_eq!(now.framework_id, framework_id);
+    }
+    // The very same executor processes: nothing was relaunched.
+    assert_eq!(pids(&cluster.cluster), pids_before);
+    assert!(!driver.handle.is_finished());
+}
+
+/// (b) The proxy's executor dies: every miner is killed, then a new proxy
+/// runs, then new miners with the same shares.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_death_kills_miners_then_all_come_back() {
+    let mut cluster = start_cluster(4, 2.5).await;
+    let (_, miners) = fill(&mut cluster).await;
+    let state_dir = tempfile::tempdir().unwrap();
+    let master = cluster.cluster.master_addr().to_string();
+    let driver = spawn_driver(driver_config(vec![master], state_dir.path()));
+    let before = wait_for(&driver.status, "proxy and 3 miners", |s| {
+        all_running(s, &miners)
+    })
+    .await;
+    let old_proxy = proxy_id(&before);
+    let old_ids = task_ids(&before);
+
+    cluster
+        .cluster
+        .kill_executor(&format!("exec-{old_proxy}"))
+        .unwrap();
+    // Every old task leaves the book (the proxy failed, the miners were
+    // killed by us) before anything new runs on their agents.
+    let after = wait_for(&driver.status, "a new proxy and 3 new miners", |s| {
+        all_running(s, &miners) && task_ids(s).iter().all(|id| !old_ids.contains(id))
+    })
+    .await;
+    assert_ne!(proxy_id(&after), old_proxy);
+    for id in &old_ids {
+        assert_eq!(cluster.cluster.executor_pid(&format!("exec-{id}")), None);
+    }
+    assert_eq!(miner_cpus(&after), miners, "{after:#?}");
+    assert_eq!(after.framework_id, before.framework_id);
+    assert!(!driver.handle.is_finished());
+}
+
+/// (d) The master fails over: the driver resubscribes with its framework id
+/// and keeps its tasks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn master_restart_resubscribes_and_keeps_tasks() {
+    let mut cluster = start_cluster(4, 2.5).await;
+    let (_, miners) = fill(&mut cluster).await;
+    let state_dir = tempfile::tempdir().unwrap();
+    let master = cluster.cluster.master_addr().to_string();
+    let driver = spawn_driver(driver_config(vec![master], state_dir.path()));
+    let before = wait_for(&driver.status, "proxy and 3 miners", |s| {
+        all_running(s, &miners)
+    })
+    .await;
+    let ids = task_ids(&before);
+
+    cluster.cluster.restart_master();
+    let after = wait_for(&driver.status, "resubscribed, all running", |s| {
+        s.subscriptions > before.subscriptions && all_running(s, &miners)
+    })
+    .await;
+    assert_eq!(after.framework_id, before.framework_id);
+    assert_eq!(task_ids(&after), ids);
+    // Dropped streams too.
+    cluster.cluster.drop_scheduler_streams();
+    let subscriptions = after.subscriptions;
+    let after = wait_for(&driver.status, "resubscribed, all running", |s| {
+        s.subscriptions > subscriptions && all_running(s, &miners)
+    })
+    .await;
+    assert_eq!(after.framework_id, before.framework_id);
+    assert_eq!(task_ids(&after), ids);
+    assert!(!driver.handle.is_finished());
+}
+
+/// A bad master: every even connection gets a 500, every odd one a SUBSCRIBE
+/// answer whose stream closes at once. Counts connections.
+async fn bad_master() -> (std::net::SocketAddr, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let n = counter.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                let _ =
+                    tokio::time::timeout(Duration::from_millis(200), stream.read(&mut buf)).await;
+                let response: &[u8] = if n.is_multiple_of(2) {
+                    b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\nConnection: close\r\n\r\noops"
+                } else {
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\nMesos-Stream-Id: bad\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                };
+                let _ = stream.write_all(response).await;
+                let _ = stream.shutdown().await;
+            });
+        }
+    });
+    (addr, hits)
+}
+
+/// (e) A master answering 500 or closing the stream: backoff and
+/// resubscribe, no panic; with a good master next in the list, the driver
+/// moves on to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_master_backs_off_then_next_master_works() {
+    let (bad, hits) = bad_master().await;
+    let state_dir = tempfile::tempdir().unwrap();
+    let driver = spawn_driver(driver_config(vec![bad.to_string()], state_dir.path()));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let n = hits.load(Ordering::SeqCst);
+    // 100 ms doubling to 1 s with jitter: a handful of attempts, not a hot loop.
+    assert!((3..=25).contains(&n), "{n} attempts in 3 s");
+    assert!(!driver.handle.is_finished(), "driver stopped");
+    let snapshot = driver.status.snapshot();
+    assert!(!snapshot.connected && snapshot.framework_id.is_none());
+    drop(driver);
+
+    let cluster = start_cluster(1, 1.0).await;
+    let good = cluster.cluster.master_addr().to_string();
+    let driver = spawn_driver(driver_config(vec![bad.to_string(), good], state_dir.path()));
+    let snapshot = wait_for(&driver.status, "subscribed to the good master", |s| {
+        s.connected && s.framework_id.is_some()
+    })
+    .await;
+    assert!(snapshot.framework_id.is_some());
+    assert!(!driver.handle.is_finished());
+}
+
+fn subscribed_event(framework_id: &str) -> Event {
+    Event {
+        r#type: Some(event::Type::Subscribed as i32),
+        subscribed: Some(event::Subscribed {
+            framework_id: mesos::v1::FrameworkId {
+                value: framework_id.into(),
+            },
+            heartbeat_interval_seconds: Some(0.1),
+            master_info: None,
+        }),
+        ..Default::default()
+    }
+}
+
+/// A master that answers SUBSCRIBE with `events` (SUBSCRIBED promising
+/// heartbeats every 0.1 s first) and then stays silent, and every other call
+/// with 202. Records the SUBSCRIBE bodies.
+async fn scripted_master(
+    events: Vec<Event>,
+) -> (std::net::SocketAddr, Arc<std::sync::Mutex<Vec<Vec<u8>>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let subscribes = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let counter = subscribes.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let counter = counter.clone();
+            let events = events.clone();
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buf = vec![0u8; 64 * 1024];
+                // Headers are enough to tell SUBSCRIBE (no stream id) apart.
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&request).to_ascii_lowercase();
+                let length: usize = head
+                    .lines()
+                    .find_map(|line| line.strip_prefix("content-length:"))
+                    .and_then(|value| value.trim().parse().ok())
+                    .unwrap_or(0);
+                let header_len = request.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+                while request.len() < header_len + length {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                if head.contains("mesos-stream-id") {
+                    let _ = stream
+                        .write_all(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                        .await;
+                    return;
+                }
+                counter.lock().unwrap().push(request[header_len..].to_vec());
+                let mut record = Vec::new();
+                for event in &events {
+                    let bytes = event.encode_to_vec();
+                    record.extend_from_slice(format!("{}\n", bytes.len()).as_bytes());
+                    record.extend_from_slice(&bytes);
+                }
+                let mut response = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\n\
+                     Mesos-Stream-Id: silent\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n",
+                    record.len()
+                )
+                .into_bytes();
+                response.extend_from_slice(&record);
+                response.extend_from_slice(b"\r\n");
+                let _ = stream.write_all(&response).await;
+                // Keep the connection open, silent.
+                tokio::time::sleep(Duration::from_secs(60)).await;
+            });
+        }
+    });
+    (addr, subscribes)
+}
+
+/// The heartbeat watchdog: SUBSCRIBED, then silence for longer than 3
+/// heartbeat intervals + the margin (1 s here): the driver drops the
+/// connection and resubscribes with the framework id it saved. (SUBSCRIBE
+/// bodies are recorded.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_master_is_dropped_and_resubscribed() {
+    let (addr, subscribes) = scripted_master(vec![subscribed_event("fw-silent")]).await;
+    let state_dir = tempfile::tempdir().unwrap();
+    let driver = spawn_driver(driver_config(vec![addr.to_string()], state_dir.path()));
+    wait_for(&driver.status, "SUBSCRIBED", |s| s.subscriptions >= 1).await;
+    assert_eq!(
+        driver.status.snapshot().framework_id.as_deref(),
+        Some("fw-silent")
+    );
+    let saved = scheduler::StateStore::new(state_dir.path())
+        .load()
+        .unwrap()
+        .unwrap();
+    assert_eq!(saved.framework_id.as_deref(), Some("fw-silent"));
+    // Not before the watchdog's 1.3 s.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(subscribes.lock().unwrap().len(), 1);
+    wait_for(&driver.status, "a resubscription", |s| s.subscriptions >= 2).await;
+    let bodies = subscribes.lock().unwrap().clone();
+    assert!(bodies.len() >= 2);
+    let has_id = |body: &[u8]| body.windows(9).any(|w| w == b"fw-silent");
+    assert!(!has_id(&bodies[0]) && has_id(&bodies[1]));
+    assert!(!driver.handle.is_finished());
+}
+
+/// MESSAGE events with hash-rate reports feed the status (unreadable ones
+/// are skipped); ERROR aborts the driver with an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_feed_the_status_and_error_aborts() {
+    use scheduler::tasks::{TaskRecord, TaskState};
+    // A remembered miner, so that its report counts.
+    let state_dir = tempfile::tempdir().unwrap();
+    let mut state = scheduler::PersistedState {
+        framework_id: Some("fw-msg".into()),
+        ..Default::default()
+    };
+    state.book.insert(TaskRecord {
+        id: "miner-a-1".into(),
+        role: TaskRole::Miner,
+        agent_id: "a".into(),
+        hostname: "a.example".into(),
+        state: TaskState::Running,
+        cpus: 1.0,
+        mem_mb: 32.0,
+        endpoint: None,
+        proxy_id: Some("proxy-1".into()),
+        kill_requested: false,
+        launched_at_ms: 0,
+        running_since_ms: Some(0),
+        unreachable_since_ms: None,
+    });
+    scheduler::StateStore::new(state_dir.path())
+        .save(&state)
+        .unwrap();
+    let message = |data: &[u8]| Event {
+        r#type: Some(event::Type::Message as i32),
+        message: Some(event::Message {
+            agent_id: mesos::v1::AgentId { value: "a".into() },
+            executor_id: mesos::v1::ExecutorId {
+                value: "exec-miner-a-1".into(),
+            },
+            data: bytes::Bytes::copy_from_slice(data),
+        }),
+        ..Default::default()
+    };
+    let events = vec![
+        subscribed_event("fw-msg"),
+        message(b"not json"),
+        message(br#"{"task_id": "miner-a-1", "hash_rate": 1234.5, "accepted": 3, "rejected": 1}"#),
+        message(br#"{"task_id": "miner-zz-9", "hash_rate": 99.0, "accepted": 0, "rejected": 0}"#),
+    ];
+    let (addr, _) = scripted_master(events).await;
+    let driver = spawn_driver(driver_config(vec![addr.to_string()], state_dir.path()));
+    let snapshot = wait_for(&driver.status, "the hash-rate report", |s| {
+        s.total_hash_rate > 0.0
+    })
+    .await;
+    assert_eq!(snapshot.total_hash_rate, 1234.5);
+    assert_eq!(snapshot.hash_rates["miner-a-1"].accepted, 3);
+    assert_eq!(snapshot.hash_rates.len(), 1);
+    drop(driver);
+
+    let error = Event {
+        r#type: Some(event::Type::Error as i32),
+        error: Some(event::Error {
+            message: "framework removed".into(),
+        }),
+        ..Default::default()
+    };
+    let (addr, subscribes) = scripted_master(vec![subscribed_event("fw-msg"), error]).await;
+    let mut driver = spawn_driver(driver_config(vec![addr.to_string()], state_dir.path()));
+    let result = tokio::time::timeout(PATIENCE, &mut driver.handle)
+        .await
+        .expect("driver aborts")
+        .expect("no panic");
+    assert!(
+        matches!(&result, Err(scheduler::DriverError::Aborted(_))),
+        "{result:?}"
+    );
+    assert_eq!(subscribes.lock().unwrap().len(), 1, "no resubscription");
+}

@@ -1,0 +1,104 @@
+//! Load benchmark (ignored by default; run in release):
+//! `cargo test --release -p tests --test load -- --ignored --nocapture`.
+//! A real `proxy` on a regtest node pair holds `LOAD_CONNECTIONS` (default
+//! 19,900: the per-process open-file hard limit here is 20,000) subscribed
+//! miners from `stratum-load`; blocks mined on the node make new jobs, and the
+//! generator reports each job's notify fan-out (p50/p99/max) while this test
+//! reads the proxy's RSS.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use tests::bins::workspace_bin;
+use tests::regtest::{free_ports, RegtestPair};
+
+fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    kb / 1024.0
+}
+
+#[test]
+#[ignore = "load benchmark: run in release with --ignored"]
+fn proxy_holds_many_miners_and_fans_out_jobs() {
+    let connections: usize = std::env::var("LOAD_CONNECTIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(19_900);
+    let pair = RegtestPair::start().unwrap();
+    let node = &pair.a;
+    let port = free_ports(1).unwrap()[0];
+    let dir = tempfile::tempdir().unwrap();
+    let mut proxy = Command::new(workspace_bin("proxy"))
+        .args([
+            "--node-url",
+            &node.rpc_url(),
+            "--listen",
+            &format!("0.0.0.0:{port}"),
+        ])
+        .args(["--fallback-address", &pair.mining_address])
+        .arg("--journal")
+        .arg(dir.path().join("journal"))
+        .env("PROXY_RPC_USER", node.rpc_user())
+        .env("PROXY_RPC_PASSWORD", node.rpc_password())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    let mut load = Command::new(workspace_bin("stratum-load"))
+        .args(["--pool", &format!("127.0.0.1:{port}")])
+        .args(["--connections", &connections.to_string(), "--jobs", "5"])
+        .args(["--user", &pair.mining_address])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(load.stdout.take().unwrap()).lines();
+    let mut peak_rss: f64 = 0.0;
+    let mut results = Vec::new();
+    let started = Instant::now();
+    // Each block mined on the node makes the proxy send a new job to everyone.
+    let miner_thread = {
+        let addr = pair.mining_address.clone();
+        let cli = node.cli_command();
+        std::thread::spawn(move || {
+            for _ in 0..40 {
+                std::thread::sleep(Duration::from_secs(3));
+                let _ = Command::new(&cli[0])
+                    .args(&cli[1..])
+                    .args(["generatetoaddress", "1", &addr])
+                    .output();
+            }
+        })
+    };
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        peak_rss = peak_rss.max(rss_mib(proxy.id()));
+        println!("{line}");
+        results.push(serde_json::from_str::<serde_json::Value>(&line).unwrap());
+        if results.len() == 5 {
+            break;
+        }
+    }
+    peak_rss = peak_rss.max(rss_mib(proxy.id()));
+    let _ = load.kill();
+    let _ = proxy.kill();
+    let _ = (load.wait(), proxy.wait());
+    drop(miner_thread);
+    let worst_p99 = results
+        .iter()
+        .map(|r| r["p99_ms"].as_f64().unwrap())
+        .fold(0.0, f64::max);
+    println!(
+        "{{\"connections\":{connections},\"proxy_rss_mib\":{peak_rss:.0},\"worst_p99_ms\":{worst_p99:.1},\"seconds\":{:.0}}}",
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(results.len(), 5, "five jobs reached every connection");
+    assert!(peak_rss < 1024.0, "proxy RSS {peak_rss:.0} MiB");
+    assert!(worst_p99 < 250.0, "notify p99 {worst_p99:.1} ms");
+}
