@@ -2,60 +2,10 @@
 //! with the task's label and the executor's environment as fallbacks.
 
 use mesos::v1::TaskInfo;
-use serde::Deserialize;
 
-/// The `TaskSpec` the scheduler writes into `TaskInfo.data` (mirrors
-/// `scheduler::plan::TaskSpec`; unknown fields are ignored).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(tag = "role", rename_all = "lowercase")]
-pub enum TaskSpec {
-    /// Run the proxy.
-    Proxy {
-        /// Its stratum port.
-        stratum_port: u64,
-        /// Its HTTP port.
-        http_port: u64,
-    },
-    /// Mine against the proxy.
-    Miner {
-        /// The proxy's host.
-        pool_host: String,
-        /// The proxy's stratum port.
-        pool_port: u64,
-        /// CPUs given to the task.
-        cpus: f64,
-    },
-}
-
-/// Environment variables (set on the executor's command by the scheduler)
-/// this executor reads.
-pub mod env {
-    /// `proxy` or `miner` (when `TaskInfo.data` holds no spec).
-    pub const TASK_ROLE: &str = "MESOS_MINER_TASK_ROLE";
-    /// `host:port` of the pool, for a miner without a spec.
-    pub const MINER_POOL: &str = "MINER_POOL";
-    /// CPUs of a miner without a spec.
-    pub const MINER_CPUS: &str = "MINER_CPUS";
-    /// Stratum user name (`<payout address>[.<worker>]`); the task id when unset.
-    pub const MINER_USER: &str = "MINER_USER";
-    /// Payout address: the user becomes `<address>.<task id>` when set.
-    pub const MINER_PAYOUT_ADDRESS: &str = "MINER_PAYOUT_ADDRESS";
-    /// Stratum password ("x" when unset).
-    pub const MINER_PASSWORD: &str = "MINER_PASSWORD";
-    /// Path of the `proxy` binary.
-    pub const PROXY_BIN: &str = "MESOS_MINER_PROXY_BIN";
-    /// The proxy's stratum port, as the scheduler names it.
-    pub const PROXY_STRATUM_PORT: &str = "PROXY_STRATUM_PORT";
-    /// The node RPC URL, as the scheduler names it (the proxy reads `PROXY_NODE_URL`).
-    pub const NODE_RPC_URL: &str = "PROXY_NODE_RPC_URL";
-    /// The node RPC user, as the scheduler names it (the proxy reads `PROXY_RPC_USER`).
-    pub const NODE_RPC_USER: &str = "PROXY_NODE_RPC_USER";
-    /// The node RPC password, as the scheduler names it (the proxy reads `PROXY_RPC_PASSWORD`).
-    pub const NODE_RPC_PASSWORD: &str = "PROXY_NODE_RPC_PASSWORD";
-}
-
-/// Label key carrying the task role.
-pub const ROLE_LABEL: &str = "mesos-miner.role";
+// The scheduler owns the contract: the spec in `TaskInfo.data`, the
+// variables on the executor's command, and the role label.
+pub use scheduler::plan::{env, TaskSpec, ROLE_LABEL};
 
 /// A task this executor cannot run.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -185,27 +185,17 @@ pub fn proxy_binary(lookup: impl Fn(&str) -> Option<String>) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("proxy"))
 }
 
-/// Variables the proxy reads, filled from the scheduler's names when unset.
-/// Values are never logged (they include the node RPC password).
+/// Variables the proxy needs that the task did not set: its listen address
+/// from the task's port. Values are never logged (the environment holds the
+/// node RPC password).
 pub fn proxy_env(
     spec: &ProxySpec,
     lookup: impl Fn(&str) -> Option<String>,
 ) -> Vec<(&'static str, String)> {
     let mut vars = Vec::new();
-    for (ours, theirs) in [
-        (env::NODE_RPC_URL, "PROXY_NODE_URL"),
-        (env::NODE_RPC_USER, "PROXY_RPC_USER"),
-        (env::NODE_RPC_PASSWORD, "PROXY_RPC_PASSWORD"),
-    ] {
-        if lookup(theirs).is_none() {
-            if let Some(value) = lookup(ours) {
-                vars.push((theirs, value));
-            }
-        }
-    }
-    if lookup("PROXY_LISTEN").is_none() {
+    if lookup(env::PROXY_LISTEN).is_none() {
         if let Some(port) = spec.stratum_port {
-            vars.push(("PROXY_LISTEN", format!("0.0.0.0:{port}")));
+            vars.push((env::PROXY_LISTEN, format!("0.0.0.0:{port}")));
         }
     }
     vars
@@ -311,33 +301,18 @@ pub async fn terminate(child: &mut Child, grace: Duration) -> std::io::Result<Ex
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
     #[test]
-    fn proxy_env_maps_scheduler_names() {
-        let vars: HashMap<&str, &str> = [
-            (env::NODE_RPC_URL, "http://node:8332"),
-            (env::NODE_RPC_USER, "u"),
-            (env::NODE_RPC_PASSWORD, "p"),
-            ("PROXY_RPC_USER", "already"),
-        ]
-        .into_iter()
-        .collect();
-        let lookup = |name: &str| vars.get(name).map(|v| (*v).to_owned());
-        let mapped = proxy_env(
-            &ProxySpec {
-                stratum_port: Some(31000),
-            },
-            lookup,
-        );
+    fn proxy_listen_comes_from_the_task_port_unless_set() {
+        let spec = ProxySpec {
+            stratum_port: Some(31000),
+        };
         assert_eq!(
-            mapped,
-            vec![
-                ("PROXY_NODE_URL", "http://node:8332".to_owned()),
-                ("PROXY_RPC_PASSWORD", "p".to_owned()),
-                ("PROXY_LISTEN", "0.0.0.0:31000".to_owned()),
-            ]
+            proxy_env(&spec, |_| None),
+            vec![(env::PROXY_LISTEN, "0.0.0.0:31000".to_owned())]
         );
+        let set = |name: &str| (name == env::PROXY_LISTEN).then(|| "127.0.0.1:1".to_owned());
+        assert!(proxy_env(&spec, set).is_empty());
         assert_eq!(
             proxy_binary(|name| (name == env::PROXY_BIN).then(|| "/x/proxy".to_owned())),
             PathBuf::from("/x/proxy")

@@ -401,7 +401,7 @@ async fn proxy_exit_status_fails_the_task() {
             json!({"role": "proxy", "stratum_port": 41000, "http_port": 41001}),
             &[
                 ("MESOS_MINER_PROXY_BIN", script.to_str().unwrap()),
-                ("PROXY_NODE_RPC_PASSWORD", "s3cret-pa55"),
+                (executor::spec::env::NODE_RPC_PASSWORD, "s3cret-pa55"),
             ],
         )
         .await;

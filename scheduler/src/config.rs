@@ -32,6 +32,9 @@ pub struct Config {
     pub offers: OfferConfig,
     /// Relaunch backoff after task failures.
     pub backoff: BackoffConfig,
+    /// Where block rewards go: the proxy's fallback payout address and the
+    /// miners' worker names (`<address>.<task id>`). Must suit the node's chain.
+    pub payout_address: String,
 }
 
 /// `FrameworkInfo` fields.

@@ -53,6 +53,10 @@ struct Args {
     /// Serve `GET /api/status` on this address (e.g. 127.0.0.1:8080).
     #[arg(long, env = "MESOS_MINER_HTTP")]
     http: Option<SocketAddr>,
+    /// Block rewards go here: the proxy's fallback payout and the miners'
+    /// worker names (overrides the config file's `payout_address`).
+    #[arg(long, env = "MESOS_MINER_PAYOUT_ADDRESS")]
+    payout_address: Option<String>,
     /// Check the configuration and state, print the framework, and exit.
     #[arg(long, env = "MESOS_MINER_CHECK")]
     check: bool,
@@ -69,6 +73,9 @@ fn load_config(args: &Args) -> Result<Config> {
     };
     if let Ok(password) = std::env::var(NODE_RPC_PASSWORD_ENV) {
         config.node.rpc_password = Secret::new(password);
+    }
+    if let Some(address) = &args.payout_address {
+        config.payout_address = address.clone();
     }
     if let Some(principal) = &args.principal {
         config.framework.principal = Some(principal.clone());

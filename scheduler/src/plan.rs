@@ -41,20 +41,34 @@ pub mod env {
     pub const PROXY_STRATUM_PORT: &str = "PROXY_STRATUM_PORT";
     /// The proxy's HTTP listening port.
     pub const PROXY_HTTP_PORT: &str = "PROXY_HTTP_PORT";
-    /// The node's JSON-RPC URL.
-    pub const NODE_RPC_URL: &str = "PROXY_NODE_RPC_URL";
+    /// The proxy's stratum listen address (`proxy --listen`).
+    pub const PROXY_LISTEN: &str = "PROXY_LISTEN";
+    /// The proxy's HTTP listen address (`proxy --http`).
+    pub const PROXY_HTTP: &str = "PROXY_HTTP";
+    /// The proxy's fallback payout address (`proxy --fallback-address`).
+    pub const PROXY_FALLBACK_ADDRESS: &str = "PROXY_FALLBACK_ADDRESS";
+    /// The node's JSON-RPC URL (`proxy --node-url`).
+    pub const NODE_RPC_URL: &str = "PROXY_NODE_URL";
     /// The node's RPC user.
-    pub const NODE_RPC_USER: &str = "PROXY_NODE_RPC_USER";
+    pub const NODE_RPC_USER: &str = "PROXY_RPC_USER";
     /// The node's RPC password (secret: environment only).
-    pub const NODE_RPC_PASSWORD: &str = "PROXY_NODE_RPC_PASSWORD";
+    pub const NODE_RPC_PASSWORD: &str = "PROXY_RPC_PASSWORD";
+    /// Path of the `proxy` binary for the executor (default: next to the executor).
+    pub const PROXY_BIN: &str = "MESOS_MINER_PROXY_BIN";
     /// `host:port` of the proxy's stratum server.
     pub const MINER_POOL: &str = "MINER_POOL";
     /// `stratum+tcp://host:port` of the proxy.
     pub const MINER_POOL_URL: &str = "MINER_POOL_URL";
-    /// Search threads for the miner (CPUs rounded up, at least 1).
+    /// Search threads for the miner (CPUs rounded to the nearest whole, at least 1).
     pub const MINER_THREADS: &str = "MINER_THREADS";
     /// The miner task's CPU share, as Mesos gave it.
     pub const MINER_CPUS: &str = "MINER_CPUS";
+    /// The miners' payout address; the worker name is `<address>.<task id>`.
+    pub const MINER_PAYOUT_ADDRESS: &str = "MINER_PAYOUT_ADDRESS";
+    /// A full stratum worker name, overriding `<address>.<task id>`.
+    pub const MINER_USER: &str = "MINER_USER";
+    /// Stratum password ("x" when unset).
+    pub const MINER_PASSWORD: &str = "MINER_PASSWORD";
 }
 
 /// Label key carrying the task role.
@@ -204,6 +218,9 @@ fn launch_proxy(
         (env::TASK_ROLE, "proxy".to_owned()),
         (env::PROXY_STRATUM_PORT, stratum_port.to_string()),
         (env::PROXY_HTTP_PORT, http_port.to_string()),
+        (env::PROXY_LISTEN, format!("0.0.0.0:{stratum_port}")),
+        (env::PROXY_HTTP, format!("0.0.0.0:{http_port}")),
+        (env::PROXY_FALLBACK_ADDRESS, config.payout_address.clone()),
         (env::NODE_RPC_URL, node.rpc_url.clone()),
         (env::NODE_RPC_USER, node.rpc_user.clone()),
         (
@@ -274,6 +291,7 @@ fn launch_miner(
         (env::MINER_POOL_URL, format!("stratum+tcp://{pool_addr}")),
         (env::MINER_THREADS, threads.to_string()),
         (env::MINER_CPUS, cpus.to_string()),
+        (env::MINER_PAYOUT_ADDRESS, config.payout_address.clone()),
     ];
     let spec = TaskSpec::Miner {
         pool_host: proxy.host.clone(),
@@ -543,6 +561,10 @@ pub(crate) mod tests {
         let env = env_of(task);
         assert_eq!(env[env::PROXY_STRATUM_PORT], "31000");
         assert_eq!(env[env::PROXY_HTTP_PORT], "31001");
+        // The proxy's own variables: it starts from the task environment alone.
+        assert_eq!(env[env::PROXY_LISTEN], "0.0.0.0:31000");
+        assert_eq!(env[env::PROXY_HTTP], "0.0.0.0:31001");
+        assert_eq!(env[env::PROXY_FALLBACK_ADDRESS], config.payout_address);
         let endpoint = book.proxy().unwrap().endpoint.clone().unwrap();
         assert_eq!((endpoint.stratum_port, endpoint.http_port), (31000, 31001));
         let ports: Vec<u64> = task
