@@ -45,8 +45,9 @@ struct Args {
     /// Found blocks and accepted shares, append-only.
     #[arg(long, env = "PROXY_JOURNAL", default_value = "proxy-journal.jsonl")]
     journal: PathBuf,
-    /// Starting share difficulty of a connection (may be below 1).
-    #[arg(long, env = "PROXY_DIFFICULTY", default_value = "1")]
+    /// Starting share difficulty of a connection (may be below 1; vardiff
+    /// adapts it; 1/1024 is a few shares a second for one CPU core).
+    #[arg(long, env = "PROXY_DIFFICULTY", default_value = "0.0009765625")]
     difficulty: f64,
     /// Vardiff aims at one share per this many seconds per connection.
     #[arg(long, env = "PROXY_SHARE_SECONDS", default_value = "10")]
