@@ -3,20 +3,22 @@
 //! with `cargo build` first if this test run did not build them.
 
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Child, Command};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 static BUILD: Mutex<()> = Mutex::new(());
 
 /// The path of workspace binary `name` (package of the same name), building it if needed.
 pub fn workspace_bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    // <target>/<profile>/deps/<test> -> <target>/<profile>
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("test runs from <target>/<profile>/deps")
-        .to_path_buf();
+    // A test runs from <target>/<profile>/deps/, a binary from <target>/<profile>/.
+    let dir = exe.parent().expect("executable has a directory");
+    let profile_dir = if dir.file_name().is_some_and(|d| d == "deps") {
+        dir.parent().expect("deps has a parent").to_path_buf()
+    } else {
+        dir.to_path_buf()
+    };
     let path = profile_dir.join(name);
     let _guard = BUILD.lock().unwrap_or_else(|e| e.into_inner());
     if !path.is_file() {
@@ -30,4 +32,45 @@ pub fn workspace_bin(name: &str) -> PathBuf {
         assert!(status.success(), "cargo build -p {name} failed");
     }
     path
+}
+
+/// Builds (or brings up to date) the named workspace binaries in this
+/// executable's profile, then returns their paths. For launchers run with
+/// `cargo run`; not from inside `cargo test`, which holds the build lock.
+pub fn build_workspace_bins(names: &[&str]) -> Vec<PathBuf> {
+    let exe = std::env::current_exe().expect("executable path");
+    let release = exe
+        .ancestors()
+        .any(|d| d.file_name().is_some_and(|n| n == "release"));
+    let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cargo.arg("build");
+    for name in names {
+        cargo.args(["-p", name, "--bin", name]);
+    }
+    if release {
+        cargo.arg("--release");
+    }
+    let status = cargo.status().expect("running cargo build");
+    assert!(status.success(), "cargo build of {names:?} failed");
+    names.iter().map(|n| workspace_bin(n)).collect()
+}
+
+/// A child process that is asked to stop (SIGTERM, so it can stop its own
+/// children) and then killed if it has not exited within five seconds, when dropped.
+pub struct Stopping(pub Child, pub &'static str);
+
+impl Drop for Stopping {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg(self.0.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        eprintln!("{} did not stop; killing it", self.1);
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

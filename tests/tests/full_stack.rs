@@ -3,18 +3,10 @@
 //! `executor`, which runs the `proxy` and an in-process miner as Mesos tasks.
 //! Blocks mined by the Mesos-launched miner land on the node.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use tests::bins::workspace_bin;
+use tests::bins::{workspace_bin, Stopping};
 use tests::regtest::{free_ports, RegtestPair};
-
-struct Proc(Child);
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[test]
 fn mesos_launched_proxy_and_miner_mine_regtest_blocks() {
@@ -27,7 +19,7 @@ fn mesos_launched_proxy_and_miner_mine_regtest_blocks() {
     // Built up front so the executor finds `proxy` beside itself.
     let (executor, _) = (workspace_bin("executor"), workspace_bin("proxy"));
 
-    let _cluster = Proc(
+    let _cluster = Stopping(
         Command::new(workspace_bin("devcluster"))
             .args(["--listen", &format!("127.0.0.1:{master_port}")])
             .args(["--agents", "1", "--cpus", "2", "--mem", "4096"])
@@ -38,6 +30,7 @@ fn mesos_launched_proxy_and_miner_mine_regtest_blocks() {
             .stdout(Stdio::null())
             .spawn()
             .expect("start devcluster"),
+        "devcluster",
     );
     let config = serde_json::json!({
         "framework": { "name": "mesos-miner-test", "failover_timeout_secs": 60 },
@@ -55,7 +48,7 @@ fn mesos_launched_proxy_and_miner_mine_regtest_blocks() {
         .unwrap()
         .parse::<u64>()
         .unwrap();
-    let _scheduler = Proc(
+    let _scheduler = Stopping(
         Command::new(workspace_bin("scheduler"))
             .args(["--master", &format!("http://127.0.0.1:{master_port}")])
             .arg("--config")
@@ -67,6 +60,7 @@ fn mesos_launched_proxy_and_miner_mine_regtest_blocks() {
             .stdout(Stdio::null())
             .spawn()
             .expect("start scheduler"),
+        "scheduler",
     );
 
     let deadline = Instant::now() + Duration::from_secs(180);

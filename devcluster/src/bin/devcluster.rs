@@ -76,9 +76,14 @@ async fn main() -> anyhow::Result<()> {
     for agent in cluster.agents() {
         println!("agent {} at {}", agent.id, agent.endpoint);
     }
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for Ctrl-C")?;
+    // Executors run in their own process groups, so a signal to us does not
+    // reach them: stop on Ctrl-C or SIGTERM and kill them ourselves.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C")?,
+        _ = term.recv() => {}
+    }
     drop(cluster);
     // Let the monitors deliver the kills.
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
