@@ -64,7 +64,8 @@ struct Args {
     /// `127.0.0.1:8080`; disabled when absent.
     #[arg(long, env = "PROXY_HTTP")]
     http: Option<String>,
-    /// Fault injection for tests: abort right after journaling a found block.
+    /// Fault injection for tests: hang right after journaling a found block
+    /// (before submitting it), to be killed there.
     #[arg(long, env = "PROXY_FAULT_CRASH_AFTER_JOURNAL", hide = true)]
     fault_crash_after_journal: bool,
 }

@@ -26,8 +26,8 @@ pub struct PoolConfig {
     pub poll_interval: Duration,
     /// Rebuild the job from a fresh template at least this often (mempool changes).
     pub refresh_interval: Duration,
-    /// Crash (abort) right after journaling a found block, before submitting it:
-    /// a fault-injection hook for the tests that prove no block is lost.
+    /// Hang right after journaling a found block, before submitting it, so a
+    /// test can `kill -9` the proxy there: proves no found block is lost.
     pub crash_after_journal: bool,
 }
 
@@ -165,8 +165,9 @@ impl Pool {
             error!(error = %e, "cannot journal a found block; submitting anyway");
         }
         if self.config.crash_after_journal {
-            error!("fault injection: aborting after journaling block {hash}");
-            std::process::abort();
+            // Holds the block between journal and submission for a test to `kill -9` us.
+            error!("fault injection: block {hash} journaled; hanging before submitting it");
+            std::future::pending::<()>().await;
         }
         let pool = Arc::clone(self);
         tokio::spawn(async move { pool.submit(hash, hex).await });

@@ -1,8 +1,9 @@
 //! Stratum v1 mining end to end on a real regtest node pair: the `proxy`
 //! process serves two `miner run` processes with different payout addresses;
 //! the node accepts their blocks, whose coinbases carry our tag and pay both
-//! miners in proportion to their share work. A proxy killed between journaling
-//! a found block and submitting it resubmits the block when restarted, and a
+//! miners in proportion to their share work. A proxy killed with `kill -9`
+//! between journaling a found block and submitting it resubmits the block when
+//! restarted, and a
 //! node that goes down under a running proxy stops nothing: mining resumes
 //! when it is back.
 
@@ -154,7 +155,7 @@ fn two_miners_mine_blocks_paid_in_proportion() {
 }
 
 #[test]
-fn a_block_journaled_before_a_crash_is_submitted_after_restart() {
+fn a_block_journaled_before_kill_9_is_submitted_after_restart() {
     let pair = RegtestPair::start().expect("regtest pair");
     let node = &pair.a;
     let alice = node.cli(&["getnewaddress"]).unwrap();
@@ -165,15 +166,24 @@ fn a_block_journaled_before_a_crash_is_submitted_after_restart() {
 
     let mut crashing = proxy(node, port, &pair.mining_address, &journal, true);
     let _m = miner(port, &format!("{}.rig", alice.trim()));
-    wait_until("the fault-injected crash", Duration::from_secs(120), || {
-        crashing.0.try_wait().unwrap().is_some()
+    // The fault hook holds the first found block between journal and submission.
+    let mut line = None;
+    wait_until("a journaled block", Duration::from_secs(120), || {
+        line = std::fs::read_to_string(&journal).ok().and_then(|t| {
+            t.lines()
+                .find(|l| l.contains("\"type\":\"block\""))
+                .map(str::to_owned)
+        });
+        line.is_some()
     });
-    let text = std::fs::read_to_string(&journal).unwrap();
-    let line = text
-        .lines()
-        .find(|l| l.contains("\"type\":\"block\""))
-        .expect("the found block was journaled before the crash");
-    let entry: serde_json::Value = serde_json::from_str(line).unwrap();
+    let killed = Command::new("kill")
+        .args(["-9", &crashing.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    crashing.0.wait().unwrap();
+    let line = line.unwrap();
+    let entry: serde_json::Value = serde_json::from_str(&line).unwrap();
     let hash = entry["hash"].as_str().unwrap().to_string();
     assert_eq!(
         height(node),
