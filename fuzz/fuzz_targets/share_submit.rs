@@ -57,9 +57,21 @@ fuzz_target!(|data: &[u8]| {
         target: ShareTarget::from_difficulty(1e-9).unwrap(),
     };
     let submit = Submit {
-        worker: if data[0] & 1 == 0 { "w".into() } else { "x".into() },
-        job_id: if data[1] & 1 == 0 { job_id.clone() } else { format!("{:x}", data[1]) },
-        extranonce2: data[14..].iter().copied().take(usize::from(data[2] % 8)).collect(),
+        worker: if data[0] & 1 == 0 {
+            "w".into()
+        } else {
+            "x".into()
+        },
+        job_id: if data[1] & 1 == 0 {
+            job_id.clone()
+        } else {
+            format!("{:x}", data[1])
+        },
+        extranonce2: data[14..]
+            .iter()
+            .copied()
+            .take(usize::from(data[2] % 8))
+            .collect(),
         ntime: 1_700_000_000u32.wrapping_add(word(2) % 10_000),
         nonce: word(6),
         version_bits: (data[0] & 2 == 0).then(|| word(10)),

@@ -4,7 +4,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use stratum::{ClientRequest, ConfigureResult, Message, ServerMessage, StratumCodec, SubscribeResult};
+use stratum::{
+    ClientRequest, ConfigureResult, Message, ServerMessage, StratumCodec, SubscribeResult,
+};
 use tokio_util::codec::Decoder;
 
 fuzz_target!(|data: &[u8]| {
