@@ -64,6 +64,21 @@ struct Args {
     /// `127.0.0.1:8080`; disabled when absent.
     #[arg(long, env = "PROXY_HTTP")]
     http: Option<String>,
+    /// Rebuild the job from a fresh template when the current one is this old (seconds).
+    #[arg(long, env = "PROXY_REFRESH_SECONDS", default_value = "30")]
+    refresh_seconds: f64,
+    /// Most miner connections at once.
+    #[arg(long, env = "PROXY_MAX_CONNECTIONS", default_value = "50000")]
+    max_connections: usize,
+    /// Most connections from one IP address.
+    #[arg(long, env = "PROXY_MAX_PER_IP", default_value = "50000")]
+    max_per_ip: usize,
+    /// Close a connection silent for this many seconds.
+    #[arg(long, env = "PROXY_IDLE_SECONDS", default_value = "600")]
+    idle_seconds: u64,
+    /// Invalid shares before a connection is closed and its IP banned for ten minutes.
+    #[arg(long, env = "PROXY_BAN_AFTER_INVALID", default_value = "100")]
+    ban_after_invalid: u32,
     /// Fault injection for tests: hang right after journaling a found block
     /// (before submitting it), to be killed there.
     #[arg(long, env = "PROXY_FAULT_CRASH_AFTER_JOURNAL", hide = true)]
@@ -145,7 +160,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         },
         payouts,
         poll_interval: Duration::from_secs(5),
-        refresh_interval: Duration::from_secs(30),
+        refresh_interval: Duration::from_secs_f64(args.refresh_seconds.max(1.0)),
         crash_after_journal: args.fault_crash_after_journal,
     };
     let pool = Pool::new(config, node, journal, &recovered);
@@ -165,6 +180,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
             target_interval: Duration::from_secs_f64(args.share_seconds.max(0.001)),
             ..VardiffConfig::default()
         },
+        max_connections: args.max_connections.max(1),
+        max_per_ip: args.max_per_ip.max(1),
+        idle_timeout: Duration::from_secs(args.idle_seconds.max(1)),
+        ban_after_invalid: args.ban_after_invalid.max(1),
         ..ServerConfig::default()
     };
     let (stop, stopped) = tokio::sync::watch::channel(false);
