@@ -1,0 +1,93 @@
+//! The scheduler's offer planning at scale: one OFFERS event carrying 10,000
+//! offers from 10,000 agents, once the proxy runs (every offer becomes a miner
+//! launch). `cargo bench -p scheduler --bench offers`; target: under 1 s of CPU.
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use mesos::v1::{value, AgentId, FrameworkId, Offer, OfferId, Resource, TaskId, TaskStatus};
+use scheduler::config::Config;
+use scheduler::plan::plan_offers;
+use scheduler::tasks::TaskBook;
+
+const AGENTS: usize = 10_000;
+
+fn scalar(name: &str, amount: f64) -> Resource {
+    Resource {
+        name: name.into(),
+        r#type: value::Type::Scalar as i32,
+        scalar: Some(value::Scalar { value: amount }),
+        ..Default::default()
+    }
+}
+
+fn offer(i: usize) -> Offer {
+    Offer {
+        id: OfferId {
+            value: format!("o{i}"),
+        },
+        framework_id: FrameworkId { value: "fw".into() },
+        agent_id: AgentId {
+            value: format!("a{i}"),
+        },
+        hostname: format!("agent{i}.example"),
+        resources: vec![
+            scalar("cpus", 1.0 + (i % 8) as f64 * 0.5),
+            scalar("mem", 2048.0),
+            Resource {
+                name: "ports".into(),
+                r#type: value::Type::Ranges as i32,
+                ranges: Some(value::Ranges {
+                    range: vec![value::Range {
+                        begin: 31000,
+                        end: 32000,
+                    }],
+                }),
+                ..Default::default()
+            },
+        ],
+        ..Default::default()
+    }
+}
+
+/// A task book whose proxy is RUNNING, so that offers become miners.
+fn book_with_running_proxy(config: &Config) -> TaskBook {
+    let mut book = TaskBook::default();
+    plan_offers(config, &mut book, &[offer(AGENTS)], 0);
+    let proxy = book.proxy().expect("proxy launched").clone();
+    let status = TaskStatus {
+        task_id: TaskId { value: proxy.id },
+        state: mesos::v1::TaskState::TaskRunning as i32,
+        agent_id: Some(AgentId {
+            value: proxy.agent_id,
+        }),
+        ..Default::default()
+    };
+    book.apply_status(&status, 1, &config.backoff);
+    assert!(book.running_proxy().is_some());
+    book
+}
+
+fn offers(c: &mut Criterion) {
+    let config = Config {
+        payout_address: "bcrt1qexample".into(),
+        ..Config::default()
+    };
+    let event: Vec<Offer> = (0..AGENTS).map(offer).collect();
+    let base = book_with_running_proxy(&config);
+    let mut group = c.benchmark_group("plan_offers");
+    group.sample_size(10);
+    group.bench_function("10k_offers_10k_agents", |b| {
+        b.iter_batched(
+            || base.clone(),
+            |mut book| {
+                let decisions = plan_offers(&config, &mut book, &event, 2);
+                assert_eq!(book.tasks().count(), AGENTS + 1);
+                decisions.len()
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, offers);
+criterion_main!(benches);
