@@ -21,7 +21,7 @@ use crate::cluster::Inner;
 use crate::config::mesos_duration;
 use crate::http::{EventBody, HttpError, Reply, StreamOwner};
 use crate::resources::Res;
-use crate::state::{is_terminal, make_status, random_uuid, ExecKey, ExecRec, State, TaskKey};
+use crate::state::{make_status, random_uuid, ExecKey, ExecRec, State, TaskKey};
 
 /// Sends `signal` to the process group led by `pid` (executors run in their
 /// own group, so shells and their children go too).
@@ -302,7 +302,7 @@ impl State {
                 *framework_id == key.0
                     && task.agent == agent
                     && task.executor_id == key.1
-                    && !is_terminal(task.state)
+                    && !task.state.is_terminal()
             })
             .map(|(task_key, task)| (task_key.clone(), task.kill_requested))
             .collect();
@@ -518,7 +518,7 @@ impl State {
             }
             return Ok(());
         }
-        if is_terminal(task.state) {
+        if task.state.is_terminal() {
             warn!(task = %task_key.1, "status update for a terminated task; dropped");
             return Ok(());
         }

@@ -17,7 +17,7 @@ use crate::config::ClusterConfig;
 use crate::error::Error;
 use crate::http::{self, HttpError, Reply, Role, StreamOwner};
 use crate::resources::Res;
-use crate::state::{is_terminal, make_status, random_uuid, Agent, State};
+use crate::state::{make_status, random_uuid, Agent, State};
 
 /// How often time-driven work runs.
 const TICK: Duration = Duration::from_millis(50);
@@ -164,7 +164,7 @@ fn lose_agent(state: &mut State, agent_id: &str) -> Result<(), Error> {
         let Some(task) = state.tasks.get_mut(&key) else {
             continue;
         };
-        let was_live = !is_terminal(task.state);
+        let was_live = !task.state.is_terminal();
         let lost_state = if partition_aware {
             TaskState::TaskUnreachable
         } else {

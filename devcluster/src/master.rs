@@ -19,8 +19,7 @@ use tracing::{info, warn};
 use crate::http::{EventBody, HttpError, Reply, StreamOwner};
 use crate::resources::Res;
 use crate::state::{
-    is_terminal, make_status, random_uuid, ExecKey, Filter, Framework, SchedStream, State, TaskKey,
-    TaskRec,
+    make_status, random_uuid, ExecKey, Filter, Framework, SchedStream, State, TaskKey, TaskRec,
 };
 
 /// Mesos' default `Filters.refuse_seconds`.
@@ -673,7 +672,7 @@ impl State {
             );
             return;
         };
-        if is_terminal(task.state) {
+        if task.state.is_terminal() {
             return;
         }
         let agent = task.agent;
@@ -765,7 +764,7 @@ impl State {
         if next.is_some() {
             task.backoff = self.config.status_update_retry;
             task.next_retry = Instant::now() + task.backoff;
-        } else if is_terminal(task.state) {
+        } else if task.state.is_terminal() {
             self.tasks.remove(&key);
         }
         if acked.from_executor {

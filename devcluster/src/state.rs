@@ -189,20 +189,6 @@ pub(crate) struct TaskRec {
     pub backoff: Duration,
 }
 
-pub(crate) fn is_terminal(state: TaskState) -> bool {
-    matches!(
-        state,
-        TaskState::TaskFinished
-            | TaskState::TaskFailed
-            | TaskState::TaskKilled
-            | TaskState::TaskError
-            | TaskState::TaskLost
-            | TaskState::TaskDropped
-            | TaskState::TaskGone
-            | TaskState::TaskGoneByOperator
-    )
-}
-
 pub(crate) fn now_secs() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -333,7 +319,7 @@ impl State {
     fn used_per_agent(&self) -> Vec<Res> {
         let mut used = vec![Res::default(); self.agents.len()];
         for task in self.tasks.values() {
-            if !is_terminal(task.state) && task.state != TaskState::TaskUnreachable {
+            if !task.state.is_terminal() && task.state != TaskState::TaskUnreachable {
                 used[task.agent].add(&task.res);
             }
         }
@@ -524,10 +510,10 @@ impl State {
             status.uuid = Some(random_uuid_bytes());
         }
         let state = status.state();
-        let was_live = !is_terminal(task.state);
+        let was_live = !task.state.is_terminal();
         task.state = state;
         task.latest = status.clone();
-        if is_terminal(state) && was_live {
+        if state.is_terminal() && was_live {
             self.allocation_needed = true;
         }
         task.updates.push_back(PendingUpdate {
@@ -651,7 +637,7 @@ impl State {
         for ((framework_id, _), task) in self.tasks.iter_mut() {
             if task.kill_deadline.is_some_and(|deadline| deadline <= now) {
                 task.kill_deadline = None;
-                if !is_terminal(task.state) {
+                if !task.state.is_terminal() {
                     overdue.push((task.agent, (framework_id.clone(), task.executor_id.clone())));
                 }
             }

@@ -82,20 +82,6 @@ fn grace_of(policy: Option<&KillPolicy>) -> Option<Duration> {
     duration_of(policy.and_then(|policy| policy.grace_period.as_ref()))
 }
 
-fn is_terminal(state: TaskState) -> bool {
-    matches!(
-        state,
-        TaskState::TaskFinished
-            | TaskState::TaskFailed
-            | TaskState::TaskKilled
-            | TaskState::TaskError
-            | TaskState::TaskLost
-            | TaskState::TaskDropped
-            | TaskState::TaskGone
-            | TaskState::TaskGoneByOperator
-    )
-}
-
 impl Executor {
     fn base(&self, kind: call::Type) -> Call {
         Call {
@@ -160,7 +146,7 @@ impl Executor {
             ..Default::default()
         };
         info!(task = %task_id, state = ?state, message = status.message(), "update");
-        if is_terminal(state) {
+        if state.is_terminal() {
             if let Some(task) = self.tasks.get_mut(task_id) {
                 task.terminal = true;
                 task.handle = None;

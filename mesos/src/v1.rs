@@ -20,5 +20,23 @@ pub mod executor {
     include!(concat!(env!("OUT_DIR"), "/mesos.v1.executor.rs"));
 }
 
+impl TaskState {
+    /// Whether Mesos treats the state as final: the task will send no more
+    /// updates (`TASK_UNREACHABLE` and `TASK_UNKNOWN` are not final).
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            TaskState::TaskFinished
+                | TaskState::TaskFailed
+                | TaskState::TaskKilled
+                | TaskState::TaskError
+                | TaskState::TaskLost
+                | TaskState::TaskDropped
+                | TaskState::TaskGone
+                | TaskState::TaskGoneByOperator
+        )
+    }
+}
+
 #[cfg(test)]
 mod wire_tests;
