@@ -16,6 +16,10 @@ use std::time::{Duration, Instant};
 use tests::bins::workspace_bin;
 use tests::regtest::{free_ports, RegtestNode, RegtestPair};
 
+/// Each test runs two nodes, a proxy and miners: one at a time, so that the
+/// miners' CPU shares (and so their payouts) are not skewed by another test.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Kills the child on drop, so a failing test leaves no process behind.
 struct Proc(Child);
 impl Drop for Proc {
@@ -92,6 +96,7 @@ fn script_of(address: &str) -> bitcoin::ScriptBuf {
 
 #[test]
 fn two_miners_mine_blocks_paid_in_proportion() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let pair = RegtestPair::start().expect("regtest pair");
     // Past height 16 the BIP34 height is a data push, which `bip34_block_height` reads
     // (heights 1..=16 are OP_1..OP_16, as Core encodes them).
@@ -112,9 +117,9 @@ fn two_miners_mine_blocks_paid_in_proportion() {
     let _a = miner(port, &format!("{}.rig1", alice.trim()));
     let _b = miner(port, &format!("{}.rig2", bob.trim()));
 
-    // Blocks arrive and the peer follows.
-    wait_until("10 blocks", Duration::from_secs(120), || {
-        height(node) >= start + 10
+    // Blocks arrive (enough that both miners' shares fill the window) and the peer follows.
+    wait_until("40 blocks", Duration::from_secs(120), || {
+        height(node) >= start + 40
     });
     let tip = height(node);
     wait_until("the peer to follow", Duration::from_secs(30), || {
@@ -156,6 +161,7 @@ fn two_miners_mine_blocks_paid_in_proportion() {
 
 #[test]
 fn a_block_journaled_before_kill_9_is_submitted_after_restart() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let pair = RegtestPair::start().expect("regtest pair");
     let node = &pair.a;
     let alice = node.cli(&["getnewaddress"]).unwrap();
@@ -206,6 +212,7 @@ fn a_block_journaled_before_kill_9_is_submitted_after_restart() {
 
 #[test]
 fn a_node_going_down_stops_nothing_and_mining_resumes() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let mut pair = RegtestPair::start().expect("regtest pair");
     let alice = pair.a.cli(&["getnewaddress"]).unwrap();
     let dir = tempfile::tempdir().unwrap();
