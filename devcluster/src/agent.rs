@@ -1,9 +1,11 @@
 //! The agents: each serves the executor API (`POST /api/v1/executor`) on its
-//! own port and runs CUSTOM executors as OS processes in per-executor
-//! sandboxes (Mesos' layout under the work dir), with the environment Mesos
-//! gives them. One tokio task per executor process waits for its exit and
+//! own port and runs CUSTOM executors in per-executor sandboxes (Mesos'
+//! layout under the work dir), with the environment Mesos gives them: as OS
+//! processes, or in Docker containers (see [`crate::docker`]), where command
+//! tasks run too, with the agent as their executor. One tokio task per executor process waits for its exit and
 //! delivers signals; agents themselves have no task or thread.
 
+use std::os::unix::process::ExitStatusExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Weak;
@@ -11,14 +13,15 @@ use std::time::Instant;
 
 use mesos::v1::executor::{call, event, Call, Event};
 use mesos::v1::{
-    environment, scheduler, task_status, ContainerId, ExecutorInfo, FrameworkInfo, TaskInfo,
-    TaskState,
+    container_info, environment, scheduler, task_status, ContainerId, ExecutorInfo, FrameworkInfo,
+    TaskInfo, TaskState,
 };
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use crate::cluster::Inner;
 use crate::config::mesos_duration;
+use crate::docker;
 use crate::http::{EventBody, HttpError, Reply, StreamOwner};
 use crate::resources::Res;
 use crate::state::{make_status, random_uuid, ExecKey, ExecRec, State, TaskKey};
@@ -40,6 +43,13 @@ fn signal_group(pid: u32, signal: i32) {
     }
 }
 
+/// Where an executor runs: a process group of ours, or a Docker container
+/// (whose `docker run` process is the child we wait for).
+enum Runs {
+    Process,
+    Docker { cli: PathBuf, name: String },
+}
+
 /// Waits for an executor process to exit, delivering signals meanwhile.
 async fn monitor(
     inner: Weak<Inner>,
@@ -47,17 +57,21 @@ async fn monitor(
     key: ExecKey,
     container_id: String,
     mut child: tokio::process::Child,
+    runs: Runs,
     mut signals: mpsc::UnboundedReceiver<i32>,
 ) {
     let pid = child.id();
     let status = loop {
         tokio::select! {
             status = child.wait() => break status,
-            Some(signal) = signals.recv() => {
-                if let Some(pid) = pid {
-                    debug!(pid, signal, "signalling executor");
-                    signal_group(pid, signal);
+            Some(signal) = signals.recv() => match &runs {
+                Runs::Process => {
+                    if let Some(pid) = pid {
+                        debug!(pid, signal, "signalling executor");
+                        signal_group(pid, signal);
+                    }
                 }
+                Runs::Docker { cli, name } => docker::signal(cli, name, signal).await,
             }
         }
     };
@@ -70,6 +84,27 @@ async fn monitor(
         inner
             .lock()
             .executor_exited(agent, &key, &container_id, raw);
+    }
+}
+
+/// Reports a command task's container as running once `docker inspect`
+/// says so.
+async fn watch_command_task(
+    inner: Weak<Inner>,
+    agent: usize,
+    key: ExecKey,
+    container_id: String,
+    cli: PathBuf,
+    name: String,
+) {
+    let Some(pid) = docker::wait_running(&cli, &name, std::time::Duration::from_secs(120)).await
+    else {
+        return;
+    };
+    if let Some(inner) = inner.upgrade() {
+        inner
+            .lock()
+            .command_task_running(agent, &key, &container_id, pid);
     }
 }
 
@@ -165,20 +200,16 @@ impl State {
             .map_err(|error| format!("cannot create sandbox {}: {error}", sandbox.display()))?;
         let command = info.command.clone().unwrap_or_default();
         fetch(&command.uris, &sandbox)?;
-        let value = command.value.clone().unwrap_or_default();
-        let mut cmd = if command.shell.unwrap_or(true) {
-            let mut cmd = std::process::Command::new("/bin/sh");
-            cmd.arg("-c").arg(&value);
-            cmd
-        } else {
-            let mut cmd = std::process::Command::new(&value);
-            if let Some((argv0, rest)) = command.arguments.split_first() {
-                std::os::unix::process::CommandExt::arg0(&mut cmd, argv0);
-                cmd.args(rest);
-            }
-            cmd
+        let docker_container = info
+            .container
+            .as_ref()
+            .filter(|container| container.r#type() == container_info::Type::Docker);
+        let command_task = task.command.is_some().then(|| task.task_id.value.clone());
+        let sandbox_text = match docker_container {
+            Some(_) => docker::SANDBOX_MOUNT.to_owned(),
+            None => sandbox.to_string_lossy().into_owned(),
         };
-        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        let mut env = Vec::new();
         for variable in command
             .environment
             .iter()
@@ -193,7 +224,7 @@ impl State {
                 _ => variable.value.clone(),
             };
             if let Some(value) = value {
-                cmd.env(&variable.name, value);
+                env.push((variable.name.clone(), value));
             }
         }
         let checkpoint = self
@@ -208,28 +239,95 @@ impl State {
                 std::time::Duration::from_nanos(grace.nanoseconds.max(0) as u64)
             });
         let agent_rec = &self.agents[agent];
-        let sandbox_text = sandbox.to_string_lossy().into_owned();
-        cmd.env("MESOS_FRAMEWORK_ID", &key.0)
-            .env("MESOS_EXECUTOR_ID", &key.1)
-            .env("MESOS_AGENT_ENDPOINT", agent_rec.addr.to_string())
-            .env("MESOS_SLAVE_ID", &agent_rec.id)
-            .env("MESOS_DIRECTORY", &sandbox_text)
-            .env("MESOS_SANDBOX", &sandbox_text)
-            .env("MESOS_CHECKPOINT", if checkpoint { "1" } else { "0" })
-            .env(
+        for (name, value) in [
+            ("MESOS_FRAMEWORK_ID", key.0.clone()),
+            ("MESOS_EXECUTOR_ID", key.1.clone()),
+            ("MESOS_AGENT_ENDPOINT", agent_rec.addr.to_string()),
+            ("MESOS_SLAVE_ID", agent_rec.id.clone()),
+            ("MESOS_DIRECTORY", sandbox_text.clone()),
+            ("MESOS_SANDBOX", sandbox_text),
+            (
+                "MESOS_CHECKPOINT",
+                if checkpoint { "1" } else { "0" }.into(),
+            ),
+            (
                 "MESOS_RECOVERY_TIMEOUT",
                 mesos_duration(self.config.recovery_timeout),
-            )
-            .env(
+            ),
+            (
                 "MESOS_SUBSCRIPTION_BACKOFF_MAX",
                 mesos_duration(self.config.subscription_backoff_max),
-            )
-            .env(
+            ),
+            (
                 "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD",
                 mesos_duration(grace),
-            )
-            .current_dir(&sandbox)
-            .stdin(Stdio::null());
+            ),
+        ] {
+            env.push((name.to_owned(), value));
+        }
+        let (mut cmd, runs, label) = match docker_container {
+            Some(container) => {
+                let cli = self
+                    .config
+                    .docker
+                    .clone()
+                    .ok_or("the Docker containerizer is not enabled")?;
+                // The image's user may not be ours: let it write the sandbox.
+                use std::os::unix::fs::PermissionsExt as _;
+                std::fs::set_permissions(&sandbox, std::fs::Permissions::from_mode(0o777))
+                    .map_err(|error| format!("cannot open up the sandbox: {error}"))?;
+                let mut limits = Res::from_resources(&info.resources).unwrap_or_default();
+                limits.add(&Res::from_resources(&task.resources).unwrap_or_default());
+                let labels = docker::labels(
+                    &agent_rec.id,
+                    &key.0,
+                    &key.1,
+                    &task.task_id.value,
+                    task.labels
+                        .as_ref()
+                        .map_or(&[][..], |labels| labels.labels.as_slice()),
+                );
+                let spec = docker::run_spec(
+                    container,
+                    &command,
+                    &container_id,
+                    &sandbox,
+                    &limits,
+                    env,
+                    &labels,
+                )?;
+                let mut cmd = std::process::Command::new(&cli);
+                cmd.args(&spec.args).envs(spec.env);
+                let label = format!("{} {}", cli.display(), spec.args.join(" "));
+                (
+                    cmd,
+                    Runs::Docker {
+                        cli,
+                        name: spec.name,
+                    },
+                    label,
+                )
+            }
+            None => {
+                let value = command.value.clone().unwrap_or_default();
+                let mut cmd = if command.shell.unwrap_or(true) {
+                    let mut cmd = std::process::Command::new("/bin/sh");
+                    cmd.arg("-c").arg(&value);
+                    cmd
+                } else {
+                    let mut cmd = std::process::Command::new(&value);
+                    if let Some((argv0, rest)) = command.arguments.split_first() {
+                        std::os::unix::process::CommandExt::arg0(&mut cmd, argv0);
+                        cmd.args(rest);
+                    }
+                    cmd
+                };
+                cmd.envs(env);
+                (cmd, Runs::Process, format!("{value:?}"))
+            }
+        };
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        cmd.current_dir(&sandbox).stdin(Stdio::null());
         let stdout = std::fs::File::create(sandbox.join("stdout"))
             .map_err(|error| format!("cannot create stdout: {error}"))?;
         let stderr = std::fs::File::create(sandbox.join("stderr"))
@@ -239,9 +337,25 @@ impl State {
         cmd.kill_on_drop(true);
         let child = cmd
             .spawn()
-            .map_err(|error| format!("cannot start {value:?}: {error}"))?;
+            .map_err(|error| format!("cannot start {label}: {error}"))?;
         let pid = child.id();
         info!(executor = %key.1, ?pid, sandbox = %sandbox.display(), "executor started");
+        let docker_name = match &runs {
+            Runs::Docker { cli, name } => {
+                if command_task.is_some() {
+                    tokio::spawn(watch_command_task(
+                        self.inner.clone(),
+                        agent,
+                        key.clone(),
+                        container_id.clone(),
+                        cli.clone(),
+                        name.clone(),
+                    ));
+                }
+                Some(name.clone())
+            }
+            Runs::Process => None,
+        };
         let (signals, signal_rx) = mpsc::unbounded_channel();
         tokio::spawn(monitor(
             self.inner.clone(),
@@ -249,9 +363,23 @@ impl State {
             key.clone(),
             container_id.clone(),
             child,
+            runs,
             signal_rx,
         ));
         let res = Res::from_resources(&info.resources).unwrap_or_default();
+        let pending_launch = if command_task.is_some() {
+            let status = make_status(
+                &task.task_id.value,
+                TaskState::TaskStarting,
+                task_status::Source::Executor,
+                None,
+                "Container is starting",
+            );
+            self.enqueue_update(&(key.0.clone(), task.task_id.value.clone()), status, false);
+            Vec::new()
+        } else {
+            vec![task]
+        };
         self.agents[agent].executors.insert(
             key.clone(),
             ExecRec {
@@ -265,15 +393,49 @@ impl State {
                 stream: None,
                 stream_seq: 0,
                 next_heartbeat: Instant::now(),
-                pending_launch: vec![task],
+                pending_launch,
                 started_at: Instant::now(),
-                subscribed_once: false,
+                // A command task's executor is the agent itself.
+                subscribed_once: command_task.is_some(),
                 shutdown: None,
                 termination_reason: None,
                 res,
+                docker: docker_name,
+                command_task,
             },
         );
         Ok(())
+    }
+
+    /// A command task's container runs: TASK_RUNNING, as Mesos' docker
+    /// executor reports it.
+    fn command_task_running(&mut self, agent: usize, key: &ExecKey, container_id: &str, pid: u32) {
+        let Some(exec) = self.agents[agent]
+            .executors
+            .get(key)
+            .filter(|exec| exec.container_id == container_id)
+        else {
+            return;
+        };
+        let Some(task_id) = exec.command_task.clone() else {
+            return;
+        };
+        let mut status = make_status(
+            &task_id,
+            TaskState::TaskRunning,
+            task_status::Source::Executor,
+            None,
+            "Container is running",
+        );
+        status.container_status = Some(mesos::v1::ContainerStatus {
+            container_id: Some(ContainerId {
+                value: container_id.to_owned(),
+                parent: None,
+            }),
+            network_infos: Vec::new(),
+            executor_pid: Some(pid),
+        });
+        self.enqueue_update(&(key.0.clone(), task_id), status, false);
     }
 
     /// An executor process ended: its unfinished tasks fail (or are killed,
@@ -286,9 +448,9 @@ impl State {
         if !matches {
             return;
         }
-        let reason = self.agents[agent]
-            .executors
-            .remove(key)
+        let removed = self.agents[agent].executors.remove(key);
+        let command_task = removed.as_ref().and_then(|exec| exec.command_task.clone());
+        let reason = removed
             .and_then(|exec| exec.termination_reason)
             .unwrap_or(task_status::Reason::ExecutorTerminated);
         self.allocation_needed = true;
@@ -306,19 +468,35 @@ impl State {
             })
             .map(|(task_key, task)| (task_key.clone(), task.kill_requested))
             .collect();
+        let code = std::process::ExitStatus::from_raw(raw).code();
         for (task_key, killed) in unfinished {
             let state = if killed {
                 TaskState::TaskKilled
+            } else if command_task.is_some() && code == Some(0) {
+                TaskState::TaskFinished
             } else {
                 TaskState::TaskFailed
             };
-            let status = make_status(
-                &task_key.1,
-                state,
-                task_status::Source::Agent,
-                Some(reason),
-                "Executor terminated",
-            );
+            let status = match &command_task {
+                // Mesos' docker executor reports its container's exit.
+                Some(_) => make_status(
+                    &task_key.1,
+                    state,
+                    task_status::Source::Executor,
+                    None,
+                    &match code {
+                        Some(code) => format!("Container exited with status {code}"),
+                        None => "Container was killed".to_owned(),
+                    },
+                ),
+                None => make_status(
+                    &task_key.1,
+                    state,
+                    task_status::Source::Agent,
+                    Some(reason),
+                    "Executor terminated",
+                ),
+            };
             self.enqueue_update(&task_key, status, false);
         }
         let failure = scheduler::Event {

@@ -426,10 +426,17 @@ impl Drop for Cluster {
             handle.abort();
         }
         let mut state = self.inner.lock();
+        let mut containers = Vec::new();
         for agent in &mut state.agents {
             for (_, exec) in agent.executors.drain() {
                 let _ = exec.signals.send(libc::SIGKILL);
+                containers.extend(exec.docker);
             }
+        }
+        // Killing `docker run` does not stop its container: remove them now,
+        // the runtime may not get to deliver the signals.
+        if let Some(cli) = &state.config.docker {
+            crate::docker::remove_now(cli, &containers);
         }
         for framework in state.frameworks.values_mut() {
             framework.stream = None;

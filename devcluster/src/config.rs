@@ -45,6 +45,9 @@ pub struct ClusterConfig {
     pub subscription_backoff_max: Duration,
     /// Hostname in offers and AgentInfo; the listen IP when `None`.
     pub hostname: Option<String>,
+    /// The `docker` CLI of the Docker containerizer (Mesos'
+    /// `--containerizers=docker,mesos`); `None` = processes only.
+    pub docker: Option<PathBuf>,
 }
 
 impl Default for ClusterConfig {
@@ -67,6 +70,7 @@ impl Default for ClusterConfig {
             recovery_timeout: Duration::from_secs(15 * 60),
             subscription_backoff_max: Duration::from_secs(2),
             hostname: None,
+            docker: None,
         }
     }
 }

@@ -12,15 +12,20 @@
 //!   RECONCILE, MESSAGE, TEARDOWN.
 //! - `agent`: the executor API of each agent and CUSTOM executors as OS
 //!   processes in Mesos-style sandboxes under the work dir.
+//! - `docker`: the Docker containerizer (when `ClusterConfig::docker` names
+//!   the CLI): executors and command tasks with a DOCKER `ContainerInfo` run
+//!   through `docker run`, as Mesos' agent runs them.
 //! - `state`: all of it behind one mutex, driven in time by one ticker task
 //!   (no task or thread per agent, so 100 agents stay cheap).
 //!
-//! Not modelled: the command and default executors (LAUNCH_GROUP), Docker,
-//! reservations and volumes, JSON, authentication, fetching remote URIs.
+//! Not modelled: the Mesos command executor (command tasks run only in
+//! Docker containers), the default executor (LAUNCH_GROUP), reservations and
+//! persistent volumes, authentication, fetching remote URIs, agent restarts.
 
 mod agent;
 mod cluster;
 mod config;
+mod docker;
 mod error;
 mod http;
 mod master;

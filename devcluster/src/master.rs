@@ -528,21 +528,44 @@ impl State {
                 task.agent_id.value, agent_rec.id
             ));
         }
-        let executor = match (&task.executor, &task.command) {
+        let docker_enabled = self.config.docker.is_some();
+        let is_docker = |container: Option<&mesos::v1::ContainerInfo>| {
+            container.is_some_and(|container| {
+                container.r#type() == mesos::v1::container_info::Type::Docker
+            })
+        };
+        let mut executor = match (&task.executor, &task.command) {
             (Some(_), Some(_)) => {
                 return Err(
                     "Task should have at most one of CommandInfo or ExecutorInfo present".into(),
                 )
             }
-            (None, Some(_)) => {
-                return Err("command tasks (the command executor) are not supported by \
-                            devcluster; give the task an ExecutorInfo"
-                    .into())
+            (None, Some(command)) => {
+                if !is_docker(task.container.as_ref()) {
+                    return Err("command tasks run only in DOCKER containers on devcluster \
+                                (the Mesos command executor is not supported); give the task \
+                                a ContainerInfo of type DOCKER or an ExecutorInfo"
+                        .into());
+                }
+                // Mesos' agent synthesizes the executor of a command task,
+                // with the task's id as its id.
+                ExecutorInfo {
+                    executor_id: mesos::v1::ExecutorId {
+                        value: task_id.clone(),
+                    },
+                    name: Some(format!("Command Executor (Task: {task_id})")),
+                    command: Some(command.clone()),
+                    container: task.container.clone(),
+                    shutdown_grace_period: task
+                        .kill_policy
+                        .as_ref()
+                        .and_then(|policy| policy.grace_period),
+                    ..Default::default()
+                }
             }
             (None, None) => return Err("Task has neither CommandInfo nor ExecutorInfo".into()),
-            (Some(executor), None) => executor,
+            (Some(executor), None) => executor.clone(),
         };
-        let mut executor = executor.clone();
         if let Some(id) = &executor.framework_id {
             if id.value != framework_id {
                 return Err("ExecutorInfo has an invalid FrameworkID".into());
@@ -558,20 +581,22 @@ impl State {
         if executor.r#type() == mesos::v1::executor_info::Type::Default {
             return Err("the DEFAULT executor is not supported by devcluster".into());
         }
-        let command_ok = executor
-            .command
-            .as_ref()
-            .and_then(|command| command.value.as_ref())
-            .is_some_and(|value| !value.is_empty());
+        let docker = is_docker(executor.container.as_ref());
+        if docker && !docker_enabled {
+            return Err("the Docker containerizer is not enabled on this agent \
+                        (devcluster --containerizers docker,mesos)"
+                .into());
+        }
+        // A Docker container may run its image's own entrypoint.
+        let command_ok = executor.command.as_ref().is_some_and(|command| {
+            command
+                .value
+                .as_ref()
+                .is_some_and(|value| !value.is_empty())
+                || (docker && !command.shell.unwrap_or(true))
+        });
         if !command_ok {
             return Err("ExecutorInfo needs a CommandInfo with a value".into());
-        }
-        if executor
-            .container
-            .as_ref()
-            .is_some_and(|container| container.r#type() == mesos::v1::container_info::Type::Docker)
-        {
-            return Err("the Docker containerizer is not supported by devcluster yet".into());
         }
         let key: ExecKey = (framework_id.to_owned(), executor_id.clone());
         let existing = agent_rec

@@ -121,6 +121,12 @@ pub(crate) struct ExecRec {
     /// Why the agent is terminating the executor, for its tasks' updates.
     pub termination_reason: Option<task_status::Reason>,
     pub res: Res,
+    /// The Docker container it runs in (`mesos-<container id>`), if any.
+    pub docker: Option<String>,
+    /// Set for a command task: the agent is its executor (Mesos' docker
+    /// executor), so there is no subscription and the task's states follow
+    /// the container's.
+    pub command_task: Option<String>,
 }
 
 impl ExecRec {

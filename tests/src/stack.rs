@@ -1,0 +1,194 @@
+//! The Mesos side of the full stack for one regtest node: `devcluster` (the
+//! local master and agents) and the `scheduler`, which launches the proxy and
+//! miners as processes under our executor or as Docker containers. Used by
+//! the `local-stack` launcher and the full-stack tests alike.
+
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::bins::Stopping;
+use crate::regtest::{free_ports, RegtestNode};
+
+/// How the scheduler runs tasks.
+#[derive(Debug, Clone)]
+pub enum Tasks {
+    /// Our executor as a process (`executor`, with `proxy` beside it).
+    Processes {
+        /// The executor binary.
+        executor: PathBuf,
+    },
+    /// Docker containers of these images, through `docker_host`'s engine.
+    Containers {
+        /// The miner (and executor) image.
+        miner_image: String,
+        /// The proxy image.
+        proxy_image: String,
+        /// `DOCKER_HOST` for the agent's docker CLI.
+        docker_host: String,
+    },
+}
+
+/// What to start.
+#[derive(Debug, Clone)]
+pub struct StackConfig {
+    /// The `devcluster` binary.
+    pub devcluster: PathBuf,
+    /// The `scheduler` binary.
+    pub scheduler: PathBuf,
+    /// Processes or containers.
+    pub tasks: Tasks,
+    /// Number of agents.
+    pub agents: usize,
+    /// CPUs of each agent.
+    pub cpus_per_agent: f64,
+    /// Inclusive port range of each agent.
+    pub ports: (u16, u16),
+    /// Sandboxes, scheduler state and logs go here.
+    pub work_dir: PathBuf,
+    /// `RUST_LOG` for both programs (and the executors they start).
+    pub log_level: String,
+    /// Seconds a killed task has before it is killed hard.
+    pub kill_grace_secs: f64,
+}
+
+/// A running devcluster + scheduler; both are stopped on drop (scheduler first).
+pub struct Stack {
+    scheduler: Option<Stopping>,
+    cluster: Option<Stopping>,
+    /// The master's port on 127.0.0.1.
+    pub master_port: u16,
+    /// The scheduler's `/api/status` port on 127.0.0.1.
+    pub status_port: u16,
+}
+
+impl Stack {
+    /// Starts devcluster, then the scheduler for `node`, paying `payout`.
+    pub fn start(config: &StackConfig, node: &RegtestNode, payout: &str) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&config.work_dir)?;
+        let ports = free_ports(2)?;
+        let (master_port, status_port) = (ports[0], ports[1]);
+        let log = |name: &str| -> std::io::Result<std::fs::File> {
+            std::fs::File::create(config.work_dir.join(name))
+        };
+        let mut cluster = Command::new(&config.devcluster);
+        cluster
+            .args(["--listen", &format!("127.0.0.1:{master_port}")])
+            .args(["--agents", &config.agents.to_string()])
+            .args(["--cpus", &config.cpus_per_agent.to_string()])
+            .args(["--mem", "4096"])
+            .args(["--ports", &format!("{}-{}", config.ports.0, config.ports.1)])
+            .arg("--work-dir")
+            .arg(config.work_dir.join("cluster"))
+            .env("RUST_LOG", &config.log_level)
+            .stdout(Stdio::null())
+            .stderr(log("devcluster.log")?);
+        let mut scheduler_config = serde_json::json!({
+            "framework": { "name": "mesos-miner-local", "failover_timeout_secs": 300 },
+            "proxy": { "cpus": 0.5, "mem_mb": 256 },
+            "miner": { "mem_mb": 64 },
+            "executor": { "kill_grace_period_secs": config.kill_grace_secs },
+            "node": { "rpc_url": node.rpc_url(), "rpc_user": node.rpc_user() },
+            "payout_address": payout,
+        });
+        match &config.tasks {
+            Tasks::Processes { executor } => {
+                scheduler_config["executor"]["command"] = executor.display().to_string().into();
+            }
+            Tasks::Containers {
+                miner_image,
+                proxy_image,
+                docker_host,
+            } => {
+                cluster
+                    .args(["--containerizers", "docker,mesos"])
+                    .env("DOCKER_HOST", docker_host);
+                scheduler_config["containers"] = serde_json::json!({
+                    "containerizer": "docker",
+                    "miner_image": miner_image,
+                    "proxy_image": proxy_image,
+                });
+            }
+        }
+        let cluster = Stopping(cluster.spawn()?, "devcluster");
+        let config_path = config.work_dir.join("scheduler.json");
+        std::fs::write(
+            &config_path,
+            serde_json::to_string_pretty(&scheduler_config)?,
+        )?;
+        wait_listening(master_port, Duration::from_secs(30))?;
+        let scheduler = Stopping(
+            Command::new(&config.scheduler)
+                .args(["--master", &format!("http://127.0.0.1:{master_port}")])
+                .arg("--config")
+                .arg(&config_path)
+                .arg("--state-dir")
+                .arg(config.work_dir.join("scheduler-state"))
+                .args(["--http", &format!("127.0.0.1:{status_port}")])
+                .env("MESOS_MINER_NODE_RPC_PASSWORD", node.rpc_password())
+                .env("RUST_LOG", &config.log_level)
+                .stdout(Stdio::null())
+                .stderr(log("scheduler.log")?)
+                .spawn()?,
+            "scheduler",
+        );
+        Ok(Self {
+            scheduler: Some(scheduler),
+            cluster: Some(cluster),
+            master_port,
+            status_port,
+        })
+    }
+
+    /// The scheduler's `/api/status` document, if it answers.
+    pub fn status(&self) -> Option<serde_json::Value> {
+        http_get_json(self.status_port, "/api/status")
+    }
+
+    /// `(id, kind, state)` of every task the scheduler knows.
+    pub fn tasks(&self) -> Vec<(String, String, String)> {
+        let Some(status) = self.status() else {
+            return Vec::new();
+        };
+        status["tasks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|task| {
+                let text = |key: &str| task[key].as_str().unwrap_or_default().to_owned();
+                (text("id"), text("kind"), text("state"))
+            })
+            .collect()
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        drop(self.scheduler.take());
+        drop(self.cluster.take());
+    }
+}
+
+/// Waits until something listens on 127.0.0.1:`port`.
+pub fn wait_listening(port: u16, timeout: Duration) -> std::io::Result<()> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        match TcpStream::connect(("127.0.0.1", port)) {
+            Ok(_) => return Ok(()),
+            Err(error) if std::time::Instant::now() >= deadline => return Err(error),
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}
+
+/// `GET path` on 127.0.0.1:`port`, parsed as JSON.
+pub fn http_get_json(port: u16, path: &str) -> Option<serde_json::Value> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    serde_json::from_str(text.split_once("\r\n\r\n")?.1).ok()
+}
