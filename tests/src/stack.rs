@@ -28,6 +28,9 @@ pub enum Tasks {
         proxy_image: String,
         /// `DOCKER_HOST` for the agent's docker CLI.
         docker_host: String,
+        /// The CLI the agent drives (`docker`, or `podman`, which takes the
+        /// same commands and flags).
+        docker_cli: String,
     },
 }
 
@@ -101,9 +104,11 @@ impl Stack {
                 miner_image,
                 proxy_image,
                 docker_host,
+                docker_cli,
             } => {
                 cluster
                     .args(["--containerizers", "docker,mesos"])
+                    .args(["--docker", docker_cli])
                     .env("DOCKER_HOST", docker_host);
                 scheduler_config["containers"] = serde_json::json!({
                     "containerizer": "docker",

@@ -248,6 +248,7 @@ fn docker_stack_mines_and_relaunches_miners_when_the_proxy_container_dies() {
                 miner_image: images.miner.clone(),
                 proxy_image: images.proxy.clone(),
                 docker_host: engine().to_owned(),
+                docker_cli: "docker".into(),
             },
             agents: 2,
             cpus_per_agent: 1.0,

@@ -32,6 +32,10 @@ struct Args {
     /// this workspace; podman's Docker API is started if no engine answers).
     #[arg(long)]
     containers: bool,
+    /// With --containers: the CLI the agents drive, `docker` (Mesos' way) or
+    /// `podman` (same commands; set CONTAINERS_CONF as docker/engine does).
+    #[arg(long, default_value = "docker")]
+    docker_cli: String,
     /// Stop after this many seconds [default: run until Ctrl-C].
     #[arg(long)]
     seconds: Option<u64>,
@@ -56,6 +60,7 @@ fn main() -> anyhow::Result<()> {
             miner_image: images.miner,
             proxy_image: images.proxy,
             docker_host: tests::containers::engine().to_owned(),
+            docker_cli: args.docker_cli.clone(),
         }
     } else {
         Tasks::Processes {
