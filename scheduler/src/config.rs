@@ -416,6 +416,11 @@ mod tests {
         config.validate().unwrap();
         assert_eq!(config.framework.role, "mining");
         assert_eq!(config.executor.uris.len(), 1);
+        let docker: Config =
+            serde_json::from_str(include_str!("../config-examples/scheduler-docker.json")).unwrap();
+        docker.validate().unwrap();
+        assert_eq!(docker.containers.containerizer, Containerizer::Docker);
+        assert!(docker.containers.force_pull);
     }
 
     #[test]
