@@ -400,6 +400,7 @@ impl State {
                 shutdown: None,
                 termination_reason: None,
                 res,
+                reregister_by: None,
                 docker: docker_name,
                 command_task,
             },
@@ -522,6 +523,12 @@ impl State {
                 "Agent has been removed",
             ));
         }
+        if !self.agents[agent].serving(Instant::now()) {
+            return Err(HttpError::new(
+                http::StatusCode::SERVICE_UNAVAILABLE,
+                "Agent is restarting",
+            ));
+        }
         let framework_id = call.framework_id.value.clone();
         let executor_id = call.executor_id.value.clone();
         if framework_id.is_empty() || executor_id.is_empty() {
@@ -597,6 +604,7 @@ impl State {
         exec.stream = Some(tx);
         exec.stream_seq = stream_seq;
         exec.subscribed_once = true;
+        exec.reregister_by = None;
         exec.next_heartbeat = Instant::now() + self.config.executor_heartbeat_interval;
         info!(executor = %key.1, "executor subscribed");
         exec.send(&Event {

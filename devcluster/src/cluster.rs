@@ -104,6 +104,25 @@ impl Inner {
                 Ok(())
             }
             (Some("lose-agent"), Some(agent_id)) => lose_agent(&mut self.lock(), agent_id),
+            (Some("restart-agent"), Some(rest)) => {
+                // restart-agent/AGENT_ID[/SECONDS]
+                let (agent_id, seconds) = match rest.rsplit_once('/') {
+                    Some((agent_id, seconds)) => (
+                        agent_id,
+                        seconds
+                            .parse::<f64>()
+                            .ok()
+                            .filter(|s| s.is_finite() && *s >= 0.0)
+                            .ok_or_else(|| Error::UnknownFault(fault.to_owned()))?,
+                    ),
+                    None => (rest, 1.0),
+                };
+                restart_agent(
+                    &mut self.lock(),
+                    agent_id,
+                    Duration::from_secs_f64(seconds),
+                )
+            }
             (Some("kill-executor"), Some(executor_id)) => {
                 kill_executor(&mut self.lock(), executor_id)
             }
@@ -212,6 +231,36 @@ fn lose_agent(state: &mut State, agent_id: &str) -> Result<(), Error> {
     Ok(())
 }
 
+fn restart_agent(state: &mut State, agent_id: &str, downtime: Duration) -> Result<(), Error> {
+    let index = state
+        .agent_index(agent_id)
+        .ok_or_else(|| Error::UnknownAgent(agent_id.to_owned()))?;
+    info!(agent = %agent_id, ?downtime, "fault: restarting an agent");
+    let back_at = std::time::Instant::now() + downtime;
+    let reregistration = state.config.executor_reregistration_timeout;
+    let offers: Vec<(String, String)> = state
+        .offers
+        .iter()
+        .filter(|(_, offer)| offer.agent == index)
+        .map(|(id, offer)| (id.clone(), offer.framework_id.clone()))
+        .collect();
+    for (offer_id, framework_id) in offers {
+        state.offers.remove(&offer_id);
+        state.send_rescind(&framework_id, &offer_id);
+    }
+    let agent = &mut state.agents[index];
+    agent.down_until = Some(back_at);
+    // The agent process is gone: executor streams break. Executors keep
+    // running; those of checkpointing frameworks reconnect when it is back.
+    for exec in agent.executors.values_mut() {
+        exec.stream = None;
+        if exec.command_task.is_none() {
+            exec.reregister_by = Some(back_at + reregistration);
+        }
+    }
+    Ok(())
+}
+
 fn kill_executor(state: &mut State, executor_id: &str) -> Result<(), Error> {
     let mut found = false;
     for agent in &state.agents {
@@ -313,6 +362,7 @@ impl Cluster {
                     hostname: hostname.clone(),
                     total: total.clone(),
                     alive: true,
+                    down_until: None,
                     executors: Default::default(),
                 });
             }
@@ -412,6 +462,15 @@ impl Cluster {
     /// partition-aware frameworks) and FAILURE sent.
     pub fn lose_agent(&self, agent_id: &str) -> Result<(), Error> {
         lose_agent(&mut self.inner.lock(), agent_id)
+    }
+
+    /// Fault: an agent restarts: its executor API is down for `downtime`
+    /// (503), its executor streams close and its offers are rescinded.
+    /// Executors keep running; those that resubscribe within the
+    /// reregistration timeout after it is back keep their tasks (with
+    /// their unacknowledged updates), the others are killed.
+    pub fn restart_agent(&self, agent_id: &str, downtime: Duration) -> Result<(), Error> {
+        restart_agent(&mut self.inner.lock(), agent_id, downtime)
     }
 
     /// Fault: SIGKILL to the process of every executor with this id.

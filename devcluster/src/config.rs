@@ -39,6 +39,9 @@ pub struct ClusterConfig {
     pub kill_grace: Duration,
     /// Time an executor has to subscribe after it was started (Mesos: 1 min).
     pub executor_registration_timeout: Duration,
+    /// Time executors have to resubscribe once a restarted agent is back
+    /// (Mesos `--executor_reregistration_timeout`: 2 s).
+    pub executor_reregistration_timeout: Duration,
     /// `MESOS_RECOVERY_TIMEOUT` given to executors (Mesos: 15 min).
     pub recovery_timeout: Duration,
     /// `MESOS_SUBSCRIPTION_BACKOFF_MAX` given to executors (Mesos: 2 s).
@@ -67,6 +70,7 @@ impl Default for ClusterConfig {
             executor_shutdown_grace: Duration::from_secs(5),
             kill_grace: Duration::from_secs(3),
             executor_registration_timeout: Duration::from_secs(60),
+            executor_reregistration_timeout: Duration::from_secs(2),
             recovery_timeout: Duration::from_secs(15 * 60),
             subscription_backoff_max: Duration::from_secs(2),
             hostname: None,

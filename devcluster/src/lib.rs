@@ -5,7 +5,8 @@
 //! executors it starts talk to their agent with `ExecutorClient`.
 //!
 //! - [`Cluster`]: start with a [`ClusterConfig`]; inject faults (dropped
-//!   scheduler streams, master failover, agent loss, executor SIGKILL).
+//!   scheduler streams, master failover, agent loss, agent restart,
+//!   executor SIGKILL).
 //! - `master`: the scheduler API: SUBSCRIBE with RecordIO event streams,
 //!   `Mesos-Stream-Id`, heartbeats, framework failover; offers, filters,
 //!   SUPPRESS / REVIVE; launch validation; KILL, SHUTDOWN, ACKNOWLEDGE,
@@ -20,7 +21,9 @@
 //!
 //! Not modelled: the Mesos command executor (command tasks run only in
 //! Docker containers), the default executor (LAUNCH_GROUP), reservations and
-//! persistent volumes, authentication, fetching remote URIs, agent restarts.
+//! persistent volumes, authentication, fetching remote URIs, and an agent
+//! restart's loss of state (a restart is downtime of its executor API;
+//! executors and the master's view of tasks survive it).
 
 mod agent;
 mod cluster;

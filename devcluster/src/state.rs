@@ -121,6 +121,9 @@ pub(crate) struct ExecRec {
     /// Why the agent is terminating the executor, for its tasks' updates.
     pub termination_reason: Option<task_status::Reason>,
     pub res: Res,
+    /// After an agent restart: the executor must resubscribe by then or be
+    /// killed (Mesos' `--executor_reregistration_timeout`).
+    pub reregister_by: Option<Instant>,
     /// The Docker container it runs in (`mesos-<container id>`), if any.
     pub docker: Option<String>,
     /// Set for a command task: the agent is its executor (Mesos' docker
@@ -145,10 +148,18 @@ pub(crate) struct Agent {
     pub hostname: String,
     pub total: Res,
     pub alive: bool,
+    /// Restarting (a fault): its executor API answers 503 until then, and it
+    /// makes no offers.
+    pub down_until: Option<Instant>,
     pub executors: HashMap<ExecKey, ExecRec>,
 }
 
 impl Agent {
+    /// Up and serving its executor API (not removed, not restarting).
+    pub fn serving(&self, now: Instant) -> bool {
+        self.alive && self.down_until.is_none_or(|until| now >= until)
+    }
+
     pub fn info(&self) -> AgentInfo {
         AgentInfo {
             hostname: self.hostname.clone(),
@@ -359,8 +370,9 @@ impl State {
         if eligible.is_empty() {
             return;
         }
+        let now = Instant::now();
         for (index, used) in used.iter().enumerate() {
-            if !self.agents[index].alive {
+            if !self.agents[index].serving(now) {
                 continue;
             }
             let mut free = self.agents[index].total.clone();
@@ -562,6 +574,7 @@ impl State {
         self.enforce_kill_deadlines(now);
         self.escalate_shutdowns(now);
         self.expire_registrations(now);
+        self.expire_reregistrations(now);
         if self.allocation_needed || now >= self.next_allocation {
             self.next_allocation = now + self.config.allocation_interval;
             self.allocate();
@@ -689,6 +702,32 @@ impl State {
             info!(executor = %key.1, "executor did not subscribe in time");
             if let Some(exec) = self.agents[agent].executors.get_mut(&key) {
                 exec.termination_reason = Some(task_status::Reason::ExecutorRegistrationTimeout);
+            }
+            self.shutdown_executor(agent, &key, false);
+        }
+    }
+
+    /// Executors that did not resubscribe after an agent restart in time
+    /// are killed; their tasks fail.
+    fn expire_reregistrations(&mut self, now: Instant) {
+        let mut expired = Vec::new();
+        for (index, agent) in self.agents.iter_mut().enumerate() {
+            if agent.down_until.is_some_and(|until| now >= until) {
+                agent.down_until = None;
+                info!(agent = %agent.id, "agent is back after its restart");
+                self.allocation_needed = true;
+            }
+            for (key, exec) in &agent.executors {
+                if exec.reregister_by.is_some_and(|by| now >= by) && exec.shutdown.is_none() {
+                    expired.push((index, key.clone()));
+                }
+            }
+        }
+        for (agent, key) in expired {
+            info!(executor = %key.1, "executor did not resubscribe after the agent restart");
+            if let Some(exec) = self.agents[agent].executors.get_mut(&key) {
+                exec.reregister_by = None;
+                exec.termination_reason = Some(task_status::Reason::ExecutorReregistrationTimeout);
             }
             self.shutdown_executor(agent, &key, false);
         }

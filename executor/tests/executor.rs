@@ -94,7 +94,7 @@ async fn pool(listener: TcpListener, shares: mpsc::UnboundedSender<String>) {
 
 struct Sched {
     dir: tempfile::TempDir,
-    _cluster: Cluster,
+    cluster: Cluster,
     client: SchedulerClient,
     stream_id: String,
     framework_id: String,
@@ -102,6 +102,11 @@ struct Sched {
 }
 
 async fn start() -> Sched {
+    start_with(false).await
+}
+
+/// A cluster and a subscribed test framework (`checkpoint` as in FrameworkInfo).
+async fn start_with(checkpoint: bool) -> Sched {
     let dir = tempfile::tempdir().unwrap();
     let config = ClusterConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
@@ -126,6 +131,7 @@ async fn start() -> Sched {
                 user: "nobody".into(),
                 name: "executor-test".into(),
                 failover_timeout: Some(60.0),
+                checkpoint: Some(checkpoint),
                 ..Default::default()
             },
             suppressed_roles: vec![],
@@ -141,7 +147,7 @@ async fn start() -> Sched {
     assert_eq!(first.r#type(), event::Type::Subscribed, "{first:?}");
     Sched {
         dir,
-        _cluster: cluster,
+        cluster,
         client,
         stream_id: subscription.stream_id,
         framework_id: first.subscribed.unwrap().framework_id.value,
@@ -532,4 +538,105 @@ async fn unusable_task_spec_fails_the_task() {
         "{failed:?}"
     );
     expect_executor_exit(&mut sched, task_id).await;
+}
+
+/// The next hash-rate MESSAGE from the task's executor.
+async fn next_report(sched: &mut Sched, task_id: &str) -> HashRateReport {
+    let event = sched
+        .expect("MESSAGE", |event| {
+            event.r#type() == event::Type::Message
+                || (event.r#type() == event::Type::Update
+                    && event.update.as_ref().unwrap().status.state() != TaskState::TaskRunning)
+        })
+        .await;
+    assert_eq!(
+        event.r#type(),
+        event::Type::Message,
+        "the task changed state: {event:?}"
+    );
+    let report: HashRateReport = serde_json::from_slice(&event.message.unwrap().data).unwrap();
+    assert_eq!(report.task_id, task_id);
+    report
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkpointed_miner_survives_an_agent_restart() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (shares_tx, _shares) = mpsc::unbounded_channel();
+    tokio::spawn(pool(listener, shares_tx));
+
+    let mut sched = start_with(true).await;
+    let task_id = "miner-r";
+    let agent_id = sched
+        .launch(
+            task_id,
+            miner_spec(port),
+            &[
+                ("MINER_PAYOUT_ADDRESS", PAYOUT),
+                ("MESOS_MINER_REPORT_INTERVAL", "1secs"),
+            ],
+        )
+        .await;
+    expect_state(&mut sched, task_id, TaskState::TaskStarting).await;
+    expect_state(&mut sched, task_id, TaskState::TaskRunning).await;
+    next_report(&mut sched, task_id).await;
+    let executor_id = format!("exec-{task_id}");
+    let pid = sched
+        .cluster
+        .executor_pid(&executor_id)
+        .expect("executor runs");
+
+    let downtime = Duration::from_secs(3);
+    sched
+        .cluster
+        .restart_agent(&agent_id.value, downtime)
+        .unwrap();
+    let restarted = Instant::now();
+    // Reports resume once the executor has resubscribed: they travel over
+    // the agent's executor API, which is down until then.
+    loop {
+        let report = next_report(&mut sched, task_id).await;
+        if restarted.elapsed() > downtime {
+            assert!(report.hash_rate > 0.0, "{report:?}");
+            break;
+        }
+    }
+    // Past the reregistration timeout: the same executor process, still
+    // mining, and it still answers a KILL.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(sched.cluster.executor_pid(&executor_id), Some(pid));
+    assert!(next_report(&mut sched, task_id).await.hash_rate > 0.0);
+    kill_and_expect_killed(&mut sched, task_id, &agent_id).await;
+    expect_executor_exit(&mut sched, task_id).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn executor_without_checkpointing_ends_its_task_when_the_agent_restarts() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (shares_tx, _shares) = mpsc::unbounded_channel();
+    tokio::spawn(pool(listener, shares_tx));
+
+    let mut sched = start_with(false).await;
+    let task_id = "miner-nc";
+    let agent_id = sched
+        .launch(
+            task_id,
+            miner_spec(port),
+            &[("MINER_PAYOUT_ADDRESS", PAYOUT)],
+        )
+        .await;
+    expect_state(&mut sched, task_id, TaskState::TaskStarting).await;
+    expect_state(&mut sched, task_id, TaskState::TaskRunning).await;
+    sched
+        .cluster
+        .restart_agent(&agent_id.value, Duration::from_secs(1))
+        .unwrap();
+    let status = sched.update(task_id).await;
+    assert_eq!(status.state(), TaskState::TaskFailed, "{status:?}");
+    assert!(sched
+        .cluster
+        .executor_pid(&format!("exec-{task_id}"))
+        .is_none());
 }

@@ -1,6 +1,7 @@
-//! Reconnection against a scripted agent on loopback (devcluster cannot
-//! restart an agent): the executor resubscribes with what is unacknowledged
-//! when the framework checkpoints, and gives up at once when it does not.
+//! Reconnection against a scripted agent on loopback, which can check the
+//! SUBSCRIBE call byte by byte: the executor resubscribes with what is
+//! unacknowledged when the framework checkpoints, and gives up at once when
+//! it does not. (tests/executor.rs restarts a devcluster agent under it.)
 
 use std::time::Duration;
 
