@@ -117,11 +117,7 @@ impl Inner {
                     ),
                     None => (rest, 1.0),
                 };
-                restart_agent(
-                    &mut self.lock(),
-                    agent_id,
-                    Duration::from_secs_f64(seconds),
-                )
+                restart_agent(&mut self.lock(), agent_id, Duration::from_secs_f64(seconds))
             }
             (Some("kill-executor"), Some(executor_id)) => {
                 kill_executor(&mut self.lock(), executor_id)
