@@ -152,16 +152,7 @@ fn lose_agent(state: &mut State, agent_id: &str) -> Result<(), Error> {
         .ok_or_else(|| Error::UnknownAgent(agent_id.to_owned()))?;
     info!(agent = %agent_id, "fault: losing an agent");
     state.agents[index].alive = false;
-    let offers: Vec<(String, String)> = state
-        .offers
-        .iter()
-        .filter(|(_, offer)| offer.agent == index)
-        .map(|(id, offer)| (id.clone(), offer.framework_id.clone()))
-        .collect();
-    for (offer_id, framework_id) in offers {
-        state.offers.remove(&offer_id);
-        state.send_rescind(&framework_id, &offer_id);
-    }
+    rescind_agent_offers(state, index);
     for (_, exec) in state.agents[index].executors.drain() {
         let _ = exec.signals.send(libc::SIGKILL);
     }
@@ -227,13 +218,8 @@ fn lose_agent(state: &mut State, agent_id: &str) -> Result<(), Error> {
     Ok(())
 }
 
-fn restart_agent(state: &mut State, agent_id: &str, downtime: Duration) -> Result<(), Error> {
-    let index = state
-        .agent_index(agent_id)
-        .ok_or_else(|| Error::UnknownAgent(agent_id.to_owned()))?;
-    info!(agent = %agent_id, ?downtime, "fault: restarting an agent");
-    let back_at = std::time::Instant::now() + downtime;
-    let reregistration = state.config.executor_reregistration_timeout;
+/// Withdraws every outstanding offer of agent `index`.
+fn rescind_agent_offers(state: &mut State, index: usize) {
     let offers: Vec<(String, String)> = state
         .offers
         .iter()
@@ -244,6 +230,16 @@ fn restart_agent(state: &mut State, agent_id: &str, downtime: Duration) -> Resul
         state.offers.remove(&offer_id);
         state.send_rescind(&framework_id, &offer_id);
     }
+}
+
+fn restart_agent(state: &mut State, agent_id: &str, downtime: Duration) -> Result<(), Error> {
+    let index = state
+        .agent_index(agent_id)
+        .ok_or_else(|| Error::UnknownAgent(agent_id.to_owned()))?;
+    info!(agent = %agent_id, ?downtime, "fault: restarting an agent");
+    let back_at = std::time::Instant::now() + downtime;
+    let reregistration = state.config.executor_reregistration_timeout;
+    rescind_agent_offers(state, index);
     let agent = &mut state.agents[index];
     agent.down_until = Some(back_at);
     // The agent process is gone: executor streams break. Executors keep

@@ -253,6 +253,19 @@ mod tests {
         }
     }
 
+    /// `run_spec` with no resources, environment or labels.
+    fn bare_spec(info: &ContainerInfo, command: &CommandInfo) -> Result<RunSpec, String> {
+        run_spec(
+            info,
+            command,
+            "c",
+            Path::new("/s"),
+            &Res::default(),
+            vec![],
+            &[],
+        )
+    }
+
     #[test]
     fn run_spec_carries_limits_env_by_name_labels_and_command() {
         let command = CommandInfo {
@@ -327,16 +340,7 @@ mod tests {
             "no limits without resources: {args}"
         );
         command.value = None;
-        assert!(run_spec(
-            &info,
-            &command,
-            "c",
-            Path::new("/s"),
-            &Res::default(),
-            vec![],
-            &[]
-        )
-        .is_err());
+        assert!(bare_spec(&info, &command).is_err());
     }
 
     #[test]
@@ -344,27 +348,9 @@ mod tests {
         let command = CommandInfo::default();
         let mut info = container(container_info::docker_info::Network::Host);
         info.r#type = container_info::Type::Mesos as i32;
-        assert!(run_spec(
-            &info,
-            &command,
-            "c",
-            Path::new("/s"),
-            &Res::default(),
-            vec![],
-            &[]
-        )
-        .is_err());
+        assert!(bare_spec(&info, &command).is_err());
         let mut info = container(container_info::docker_info::Network::Host);
         info.docker.as_mut().unwrap().image.clear();
-        assert!(run_spec(
-            &info,
-            &command,
-            "c",
-            Path::new("/s"),
-            &Res::default(),
-            vec![],
-            &[]
-        )
-        .is_err());
+        assert!(bare_spec(&info, &command).is_err());
     }
 }

@@ -559,15 +559,15 @@ async fn next_report(sched: &mut Sched, task_id: &str) -> HashRateReport {
     report
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn checkpointed_miner_survives_an_agent_restart() {
+/// A scripted pool, a cluster with a framework (`checkpoint` as given), and
+/// a RUNNING miner task reporting every second.
+async fn running_miner(task_id: &str, checkpoint: bool) -> (Sched, AgentId) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let (shares_tx, _shares) = mpsc::unbounded_channel();
+    // Shares are not looked at here (the pool ignores a closed channel).
+    let (shares_tx, _) = mpsc::unbounded_channel();
     tokio::spawn(pool(listener, shares_tx));
-
-    let mut sched = start_with(true).await;
-    let task_id = "miner-r";
+    let mut sched = start_with(checkpoint).await;
     let agent_id = sched
         .launch(
             task_id,
@@ -580,6 +580,13 @@ async fn checkpointed_miner_survives_an_agent_restart() {
         .await;
     expect_state(&mut sched, task_id, TaskState::TaskStarting).await;
     expect_state(&mut sched, task_id, TaskState::TaskRunning).await;
+    (sched, agent_id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkpointed_miner_survives_an_agent_restart() {
+    let task_id = "miner-r";
+    let (mut sched, agent_id) = running_miner(task_id, true).await;
     next_report(&mut sched, task_id).await;
     let executor_id = format!("exec-{task_id}");
     let pid = sched
@@ -613,22 +620,8 @@ async fn checkpointed_miner_survives_an_agent_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn executor_without_checkpointing_ends_its_task_when_the_agent_restarts() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let (shares_tx, _shares) = mpsc::unbounded_channel();
-    tokio::spawn(pool(listener, shares_tx));
-
-    let mut sched = start_with(false).await;
     let task_id = "miner-nc";
-    let agent_id = sched
-        .launch(
-            task_id,
-            miner_spec(port),
-            &[("MINER_PAYOUT_ADDRESS", PAYOUT)],
-        )
-        .await;
-    expect_state(&mut sched, task_id, TaskState::TaskStarting).await;
-    expect_state(&mut sched, task_id, TaskState::TaskRunning).await;
+    let (mut sched, agent_id) = running_miner(task_id, false).await;
     sched
         .cluster
         .restart_agent(&agent_id.value, Duration::from_secs(1))
