@@ -211,33 +211,6 @@ pub fn ports(resources: &[Resource]) -> Vec<(u64, u64)> {
         .collect()
 }
 
-/// Helper for building requests: a scalar resource with role "*".
-pub fn scalar_resource(name: &str, amount: f64) -> Resource {
-    Resource {
-        name: name.into(),
-        r#type: value::Type::Scalar as i32,
-        scalar: Some(value::Scalar { value: amount }),
-        role: Some("*".into()),
-        ..Default::default()
-    }
-}
-
-/// Helper for building requests: a ports resource with role "*".
-pub fn ports_resource(ranges: &[(u64, u64)]) -> Resource {
-    Resource {
-        name: "ports".into(),
-        r#type: value::Type::Ranges as i32,
-        ranges: Some(value::Ranges {
-            range: ranges
-                .iter()
-                .map(|&(begin, end)| value::Range { begin, end })
-                .collect(),
-        }),
-        role: Some("*".into()),
-        ..Default::default()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,9 +219,9 @@ mod tests {
     fn subset_add_subtract() {
         let total = Res::new(4.0, 1024.0, vec![(31000, 31009)]);
         let want = Res::from_resources(&[
-            scalar_resource("cpus", 0.5),
-            scalar_resource("mem", 128.0),
-            ports_resource(&[(31002, 31003)]),
+            Resource::scalar("cpus", 0.5),
+            Resource::scalar("mem", 128.0),
+            Resource::ranges("ports", &[(31002, 31003)]),
         ])
         .unwrap();
         assert!(total.contains(&want));
@@ -265,11 +238,11 @@ mod tests {
 
     #[test]
     fn refuses_what_is_never_offered() {
-        assert!(Res::from_resources(&[scalar_resource("disk", 1.0)]).is_err());
-        let mut reserved = scalar_resource("cpus", 1.0);
+        assert!(Res::from_resources(&[Resource::scalar("disk", 1.0)]).is_err());
+        let mut reserved = Resource::scalar("cpus", 1.0);
         reserved.role = Some("miners".into());
         assert!(Res::from_resources(&[reserved]).is_err());
-        assert!(Res::from_resources(&[scalar_resource("cpus", -1.0)]).is_err());
-        assert!(Res::from_resources(&[ports_resource(&[(5, 4)])]).is_err());
+        assert!(Res::from_resources(&[Resource::scalar("cpus", -1.0)]).is_err());
+        assert!(Res::from_resources(&[Resource::ranges("ports", &[(5, 4)])]).is_err());
     }
 }

@@ -142,7 +142,7 @@ async fn launch_acknowledge_message_kill_and_reoffer() {
 
     // Too big: TASK_ERROR from the master, no uuid.
     let mut greedy = test_task(&offer, "greedy", "e-greedy", &[]);
-    greedy.resources[0] = devcluster::resources::scalar_resource("cpus", 64.0);
+    greedy.resources[0] = mesos::v1::Resource::scalar("cpus", 64.0);
     let task = test_task(&offer, "t1", "e1", &[]);
     sched
         .launch_with(vec![offer.id.clone()], vec![greedy, task.clone()], 3600.0)

@@ -7,15 +7,14 @@ use std::time::Duration;
 use bitcoin::block::Version;
 use bitcoin::hashes::Hash;
 use bitcoin::{BlockHash, CompactTarget};
-use devcluster::resources::scalar_resource;
 use devcluster::{Cluster, ClusterConfig};
 use executor::HashRateReport;
 use futures_util::{SinkExt, StreamExt};
 use mesos::client::{ClientConfig, EventStream, SchedulerClient};
 use mesos::v1::scheduler::{call, event, Call, Event};
 use mesos::v1::{
-    environment, executor_info, AgentId, CommandInfo, DurationInfo, Environment, ExecutorId,
-    ExecutorInfo, FrameworkId, FrameworkInfo, KillPolicy, Offer, TaskId, TaskInfo, TaskState,
+    executor_info, AgentId, CommandInfo, DurationInfo, Environment, ExecutorId, ExecutorInfo,
+    FrameworkId, FrameworkInfo, KillPolicy, Offer, Resource, TaskId, TaskInfo, TaskState,
     TaskStatus,
 };
 use serde_json::{json, Value};
@@ -254,31 +253,21 @@ fn task_info(offer: &Offer, task_id: &str, data: Value, env: &[(&str, &str)]) ->
             value: task_id.into(),
         },
         agent_id: offer.agent_id.clone(),
-        resources: vec![scalar_resource("cpus", 1.0), scalar_resource("mem", 64.0)],
+        resources: vec![Resource::scalar("cpus", 1.0), Resource::scalar("mem", 64.0)],
         executor: Some(ExecutorInfo {
             r#type: Some(executor_info::Type::Custom as i32),
             executor_id: ExecutorId {
                 value: format!("exec-{task_id}"),
             },
             command: Some(CommandInfo {
-                environment: Some(Environment {
-                    variables: env
-                        .iter()
-                        .map(|(name, value)| environment::Variable {
-                            name: (*name).into(),
-                            r#type: Some(environment::variable::Type::Value as i32),
-                            value: Some((*value).into()),
-                            secret: None,
-                        })
-                        .collect(),
-                }),
+                environment: Some(Environment::from_pairs(env.iter().copied())),
                 shell: Some(false),
                 value: Some(EXECUTOR.into()),
                 arguments: vec![EXECUTOR.into()],
                 uris: vec![],
                 user: None,
             }),
-            resources: vec![scalar_resource("cpus", 0.1), scalar_resource("mem", 32.0)],
+            resources: vec![Resource::scalar("cpus", 0.1), Resource::scalar("mem", 32.0)],
             ..Default::default()
         }),
         data: Some(serde_json::to_vec(&data).unwrap().into()),

@@ -5,16 +5,20 @@
 //!   `mesos.v1.executor`), generated from our subset of Mesos' .proto files in
 //!   `proto/` with Mesos' own names, field numbers and enum values.
 //! - [`recordio`]: the `<length>\n<bytes>` framing of event streams.
+//! - [`ContentType`]: the two encodings of calls and events,
+//!   `application/x-protobuf` (the default) and `application/json` (Mesos'
+//!   JSON mapping, generated serde impls on every [`v1`] message).
 //! - [`client`]: async HTTP clients for `/api/v1/scheduler` (master) and
-//!   `/api/v1/executor` (agent).
-//!
-//! Only `application/x-protobuf` is spoken; JSON is not supported.
+//!   `/api/v1/executor` (agent), over `http://` or (feature `tls`, on by
+//!   default) `https://`.
 
 #![forbid(unsafe_code)]
 
 pub mod client;
+mod content_type;
 pub mod recordio;
 pub mod v1;
 
-/// The content type of every call and event this crate sends or reads.
-pub const PROTOBUF_CONTENT_TYPE: &str = "application/x-protobuf";
+pub use content_type::{
+    CodecError, ContentType, UnknownContentType, JSON_CONTENT_TYPE, PROTOBUF_CONTENT_TYPE,
+};

@@ -10,15 +10,6 @@ use scheduler::tasks::TaskBook;
 
 const AGENTS: usize = 10_000;
 
-fn scalar(name: &str, amount: f64) -> Resource {
-    Resource {
-        name: name.into(),
-        r#type: value::Type::Scalar as i32,
-        scalar: Some(value::Scalar { value: amount }),
-        ..Default::default()
-    }
-}
-
 fn offer(i: usize) -> Offer {
     Offer {
         id: OfferId {
@@ -30,8 +21,8 @@ fn offer(i: usize) -> Offer {
         },
         hostname: format!("agent{i}.example"),
         resources: vec![
-            scalar("cpus", 1.0 + (i % 8) as f64 * 0.5),
-            scalar("mem", 2048.0),
+            Resource::scalar("cpus", 1.0 + (i % 8) as f64 * 0.5),
+            Resource::scalar("mem", 2048.0),
             Resource {
                 name: "ports".into(),
                 r#type: value::Type::Ranges as i32,

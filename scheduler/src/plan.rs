@@ -24,9 +24,9 @@ use std::collections::HashSet;
 
 use bytes::Bytes;
 use mesos::v1::{
-    command_info, container_info, environment, executor_info, AgentId, CommandInfo, ContainerInfo,
-    DurationInfo, Environment, ExecutorId, ExecutorInfo, KillPolicy, Label, Labels, Offer,
-    Parameter, Resource, TaskId, TaskInfo,
+    command_info, container_info, executor_info, AgentId, CommandInfo, ContainerInfo, DurationInfo,
+    Environment, ExecutorId, ExecutorInfo, KillPolicy, Label, Labels, Offer, Parameter, Resource,
+    TaskId, TaskInfo,
 };
 use serde::{Deserialize, Serialize};
 use tracing::{debug, info};
@@ -334,9 +334,7 @@ fn launch_miner(
 }
 
 fn duration(secs: f64) -> DurationInfo {
-    DurationInfo {
-        nanoseconds: (secs * 1e9) as i64,
-    }
+    std::time::Duration::from_secs_f64(secs).into()
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -362,17 +360,7 @@ fn task_info(
     };
     let executor = &config.executor;
     let containers = &config.containers;
-    let environment = Some(Environment {
-        variables: env
-            .into_iter()
-            .map(|(name, value)| environment::Variable {
-                name: name.to_owned(),
-                r#type: Some(environment::variable::Type::Value as i32),
-                value: Some(value),
-                secret: None,
-            })
-            .collect(),
-    });
+    let environment = Some(Environment::from_pairs(env));
     let docker = |image: &str, parameters: Vec<Parameter>| ContainerInfo {
         r#type: container_info::Type::Docker as i32,
         docker: Some(container_info::DockerInfo {

@@ -232,26 +232,11 @@ pub(crate) mod tests {
     use mesos::v1::resource::ReservationInfo;
 
     pub(crate) fn scalar(name: &str, amount: f64) -> Resource {
-        Resource {
-            name: name.into(),
-            r#type: value::Type::Scalar as i32,
-            scalar: Some(value::Scalar { value: amount }),
-            ..Default::default()
-        }
+        Resource::scalar(name, amount)
     }
 
     pub(crate) fn ports(ranges: &[(u64, u64)]) -> Resource {
-        Resource {
-            name: PORTS.into(),
-            r#type: value::Type::Ranges as i32,
-            ranges: Some(value::Ranges {
-                range: ranges
-                    .iter()
-                    .map(|&(begin, end)| value::Range { begin, end })
-                    .collect(),
-            }),
-            ..Default::default()
-        }
+        Resource::ranges(PORTS, ranges)
     }
 
     pub(crate) fn reserved(mut resource: Resource, role: &str) -> Resource {

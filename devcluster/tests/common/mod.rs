@@ -5,13 +5,12 @@
 
 use std::time::Duration;
 
-use devcluster::resources::{ports_resource, scalar_resource};
 use devcluster::{Cluster, ClusterConfig};
 use mesos::client::{ClientConfig, EventStream, SchedulerClient};
 use mesos::v1::scheduler::{call, event, Call, Event};
 use mesos::v1::{
-    command_info, environment, executor_info, AgentId, CommandInfo, DurationInfo, Environment,
-    ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo, KillPolicy, Offer, OfferId, TaskId,
+    command_info, executor_info, AgentId, CommandInfo, DurationInfo, Environment, ExecutorId,
+    ExecutorInfo, FrameworkId, FrameworkInfo, KillPolicy, Offer, OfferId, Resource, TaskId,
     TaskInfo, TaskState, TaskStatus,
 };
 
@@ -268,9 +267,9 @@ pub fn test_task(
         },
         agent_id: offer.agent_id.clone(),
         resources: vec![
-            scalar_resource("cpus", 0.5),
-            scalar_resource("mem", 64.0),
-            ports_resource(&[(first_port, first_port)]),
+            Resource::scalar("cpus", 0.5),
+            Resource::scalar("mem", 64.0),
+            Resource::ranges("ports", &[(first_port, first_port)]),
         ],
         executor: Some(ExecutorInfo {
             r#type: Some(executor_info::Type::Custom as i32),
@@ -278,24 +277,14 @@ pub fn test_task(
                 value: executor_id.into(),
             },
             command: Some(CommandInfo {
-                environment: Some(Environment {
-                    variables: env
-                        .iter()
-                        .map(|(name, value)| environment::Variable {
-                            name: (*name).into(),
-                            r#type: Some(environment::variable::Type::Value as i32),
-                            value: Some((*value).into()),
-                            secret: None,
-                        })
-                        .collect(),
-                }),
+                environment: Some(Environment::from_pairs(env.iter().copied())),
                 shell: Some(false),
                 value: Some(TEST_EXECUTOR.into()),
                 arguments: vec![TEST_EXECUTOR.into()],
                 uris: Vec::<command_info::Uri>::new(),
                 user: None,
             }),
-            resources: vec![scalar_resource("cpus", 0.1), scalar_resource("mem", 32.0)],
+            resources: vec![Resource::scalar("cpus", 0.1), Resource::scalar("mem", 32.0)],
             shutdown_grace_period: Some(DurationInfo {
                 nanoseconds: 1_000_000_000,
             }),

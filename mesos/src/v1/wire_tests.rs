@@ -106,15 +106,6 @@ fn scheduler_subscribe_call() {
     roundtrip(&wire, &call);
 }
 
-fn scalar_resource(name: &str, value: f64) -> Resource {
-    Resource {
-        name: name.into(),
-        r#type: value::Type::Scalar as i32,
-        scalar: Some(value::Scalar { value }),
-        ..Default::default()
-    }
-}
-
 #[test]
 fn scheduler_offers_event_with_cpus_mem_ports() {
     let cpus = [
@@ -168,8 +159,8 @@ fn scheduler_offers_event_with_cpus_mem_ports() {
                 },
                 hostname: "node-a".into(),
                 resources: vec![
-                    scalar_resource("cpus", 4.0),
-                    scalar_resource("mem", 8192.0),
+                    Resource::scalar("cpus", 4.0),
+                    Resource::scalar("mem", 8192.0),
                     Resource {
                         name: "ports".into(),
                         r#type: value::Type::Ranges as i32,

@@ -10,13 +10,12 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use devcluster::resources::{ports_resource, scalar_resource};
 use devcluster::{Cluster, ClusterConfig};
 use mesos::client::{ClientConfig, SchedulerClient};
 use mesos::v1::scheduler::{call, event, Call};
 use mesos::v1::{
     executor_info, CommandInfo, ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo, Offer,
-    TaskId, TaskInfo,
+    Resource, TaskId, TaskInfo,
 };
 use scheduler::status::{StatusHandle, StatusSnapshot};
 use scheduler::tasks::{TaskRole, TaskState};
@@ -111,9 +110,12 @@ pub async fn start_cluster(agents: usize, cpus: f64) -> TestCluster {
 }
 
 fn filler_task(offer: &Offer, n: usize, cpus: f64, take_ports: bool) -> TaskInfo {
-    let mut resources = vec![scalar_resource("cpus", cpus), scalar_resource("mem", 16.0)];
+    let mut resources = vec![
+        Resource::scalar("cpus", cpus),
+        Resource::scalar("mem", 16.0),
+    ];
     if take_ports {
-        resources.push(ports_resource(&[(31000, 31001)]));
+        resources.push(Resource::ranges("ports", &[(31000, 31001)]));
     }
     let executor = test_executor().display().to_string();
     TaskInfo {
