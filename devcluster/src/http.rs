@@ -2,11 +2,17 @@
 //! `/devcluster/faults/...`) and for each agent (`/api/v1/executor`), request
 //! decoding and status codes, and the endless RecordIO response body of a
 //! SUBSCRIBE, which tells the cluster when the client went away.
+//!
+//! Like Mesos, both APIs speak protobuf and JSON: a call is decoded by its
+//! `Content-Type`, and the answer is written in the type its `Accept` asks
+//! for (a missing `Accept` or `*/*` means the call's own type). The cluster
+//! itself only ever sees and writes protobuf: JSON answers are transcoded
+//! here, record by record.
 
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::{Arc, Weak};
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
 use http::header::{ACCEPT, CONTENT_TYPE};
@@ -18,7 +24,8 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use mesos::client::{EXECUTOR_API_PATH, SCHEDULER_API_PATH, STREAM_ID_HEADER};
-use mesos::PROTOBUF_CONTENT_TYPE;
+use mesos::v1::{executor, scheduler};
+use mesos::{recordio, CodecError, ContentType, WireMessage};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
@@ -45,11 +52,70 @@ pub(crate) enum StreamOwner {
     },
 }
 
+/// Rewrites one protobuf message (an event record's payload, or a call's
+/// answer) as JSON.
+type ToJson = fn(Bytes) -> Result<Bytes, CodecError>;
+
+fn to_json<M: WireMessage>(protobuf: Bytes) -> Result<Bytes, CodecError> {
+    let message: M = ContentType::Protobuf.decode(protobuf)?;
+    ContentType::Json.encode(&message)
+}
+
+/// The message types of one API, for writing its answers as JSON.
+#[derive(Clone, Copy)]
+struct Api {
+    event: ToJson,
+    /// The body of a `200 OK` answer to a call other than SUBSCRIBE.
+    response: Option<ToJson>,
+}
+
+const SCHEDULER_API: Api = Api {
+    event: to_json::<scheduler::Event>,
+    response: Some(to_json::<scheduler::Response>),
+};
+
+const EXECUTOR_API: Api = Api {
+    event: to_json::<executor::Event>,
+    response: None,
+};
+
 /// A SUBSCRIBE response body: RecordIO records pushed by the cluster through
-/// a channel; ends when the cluster drops the sender.
+/// a channel (protobuf, one record per message); ends when the cluster drops
+/// the sender. Transcoded to JSON records when the subscriber asked for JSON.
 pub(crate) struct EventBody {
     rx: mpsc::UnboundedReceiver<Bytes>,
     owner: Option<(Weak<Inner>, StreamOwner)>,
+    json: Option<JsonRecords>,
+}
+
+/// Turns protobuf RecordIO records into JSON ones.
+struct JsonRecords {
+    decoder: recordio::Decoder,
+    to_json: ToJson,
+}
+
+impl JsonRecords {
+    /// The JSON records of the complete protobuf records in `chunk` (and
+    /// any earlier partial one); empty while a record is incomplete.
+    fn transcode(&mut self, chunk: &[u8]) -> Bytes {
+        self.decoder.feed(chunk);
+        let mut out = bytes::BytesMut::new();
+        loop {
+            match self.decoder.next_record() {
+                Ok(Some(record)) => match (self.to_json)(record) {
+                    Ok(json) => recordio::encode(&json, &mut out),
+                    Err(error) => warn!(%error, "event not writable as JSON; dropped"),
+                },
+                Ok(None) => break,
+                Err(error) => {
+                    // Our own framing: cannot happen.
+                    warn!(%error, "broken event framing");
+                    break;
+                }
+            }
+        }
+        out.freeze()
+    }
 }
 
 impl EventBody {
@@ -61,7 +127,16 @@ impl EventBody {
         Self {
             rx,
             owner: Some((inner, owner)),
+            json: None,
         }
+    }
+
+    /// Writes the events as JSON records from now on.
+    fn as_json(&mut self, to_json: ToJson) {
+        self.json = Some(JsonRecords {
+            decoder: recordio::Decoder::default(),
+            to_json,
+        });
     }
 }
 
@@ -83,10 +158,19 @@ impl http_body::Body for EventBody {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        self.get_mut()
-            .rx
-            .poll_recv(cx)
-            .map(|chunk| chunk.map(|bytes| Ok(Frame::data(bytes))))
+        let this = self.get_mut();
+        loop {
+            let Some(chunk) = ready!(this.rx.poll_recv(cx)) else {
+                return Poll::Ready(None);
+            };
+            let chunk = match &mut this.json {
+                None => chunk,
+                Some(json) => json.transcode(&chunk),
+            };
+            if !chunk.is_empty() {
+                return Poll::Ready(Some(Ok(Frame::data(chunk))));
+            }
+        }
     }
 }
 
@@ -114,7 +198,7 @@ impl HttpError {
 pub(crate) enum Reply {
     /// 202 Accepted.
     Accepted,
-    /// 200 OK with a protobuf body.
+    /// 200 OK with a protobuf body (written as JSON when asked for).
     Ok(Bytes),
     /// 200 OK with an event stream (and the scheduler's stream id).
     Stream {
@@ -129,24 +213,38 @@ pub(crate) fn text(status: StatusCode, message: String) -> Response<Body> {
     response
 }
 
-fn reply(result: Result<Reply, HttpError>) -> Response<Body> {
+/// The HTTP answer to a call of `api`, written as `answer`.
+fn reply(result: Result<Reply, HttpError>, api: Api, answer: ContentType) -> Response<Body> {
+    let content_type = http::HeaderValue::from_static(answer.mime());
     match result {
         Ok(Reply::Accepted) => text(StatusCode::ACCEPTED, String::new()),
         Ok(Reply::Ok(bytes)) => {
+            let bytes = match (answer, api.response) {
+                (ContentType::Json, Some(to_json)) => match to_json(bytes) {
+                    Ok(json) => json,
+                    Err(error) => {
+                        return text(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            format!("cannot write the answer as JSON: {error}"),
+                        )
+                    }
+                },
+                _ => bytes,
+            };
             let mut response = Response::new(Either::Left(Full::new(bytes)));
-            response.headers_mut().insert(
-                CONTENT_TYPE,
-                http::HeaderValue::from_static(PROTOBUF_CONTENT_TYPE),
-            );
+            response.headers_mut().insert(CONTENT_TYPE, content_type);
             response
         }
-        Ok(Reply::Stream { body, stream_id }) => {
+        Ok(Reply::Stream {
+            mut body,
+            stream_id,
+        }) => {
+            if answer == ContentType::Json {
+                body.as_json(api.event);
+            }
             let mut response = Response::new(Either::Right(body));
             let headers = response.headers_mut();
-            headers.insert(
-                CONTENT_TYPE,
-                http::HeaderValue::from_static(PROTOBUF_CONTENT_TYPE),
-            );
+            headers.insert(CONTENT_TYPE, content_type);
             if let Some(id) = stream_id.and_then(|id| http::HeaderValue::from_str(&id).ok()) {
                 headers.insert(STREAM_ID_HEADER, id);
             }
@@ -159,10 +257,11 @@ fn reply(result: Result<Reply, HttpError>) -> Response<Body> {
     }
 }
 
-/// Checks method and media types, reads and decodes the call.
-async fn read_call<M: prost::Message + Default>(
+/// Checks method and media types, reads and decodes the call. Returns it
+/// with the type to answer in.
+async fn read_call<M: WireMessage>(
     request: Request<Incoming>,
-) -> Result<M, HttpError> {
+) -> Result<(M, ContentType), HttpError> {
     if request.method() != Method::POST {
         return Err(HttpError::new(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -179,30 +278,39 @@ async fn read_call<M: prost::Message + Default>(
             "Expecting 'Content-Type' to be present",
         ));
     }
-    if !content_type.starts_with(PROTOBUF_CONTENT_TYPE) {
+    let Some(call_type) = ContentType::from_mime(content_type) else {
         return Err(HttpError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            format!("devcluster only speaks {PROTOBUF_CONTENT_TYPE}, not {content_type}"),
+            format!(
+                "Expecting 'Content-Type' of {} or {}, not {content_type}",
+                ContentType::Json.mime(),
+                ContentType::Protobuf.mime()
+            ),
         ));
-    }
+    };
     let accept = request
         .headers()
         .get(ACCEPT)
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or("*/*");
-    if !(accept.contains(PROTOBUF_CONTENT_TYPE) || accept.contains("*/*")) {
+        .and_then(|value| value.to_str().ok());
+    let Some(answer_type) = ContentType::from_accept(accept, call_type) else {
         return Err(HttpError::new(
             StatusCode::NOT_ACCEPTABLE,
-            format!("devcluster only answers {PROTOBUF_CONTENT_TYPE}"),
+            format!(
+                "Expecting 'Accept' to allow {} or {}",
+                ContentType::Json.mime(),
+                ContentType::Protobuf.mime()
+            ),
         ));
-    }
+    };
     let body = Limited::new(request.into_body(), MAX_CALL_LEN)
         .collect()
         .await
         .map_err(|error| HttpError::bad_request(format!("cannot read the body: {error}")))?
         .to_bytes();
-    M::decode(body)
-        .map_err(|error| HttpError::bad_request(format!("Failed to parse body into Call: {error}")))
+    let call = call_type.decode(body).map_err(|error| {
+        HttpError::bad_request(format!("Failed to parse body into Call: {error}"))
+    })?;
+    Ok((call, answer_type))
 }
 
 async fn master_service(
@@ -216,11 +324,11 @@ async fn master_service(
             .get(STREAM_ID_HEADER)
             .and_then(|value| value.to_str().ok())
             .map(str::to_owned);
-        let result = match read_call(request).await {
-            Ok(call) => inner.scheduler_call(call, stream_id),
-            Err(error) => Err(error),
+        let (result, answer) = match read_call(request).await {
+            Ok((call, answer)) => (inner.scheduler_call(call, stream_id), answer),
+            Err(error) => (Err(error), ContentType::Protobuf),
         };
-        return Ok(reply(result));
+        return Ok(reply(result, SCHEDULER_API, answer));
     }
     if let Some(fault) = path.strip_prefix("/devcluster/faults/") {
         if request.method() != Method::POST {
@@ -243,11 +351,11 @@ async fn agent_service(
     if path != EXECUTOR_API_PATH {
         return Ok(text(StatusCode::NOT_FOUND, format!("no endpoint {path}")));
     }
-    let result = match read_call(request).await {
-        Ok(call) => inner.executor_call(agent, call),
-        Err(error) => Err(error),
+    let (result, answer) = match read_call(request).await {
+        Ok((call, answer)) => (inner.executor_call(agent, call), answer),
+        Err(error) => (Err(error), ContentType::Protobuf),
     };
-    Ok(reply(result))
+    Ok(reply(result, EXECUTOR_API, answer))
 }
 
 /// Which API a listener serves.
@@ -290,5 +398,295 @@ pub(crate) async fn serve(listener: TcpListener, inner: Weak<Inner>, role: Role)
                 debug!(%peer, %error, "connection ended with an error");
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Both encodings against a running cluster: the mesos client in JSON,
+    //! and raw requests checking what goes over the wire.
+
+    use std::time::Duration;
+
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+    use mesos::client::{ClientConfig, SchedulerClient};
+    use mesos::v1::scheduler::{call, event, Call, Event};
+    use mesos::v1::FrameworkInfo;
+
+    use super::*;
+    use crate::{Cluster, ClusterConfig};
+
+    const PATIENCE: Duration = Duration::from_secs(60);
+
+    async fn cluster(dir: &std::path::Path) -> Cluster {
+        Cluster::start(ClusterConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            agents: 1,
+            cpus: 2.0,
+            mem_mb: 1024.0,
+            ports: (31000, 31009),
+            work_dir: dir.to_path_buf(),
+            heartbeat_interval: Duration::from_secs(1),
+            allocation_interval: Duration::from_millis(100),
+            ..ClusterConfig::default()
+        })
+        .await
+        .unwrap()
+    }
+
+    fn subscribe_call() -> Call {
+        Call {
+            r#type: Some(call::Type::Subscribe as i32),
+            subscribe: Some(call::Subscribe {
+                framework_info: FrameworkInfo {
+                    user: "nobody".into(),
+                    name: "json-test".into(),
+                    ..Default::default()
+                },
+                suppressed_roles: vec![],
+            }),
+            ..Default::default()
+        }
+    }
+
+    /// POSTs `body` with the given headers; `None` leaves a header out.
+    async fn post(
+        url: String,
+        content_type: &str,
+        accept: Option<&str>,
+        stream_id: Option<&str>,
+        body: impl Into<Bytes>,
+    ) -> Response<Incoming> {
+        let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+        let mut request = Request::post(url).header(CONTENT_TYPE, content_type);
+        if let Some(accept) = accept {
+            request = request.header(ACCEPT, accept);
+        }
+        if let Some(stream_id) = stream_id {
+            request = request.header(STREAM_ID_HEADER, stream_id);
+        }
+        let request = request.body(Full::new(body.into())).unwrap();
+        tokio::time::timeout(PATIENCE, client.request(request))
+            .await
+            .expect("answer in time")
+            .unwrap()
+    }
+
+    async fn text_of(response: Response<Incoming>) -> String {
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        String::from_utf8_lossy(&body).into_owned()
+    }
+
+    /// The first RecordIO record of a streamed answer.
+    async fn first_record(response: &mut Response<Incoming>) -> Bytes {
+        let mut decoder = recordio::Decoder::default();
+        loop {
+            if let Some(record) = decoder.next_record().unwrap() {
+                return record;
+            }
+            let frame = tokio::time::timeout(PATIENCE, response.body_mut().frame())
+                .await
+                .expect("a record in time")
+                .expect("stream open")
+                .unwrap();
+            if let Ok(data) = frame.into_data() {
+                decoder.feed(&data);
+            }
+        }
+    }
+
+    fn media_type<B>(response: &Response<B>) -> &str {
+        response.headers()[CONTENT_TYPE].to_str().unwrap()
+    }
+
+    async fn next_event(events: &mut mesos::client::EventStream<Event>) -> Event {
+        tokio::time::timeout(PATIENCE, events.next())
+            .await
+            .expect("an event in time")
+            .expect("stream open")
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn scheduler_client_in_json() {
+        let dir = tempfile::tempdir().unwrap();
+        let cluster = cluster(dir.path()).await;
+        let config = ClientConfig::default().with_content_type(ContentType::Json);
+        let client = SchedulerClient::new(&cluster.master_addr().to_string(), config).unwrap();
+        let mut subscription = client.subscribe(&subscribe_call()).await.unwrap();
+        assert_eq!(subscription.events.content_type(), ContentType::Json);
+
+        let subscribed = next_event(&mut subscription.events).await;
+        assert_eq!(subscribed.r#type(), event::Type::Subscribed);
+        let framework_id = subscribed.subscribed.unwrap().framework_id;
+        let offers = loop {
+            let event = next_event(&mut subscription.events).await;
+            if event.r#type() == event::Type::Offers {
+                break event.offers.unwrap().offers;
+            }
+        };
+        let ports = crate::resources::ports(&offers[0].resources);
+        assert_eq!(ports, [(31000, 31009)]);
+
+        // A JSON DECLINE is accepted and understood: the declined offer does
+        // not come back within its filter.
+        let decline = Call {
+            framework_id: Some(framework_id),
+            r#type: Some(call::Type::Decline as i32),
+            decline: Some(call::Decline {
+                offer_ids: offers.iter().map(|offer| offer.id.clone()).collect(),
+                filters: Some(mesos::v1::Filters {
+                    refuse_seconds: Some(3600.0),
+                }),
+            }),
+            ..Default::default()
+        };
+        client
+            .call(&subscription.stream_id, &decline)
+            .await
+            .unwrap();
+        let offered_again = tokio::time::timeout(Duration::from_secs(2), async {
+            loop {
+                let event = next_event(&mut subscription.events).await;
+                if event.r#type() == event::Type::Offers {
+                    return event;
+                }
+            }
+        })
+        .await;
+        assert!(
+            offered_again.is_err(),
+            "declined offers came back: {offered_again:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn scheduler_api_answers_in_the_accepted_type() {
+        let dir = tempfile::tempdir().unwrap();
+        let cluster = cluster(dir.path()).await;
+        let url = format!("http://{}{SCHEDULER_API_PATH}", cluster.master_addr());
+        let json_subscribe = br#"{"type":"SUBSCRIBE","subscribe":{"framework_info":{"user":"nobody","name":"curl"}}}"#;
+
+        // JSON in, JSON out (no Accept: the call's own type).
+        let mut response = post(
+            url.clone(),
+            "application/json",
+            None,
+            None,
+            &json_subscribe[..],
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(media_type(&response), "application/json");
+        let stream_id = response.headers()[STREAM_ID_HEADER]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let record = first_record(&mut response).await;
+        let text = String::from_utf8_lossy(&record).into_owned();
+        assert!(
+            text.starts_with(r#"{"type":"SUBSCRIBED","subscribed":{"framework_id":{"value":""#),
+            "{text}"
+        );
+        let subscribed: Event = ContentType::Json.decode(record).unwrap();
+        let subscribed = subscribed.subscribed.unwrap();
+        assert_eq!(subscribed.heartbeat_interval_seconds, Some(1.0));
+        let framework_id = subscribed.framework_id.value;
+
+        // A call with a `200 OK` body answers in JSON too.
+        let reconcile = format!(
+            r#"{{"framework_id":{{"value":"{framework_id}"}},"type":"RECONCILE_OPERATIONS","reconcile_operations":{{}}}}"#
+        );
+        let answer = post(
+            url.clone(),
+            "application/json",
+            Some("application/json"),
+            Some(&stream_id),
+            reconcile,
+        )
+        .await;
+        assert_eq!(answer.status(), StatusCode::OK);
+        assert_eq!(media_type(&answer), "application/json");
+        let text = text_of(answer).await;
+        assert!(
+            text.starts_with(r#"{"type":"RECONCILE_OPERATIONS""#),
+            "{text}"
+        );
+        drop(response);
+
+        // JSON in, protobuf out.
+        let mut response = post(
+            url.clone(),
+            "application/json; charset=utf-8",
+            Some("application/x-protobuf"),
+            None,
+            &json_subscribe[..],
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(media_type(&response), "application/x-protobuf");
+        let record = first_record(&mut response).await;
+        let event: Event = ContentType::Protobuf.decode(record).unwrap();
+        assert_eq!(event.r#type(), event::Type::Subscribed);
+        drop(response);
+
+        // Protobuf in, JSON out.
+        let protobuf_subscribe = ContentType::Protobuf.encode(&subscribe_call()).unwrap();
+        let mut response = post(
+            url.clone(),
+            "application/x-protobuf",
+            Some("application/json"),
+            None,
+            protobuf_subscribe,
+        )
+        .await;
+        assert_eq!(media_type(&response), "application/json");
+        let record = first_record(&mut response).await;
+        let event: Event = ContentType::Json.decode(record).unwrap();
+        assert_eq!(event.r#type(), event::Type::Subscribed);
+        drop(response);
+
+        // Refusals: unknown media type, nothing acceptable, bad JSON.
+        let answer = post(url.clone(), "text/plain", None, None, "hi").await;
+        assert_eq!(answer.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        let answer = post(
+            url.clone(),
+            "application/json",
+            Some("text/html"),
+            None,
+            &json_subscribe[..],
+        )
+        .await;
+        assert_eq!(answer.status(), StatusCode::NOT_ACCEPTABLE);
+        let answer = post(url, "application/json", None, None, r#"{"type":"#).await;
+        assert_eq!(answer.status(), StatusCode::BAD_REQUEST);
+        assert!(text_of(answer)
+            .await
+            .contains("Failed to parse body into Call"));
+    }
+
+    #[tokio::test]
+    async fn executor_api_reads_json_calls() {
+        let dir = tempfile::tempdir().unwrap();
+        let cluster = cluster(dir.path()).await;
+        let agent = &cluster.agents()[0];
+        let url = format!("http://{}{EXECUTOR_API_PATH}", agent.endpoint);
+
+        let answer = post(url.clone(), "application/json", None, None, "[]").await;
+        assert_eq!(answer.status(), StatusCode::BAD_REQUEST);
+        assert!(text_of(answer)
+            .await
+            .contains("Failed to parse body into Call"));
+
+        // A well-formed JSON call reaches the agent, which knows no such
+        // executor.
+        let subscribe = r#"{"type":"SUBSCRIBE","framework_id":{"value":"fw-x"},"executor_id":{"value":"exec-x"},"subscribe":{}}"#;
+        let answer = post(url, "application/json", None, None, subscribe).await;
+        assert_eq!(answer.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            text_of(answer).await,
+            "Executor exec-x of framework fw-x cannot be found"
+        );
     }
 }

@@ -16,6 +16,7 @@
 //! - `docker`: the Docker containerizer (when `ClusterConfig::docker` names
 //!   the CLI): executors and command tasks with a DOCKER `ContainerInfo` run
 //!   through `docker run`, as Mesos' agent runs them.
+//! - [`testing`]: a minimal framework for tests, over the real scheduler API.
 //! - `state`: all of it behind one mutex, driven in time by one ticker task
 //!   (no task or thread per agent, so 100 agents stay cheap).
 //!
@@ -34,6 +35,7 @@ mod http;
 mod master;
 pub mod resources;
 mod state;
+pub mod testing;
 
 pub use cluster::{AgentSummary, Cluster};
 pub use config::{machine_cpus, machine_mem_mb, mesos_duration, ClusterConfig};

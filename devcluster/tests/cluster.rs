@@ -198,7 +198,7 @@ async fn launch_acknowledge_message_kill_and_reoffer() {
     assert_eq!(&echoed.data[..], b"ping");
     assert_eq!(echoed.executor_id.value, "e1");
 
-    sched.kill("t1", &offer.agent_id).await;
+    sched.kill("t1", &offer.agent_id, None).await;
     let killed = sched.update("t1").await;
     assert_eq!(killed.state(), TaskState::TaskKilled);
     assert_eq!(killed.source(), task_status::Source::Executor);
@@ -285,7 +285,7 @@ async fn kill_escalates_when_the_executor_ignores_it() {
     sched.launch(vec![offer.id.clone()], vec![task]).await;
     let running = sched.update("stubborn").await;
     sched.acknowledge(&running).await;
-    sched.kill("stubborn", &offer.agent_id).await;
+    sched.kill("stubborn", &offer.agent_id, None).await;
     let killed = sched.update("stubborn").await;
     assert_eq!(killed.state(), TaskState::TaskKilled);
     assert_eq!(killed.source(), task_status::Source::Agent);

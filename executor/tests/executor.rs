@@ -7,15 +7,15 @@ use std::time::Duration;
 use bitcoin::block::Version;
 use bitcoin::hashes::Hash;
 use bitcoin::{BlockHash, CompactTarget};
+use devcluster::testing::TestFramework;
 use devcluster::{Cluster, ClusterConfig};
 use executor::HashRateReport;
 use futures_util::{SinkExt, StreamExt};
-use mesos::client::{ClientConfig, EventStream, SchedulerClient};
-use mesos::v1::scheduler::{call, event, Call, Event};
+use mesos::client::{ClientConfig, SchedulerClient};
+use mesos::v1::scheduler::{call, event};
 use mesos::v1::{
-    executor_info, AgentId, CommandInfo, DurationInfo, Environment, ExecutorId, ExecutorInfo,
-    FrameworkId, FrameworkInfo, KillPolicy, Offer, Resource, TaskId, TaskInfo, TaskState,
-    TaskStatus,
+    executor_info, AgentId, CommandInfo, Environment, ExecutorId, ExecutorInfo, FrameworkInfo,
+    Offer, Resource, TaskId, TaskInfo, TaskState, TaskStatus,
 };
 use serde_json::{json, Value};
 use stratum::{ClientRequest, Message, Notify, Response, ServerMessage, StratumCodec};
@@ -25,7 +25,6 @@ use tokio::time::Instant;
 use tokio_util::codec::Framed;
 
 const EXECUTOR: &str = env!("CARGO_BIN_EXE_executor");
-const PATIENCE: Duration = Duration::from_secs(30);
 const KILL_GRACE: Duration = Duration::from_secs(3);
 const PAYOUT: &str = "bcrt1qexecutortest";
 
@@ -91,13 +90,25 @@ async fn pool(listener: TcpListener, shares: mpsc::UnboundedSender<String>) {
     }
 }
 
+/// The cluster, its work dir, and a subscribed test framework (which the
+/// test scheduler derefs to).
 struct Sched {
     dir: tempfile::TempDir,
     cluster: Cluster,
-    client: SchedulerClient,
-    stream_id: String,
-    framework_id: String,
-    events: EventStream<Event>,
+    framework: TestFramework,
+}
+
+impl std::ops::Deref for Sched {
+    type Target = TestFramework;
+    fn deref(&self) -> &TestFramework {
+        &self.framework
+    }
+}
+
+impl std::ops::DerefMut for Sched {
+    fn deref_mut(&mut self) -> &mut TestFramework {
+        &mut self.framework
+    }
 }
 
 async fn start() -> Sched {
@@ -123,126 +134,37 @@ async fn start_with(checkpoint: bool) -> Sched {
     let cluster = Cluster::start(config).await.unwrap();
     let client =
         SchedulerClient::new(&cluster.master_addr().to_string(), ClientConfig::default()).unwrap();
-    let subscribe = Call {
-        r#type: Some(call::Type::Subscribe as i32),
-        subscribe: Some(call::Subscribe {
-            framework_info: FrameworkInfo {
-                user: "nobody".into(),
-                name: "executor-test".into(),
-                failover_timeout: Some(60.0),
-                checkpoint: Some(checkpoint),
-                ..Default::default()
-            },
-            suppressed_roles: vec![],
-        }),
+    let info = FrameworkInfo {
+        user: "nobody".into(),
+        name: "executor-test".into(),
+        failover_timeout: Some(60.0),
+        checkpoint: Some(checkpoint),
         ..Default::default()
     };
-    let mut subscription = client.subscribe(&subscribe).await.unwrap();
-    let first = tokio::time::timeout(PATIENCE, subscription.events.next())
-        .await
-        .expect("SUBSCRIBED in time")
-        .expect("stream open")
-        .unwrap();
-    assert_eq!(first.r#type(), event::Type::Subscribed, "{first:?}");
+    let framework = TestFramework::subscribe(&client, info).await;
     Sched {
         dir,
         cluster,
-        client,
-        stream_id: subscription.stream_id,
-        framework_id: first.subscribed.unwrap().framework_id.value,
-        events: subscription.events,
+        framework,
     }
 }
 
 impl Sched {
-    fn base(&self, kind: call::Type) -> Call {
-        Call {
-            framework_id: Some(FrameworkId {
-                value: self.framework_id.clone(),
-            }),
-            r#type: Some(kind as i32),
-            ..Default::default()
-        }
-    }
-
-    async fn send(&self, call: Call) {
-        self.client.call(&self.stream_id, &call).await.unwrap();
-    }
-
-    async fn expect(&mut self, what: &str, matches: impl Fn(&Event) -> bool) -> Event {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            let event = tokio::time::timeout_at(deadline, self.events.next())
-                .await
-                .unwrap_or_else(|_| panic!("no {what} in time"))
-                .unwrap_or_else(|| panic!("stream ended before {what}"))
-                .unwrap();
-            if matches(&event) {
-                return event;
-            }
-        }
-    }
-
     /// The next UPDATE for `task_id`, acknowledged.
     async fn update(&mut self, task_id: &str) -> TaskStatus {
-        let status = self
-            .expect(&format!("UPDATE for {task_id}"), |event| {
-                event.r#type() == event::Type::Update
-                    && event.update.as_ref().unwrap().status.task_id.value == task_id
-            })
-            .await
-            .update
-            .unwrap()
-            .status;
-        let mut ack = self.base(call::Type::Acknowledge);
-        ack.acknowledge = Some(call::Acknowledge {
-            agent_id: status.agent_id.clone().unwrap(),
-            task_id: status.task_id.clone(),
-            uuid: status.uuid.clone().unwrap(),
-        });
-        self.send(ack).await;
+        let status = self.framework.update(task_id).await;
+        self.acknowledge(&status).await;
         status
     }
 
+    /// Launches one task on the next offer; the agent it goes to.
     async fn launch(&mut self, task_id: &str, data: Value, env: &[(&str, &str)]) -> AgentId {
-        let offer: Offer = self
-            .expect("OFFERS", |event| event.r#type() == event::Type::Offers)
-            .await
-            .offers
-            .unwrap()
-            .offers
-            .remove(0);
+        let offer: Offer = self.offers().await.remove(0);
         let task = task_info(&offer, task_id, data, env);
-        let mut accept = self.base(call::Type::Accept);
-        accept.accept = Some(call::Accept {
-            offer_ids: vec![offer.id.clone()],
-            operations: vec![mesos::v1::offer::Operation {
-                r#type: Some(mesos::v1::offer::operation::Type::Launch as i32),
-                launch: Some(mesos::v1::offer::operation::Launch {
-                    task_infos: vec![task],
-                }),
-                ..Default::default()
-            }],
-            filters: None,
-        });
-        self.send(accept).await;
+        self.framework
+            .launch(vec![offer.id.clone()], vec![task])
+            .await;
         offer.agent_id
-    }
-
-    async fn kill(&self, task_id: &str, agent_id: &AgentId, grace: Duration) {
-        let mut kill = self.base(call::Type::Kill);
-        kill.kill = Some(call::Kill {
-            task_id: TaskId {
-                value: task_id.into(),
-            },
-            agent_id: Some(agent_id.clone()),
-            kill_policy: Some(KillPolicy {
-                grace_period: Some(DurationInfo {
-                    nanoseconds: grace.as_nanos() as i64,
-                }),
-            }),
-        });
-        self.send(kill).await;
     }
 }
 
@@ -294,7 +216,7 @@ async fn expect_state(sched: &mut Sched, task_id: &str, state: TaskState) -> Tas
 /// KILL with a grace period; TASK_KILLED must come within it (plus slack).
 async fn kill_and_expect_killed(sched: &mut Sched, task_id: &str, agent_id: &AgentId) {
     let started = Instant::now();
-    sched.kill(task_id, agent_id, KILL_GRACE).await;
+    sched.kill(task_id, agent_id, Some(KILL_GRACE)).await;
     let killed = expect_state(sched, task_id, TaskState::TaskKilled).await;
     assert!(
         started.elapsed() < KILL_GRACE + Duration::from_secs(2),

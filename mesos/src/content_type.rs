@@ -23,6 +23,13 @@ pub const PROTOBUF_CONTENT_TYPE: &str = "application/x-protobuf";
 /// Media type of JSON bodies.
 pub const JSON_CONTENT_TYPE: &str = "application/json";
 
+/// A message either encoding can carry: every generated [`crate::v1`] type
+/// (prost for protobuf, pbjson's serde impls for JSON). Use it as the bound
+/// of code generic over calls and events.
+pub trait WireMessage: prost::Message + Default + Serialize + DeserializeOwned {}
+
+impl<M: prost::Message + Default + Serialize + DeserializeOwned> WireMessage for M {}
+
 /// How calls and events are encoded on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum ContentType {
@@ -121,10 +128,7 @@ impl ContentType {
     }
 
     /// A body (or one RecordIO record) of this type as an `M`.
-    pub fn decode<M: prost::Message + Default + DeserializeOwned>(
-        self,
-        body: Bytes,
-    ) -> Result<M, CodecError> {
+    pub fn decode<M: WireMessage>(self, body: Bytes) -> Result<M, CodecError> {
         Ok(match self {
             Self::Protobuf => M::decode(body)?,
             Self::Json => serde_json::from_slice(&body)?,

@@ -20,5 +20,6 @@ pub mod recordio;
 pub mod v1;
 
 pub use content_type::{
-    CodecError, ContentType, UnknownContentType, JSON_CONTENT_TYPE, PROTOBUF_CONTENT_TYPE,
+    CodecError, ContentType, UnknownContentType, WireMessage, JSON_CONTENT_TYPE,
+    PROTOBUF_CONTENT_TYPE,
 };

@@ -102,4 +102,6 @@ impl From<std::time::Duration> for DurationInfo {
 }
 
 #[cfg(test)]
+mod json_tests;
+#[cfg(test)]
 mod wire_tests;

@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use mesos::client::{Auth, ClientConfig};
+use mesos::ContentType;
 use scheduler::config::{Containerizer, Secret};
 use scheduler::{Config, Driver, DriverConfig, Framework, PersistedState, StateStore};
 use tracing::{error, info};
@@ -30,7 +31,8 @@ const SECRET_ENV: &str = "MESOS_MINER_SECRET";
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Args {
-    /// The Mesos master(s), `host:port` or `http://host:port`, comma
+    /// The Mesos master(s), `host:port`, `http://host:port` or
+    /// `https://host:port`, comma
     /// separated or repeated; tried in turn when one fails.
     #[arg(
         long,
@@ -57,6 +59,13 @@ struct Args {
     /// worker names (overrides the config file's `payout_address`).
     #[arg(long, env = "MESOS_MINER_PAYOUT_ADDRESS")]
     payout_address: Option<String>,
+    /// Encoding spoken to the master: `protobuf` or `json`.
+    #[arg(long, env = "MESOS_MINER_CONTENT_TYPE", default_value = "protobuf")]
+    content_type: ContentType,
+    /// PEM file of CA certificates to trust for an `https://` master, besides
+    /// the built-in roots.
+    #[arg(long, env = "MESOS_MINER_MASTER_CA_FILE")]
+    master_ca_file: Option<PathBuf>,
     /// The node's JSON-RPC URL handed to the proxy (overrides `node.rpc_url`).
     #[arg(long, env = "MESOS_MINER_NODE_RPC_URL")]
     node_rpc_url: Option<String>,
@@ -159,6 +168,8 @@ fn client_config(args: &Args) -> Result<ClientConfig> {
     };
     Ok(ClientConfig {
         auth,
+        content_type: args.content_type,
+        ca_file: args.master_ca_file.clone(),
         ..ClientConfig::default()
     })
 }

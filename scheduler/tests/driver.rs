@@ -483,3 +483,245 @@ async fn messages_feed_the_status_and_error_aborts() {
     );
     assert_eq!(subscribes.lock().unwrap().len(), 1, "no resubscription");
 }
+
+/// How long a state may take in the agent-loss tests: they start four
+/// executor processes and relaunch some, on a loaded 2-core machine.
+const LOSS_PATIENCE: Duration = Duration::from_secs(120);
+
+/// [`spawn_driver`] with a scheduler configuration of the test's own.
+fn spawn_driver_with(driver: scheduler::DriverConfig, config: scheduler::Config) -> RunningDriver {
+    let state = scheduler::StateStore::new(&driver.state_dir)
+        .load()
+        .unwrap()
+        .unwrap_or_default();
+    let framework = scheduler::Framework::new(config, state);
+    let driver = scheduler::Driver::new(driver, framework).unwrap();
+    let status = driver.status();
+    let handle = tokio::spawn(driver.run());
+    RunningDriver { status, handle }
+}
+
+/// [`wait_for`] with [`LOSS_PATIENCE`].
+async fn wait_long(
+    status: &scheduler::status::StatusHandle,
+    what: &str,
+    ok: impl Fn(&StatusSnapshot) -> bool,
+) -> StatusSnapshot {
+    let deadline = tokio::time::Instant::now() + LOSS_PATIENCE;
+    loop {
+        let snapshot = status.snapshot();
+        if ok(&snapshot) {
+            return snapshot;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no {what} in time; last status: {snapshot:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The tasks of `role` on `agent` in `state`.
+fn tasks_on<'a>(
+    snapshot: &'a StatusSnapshot,
+    role: TaskRole,
+    agent: &'a str,
+    state: scheduler::tasks::TaskState,
+) -> impl Iterator<Item = &'a scheduler::status::TaskStatusView> + 'a {
+    snapshot
+        .tasks
+        .iter()
+        .filter(move |t| t.kind == role && t.agent == agent && t.state == state)
+}
+
+/// A RUNNING proxy, and a RUNNING miner on each of `agents`.
+fn proxy_and_miners_running(snapshot: &StatusSnapshot, agents: &[String]) -> bool {
+    use scheduler::tasks::TaskState::Running;
+    snapshot.connected
+        && snapshot
+            .tasks
+            .iter()
+            .any(|t| t.kind == TaskRole::Proxy && t.state == Running)
+        && agents
+            .iter()
+            .all(|agent| tasks_on(snapshot, TaskRole::Miner, agent, Running).count() == 1)
+}
+
+fn running_proxy(snapshot: &StatusSnapshot) -> &scheduler::status::TaskStatusView {
+    snapshot
+        .tasks
+        .iter()
+        .find(|t| t.kind == TaskRole::Proxy && t.state == scheduler::tasks::TaskState::Running)
+        .expect("a running proxy")
+}
+
+/// Three agents of 2 CPUs, each with the two ports a proxy needs, and the
+/// driver on them (speaking `content_type`, the proxy replaced after 2 s
+/// UNREACHABLE); waits until the proxy and a miner per agent run.
+async fn loss_setup(
+    content_type: mesos::ContentType,
+) -> (
+    TestCluster,
+    tempfile::TempDir,
+    RunningDriver,
+    Vec<String>,
+    StatusSnapshot,
+) {
+    let cluster = start_cluster(3, 2.0).await;
+    let agents: Vec<String> = cluster.cluster.agents().into_iter().map(|a| a.id).collect();
+    let state_dir = tempfile::tempdir().unwrap();
+    let mut driver = driver_config(
+        vec![cluster.cluster.master_addr().to_string()],
+        state_dir.path(),
+    );
+    driver.client = mesos::client::ClientConfig::default().with_content_type(content_type);
+    let mut config = scheduler_config();
+    config.proxy.unreachable_timeout_secs = 2.0;
+    config.validate().unwrap();
+    let driver = spawn_driver_with(driver, config);
+    let before = wait_long(&driver.status, "the proxy and 3 miners", |s| {
+        proxy_and_miners_running(s, &agents)
+    })
+    .await;
+    (cluster, state_dir, driver, agents, before)
+}
+
+/// Losing the agent of a miner: the scheduler (partition-aware) sees the
+/// miner UNREACHABLE and keeps it only as such; nothing runs or is launched
+/// on the lost agent, and the proxy and the other miners keep running,
+/// untouched (same tasks, same executor processes). The driver speaks JSON
+/// to the master here, to cover that path end to end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn losing_a_miner_agent_leaves_the_rest_running() {
+    use scheduler::tasks::TaskState::{Running, Unreachable};
+    let (cluster, _state_dir, driver, agents, before) = loss_setup(mesos::ContentType::Json).await;
+    let proxy = running_proxy(&before).clone();
+    let lost = agents
+        .iter()
+        .find(|agent| **agent != proxy.agent)
+        .unwrap()
+        .clone();
+    let survivors: Vec<String> = agents.iter().filter(|a| **a != lost).cloned().collect();
+    let lost_miner = tasks_on(&before, TaskRole::Miner, &lost, Running)
+        .next()
+        .unwrap()
+        .id
+        .clone();
+    let surviving_ids: Vec<String> = task_ids(&before)
+        .into_iter()
+        .filter(|id| *id != lost_miner)
+        .collect();
+    let pids = |cluster: &devcluster::Cluster| -> Vec<Option<u32>> {
+        surviving_ids
+            .iter()
+            .map(|id| cluster.executor_pid(&format!("exec-{id}")))
+            .collect()
+    };
+    let pids_before = pids(&cluster.cluster);
+    assert!(pids_before.iter().all(Option::is_some), "{pids_before:?}");
+
+    cluster.cluster.lose_agent(&lost).unwrap();
+    let after = wait_long(&driver.status, "the lost miner UNREACHABLE", |s| {
+        s.tasks
+            .iter()
+            .any(|t| t.id == lost_miner && t.state == Unreachable)
+    })
+    .await;
+    assert!(after.connected);
+    assert_eq!(
+        cluster.cluster.executor_pid(&format!("exec-{lost_miner}")),
+        None
+    );
+    // Settle, then check that nothing else moved.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = driver.status.snapshot();
+    let mut ids = surviving_ids.clone();
+    ids.push(lost_miner.clone());
+    ids.sort();
+    assert_eq!(task_ids(&after), ids, "{after:#?}");
+    // On the lost agent: only the UNREACHABLE record, nothing running.
+    let on_lost: Vec<_> = after.tasks.iter().filter(|t| t.agent == lost).collect();
+    assert_eq!(on_lost.len(), 1, "{after:#?}");
+    assert_eq!(
+        (on_lost[0].id.as_str(), on_lost[0].state),
+        (lost_miner.as_str(), Unreachable)
+    );
+    // The proxy and the other miners: the same tasks, RUNNING, in the same
+    // processes.
+    assert_eq!(running_proxy(&after).id, proxy.id);
+    for agent in &survivors {
+        let miners: Vec<_> = tasks_on(&after, TaskRole::Miner, agent, Running).collect();
+        assert_eq!(miners.len(), 1, "{after:#?}");
+        assert!(surviving_ids.contains(&miners[0].id));
+    }
+    assert_eq!(pids(&cluster.cluster), pids_before);
+    assert!(!cluster
+        .cluster
+        .agents()
+        .iter()
+        .any(|agent| agent.id == lost && agent.alive));
+    assert!(!driver.handle.is_finished());
+}
+
+/// Losing the agent of the proxy: the proxy goes UNREACHABLE; after the
+/// configured 2 s the scheduler gives up on it and on every miner, launches
+/// a new proxy on a surviving agent, and then miners on both surviving
+/// agents, pointed at the new proxy. What was on the lost agent is only
+/// kept as UNREACHABLE.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn losing_the_proxy_agent_relaunches_proxy_and_miners_elsewhere() {
+    use scheduler::tasks::TaskState::{Running, Unreachable};
+    let (cluster, state_dir, driver, agents, before) =
+        loss_setup(mesos::ContentType::Protobuf).await;
+    let old_proxy = running_proxy(&before).clone();
+    let lost = old_proxy.agent.clone();
+    let survivors: Vec<String> = agents.iter().filter(|a| **a != lost).cloned().collect();
+    let old_ids = task_ids(&before);
+
+    cluster.cluster.lose_agent(&lost).unwrap();
+    wait_long(&driver.status, "the proxy UNREACHABLE", |s| {
+        s.tasks
+            .iter()
+            .any(|t| t.id == old_proxy.id && t.state == Unreachable)
+    })
+    .await;
+    let after = wait_long(
+        &driver.status,
+        "a new proxy and new miners on the surviving agents",
+        |s| {
+            proxy_and_miners_running(s, &survivors)
+                && running_proxy(s).id != old_proxy.id
+                && s.tasks
+                    .iter()
+                    .filter(|t| t.state == Running)
+                    .all(|t| !old_ids.contains(&t.id))
+        },
+    )
+    .await;
+    let new_proxy = running_proxy(&after).clone();
+    assert!(survivors.contains(&new_proxy.agent), "{after:#?}");
+    // Nothing runs on the lost agent; whatever is recorded there is the old
+    // tasks, UNREACHABLE.
+    for task in after.tasks.iter().filter(|t| t.agent == lost) {
+        assert!(old_ids.contains(&task.id), "{after:#?}");
+        assert_eq!(task.state, Unreachable, "{after:#?}");
+    }
+    // The old miners on the surviving agents were killed: their executors
+    // are gone.
+    for id in &old_ids {
+        assert_eq!(cluster.cluster.executor_pid(&format!("exec-{id}")), None);
+    }
+    // The new miners use the new proxy (from the persisted state).
+    let saved = scheduler::StateStore::new(state_dir.path())
+        .load()
+        .unwrap()
+        .unwrap();
+    let running_miners: Vec<_> = saved.book.miners().filter(|m| m.state == Running).collect();
+    assert_eq!(running_miners.len(), survivors.len(), "{saved:#?}");
+    for miner in running_miners {
+        assert_eq!(miner.proxy_id.as_deref(), Some(new_proxy.id.as_str()));
+        assert!(miner.launched_at_ms >= saved.book.proxy().unwrap().launched_at_ms);
+    }
+    assert_eq!(after.framework_id, before.framework_id);
+    assert!(!driver.handle.is_finished());
+}

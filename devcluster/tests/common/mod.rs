@@ -6,18 +6,15 @@
 use std::time::Duration;
 
 use devcluster::{Cluster, ClusterConfig};
-use mesos::client::{ClientConfig, EventStream, SchedulerClient};
-use mesos::v1::scheduler::{call, event, Call, Event};
+use mesos::client::{ClientConfig, SchedulerClient};
+use mesos::v1::scheduler::Call;
 use mesos::v1::{
-    command_info, executor_info, AgentId, CommandInfo, DurationInfo, Environment, ExecutorId,
-    ExecutorInfo, FrameworkId, FrameworkInfo, KillPolicy, Offer, OfferId, Resource, TaskId,
-    TaskInfo, TaskState, TaskStatus,
+    command_info, executor_info, CommandInfo, DurationInfo, Environment, ExecutorId, ExecutorInfo,
+    FrameworkId, FrameworkInfo, KillPolicy, Offer, Resource, TaskId, TaskInfo, TaskState,
+    TaskStatus,
 };
 
 pub const TEST_EXECUTOR: &str = env!("CARGO_BIN_EXE_devcluster-test-executor");
-
-/// How long any expected event may take.
-pub const PATIENCE: Duration = Duration::from_secs(20);
 
 pub struct Harness {
     pub cluster: Cluster,
@@ -62,189 +59,29 @@ pub async fn start_with(
     }
 }
 
-pub struct Sched {
-    pub client: SchedulerClient,
-    pub stream_id: String,
-    pub framework_id: String,
-    pub events: EventStream<Event>,
+#[allow(unused_imports)] // not every test binary waits by hand
+pub use devcluster::testing::{TestFramework as Sched, PATIENCE};
+
+/// SUBSCRIBE as the devcluster test framework (`id` to fail over).
+pub fn subscribe_call(id: Option<&str>, failover_timeout: f64) -> Call {
+    devcluster::testing::subscribe_call(framework_info(id, failover_timeout))
 }
 
-pub fn subscribe_call(id: Option<&str>, failover_timeout: f64) -> Call {
-    let id = id.map(|value| FrameworkId {
-        value: value.into(),
-    });
-    Call {
-        framework_id: id.clone(),
-        r#type: Some(call::Type::Subscribe as i32),
-        subscribe: Some(call::Subscribe {
-            framework_info: FrameworkInfo {
-                user: "nobody".into(),
-                name: "devcluster-test".into(),
-                id,
-                failover_timeout: Some(failover_timeout),
-                ..Default::default()
-            },
-            suppressed_roles: vec![],
+fn framework_info(id: Option<&str>, failover_timeout: f64) -> FrameworkInfo {
+    FrameworkInfo {
+        user: "nobody".into(),
+        name: "devcluster-test".into(),
+        id: id.map(|value| FrameworkId {
+            value: value.into(),
         }),
+        failover_timeout: Some(failover_timeout),
         ..Default::default()
     }
 }
 
 /// Subscribes and waits for SUBSCRIBED.
 pub async fn subscribe(client: &SchedulerClient, id: Option<&str>, failover_timeout: f64) -> Sched {
-    let mut subscription = client
-        .subscribe(&subscribe_call(id, failover_timeout))
-        .await
-        .unwrap();
-    let first = tokio::time::timeout(PATIENCE, subscription.events.next())
-        .await
-        .expect("SUBSCRIBED in time")
-        .expect("stream open")
-        .unwrap();
-    assert_eq!(first.r#type(), event::Type::Subscribed, "{first:?}");
-    let subscribed = first.subscribed.unwrap();
-    Sched {
-        client: client.clone(),
-        stream_id: subscription.stream_id,
-        framework_id: subscribed.framework_id.value,
-        events: subscription.events,
-    }
-}
-
-impl Sched {
-    pub fn base(&self, kind: call::Type) -> Call {
-        Call {
-            framework_id: Some(FrameworkId {
-                value: self.framework_id.clone(),
-            }),
-            r#type: Some(kind as i32),
-            ..Default::default()
-        }
-    }
-
-    pub async fn send(&self, call: Call) {
-        self.client.call(&self.stream_id, &call).await.unwrap();
-    }
-
-    /// The next event `matches` accepts, skipping others.
-    pub async fn expect(&mut self, what: &str, matches: impl Fn(&Event) -> bool) -> Event {
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        loop {
-            let event = tokio::time::timeout_at(deadline, self.events.next())
-                .await
-                .unwrap_or_else(|_| panic!("no {what} in time"))
-                .unwrap_or_else(|| panic!("stream ended before {what}"))
-                .unwrap();
-            if matches(&event) {
-                return event;
-            }
-        }
-    }
-
-    /// Asserts no event `matches` accepts arrives within `window`.
-    pub async fn expect_none(&mut self, window: Duration, matches: impl Fn(&Event) -> bool) {
-        let deadline = tokio::time::Instant::now() + window;
-        while let Ok(event) = tokio::time::timeout_at(deadline, self.events.next()).await {
-            let event = event.expect("stream open").unwrap();
-            assert!(!matches(&event), "unexpected event {event:?}");
-        }
-    }
-
-    pub async fn offers(&mut self) -> Vec<Offer> {
-        self.expect("OFFERS", |event| event.r#type() == event::Type::Offers)
-            .await
-            .offers
-            .unwrap()
-            .offers
-    }
-
-    /// The next UPDATE for `task_id`.
-    pub async fn update(&mut self, task_id: &str) -> TaskStatus {
-        let task_id = task_id.to_owned();
-        self.expect(&format!("UPDATE for {task_id}"), move |event| {
-            event.r#type() == event::Type::Update
-                && event.update.as_ref().unwrap().status.task_id.value == task_id
-        })
-        .await
-        .update
-        .unwrap()
-        .status
-    }
-
-    pub async fn acknowledge(&self, status: &TaskStatus) {
-        let mut call = self.base(call::Type::Acknowledge);
-        call.acknowledge = Some(call::Acknowledge {
-            agent_id: status.agent_id.clone().unwrap(),
-            task_id: status.task_id.clone(),
-            uuid: status.uuid.clone().unwrap(),
-        });
-        self.send(call).await;
-    }
-
-    pub async fn decline(&self, offer_ids: Vec<OfferId>, refuse_seconds: f64) {
-        let mut call = self.base(call::Type::Decline);
-        call.decline = Some(call::Decline {
-            offer_ids,
-            filters: Some(mesos::v1::Filters {
-                refuse_seconds: Some(refuse_seconds),
-            }),
-        });
-        self.send(call).await;
-    }
-
-    pub async fn launch(&self, offer_ids: Vec<OfferId>, tasks: Vec<TaskInfo>) {
-        self.launch_with(offer_ids, tasks, 0.0).await;
-    }
-
-    /// ACCEPT with one LAUNCH; unused resources are refused for `refuse_seconds`.
-    pub async fn launch_with(
-        &self,
-        offer_ids: Vec<OfferId>,
-        tasks: Vec<TaskInfo>,
-        refuse_seconds: f64,
-    ) {
-        let mut call = self.base(call::Type::Accept);
-        call.accept = Some(call::Accept {
-            offer_ids,
-            operations: vec![mesos::v1::offer::Operation {
-                r#type: Some(mesos::v1::offer::operation::Type::Launch as i32),
-                launch: Some(mesos::v1::offer::operation::Launch { task_infos: tasks }),
-                ..Default::default()
-            }],
-            filters: Some(mesos::v1::Filters {
-                refuse_seconds: Some(refuse_seconds),
-            }),
-        });
-        self.send(call).await;
-    }
-
-    pub async fn kill(&self, task_id: &str, agent_id: &AgentId) {
-        let mut call = self.base(call::Type::Kill);
-        call.kill = Some(call::Kill {
-            task_id: TaskId {
-                value: task_id.into(),
-            },
-            agent_id: Some(agent_id.clone()),
-            kill_policy: None,
-        });
-        self.send(call).await;
-    }
-
-    pub async fn reconcile(&self, tasks: &[&str]) {
-        let mut call = self.base(call::Type::Reconcile);
-        call.reconcile = Some(call::Reconcile {
-            tasks: tasks
-                .iter()
-                .map(|task| call::reconcile::Task {
-                    task_id: TaskId {
-                        value: (*task).into(),
-                    },
-                    agent_id: None,
-                })
-                .collect(),
-        });
-        self.send(call).await;
-    }
+    Sched::subscribe(client, framework_info(id, failover_timeout)).await
 }
 
 pub fn state(status: &TaskStatus) -> TaskState {

@@ -6,6 +6,7 @@ use std::time::Duration;
 use http::StatusCode;
 
 use crate::recordio::RecordIoError;
+use crate::CodecError;
 
 /// An error from a Mesos HTTP call or event stream. Status variants carry the
 /// response body, where Mesos explains what it did not like.
@@ -74,6 +75,23 @@ pub enum ClientError {
     /// An event record is not a valid protobuf message.
     #[error("undecodable event: {0}")]
     Decode(#[from] prost::DecodeError),
+    /// A JSON event record is not a valid event, or a call could not be
+    /// written as JSON (an enum field holding an unknown number).
+    #[error("bad JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    /// The TLS settings cannot be used (unreadable CA file, no certificate in
+    /// it, or `https://` without the crate's `tls` feature).
+    #[error("TLS: {0}")]
+    Tls(String),
+}
+
+impl From<CodecError> for ClientError {
+    fn from(error: CodecError) -> Self {
+        match error {
+            CodecError::Protobuf(error) => Self::Decode(error),
+            CodecError::Json(error) => Self::Json(error),
+        }
+    }
 }
 
 impl ClientError {

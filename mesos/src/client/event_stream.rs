@@ -1,6 +1,7 @@
 //! The endless body of a SUBSCRIBE response, as a stream of decoded events:
 //! HTTP chunks go through the RecordIO [`Decoder`], each record is decoded as
-//! one protobuf event.
+//! one event in the stream's [`ContentType`] (a protobuf message or a JSON
+//! object).
 
 use std::marker::PhantomData;
 use std::pin::Pin;
@@ -13,6 +14,7 @@ use tracing::{debug, trace};
 
 use super::ClientError;
 use crate::recordio::Decoder;
+use crate::{ContentType, WireMessage};
 
 /// Events of type `E` read from a subscription. Ends (`None`) when the server
 /// closes the stream, which for Mesos means: resubscribe. After an error it
@@ -23,6 +25,7 @@ use crate::recordio::Decoder;
 pub struct EventStream<E> {
     body: Incoming,
     decoder: Decoder,
+    content_type: ContentType,
     done: bool,
     _event: PhantomData<fn() -> E>,
 }
@@ -30,20 +33,27 @@ pub struct EventStream<E> {
 impl<E> std::fmt::Debug for EventStream<E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EventStream")
+            .field("content_type", &self.content_type)
             .field("buffered", &self.decoder.buffered_len())
             .field("done", &self.done)
             .finish()
     }
 }
 
-impl<E: prost::Message + Default> EventStream<E> {
-    pub(crate) fn new(body: Incoming, max_record_len: usize) -> Self {
+impl<E: WireMessage> EventStream<E> {
+    pub(crate) fn new(body: Incoming, max_record_len: usize, content_type: ContentType) -> Self {
         Self {
             body,
             decoder: Decoder::new(max_record_len),
+            content_type,
             done: false,
             _event: PhantomData,
         }
+    }
+
+    /// How the events are encoded.
+    pub fn content_type(&self) -> ContentType {
+        self.content_type
     }
 
     /// The next event; `None` once the stream has ended.
@@ -84,7 +94,9 @@ impl<E: prost::Message + Default> EventStream<E> {
     }
 
     fn decode(&mut self, record: Bytes) -> Result<E, ClientError> {
-        E::decode(record).or_else(|error| self.fail(error.into()))
+        self.content_type
+            .decode(record)
+            .or_else(|error| self.fail(error.into()))
     }
 
     fn fail(&mut self, error: ClientError) -> Result<E, ClientError> {
@@ -94,7 +106,7 @@ impl<E: prost::Message + Default> EventStream<E> {
     }
 }
 
-impl<E: prost::Message + Default> futures_core::Stream for EventStream<E> {
+impl<E: WireMessage> futures_core::Stream for EventStream<E> {
     type Item = Result<E, ClientError>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {

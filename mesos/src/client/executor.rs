@@ -2,12 +2,12 @@
 //! `MESOS_AGENT_ENDPOINT` and send UPDATE / MESSAGE / HEARTBEAT calls.
 
 use http::{StatusCode, Uri};
-use prost::Message as _;
 use tracing::info;
 
 use super::transport::{endpoint_uri, Transport};
 use super::{ClientConfig, ClientError, EventStream};
 use crate::v1::executor::{call, Call, Event};
+use crate::ContentType;
 
 /// Path of the executor API on an agent.
 pub const EXECUTOR_API_PATH: &str = "/api/v1/executor";
@@ -24,12 +24,18 @@ pub struct ExecutorClient {
 
 impl ExecutorClient {
     /// A client for the agent at `agent_endpoint` (`host:port`, as in
-    /// `MESOS_AGENT_ENDPOINT`).
+    /// `MESOS_AGENT_ENDPOINT`, or a full `http(s)://` URI), speaking
+    /// `config.content_type`.
     pub fn new(agent_endpoint: &str, config: ClientConfig) -> Result<Self, ClientError> {
         Ok(Self {
-            transport: Transport::new(config),
             endpoint: endpoint_uri(agent_endpoint, EXECUTOR_API_PATH)?,
+            transport: Transport::new(config)?,
         })
+    }
+
+    /// What calls are sent as and events asked for.
+    pub fn content_type(&self) -> ContentType {
+        self.transport.content_type()
     }
 
     /// A client for the agent named by `MESOS_AGENT_ENDPOINT`.
@@ -56,7 +62,7 @@ impl ExecutorClient {
         }
         let (_, response) = self
             .transport
-            .post(&self.endpoint, call.encode_to_vec().into(), None)
+            .post(&self.endpoint, self.content_type().encode(call)?, None)
             .await?;
         if response.status() != StatusCode::OK {
             return Err(ClientError::UnexpectedStatus {
@@ -65,9 +71,11 @@ impl ExecutorClient {
             });
         }
         info!(agent = %self.endpoint, "subscribed to the agent");
+        let content_type = self.transport.answer_type(&response);
         Ok(EventStream::new(
             response.into_body(),
             self.transport.config().max_event_len,
+            content_type,
         ))
     }
 
@@ -80,7 +88,7 @@ impl ExecutorClient {
         }
         let (_, response) = self
             .transport
-            .post(&self.endpoint, call.encode_to_vec().into(), None)
+            .post(&self.endpoint, self.content_type().encode(call)?, None)
             .await?;
         match response.status() {
             StatusCode::ACCEPTED => Ok(()),

@@ -2,11 +2,17 @@
 //! master's `/api/v1/scheduler`, [`ExecutorClient`] for an agent's
 //! `/api/v1/executor`.
 //!
-//! Calls are protobuf (`application/x-protobuf`) POSTs. SUBSCRIBE answers with
-//! an endless RecordIO-framed body, read as an [`EventStream`]; every other
-//! call must be answered `202 Accepted`. Redirects (`307`) to the leading
-//! master are followed. HTTP basic or bearer authentication is optional.
-//! Only plain HTTP is spoken: there is no TLS support.
+//! Calls are POSTs encoded in [`ClientConfig::content_type`]: protobuf
+//! (`application/x-protobuf`, the default) or JSON (`application/json`), sent
+//! as `Content-Type` and `Accept`. SUBSCRIBE answers with an endless
+//! RecordIO-framed body, read as an [`EventStream`]; every other call must be
+//! answered `202 Accepted`. Redirects (`307`) to the leading master are
+//! followed. HTTP basic or bearer authentication is optional.
+//!
+//! `https://` endpoints need the `tls` feature (on by default): rustls with
+//! the Mozilla roots of `webpki-roots` (no system certificate store needed,
+//! so it works in FROM-scratch images), plus the CA certificates of
+//! [`ClientConfig::ca_file`] for private clusters.
 //!
 //! Liveness is the caller's job: after SUBSCRIBED, treat a few
 //! `heartbeat_interval_seconds` without any event as a dead connection
@@ -45,12 +51,15 @@ mod error;
 mod event_stream;
 mod executor;
 mod scheduler;
+#[cfg(feature = "tls")]
+mod tls;
 mod transport;
 
 #[cfg(test)]
 mod tests;
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 pub use error::ClientError;
@@ -60,6 +69,7 @@ pub use scheduler::{SchedulerClient, SchedulerSubscription, SCHEDULER_API_PATH};
 pub use transport::STREAM_ID_HEADER;
 
 use crate::recordio::DEFAULT_MAX_RECORD_LEN;
+use crate::ContentType;
 
 /// Credentials sent in the `Authorization` header of every request.
 #[derive(Clone, PartialEq, Eq)]
@@ -102,6 +112,27 @@ pub struct ClientConfig {
     pub request_timeout: Duration,
     /// Largest event accepted on a stream.
     pub max_event_len: usize,
+    /// Encoding of calls and of the events asked for (protobuf by default).
+    /// Events are decoded in the type the server's answer names.
+    pub content_type: ContentType,
+    /// A PEM file of CA certificates trusted for `https://` besides the
+    /// built-in roots: for masters and agents with private certificates.
+    /// Needs the `tls` feature.
+    pub ca_file: Option<PathBuf>,
+}
+
+impl ClientConfig {
+    /// This configuration speaking `content_type`.
+    pub fn with_content_type(mut self, content_type: ContentType) -> Self {
+        self.content_type = content_type;
+        self
+    }
+
+    /// This configuration also trusting the CA certificates in `ca_file`.
+    pub fn with_ca_file(mut self, ca_file: impl Into<PathBuf>) -> Self {
+        self.ca_file = Some(ca_file.into());
+        self
+    }
 }
 
 impl Default for ClientConfig {
@@ -112,6 +143,8 @@ impl Default for ClientConfig {
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             max_event_len: DEFAULT_MAX_RECORD_LEN,
+            content_type: ContentType::default(),
+            ca_file: None,
         }
     }
 }

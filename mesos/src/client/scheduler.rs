@@ -5,12 +5,12 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use http::{StatusCode, Uri};
-use prost::Message as _;
 use tracing::info;
 
 use super::transport::{endpoint_uri, Transport, STREAM_ID_HEADER};
 use super::{ClientConfig, ClientError, EventStream};
 use crate::v1::scheduler::{call, Call, Event};
+use crate::ContentType;
 
 /// Path of the scheduler API on a master.
 pub const SCHEDULER_API_PATH: &str = "/api/v1/scheduler";
@@ -34,13 +34,19 @@ pub struct SchedulerClient {
 }
 
 impl SchedulerClient {
-    /// A client for the master at `master` ("host:port" or "http://host:port").
+    /// A client for the master at `master` ("host:port", "http://host:port"
+    /// or "https://host:port"), speaking `config.content_type`.
     pub fn new(master: &str, config: ClientConfig) -> Result<Self, ClientError> {
         let endpoint = endpoint_uri(master, SCHEDULER_API_PATH)?;
         Ok(Self {
-            transport: Transport::new(config),
+            transport: Transport::new(config)?,
             endpoint: Arc::new(Mutex::new(endpoint)),
         })
+    }
+
+    /// What calls are sent as and events asked for.
+    pub fn content_type(&self) -> ContentType {
+        self.transport.content_type()
     }
 
     /// The scheduler API URI calls go to: the leader, once a redirect told us.
@@ -60,7 +66,7 @@ impl SchedulerClient {
         }
         let (leader, response) = self
             .transport
-            .post(&self.endpoint(), call.encode_to_vec().into(), None)
+            .post(&self.endpoint(), self.content_type().encode(call)?, None)
             .await?;
         self.remember_leader(leader.clone());
         if response.status() != StatusCode::OK {
@@ -77,7 +83,12 @@ impl SchedulerClient {
             .ok_or(ClientError::MissingStreamId)?
             .to_owned();
         info!(master = %leader, %stream_id, "subscribed to the master");
-        let events = EventStream::new(response.into_body(), self.transport.config().max_event_len);
+        let content_type = self.transport.answer_type(&response);
+        let events = EventStream::new(
+            response.into_body(),
+            self.transport.config().max_event_len,
+            content_type,
+        );
         Ok(SchedulerSubscription { stream_id, events })
     }
 
@@ -93,7 +104,7 @@ impl SchedulerClient {
             .transport
             .post(
                 &self.endpoint(),
-                call.encode_to_vec().into(),
+                self.content_type().encode(call)?,
                 Some(stream_id),
             )
             .await?;

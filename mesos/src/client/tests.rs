@@ -26,6 +26,7 @@ use tokio::sync::mpsc;
 use super::*;
 use crate::recordio;
 use crate::v1::{self, executor, scheduler};
+use crate::ContentType;
 
 type TestBody = BoxBody<Bytes, Infallible>;
 
@@ -69,6 +70,18 @@ where
     H: Fn(Seen) -> F + Send + Sync + 'static,
     F: Future<Output = Response<TestBody>> + Send + 'static,
 {
+    serve_over(None, handler).await
+}
+
+/// [`serve`], with TLS when `tls` is given.
+async fn serve_over<H, F>(
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    handler: H,
+) -> (SocketAddr, Arc<Mutex<Vec<Seen>>>)
+where
+    H: Fn(Seen) -> F + Send + Sync + 'static,
+    F: Future<Output = Response<TestBody>> + Send + 'static,
+{
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let log = Arc::new(Mutex::new(Vec::new()));
@@ -94,10 +107,24 @@ where
                     Ok::<_, Infallible>(handler(seen).await)
                 }
             });
+            let tls = tls.clone();
             tokio::spawn(async move {
-                let _ = http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
+                let builder = http1::Builder::new();
+                match tls {
+                    None => {
+                        let _ = builder
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    }
+                    Some(acceptor) => {
+                        // A client refusing our certificate fails the handshake.
+                        if let Ok(stream) = acceptor.accept(stream).await {
+                            let _ = builder
+                                .serve_connection(TokioIo::new(stream), service)
+                                .await;
+                        }
+                    }
+                }
             });
         }
     });
@@ -114,6 +141,16 @@ fn full(status: StatusCode, body: &'static str) -> Response<TestBody> {
 /// A 200 streaming `stream` in pieces cut at `cuts`, with a pause between
 /// pieces so they leave as separate HTTP chunks.
 fn streaming(stream: Bytes, cuts: Vec<usize>, stream_id: Option<&str>) -> Response<TestBody> {
+    streaming_as(ContentType::Protobuf, stream, cuts, stream_id)
+}
+
+/// [`streaming`], labelled as `kind`.
+fn streaming_as(
+    kind: ContentType,
+    stream: Bytes,
+    cuts: Vec<usize>,
+    stream_id: Option<&str>,
+) -> Response<TestBody> {
     let (sender, receiver) = mpsc::unbounded_channel();
     tokio::spawn(async move {
         let mut start = 0;
@@ -127,7 +164,7 @@ fn streaming(stream: Bytes, cuts: Vec<usize>, stream_id: Option<&str>) -> Respon
     });
     let mut response = Response::builder()
         .status(StatusCode::OK)
-        .header("Content-Type", crate::PROTOBUF_CONTENT_TYPE);
+        .header("Content-Type", kind.mime());
     if let Some(stream_id) = stream_id {
         response = response.header(STREAM_ID_HEADER, stream_id);
     }
@@ -220,10 +257,15 @@ fn scheduler_events() -> Vec<scheduler::Event> {
     ]
 }
 
-fn framed<M: prost::Message>(messages: &[M]) -> Bytes {
+fn framed<M: prost::Message + serde::Serialize>(messages: &[M]) -> Bytes {
+    framed_as(ContentType::Protobuf, messages)
+}
+
+/// Each message encoded as `kind`, in RecordIO records.
+fn framed_as<M: prost::Message + serde::Serialize>(kind: ContentType, messages: &[M]) -> Bytes {
     let mut stream = BytesMut::new();
     for message in messages {
-        recordio::encode(&message.encode_to_vec(), &mut stream);
+        recordio::encode(&kind.encode(message).unwrap(), &mut stream);
     }
     stream.freeze()
 }
@@ -558,4 +600,296 @@ async fn executor_subscribes_and_sends_updates() {
     assert_eq!(log.len(), 2);
     assert!(log.iter().all(|seen| seen.path == EXECUTOR_API_PATH));
     assert_eq!(executor::Call::decode(log[1].body.clone()).unwrap(), update);
+}
+
+/// What a call body holds, decoded by the request's `Content-Type`.
+fn decode_call<M: crate::WireMessage>(seen: &Seen) -> M {
+    let kind = seen
+        .header("content-type")
+        .and_then(ContentType::from_mime)
+        .expect("a known Content-Type");
+    kind.decode(seen.body.clone()).unwrap()
+}
+
+#[tokio::test]
+async fn scheduler_speaks_json() {
+    let events = scheduler_events();
+    let stream = framed_as(ContentType::Json, &events);
+    // Mesos' JSON records start with `{`: check the fake really sends JSON.
+    assert!(stream.windows(3).any(|window| window == b"\n{\""));
+    let (addr, log) = serve(move |seen: Seen| {
+        let stream = stream.clone();
+        async move {
+            let call: scheduler::Call = decode_call(&seen);
+            if call.r#type() == scheduler::call::Type::Subscribe {
+                let cuts = awkward_cuts(&stream);
+                streaming_as(ContentType::Json, stream, cuts, Some("stream-7"))
+            } else {
+                full(StatusCode::ACCEPTED, "")
+            }
+        }
+    })
+    .await;
+    let config = ClientConfig::default().with_content_type(ContentType::Json);
+    let client = SchedulerClient::new(&addr.to_string(), config).unwrap();
+    assert_eq!(client.content_type(), ContentType::Json);
+
+    let mut subscription = within(client.subscribe(&subscribe_call())).await.unwrap();
+    assert_eq!(subscription.events.content_type(), ContentType::Json);
+    let mut received = Vec::new();
+    while let Some(event) = within(subscription.events.next()).await {
+        received.push(event.unwrap());
+    }
+    assert_eq!(received, events);
+    within(client.call(&subscription.stream_id, &decline_call()))
+        .await
+        .unwrap();
+
+    let log = log.lock().unwrap();
+    assert_eq!(log.len(), 2);
+    for seen in log.iter() {
+        assert_eq!(seen.header("content-type"), Some("application/json"));
+        assert_eq!(seen.header("accept"), Some("application/json"));
+    }
+    let subscribe: serde_json::Value = serde_json::from_slice(&log[0].body).unwrap();
+    assert_eq!(
+        subscribe,
+        serde_json::json!({
+            "type": "SUBSCRIBE",
+            "subscribe": {"framework_info": {"user": "root", "name": "mesos-miner"}}
+        })
+    );
+    let decline: serde_json::Value = serde_json::from_slice(&log[1].body).unwrap();
+    assert_eq!(decline["type"], "DECLINE");
+    assert_eq!(
+        decline["decline"],
+        serde_json::json!({
+            "offer_ids": [{"value": "offer-1"}],
+            "filters": {"refuse_seconds": 30.0}
+        })
+    );
+    assert_eq!(decode_call::<scheduler::Call>(&log[1]), decline_call());
+}
+
+#[tokio::test]
+async fn events_are_read_in_the_type_the_server_names() {
+    // Asked for JSON, answered protobuf (labelled so): still readable.
+    let events = scheduler_events();
+    let stream = framed(&events);
+    let (addr, _log) = serve(move |_seen| {
+        let stream = stream.clone();
+        async move { streaming(stream, vec![], Some("s")) }
+    })
+    .await;
+    let config = ClientConfig::default().with_content_type(ContentType::Json);
+    let client = SchedulerClient::new(&addr.to_string(), config).unwrap();
+    let mut subscription = within(client.subscribe(&subscribe_call())).await.unwrap();
+    assert_eq!(subscription.events.content_type(), ContentType::Protobuf);
+    let first = within(subscription.events.next()).await.unwrap().unwrap();
+    assert_eq!(first, events[0]);
+}
+
+#[tokio::test]
+async fn undecodable_json_event_ends_the_stream() {
+    let mut stream = BytesMut::new();
+    recordio::encode(br#"{"type":"HEARTBEAT"}"#, &mut stream);
+    recordio::encode(br#"{"type":"#, &mut stream);
+    let stream = stream.freeze();
+    let (addr, _log) = serve(move |_seen| {
+        let stream = stream.clone();
+        async move { streaming_as(ContentType::Json, stream, vec![], Some("s")) }
+    })
+    .await;
+    let config = ClientConfig::default().with_content_type(ContentType::Json);
+    let client = SchedulerClient::new(&addr.to_string(), config).unwrap();
+    let mut subscription = within(client.subscribe(&subscribe_call())).await.unwrap();
+    let heartbeat = within(subscription.events.next()).await.unwrap().unwrap();
+    assert_eq!(heartbeat.r#type(), scheduler::event::Type::Heartbeat);
+    let error = within(subscription.events.next())
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(matches!(error, ClientError::Json(_)), "{error}");
+    assert!(within(subscription.events.next()).await.is_none());
+}
+
+#[tokio::test]
+async fn executor_speaks_json() {
+    use executor::event::Type;
+    let events = vec![
+        executor::Event {
+            r#type: Some(Type::Subscribed as i32),
+            subscribed: Some(executor::event::Subscribed {
+                executor_info: v1::ExecutorInfo {
+                    executor_id: v1::ExecutorId {
+                        value: "exec-1".into(),
+                    },
+                    ..Default::default()
+                },
+                framework_info: v1::FrameworkInfo {
+                    user: "root".into(),
+                    name: "mesos-miner".into(),
+                    ..Default::default()
+                },
+                agent_info: v1::AgentInfo {
+                    hostname: "node-a".into(),
+                    ..Default::default()
+                },
+                container_id: None,
+            }),
+            ..Default::default()
+        },
+        executor::Event {
+            r#type: Some(Type::Message as i32),
+            message: Some(executor::event::Message {
+                data: Bytes::from_static(b"\x00binary\xff"),
+            }),
+            ..Default::default()
+        },
+    ];
+    let stream = framed_as(ContentType::Json, &events);
+    let (addr, log) = serve(move |seen: Seen| {
+        let stream = stream.clone();
+        async move {
+            let call: executor::Call = decode_call(&seen);
+            match call.r#type() {
+                executor::call::Type::Subscribe => {
+                    streaming_as(ContentType::Json, stream, vec![7], None)
+                }
+                _ => full(StatusCode::ACCEPTED, ""),
+            }
+        }
+    })
+    .await;
+    let config = ClientConfig::default().with_content_type(ContentType::Json);
+    let client = ExecutorClient::new(&addr.to_string(), config).unwrap();
+    let mut stream = within(client.subscribe(&executor_call(executor::call::Type::Subscribe)))
+        .await
+        .unwrap();
+    let mut received = Vec::new();
+    while let Some(event) = within(stream.next()).await {
+        received.push(event.unwrap());
+    }
+    assert_eq!(received, events);
+
+    let mut message = executor_call(executor::call::Type::Message);
+    message.message = Some(executor::call::Message {
+        data: Bytes::from_static(b"hi"),
+    });
+    within(client.call(&message)).await.unwrap();
+    let log = log.lock().unwrap();
+    assert_eq!(log[1].header("content-type"), Some("application/json"));
+    let body: serde_json::Value = serde_json::from_slice(&log[1].body).unwrap();
+    assert_eq!(body["type"], "MESSAGE");
+    assert_eq!(body["message"]["data"], "aGk=");
+    assert_eq!(decode_call::<executor::Call>(&log[1]), message);
+}
+
+/// `https://` against a server with a certificate made for the test.
+#[cfg(feature = "tls")]
+mod tls {
+    use std::io::Write as _;
+
+    use tokio_rustls::rustls;
+    use tokio_rustls::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+
+    use super::*;
+
+    /// A TLS acceptor with a fresh self-signed certificate for 127.0.0.1,
+    /// and that certificate as a PEM file.
+    fn self_signed() -> (tokio_rustls::TlsAcceptor, tempfile::NamedTempFile) {
+        let certified = rcgen::generate_simple_self_signed(vec![
+            "127.0.0.1".to_owned(),
+            "localhost".to_owned(),
+        ])
+        .unwrap();
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+            certified.signing_key.serialize_der(),
+        ));
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![certified.cert.der().clone()], key)
+            .unwrap();
+        let mut pem = tempfile::NamedTempFile::new().unwrap();
+        pem.write_all(certified.cert.pem().as_bytes()).unwrap();
+        (tokio_rustls::TlsAcceptor::from(Arc::new(config)), pem)
+    }
+
+    async fn tls_master(
+        acceptor: tokio_rustls::TlsAcceptor,
+        kind: ContentType,
+    ) -> (SocketAddr, Arc<Mutex<Vec<Seen>>>) {
+        let stream = framed_as(kind, &scheduler_events());
+        serve_over(Some(acceptor), move |seen: Seen| {
+            let stream = stream.clone();
+            async move {
+                let call: scheduler::Call = decode_call(&seen);
+                if call.r#type() == scheduler::call::Type::Subscribe {
+                    let cuts = awkward_cuts(&stream);
+                    streaming_as(kind, stream, cuts, Some("tls-stream"))
+                } else {
+                    full(StatusCode::ACCEPTED, "")
+                }
+            }
+        })
+        .await
+    }
+
+    #[tokio::test]
+    async fn https_with_a_private_ca_file() {
+        let (acceptor, pem) = self_signed();
+        for kind in ContentType::ALL {
+            let (addr, log) = tls_master(acceptor.clone(), kind).await;
+            let config = ClientConfig::default()
+                .with_content_type(kind)
+                .with_ca_file(pem.path());
+            let client = SchedulerClient::new(&format!("https://{addr}"), config).unwrap();
+            assert_eq!(client.endpoint().scheme_str(), Some("https"));
+
+            let mut subscription = within(client.subscribe(&subscribe_call())).await.unwrap();
+            assert_eq!(subscription.stream_id, "tls-stream");
+            let mut received = Vec::new();
+            while let Some(event) = within(subscription.events.next()).await {
+                received.push(event.unwrap());
+            }
+            assert_eq!(received, scheduler_events(), "{kind}");
+            within(client.call(&subscription.stream_id, &decline_call()))
+                .await
+                .unwrap();
+            assert_eq!(log.lock().unwrap().len(), 2);
+        }
+    }
+
+    #[tokio::test]
+    async fn https_refuses_an_untrusted_certificate() {
+        let (acceptor, _pem) = self_signed();
+        let (addr, log) = tls_master(acceptor, ContentType::Protobuf).await;
+        // The built-in roots do not know the test's certificate.
+        let client =
+            SchedulerClient::new(&format!("https://{addr}"), ClientConfig::default()).unwrap();
+        let error = within(client.subscribe(&subscribe_call()))
+            .await
+            .unwrap_err();
+        assert!(matches!(error, ClientError::Request(_)), "{error}");
+        let chain = format!("{:?}", std::error::Error::source(&error));
+        assert!(chain.contains("UnknownIssuer"), "{chain}");
+        assert!(log.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn unusable_ca_files_are_reported() {
+        let mut empty = tempfile::NamedTempFile::new().unwrap();
+        empty.write_all(b"not a certificate\n").unwrap();
+        for path in [
+            empty.path().to_owned(),
+            std::path::PathBuf::from("/nonexistent/ca.pem"),
+        ] {
+            let config = ClientConfig::default().with_ca_file(&path);
+            let error = SchedulerClient::new("https://127.0.0.1:1", config).unwrap_err();
+            assert!(matches!(error, ClientError::Tls(_)), "{error}");
+        }
+    }
 }

@@ -1,7 +1,8 @@
-//! The HTTP plumbing shared by the scheduler and executor clients: POSTing a
-//! protobuf call, authentication headers, following `307 Temporary Redirect`
-//! to the leading master, and turning unwanted statuses into [`ClientError`]s.
-//! Plain `http://` only: TLS is not supported.
+//! The HTTP plumbing shared by the scheduler and executor clients: POSTing an
+//! encoded call with its `Content-Type` and `Accept`, authentication headers,
+//! following `307 Temporary Redirect` to the leading master, and turning
+//! unwanted statuses into [`ClientError`]s. `https://` goes through rustls
+//! when the `tls` feature is on.
 
 use base64::Engine as _;
 use bytes::Bytes;
@@ -15,7 +16,18 @@ use hyper_util::rt::TokioExecutor;
 use tracing::debug;
 
 use super::{Auth, ClientConfig, ClientError};
-use crate::PROTOBUF_CONTENT_TYPE;
+use crate::ContentType;
+
+#[cfg(feature = "tls")]
+type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+#[cfg(not(feature = "tls"))]
+type Connector = HttpConnector;
+
+/// URI schemes the transport speaks.
+#[cfg(feature = "tls")]
+const SCHEMES: &[&str] = &["http", "https"];
+#[cfg(not(feature = "tls"))]
+const SCHEMES: &[&str] = &["http"];
 
 /// Header naming the scheduler's subscription on every non-SUBSCRIBE call.
 pub const STREAM_ID_HEADER: &str = "Mesos-Stream-Id";
@@ -26,7 +38,7 @@ const MAX_ERROR_BODY: usize = 64 * 1024;
 /// A pooled HTTP/1.1 client plus our configuration; cheap to clone.
 #[derive(Clone)]
 pub(crate) struct Transport {
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<Connector, Full<Bytes>>,
     config: ClientConfig,
 }
 
@@ -39,16 +51,51 @@ impl std::fmt::Debug for Transport {
 }
 
 impl Transport {
-    pub(crate) fn new(config: ClientConfig) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(config.connect_timeout));
-        connector.set_nodelay(true);
+    pub(crate) fn new(config: ClientConfig) -> Result<Self, ClientError> {
+        let mut http = HttpConnector::new();
+        http.set_connect_timeout(Some(config.connect_timeout));
+        http.set_nodelay(true);
+        #[cfg(feature = "tls")]
+        let connector = {
+            http.enforce_http(false);
+            hyper_rustls::HttpsConnectorBuilder::new()
+                .with_tls_config(super::tls::client_config(config.ca_file.as_deref())?)
+                .https_or_http()
+                .enable_http1()
+                .wrap_connector(http)
+        };
+        #[cfg(not(feature = "tls"))]
+        let connector = {
+            if let Some(ca_file) = &config.ca_file {
+                return Err(ClientError::Tls(format!(
+                    "a CA file ({}) needs the mesos crate's `tls` feature",
+                    ca_file.display()
+                )));
+            }
+            http
+        };
         let client = Client::builder(TokioExecutor::new()).build(connector);
-        Self { client, config }
+        Ok(Self { client, config })
     }
 
     pub(crate) fn config(&self) -> &ClientConfig {
         &self.config
+    }
+
+    /// What calls are sent as and events asked for.
+    pub(crate) fn content_type(&self) -> ContentType {
+        self.config.content_type
+    }
+
+    /// The encoding of a 2xx answer's body: what its `Content-Type` names,
+    /// else what we asked for.
+    pub(crate) fn answer_type<B>(&self, response: &Response<B>) -> ContentType {
+        response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .and_then(ContentType::from_mime)
+            .unwrap_or(self.config.content_type)
     }
 
     /// POSTs `body` to `endpoint`, following redirects. Returns the URI that
@@ -96,17 +143,13 @@ impl Transport {
         body: Bytes,
         stream_id: Option<&str>,
     ) -> Result<Request<Full<Bytes>>, ClientError> {
-        if uri.scheme_str() != Some("http") {
-            return Err(ClientError::InvalidEndpoint {
-                endpoint: uri.to_string(),
-                reason: "only http:// is supported (no TLS)".into(),
-            });
-        }
+        check_scheme(uri.scheme_str().unwrap_or(""), &uri.to_string())?;
+        let media_type = self.config.content_type.mime();
         let mut request = Request::builder()
             .method(Method::POST)
             .uri(uri.clone())
-            .header(CONTENT_TYPE, PROTOBUF_CONTENT_TYPE)
-            .header(ACCEPT, PROTOBUF_CONTENT_TYPE);
+            .header(CONTENT_TYPE, media_type)
+            .header(ACCEPT, media_type);
         if let Some(stream_id) = stream_id {
             request = request.header(STREAM_ID_HEADER, header_value(stream_id)?);
         }
@@ -120,6 +163,25 @@ impl Transport {
                 reason: error.to_string(),
             })
     }
+}
+
+/// Refuses schemes the transport does not speak (`https` without `tls`).
+fn check_scheme(scheme: &str, endpoint: &str) -> Result<(), ClientError> {
+    if SCHEMES.contains(&scheme) {
+        return Ok(());
+    }
+    let reason = if scheme == "https" {
+        "https:// needs the mesos crate's `tls` feature".to_owned()
+    } else {
+        format!(
+            "unsupported scheme {scheme:?} (use {})",
+            SCHEMES.join(" or ")
+        )
+    };
+    Err(ClientError::InvalidEndpoint {
+        endpoint: endpoint.to_owned(),
+        reason,
+    })
 }
 
 fn header_value(value: &str) -> Result<HeaderValue, ClientError> {
@@ -184,8 +246,9 @@ async fn read_error_body(response: Response<Incoming>) -> String {
     }
 }
 
-/// `http://{base}{path}` from "host:port", "http://host:port" or
-/// "http://host:port/prefix"; a base already ending in `path` is kept.
+/// `{scheme}://{base}{path}` from "host:port" (plain HTTP),
+/// "http(s)://host:port" or "http(s)://host:port/prefix"; a base already
+/// ending in `path` is kept.
 pub(crate) fn endpoint_uri(base: &str, path: &str) -> Result<Uri, ClientError> {
     let invalid = |reason: &str| ClientError::InvalidEndpoint {
         endpoint: base.to_owned(),
@@ -195,17 +258,16 @@ pub(crate) fn endpoint_uri(base: &str, path: &str) -> Result<Uri, ClientError> {
         .trim()
         .split_once("://")
         .unwrap_or(("http", base.trim()));
-    if scheme != "http" {
-        return Err(invalid("only http:// is supported (no TLS)"));
-    }
+    let scheme = scheme.to_ascii_lowercase();
+    check_scheme(&scheme, base)?;
     let rest = rest.trim_end_matches('/');
     if rest.is_empty() {
         return Err(invalid("no host"));
     }
     let full = if rest.ends_with(path) {
-        format!("http://{rest}")
+        format!("{scheme}://{rest}")
     } else {
-        format!("http://{rest}{path}")
+        format!("{scheme}://{rest}{path}")
     };
     let uri: Uri = full.parse().map_err(|_| invalid("not a URI"))?;
     if uri.host().is_none_or(str::is_empty) {
@@ -282,7 +344,13 @@ mod tests {
             endpoint_uri("http://gateway/mesos", path).unwrap(),
             uri("http://gateway/mesos/api/v1/scheduler")
         );
-        for bad in ["", "https://master:5050", "http://", "http:///x", "a b:1"] {
+        let https = endpoint_uri("HTTPS://master:5050", path);
+        if cfg!(feature = "tls") {
+            assert_eq!(https.unwrap(), uri("https://master:5050/api/v1/scheduler"));
+        } else {
+            assert!(matches!(https, Err(ClientError::InvalidEndpoint { .. })));
+        }
+        for bad in ["", "ftp://master:21", "http://", "http:///x", "a b:1"] {
             assert!(
                 matches!(
                     endpoint_uri(bad, path),
