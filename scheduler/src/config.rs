@@ -111,6 +111,10 @@ pub struct MinerConfig {
     pub mem_mb: f64,
     /// Offers with fewer CPUs left than this get no miner.
     pub min_cpus: f64,
+    /// Seconds a miner may stay UNREACHABLE (its agent partitioned or lost)
+    /// before it is killed and forgotten (0 = keep it forever); its agent's
+    /// offers get a new miner if the agent comes back.
+    pub unreachable_timeout_secs: f64,
 }
 
 impl Default for MinerConfig {
@@ -118,6 +122,7 @@ impl Default for MinerConfig {
         Self {
             mem_mb: 64.0,
             min_cpus: 0.1,
+            unreachable_timeout_secs: 600.0,
         }
     }
 }
@@ -328,6 +333,10 @@ impl Config {
             (
                 "proxy.unreachable_timeout_secs",
                 self.proxy.unreachable_timeout_secs,
+            ),
+            (
+                "miner.unreachable_timeout_secs",
+                self.miner.unreachable_timeout_secs,
             ),
             (
                 "framework.reconcile_interval_secs",

@@ -217,6 +217,7 @@ impl Framework {
     }
 
     /// Periodic, while subscribed: replace a proxy unreachable for too long,
+    /// forget miners unreachable for too long,
     /// reconcile every `reconcile_interval_secs`, and REVIVE once a backoff
     /// that kept us suppressed is over.
     pub fn tick(&mut self, now_ms: u64) -> Vec<Decision> {
@@ -233,6 +234,17 @@ impl Framework {
             if !replaced.is_empty() {
                 self.dirty = true;
                 decisions.extend(replaced);
+            }
+        }
+        let miner_timeout_secs = self.config.miner.unreachable_timeout_secs;
+        if miner_timeout_secs > 0.0 {
+            let forgotten = self
+                .state
+                .book
+                .forget_unreachable_miners(now_ms, (miner_timeout_secs * 1000.0) as u64);
+            if !forgotten.is_empty() {
+                self.dirty = true;
+                decisions.extend(forgotten);
             }
         }
         let interval_ms = (self.config.framework.reconcile_interval_secs * 1000.0) as u64;

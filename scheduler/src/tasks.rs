@@ -336,6 +336,36 @@ impl TaskBook {
         decisions
     }
 
+    /// Gives up on miners UNREACHABLE for `timeout_ms` or more: KILL (in
+    /// case they come back) and forget them, so that no record of a lost
+    /// agent stays forever. A forgotten miner that reappears is an orphan,
+    /// and is killed again.
+    pub fn forget_unreachable_miners(&mut self, now_ms: u64, timeout_ms: u64) -> Vec<Decision> {
+        let stale: Vec<String> = self
+            .tasks
+            .values()
+            .filter(|t| {
+                t.role == TaskRole::Miner
+                    && t.state == TaskState::Unreachable
+                    && t.unreachable_since_ms
+                        .is_some_and(|since| now_ms.saturating_sub(since) >= timeout_ms)
+            })
+            .map(|t| t.id.clone())
+            .collect();
+        let mut decisions = Vec::new();
+        for id in stale {
+            let Some(miner) = self.tasks.remove(&id) else {
+                continue;
+            };
+            warn!(task = %miner.id, agent = %miner.agent_id, "miner unreachable for too long: forgetting it");
+            decisions.push(Decision::Kill {
+                task_id: miner.id,
+                agent_id: Some(miner.agent_id),
+            });
+        }
+        decisions
+    }
+
     /// Bookkeeping for a task that reached `state` (gone): failures start a
     /// backoff, and an unexpected proxy end takes the miners down.
     fn task_ended(
@@ -623,6 +653,29 @@ pub(crate) mod tests {
         assert_eq!(book.get("miner-a1-1").unwrap().state, TaskState::Running);
         book.apply_status(&status("miner-a1-1", "a1", P::TaskUnknown), 3, &config);
         assert!(book.get("miner-a1-1").is_none());
+    }
+
+    #[test]
+    fn long_unreachable_miners_are_killed_and_forgotten() {
+        let mut book = TaskBook::default();
+        let config = BackoffConfig::default();
+        for (id, agent) in [("miner-a1-1", "a1"), ("miner-a2-2", "a2")] {
+            book.insert(record(id, TaskRole::Miner, agent, TaskState::Running));
+        }
+        book.apply_status(
+            &status("miner-a1-1", "a1", P::TaskUnreachable),
+            1_000,
+            &config,
+        );
+        assert!(book.forget_unreachable_miners(5_000, 10_000).is_empty());
+        let decisions = book.forget_unreachable_miners(11_000, 10_000);
+        assert_eq!(kills(&decisions), vec!["miner-a1-1"]);
+        assert!(book.get("miner-a1-1").is_none());
+        assert_eq!(book.get("miner-a2-2").unwrap().state, TaskState::Running);
+        // Should it come back, it is an orphan: killed again.
+        let decisions =
+            book.apply_status(&status("miner-a1-1", "a1", P::TaskRunning), 12_000, &config);
+        assert_eq!(kills(&decisions), vec!["miner-a1-1"]);
     }
 
     #[test]
