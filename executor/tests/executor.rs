@@ -544,3 +544,64 @@ async fn executor_without_checkpointing_ends_its_task_when_the_agent_restarts() 
         .executor_pid(&format!("exec-{task_id}"))
         .is_none());
 }
+
+/// A benchmark, not a check (run it alone on a quiet machine):
+/// `cargo test --release -p executor --test executor -- --ignored --nocapture`.
+/// A miner task with 1, then 2 CPUs mines a fixed job from the scripted pool;
+/// its executor's hash-rate reports (after two to warm up) are averaged and
+/// set against `miner bench`'s measurement on as many threads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn executor_hash_rate_against_miner_bench() {
+    for cpus in [1.0f64, 2.0] {
+        let threads = cpus as usize;
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (shares_tx, _) = mpsc::unbounded_channel();
+        tokio::spawn(pool(listener, shares_tx));
+        let mut sched = start().await;
+        let task_id = format!("miner-bench-{threads}");
+        let spec =
+            json!({"role": "miner", "pool_host": "127.0.0.1", "pool_port": port, "cpus": cpus});
+        let agent_id = sched
+            .launch(
+                &task_id,
+                spec,
+                &[
+                    ("MINER_PAYOUT_ADDRESS", PAYOUT),
+                    ("MESOS_MINER_REPORT_INTERVAL", "2secs"),
+                ],
+            )
+            .await;
+        expect_state(&mut sched, &task_id, TaskState::TaskStarting).await;
+        expect_state(&mut sched, &task_id, TaskState::TaskRunning).await;
+        let mut rates = Vec::new();
+        for n in 0..7 {
+            let report = next_report(&mut sched, &task_id).await;
+            if n >= 2 {
+                rates.push(report.hash_rate);
+            }
+        }
+        kill_and_expect_killed(&mut sched, &task_id, &agent_id).await;
+        expect_executor_exit(&mut sched, &task_id).await;
+        drop(sched);
+        let in_executor = rates.iter().sum::<f64>() / rates.len() as f64;
+        let bench = tokio::task::spawn_blocking(move || {
+            miner::bench::measure(
+                miner::Engine::best(),
+                threads,
+                Duration::from_secs(10),
+                |_, _| {},
+            )
+            .unwrap()
+            .hash_rate
+        })
+        .await
+        .unwrap();
+        println!(
+            "{{\"threads\":{threads},\"executor_hash_rate\":{in_executor:.4e},\"bench_hash_rate\":{bench:.4e},\"ratio\":{:.4}}}",
+            in_executor / bench
+        );
+        assert!(in_executor > 0.0 && bench > 0.0);
+    }
+}
