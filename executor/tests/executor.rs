@@ -227,25 +227,13 @@ async fn kill_and_expect_killed(sched: &mut Sched, task_id: &str, agent_id: &Age
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn miner_task_mines_reports_and_is_killed() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let (shares_tx, mut shares) = mpsc::unbounded_channel();
-    tokio::spawn(pool(listener, shares_tx));
-
-    let mut sched = start().await;
     let task_id = "miner-1";
-    let agent_id = sched
-        .launch(
-            task_id,
-            miner_spec(port),
-            &[
-                ("MINER_PAYOUT_ADDRESS", PAYOUT),
-                ("MESOS_MINER_REPORT_INTERVAL", "1secs"),
-            ],
-        )
-        .await;
-    expect_state(&mut sched, task_id, TaskState::TaskStarting).await;
-    let running = expect_state(&mut sched, task_id, TaskState::TaskRunning).await;
+    let RunningMiner {
+        mut sched,
+        agent_id,
+        running,
+        mut shares,
+    } = running_miner(task_id, false).await;
     assert!(
         running.message().contains("mining at 127.0.0.1"),
         "{running:?}"
@@ -470,13 +458,22 @@ async fn next_report(sched: &mut Sched, task_id: &str) -> HashRateReport {
     report
 }
 
+/// A miner task RUNNING against the scripted pool.
+struct RunningMiner {
+    sched: Sched,
+    agent_id: AgentId,
+    /// Its TASK_RUNNING update.
+    running: TaskStatus,
+    /// Worker names of the shares the pool accepted.
+    shares: mpsc::UnboundedReceiver<String>,
+}
+
 /// A scripted pool, a cluster with a framework (`checkpoint` as given), and
 /// a RUNNING miner task reporting every second.
-async fn running_miner(task_id: &str, checkpoint: bool) -> (Sched, AgentId) {
+async fn running_miner(task_id: &str, checkpoint: bool) -> RunningMiner {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    // Shares are not looked at here (the pool ignores a closed channel).
-    let (shares_tx, _) = mpsc::unbounded_channel();
+    let (shares_tx, shares) = mpsc::unbounded_channel();
     tokio::spawn(pool(listener, shares_tx));
     let mut sched = start_with(checkpoint).await;
     let agent_id = sched
@@ -490,14 +487,23 @@ async fn running_miner(task_id: &str, checkpoint: bool) -> (Sched, AgentId) {
         )
         .await;
     expect_state(&mut sched, task_id, TaskState::TaskStarting).await;
-    expect_state(&mut sched, task_id, TaskState::TaskRunning).await;
-    (sched, agent_id)
+    let running = expect_state(&mut sched, task_id, TaskState::TaskRunning).await;
+    RunningMiner {
+        sched,
+        agent_id,
+        running,
+        shares,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn checkpointed_miner_survives_an_agent_restart() {
     let task_id = "miner-r";
-    let (mut sched, agent_id) = running_miner(task_id, true).await;
+    let RunningMiner {
+        mut sched,
+        agent_id,
+        ..
+    } = running_miner(task_id, true).await;
     next_report(&mut sched, task_id).await;
     let executor_id = format!("exec-{task_id}");
     let pid = sched
@@ -532,7 +538,11 @@ async fn checkpointed_miner_survives_an_agent_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn executor_without_checkpointing_ends_its_task_when_the_agent_restarts() {
     let task_id = "miner-nc";
-    let (mut sched, agent_id) = running_miner(task_id, false).await;
+    let RunningMiner {
+        mut sched,
+        agent_id,
+        ..
+    } = running_miner(task_id, false).await;
     sched
         .cluster
         .restart_agent(&agent_id.value, Duration::from_secs(1))

@@ -501,24 +501,13 @@ fn spawn_driver_with(driver: scheduler::DriverConfig, config: scheduler::Config)
     RunningDriver { status, handle }
 }
 
-/// [`wait_for`] with [`LOSS_PATIENCE`].
+/// [`wait_within`] [`LOSS_PATIENCE`].
 async fn wait_long(
     status: &scheduler::status::StatusHandle,
     what: &str,
     ok: impl Fn(&StatusSnapshot) -> bool,
 ) -> StatusSnapshot {
-    let deadline = tokio::time::Instant::now() + LOSS_PATIENCE;
-    loop {
-        let snapshot = status.snapshot();
-        if ok(&snapshot) {
-            return snapshot;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no {what} in time; last status: {snapshot:#?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_within(status, what, LOSS_PATIENCE, ok).await
 }
 
 /// The tasks of `role` on `agent` in `state`.

@@ -57,6 +57,31 @@ pub struct StackConfig {
     pub kill_grace_secs: f64,
 }
 
+impl StackConfig {
+    /// For tests: this build's `devcluster` and `scheduler`, `agents` agents
+    /// of `cpus_per_agent` CPUs sharing a port range that starts at a free
+    /// port (two ports per agent), a 2 s kill grace, logs in `work_dir`.
+    pub fn for_test(
+        tasks: Tasks,
+        agents: usize,
+        cpus_per_agent: f64,
+        work_dir: &std::path::Path,
+    ) -> anyhow::Result<Self> {
+        let first = free_ports(1)?[0];
+        Ok(Self {
+            devcluster: crate::bins::workspace_bin("devcluster"),
+            scheduler: crate::bins::workspace_bin("scheduler"),
+            tasks,
+            agents,
+            cpus_per_agent,
+            ports: (first, first.saturating_add(2 * agents as u16 - 1)),
+            work_dir: work_dir.to_path_buf(),
+            log_level: "info".into(),
+            kill_grace_secs: 2.0,
+        })
+    }
+}
+
 /// A running devcluster + scheduler; both are stopped on drop (scheduler first).
 pub struct Stack {
     scheduler: Option<Stopping>,

@@ -13,7 +13,6 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use tests::bins::workspace_bin;
 use tests::containers::{docker_output, engine, images, Container};
 use tests::regtest::{free_ports, RegtestPair};
 use tests::stack::{Stack, StackConfig, Tasks};
@@ -238,25 +237,20 @@ fn docker_stack_mines_and_relaunches_miners_when_the_proxy_container_dies() {
     let node = &pair.a;
     let payout = node.cli(&["getnewaddress"]).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let task_port = free_ports(1).unwrap()[0];
     let start: u64 = node.cli(&["getblockcount"]).unwrap().parse().unwrap();
     let stack = Stack::start(
-        &StackConfig {
-            devcluster: workspace_bin("devcluster"),
-            scheduler: workspace_bin("scheduler"),
-            tasks: Tasks::Containers {
+        &StackConfig::for_test(
+            Tasks::Containers {
                 miner_image: images.miner.clone(),
                 proxy_image: images.proxy.clone(),
                 docker_host: engine().to_owned(),
                 docker_cli: "docker".into(),
             },
-            agents: 2,
-            cpus_per_agent: 1.0,
-            ports: (task_port, task_port + 3),
-            work_dir: dir.path().to_path_buf(),
-            log_level: "info".into(),
-            kill_grace_secs: 2.0,
-        },
+            2,
+            1.0,
+            dir.path(),
+        )
+        .unwrap(),
         node,
         &payout,
     )

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 use tests::bins::workspace_bin;
-use tests::regtest::{free_ports, RegtestPair};
+use tests::regtest::RegtestPair;
 use tests::stack::{Stack, StackConfig, Tasks};
 
 #[test]
@@ -14,7 +14,6 @@ fn mesos_launched_proxy_and_miner_mine_regtest_blocks() {
     let node = &pair.a;
     let payout = node.cli(&["getnewaddress"]).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let task_port = free_ports(1).unwrap()[0];
     // Built up front so the executor finds `proxy` beside itself.
     let (executor, _) = (workspace_bin("executor"), workspace_bin("proxy"));
     let start = node
@@ -23,17 +22,7 @@ fn mesos_launched_proxy_and_miner_mine_regtest_blocks() {
         .parse::<u64>()
         .unwrap();
     let stack = Stack::start(
-        &StackConfig {
-            devcluster: workspace_bin("devcluster"),
-            scheduler: workspace_bin("scheduler"),
-            tasks: Tasks::Processes { executor },
-            agents: 1,
-            cpus_per_agent: 2.0,
-            ports: (task_port, task_port + 1),
-            work_dir: dir.path().to_path_buf(),
-            log_level: "info".into(),
-            kill_grace_secs: 2.0,
-        },
+        &StackConfig::for_test(Tasks::Processes { executor }, 1, 2.0, dir.path()).unwrap(),
         node,
         &payout,
     )

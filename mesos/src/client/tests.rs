@@ -505,6 +505,33 @@ async fn calls_of_the_wrong_kind_are_refused_locally() {
     ));
 }
 
+/// SUBSCRIBED for executor `exec-1` of a mesos-miner framework on `node-a`.
+fn executor_subscribed() -> executor::Event {
+    executor::Event {
+        r#type: Some(executor::event::Type::Subscribed as i32),
+        subscribed: Some(executor::event::Subscribed {
+            executor_info: v1::ExecutorInfo {
+                r#type: Some(v1::executor_info::Type::Custom as i32),
+                executor_id: v1::ExecutorId {
+                    value: "exec-1".into(),
+                },
+                ..Default::default()
+            },
+            framework_info: v1::FrameworkInfo {
+                user: "root".into(),
+                name: "mesos-miner".into(),
+                ..Default::default()
+            },
+            agent_info: v1::AgentInfo {
+                hostname: "node-a".into(),
+                ..Default::default()
+            },
+            container_id: None,
+        }),
+        ..Default::default()
+    }
+}
+
 fn executor_call(kind: executor::call::Type) -> executor::Call {
     executor::Call {
         executor_id: v1::ExecutorId {
@@ -522,29 +549,7 @@ fn executor_call(kind: executor::call::Type) -> executor::Call {
 async fn executor_subscribes_and_sends_updates() {
     use executor::event::Type;
     let events = vec![
-        executor::Event {
-            r#type: Some(Type::Subscribed as i32),
-            subscribed: Some(executor::event::Subscribed {
-                executor_info: v1::ExecutorInfo {
-                    r#type: Some(v1::executor_info::Type::Custom as i32),
-                    executor_id: v1::ExecutorId {
-                        value: "exec-1".into(),
-                    },
-                    ..Default::default()
-                },
-                framework_info: v1::FrameworkInfo {
-                    user: "root".into(),
-                    name: "mesos-miner".into(),
-                    ..Default::default()
-                },
-                agent_info: v1::AgentInfo {
-                    hostname: "node-a".into(),
-                    ..Default::default()
-                },
-                container_id: None,
-            }),
-            ..Default::default()
-        },
+        executor_subscribed(),
         executor::Event {
             r#type: Some(Type::Kill as i32),
             kill: Some(executor::event::Kill {
@@ -717,28 +722,7 @@ async fn undecodable_json_event_ends_the_stream() {
 async fn executor_speaks_json() {
     use executor::event::Type;
     let events = vec![
-        executor::Event {
-            r#type: Some(Type::Subscribed as i32),
-            subscribed: Some(executor::event::Subscribed {
-                executor_info: v1::ExecutorInfo {
-                    executor_id: v1::ExecutorId {
-                        value: "exec-1".into(),
-                    },
-                    ..Default::default()
-                },
-                framework_info: v1::FrameworkInfo {
-                    user: "root".into(),
-                    name: "mesos-miner".into(),
-                    ..Default::default()
-                },
-                agent_info: v1::AgentInfo {
-                    hostname: "node-a".into(),
-                    ..Default::default()
-                },
-                container_id: None,
-            }),
-            ..Default::default()
-        },
+        executor_subscribed(),
         executor::Event {
             r#type: Some(Type::Message as i32),
             message: Some(executor::event::Message {

@@ -234,24 +234,7 @@ fn scheduler_update_event() {
 
 #[test]
 fn scheduler_subscribe_call_shape() {
-    let call = scheduler::Call {
-        r#type: Some(scheduler::call::Type::Subscribe as i32),
-        subscribe: Some(scheduler::call::Subscribe {
-            framework_info: FrameworkInfo {
-                user: "root".into(),
-                name: "mesos-miner".into(),
-                failover_timeout: Some(604800.0),
-                checkpoint: Some(true),
-                roles: vec!["mining".into()],
-                capabilities: vec![framework_info::Capability {
-                    r#type: Some(framework_info::capability::Type::PartitionAware as i32),
-                }],
-                ..Default::default()
-            },
-            suppressed_roles: vec![],
-        }),
-        ..Default::default()
-    };
+    let call = super::wire_tests::subscribe_call();
     assert_eq!(
         encode(&call),
         json!({

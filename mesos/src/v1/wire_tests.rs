@@ -85,25 +85,7 @@ fn scheduler_subscribe_call() {
     // key(3, length-delimited) = 0x1a.
     assert_eq!(&wire[..3], [0x10, 0x01, 0x1a]);
 
-    let call = scheduler::Call {
-        r#type: Some(scheduler::call::Type::Subscribe as i32),
-        subscribe: Some(scheduler::call::Subscribe {
-            framework_info: FrameworkInfo {
-                user: "root".into(),
-                name: "mesos-miner".into(),
-                failover_timeout: Some(604800.0),
-                checkpoint: Some(true),
-                roles: vec!["mining".into()],
-                capabilities: vec![framework_info::Capability {
-                    r#type: Some(framework_info::capability::Type::PartitionAware as i32),
-                }],
-                ..Default::default()
-            },
-            suppressed_roles: vec![],
-        }),
-        ..Default::default()
-    };
-    roundtrip(&wire, &call);
+    roundtrip(&wire, &subscribe_call());
 }
 
 #[test]
@@ -487,4 +469,27 @@ fn enum_values_match_mesos() {
     assert_eq!(executor_info::Type::Custom as i32, 2);
     assert_eq!(container_info::Type::Docker as i32, 1);
     assert_eq!(container_info::Type::Mesos as i32, 2);
+}
+
+/// SUBSCRIBE of a checkpointing, partition-aware mesos-miner framework in
+/// role `mining` (also the JSON tests' fixture).
+pub(super) fn subscribe_call() -> scheduler::Call {
+    scheduler::Call {
+        r#type: Some(scheduler::call::Type::Subscribe as i32),
+        subscribe: Some(scheduler::call::Subscribe {
+            framework_info: FrameworkInfo {
+                user: "root".into(),
+                name: "mesos-miner".into(),
+                failover_timeout: Some(604800.0),
+                checkpoint: Some(true),
+                roles: vec!["mining".into()],
+                capabilities: vec![framework_info::Capability {
+                    r#type: Some(framework_info::capability::Type::PartitionAware as i32),
+                }],
+                ..Default::default()
+            },
+            suppressed_roles: vec![],
+        }),
+        ..Default::default()
+    }
 }

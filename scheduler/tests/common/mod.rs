@@ -317,7 +317,17 @@ pub async fn wait_for(
     what: &str,
     ok: impl Fn(&StatusSnapshot) -> bool,
 ) -> StatusSnapshot {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
+    wait_within(status, what, PATIENCE, ok).await
+}
+
+/// Polls the status until `ok` holds, for up to `patience`.
+pub async fn wait_within(
+    status: &StatusHandle,
+    what: &str,
+    patience: Duration,
+    ok: impl Fn(&StatusSnapshot) -> bool,
+) -> StatusSnapshot {
+    let deadline = tokio::time::Instant::now() + patience;
     loop {
         let snapshot = status.snapshot();
         if ok(&snapshot) {
