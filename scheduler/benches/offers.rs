@@ -3,7 +3,7 @@
 //! launch). `cargo bench -p scheduler --bench offers`; target: under 1 s of CPU.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use mesos::v1::{value, AgentId, FrameworkId, Offer, OfferId, Resource, TaskId, TaskStatus};
+use mesos::v1::{AgentId, FrameworkId, Offer, OfferId, Resource, TaskId, TaskStatus};
 use scheduler::config::Config;
 use scheduler::plan::plan_offers;
 use scheduler::tasks::TaskBook;
@@ -23,17 +23,7 @@ fn offer(i: usize) -> Offer {
         resources: vec![
             Resource::scalar("cpus", 1.0 + (i % 8) as f64 * 0.5),
             Resource::scalar("mem", 2048.0),
-            Resource {
-                name: "ports".into(),
-                r#type: value::Type::Ranges as i32,
-                ranges: Some(value::Ranges {
-                    range: vec![value::Range {
-                        begin: 31000,
-                        end: 32000,
-                    }],
-                }),
-                ..Default::default()
-            },
+            Resource::ranges("ports", &[(31000, 32000)]),
         ],
         ..Default::default()
     }

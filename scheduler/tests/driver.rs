@@ -166,12 +166,18 @@ async fn proxy_then_miners_with_exact_shares_and_restart_fails_over() {
     assert!(!driver.handle.is_finished());
 }
 
-/// (b) The proxy's executor dies: every miner is killed, then a new proxy
-/// runs, then new miners with the same shares.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn proxy_death_kills_miners_then_all_come_back() {
-    let mut cluster = start_cluster(4, 2.5).await;
-    let (_, miners) = fill(&mut cluster).await;
+/// Fills `cluster` as [`fill`] does and runs a driver on it with a fresh
+/// state dir, until its proxy and 3 miners run: the state dir, the driver,
+/// the miners' expected CPUs per agent, and that first running status.
+async fn running_driver(
+    cluster: &mut TestCluster,
+) -> (
+    tempfile::TempDir,
+    RunningDriver,
+    BTreeMap<String, f64>,
+    StatusSnapshot,
+) {
+    let (_, miners) = fill(cluster).await;
     let state_dir = tempfile::tempdir().unwrap();
     let master = cluster.cluster.master_addr().to_string();
     let driver = spawn_driver(driver_config(vec![master], state_dir.path()));
@@ -179,6 +185,15 @@ async fn proxy_death_kills_miners_then_all_come_back() {
         all_running(s, &miners)
     })
     .await;
+    (state_dir, driver, miners, before)
+}
+
+/// (b) The proxy's executor dies: every miner is killed, then a new proxy
+/// runs, then new miners with the same shares.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_death_kills_miners_then_all_come_back() {
+    let mut cluster = start_cluster(4, 2.5).await;
+    let (_state_dir, driver, miners, before) = running_driver(&mut cluster).await;
     let old_proxy = proxy_id(&before);
     let old_ids = task_ids(&before);
 
@@ -206,14 +221,7 @@ async fn proxy_death_kills_miners_then_all_come_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn master_restart_resubscribes_and_keeps_tasks() {
     let mut cluster = start_cluster(4, 2.5).await;
-    let (_, miners) = fill(&mut cluster).await;
-    let state_dir = tempfile::tempdir().unwrap();
-    let master = cluster.cluster.master_addr().to_string();
-    let driver = spawn_driver(driver_config(vec![master], state_dir.path()));
-    let before = wait_for(&driver.status, "proxy and 3 miners", |s| {
-        all_running(s, &miners)
-    })
-    .await;
+    let (_state_dir, driver, miners, before) = running_driver(&mut cluster).await;
     let ids = task_ids(&before);
 
     cluster.cluster.restart_master();

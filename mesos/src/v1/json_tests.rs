@@ -260,17 +260,7 @@ fn scheduler_accept_and_acknowledge_call_shapes() {
         name: "miner".into(),
         task_id: id!(TaskId, "miner-1"),
         agent_id: id!(AgentId, "agent-1-S0"),
-        resources: vec![Resource {
-            name: "ports".into(),
-            r#type: value::Type::Ranges as i32,
-            ranges: Some(value::Ranges {
-                range: vec![value::Range {
-                    begin: 31000,
-                    end: 31000,
-                }],
-            }),
-            ..Default::default()
-        }],
+        resources: vec![Resource::ranges("ports", &[(31000, 31000)])],
         data: Some(Bytes::from_static(b"\x00\xff")),
         limits: [("cpus".to_owned(), value::Scalar { value: 1.5 })].into(),
         ..Default::default()

@@ -143,17 +143,7 @@ fn scheduler_offers_event_with_cpus_mem_ports() {
                 resources: vec![
                     Resource::scalar("cpus", 4.0),
                     Resource::scalar("mem", 8192.0),
-                    Resource {
-                        name: "ports".into(),
-                        r#type: value::Type::Ranges as i32,
-                        ranges: Some(value::Ranges {
-                            range: vec![value::Range {
-                                begin: 31000,
-                                end: 32000,
-                            }],
-                        }),
-                        ..Default::default()
-                    },
+                    Resource::ranges("ports", &[(31000, 32000)]),
                 ],
                 executor_ids: vec![ExecutorId {
                     value: "exec-1".into(),
