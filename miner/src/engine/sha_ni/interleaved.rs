@@ -120,68 +120,55 @@ unsafe fn rounds_const(s: &mut State, kw: &Kw) {
     }
 }
 
-/// The general step: message group `j = msg2(m + alignr(g1, g2), g1)` with
-/// `m` (its `msg1` result) read from `m_in`, then its four rounds; parks
-/// `msg1(g2, g1)` (group `j + 2`'s) at `m_out`, and moves the lane on.
-#[inline(always)]
-unsafe fn step(l: &mut Lane, m_in: *const __m128i, m_out: *mut __m128i, k: &[u32; 4]) {
-    let g: __m128i;
-    // SAFETY: see above.
-    unsafe {
-        asm!(
-            "vpalignr {g}, {g1}, {g2}, 4",
-            "vpaddd {g}, {g}, xmmword ptr [{m_in}]",
-            "sha256msg2 {g}, {g1}",
-            "vpaddd xmm0, {g}, xmmword ptr [{k}]",
-            "sha256rnds2 {cdgh}, {abef}, xmm0",
-            "sha256msg1 {g2}, {g1}",
-            "vmovdqa xmmword ptr [{m_out}], {g2}",
-            "vpshufd xmm0, xmm0, 0x0e",
-            "sha256rnds2 {abef}, {cdgh}, xmm0",
-            g = out(xmm_reg) g,
-            g1 = in(xmm_reg) l.g1,
-            g2 = inout(xmm_reg) l.g2 => _,
-            m_in = in(reg) m_in,
-            m_out = in(reg) m_out,
-            k = in(reg) k,
-            abef = inout(xmm_reg) l.s.abef,
-            cdgh = inout(xmm_reg) l.s.cdgh,
-            out("xmm0") _,
-            options(nostack, preserves_flags),
-        );
-    }
-    l.g2 = l.g1;
-    l.g1 = g;
+/// Defines a step: message group `j = msg2(m + alignr(g1, g2), g1)` with
+/// `m` (its `msg1` result) read from `m_in`, then its four rounds, moving the
+/// lane on; `$park` instructions go between the two `rnds2`.
+macro_rules! schedule_step {
+    ($(#[$doc:meta])* $name:ident($l:ident $(, $arg:ident: $ty:ty)*), [$($park:literal),*], [$($operand:tt)*]) => {
+        $(#[$doc])*
+        #[inline(always)]
+        unsafe fn $name($l: &mut Lane, m_in: *const __m128i, $($arg: $ty,)* k: &[u32; 4]) {
+            let g: __m128i;
+            // SAFETY: see above.
+            unsafe {
+                asm!(
+                    "vpalignr {g}, {g1}, {g2}, 4",
+                    "vpaddd {g}, {g}, xmmword ptr [{m_in}]",
+                    "sha256msg2 {g}, {g1}",
+                    "vpaddd xmm0, {g}, xmmword ptr [{k}]",
+                    "sha256rnds2 {cdgh}, {abef}, xmm0",
+                    $($park,)*
+                    "vpshufd xmm0, xmm0, 0x0e",
+                    "sha256rnds2 {abef}, {cdgh}, xmm0",
+                    g = out(xmm_reg) g,
+                    g1 = in(xmm_reg) $l.g1,
+                    m_in = in(reg) m_in,
+                    k = in(reg) k,
+                    abef = inout(xmm_reg) $l.s.abef,
+                    cdgh = inout(xmm_reg) $l.s.cdgh,
+                    out("xmm0") _,
+                    $($operand)*
+                );
+            }
+            $l.g2 = $l.g1;
+            $l.g1 = g;
+        }
+    };
 }
 
-/// [`step`] for the last groups, whose `msg1` results nothing reads.
-#[inline(always)]
-unsafe fn step_last(l: &mut Lane, m_in: *const __m128i, k: &[u32; 4]) {
-    let g: __m128i;
-    // SAFETY: see above.
-    unsafe {
-        asm!(
-            "vpalignr {g}, {g1}, {g2}, 4",
-            "vpaddd {g}, {g}, xmmword ptr [{m_in}]",
-            "sha256msg2 {g}, {g1}",
-            "vpaddd xmm0, {g}, xmmword ptr [{k}]",
-            "sha256rnds2 {cdgh}, {abef}, xmm0",
-            "vpshufd xmm0, xmm0, 0x0e",
-            "sha256rnds2 {abef}, {cdgh}, xmm0",
-            g = out(xmm_reg) g,
-            g1 = in(xmm_reg) l.g1,
-            g2 = in(xmm_reg) l.g2,
-            m_in = in(reg) m_in,
-            k = in(reg) k,
-            abef = inout(xmm_reg) l.s.abef,
-            cdgh = inout(xmm_reg) l.s.cdgh,
-            out("xmm0") _,
-            options(readonly, nostack, preserves_flags),
-        );
-    }
-    l.g2 = l.g1;
-    l.g1 = g;
-}
+schedule_step!(
+    /// The general step; parks `msg1(g2, g1)` (group `j + 2`'s) at `m_out`.
+    step(l, m_out: *mut __m128i),
+    ["sha256msg1 {g2}, {g1}", "vmovdqa xmmword ptr [{m_out}], {g2}"],
+    [g2 = inout(xmm_reg) l.g2 => _, m_out = in(reg) m_out, options(nostack, preserves_flags)]
+);
+
+schedule_step!(
+    /// The step for the last groups, whose `msg1` results nothing reads.
+    step_last(l),
+    [],
+    [g2 = in(xmm_reg) l.g2, options(readonly, nostack, preserves_flags)]
+);
 
 /// Message group `msg2(x, g1)` for a constant `msg2` input `x`, then its
 /// rounds (the header chunk's group 5).
