@@ -42,6 +42,55 @@ fn check(header: [u8; 80], difficulty: f64, range: Range<u64>) {
             "{engine} hits differ"
         );
     }
+    // The sha-ni engine's kernel for SHA CPUs without AVX runs here too.
+    if Engine::ShaNi.is_available() {
+        let mut got = Vec::new();
+        sha_ni::scan_sse(&job, range.clone(), &mut got);
+        assert_eq!(
+            got, cands,
+            "sha-ni SSE kernel candidates differ on {range:?}"
+        );
+    }
+}
+
+/// Scans a range of a job and returns the candidate nonces.
+type Scan = Box<dyn Fn(&Job, Range<u64>) -> Vec<u32>>;
+
+/// A kernel the engines dispatch to on this CPU.
+struct Kernel {
+    name: String,
+    /// Nonces per batch.
+    lanes: u64,
+    candidates: Scan,
+}
+
+/// Every SIMD engine's kernel, plus the sha-ni engine's kernel for SHA CPUs
+/// without AVX.
+fn kernels() -> Vec<Kernel> {
+    let mut kernels: Vec<Kernel> = simd_engines()
+        .into_iter()
+        .map(|engine| Kernel {
+            name: engine.to_string(),
+            lanes: engine.lanes(),
+            candidates: Box::new(move |job, range| {
+                let mut out = Vec::new();
+                engine.candidates(job, range, &mut out);
+                out
+            }),
+        })
+        .collect();
+    if Engine::ShaNi.is_available() {
+        kernels.push(Kernel {
+            name: "sha-ni (SSE kernel)".into(),
+            lanes: sha_ni::SSE_LANES as u64,
+            candidates: Box::new(|job, range| {
+                let mut out = Vec::new();
+                sha_ni::scan_sse(job, range, &mut out);
+                out
+            }),
+        });
+    }
+    kernels
 }
 
 proptest! {
@@ -81,7 +130,7 @@ fn ranges_shorter_than_lanes_and_empty() {
 }
 
 #[test]
-fn many_hits_in_one_batch_and_in_the_last_lane() {
+fn every_nonce_of_several_batches_a_hit() {
     // A difficulty so low that every nonce is a hit.
     let job = Job::new(header(3), ShareTarget::from_difficulty(1e-12).unwrap());
     for engine in Engine::available() {
@@ -89,20 +138,40 @@ fn many_hits_in_one_batch_and_in_the_last_lane() {
         assert_eq!(hits.len(), 32, "{engine}");
         assert!(hits.iter().map(|h| h.nonce).eq(16..48u32), "{engine}");
     }
-    // A hit exactly in the last lane of a batch: pick a target that only
-    // nonce 15 (of 0..16) meets.
-    let base = Job::new(header(5), ShareTarget::from_difficulty(1.0).unwrap());
-    let tops: Vec<u32> = (0..16).map(|n| hash_top_word(&base.hash(n))).collect();
-    let min_other = tops[..15].iter().copied().min().unwrap();
-    if tops[15] < min_other {
+}
+
+#[test]
+fn a_hit_in_the_last_lane_of_a_batch() {
+    for kernel in kernels() {
+        // The nonce in the last lane of the second batch, and a header where
+        // it has the lowest top word of both batches, so a target between
+        // that word and the others' makes it the only hit.
+        let last = 2 * kernel.lanes - 1;
+        let (header, top) = (1u16..4096)
+            .map(|seed| -> [u8; 80] {
+                std::array::from_fn(|i| (seed.wrapping_mul(i as u16 + 7) >> 3) as u8)
+            })
+            .find_map(|h| {
+                let job = Job::new(h, ShareTarget::from_difficulty(1.0).unwrap());
+                let tops: Vec<u32> = (0..=last as u32)
+                    .map(|n| hash_top_word(&job.hash(n)))
+                    .collect();
+                let (others, own) = tops.split_at(last as usize);
+                (own[0] < *others.iter().min().unwrap()).then_some((h, own[0]))
+            })
+            .expect("some header puts the lowest hash in the last lane");
         let mut be = [0xffu8; 32];
-        be[..4].copy_from_slice(&tops[15].to_be_bytes());
-        let target = ShareTarget::new(bitcoin::pow::Target::from_be_bytes(be));
-        let job = Job::new(header(5), target);
-        for engine in Engine::available() {
-            let hits = engine.scan(&job, 0..16);
-            assert_eq!(hits.iter().map(|h| h.nonce).collect::<Vec<_>>(), vec![15]);
-        }
+        be[..4].copy_from_slice(&top.to_be_bytes());
+        let job = Job::new(
+            header,
+            ShareTarget::new(bitcoin::pow::Target::from_be_bytes(be)),
+        );
+        assert_eq!(
+            (kernel.candidates)(&job, 0..last + 1),
+            vec![last as u32],
+            "{}",
+            kernel.name
+        );
     }
 }
 

@@ -45,6 +45,10 @@ pub(crate) fn scan(job: &Job, range: std::ops::Range<u64>, candidates: &mut Vec<
     }
 }
 
+/// The legacy-SSE kernel's batch.
+#[cfg(test)]
+pub(crate) const SSE_LANES: usize = sse::LANES;
+
 /// The legacy-SSE kernel, whatever the CPU has (for its tests).
 #[cfg(test)]
 pub(crate) fn scan_sse(job: &Job, range: std::ops::Range<u64>, candidates: &mut Vec<u32>) {

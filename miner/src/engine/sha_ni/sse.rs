@@ -8,7 +8,7 @@ use seq_macro::seq;
 use std::arch::x86_64::*;
 
 /// Nonces hashed together.
-const LANES: usize = 5;
+pub(super) const LANES: usize = 5;
 
 /// Scans `range` and pushes candidate nonces; the CPU must have SHA, SSE4.1
 /// and SSSE3 (the caller checks).
