@@ -15,7 +15,7 @@
 //! the legacy SHA instructions, never a `ymm` register): the compiler keeps
 //! their order, and cannot trade the memory operands for register pressure.
 
-use super::{clean_upper_state, push_candidates, Consts, Kw, State};
+use super::{push_candidates, Consts, Kw, State};
 use crate::engine::job::Job;
 use crate::sha256::IV;
 use seq_macro::seq;
@@ -29,7 +29,6 @@ pub(super) const LANES: usize = 3;
 /// Scans `range` and pushes candidate nonces; the CPU must have SHA, SSE4.1,
 /// SSSE3 and AVX (the caller checks).
 pub(super) fn scan(job: &Job, range: std::ops::Range<u64>, candidates: &mut Vec<u32>) {
-    clean_upper_state();
     // SAFETY: the caller checked SHA, SSE4.1, SSSE3 and AVX.
     unsafe { scan_vex(job, range, candidates) }
 }
@@ -41,6 +40,12 @@ fn scan_vex(job: &Job, range: std::ops::Range<u64>, candidates: &mut Vec<u32>) {
     let mut parked = Parked([[_mm_setzero_si128(); 18]; LANES]);
     let mut start = range.start;
     while start < range.end {
+        // The compiler's own code (this function's prologue, say) may use
+        // `ymm` registers where AVX is enabled: clean the upper state before
+        // every batch of legacy SHA instructions.
+        // SAFETY: this function runs only where AVX exists; `vzeroupper`
+        // clears upper vector state, which no live value here depends on.
+        unsafe { asm!("vzeroupper", options(nomem, nostack, preserves_flags)) };
         // SAFETY: this function's target features are those `batch` needs.
         let word7 = unsafe { batch(&c, &mut parked, start as u32) };
         push_candidates(start, &word7, &range, bound, candidates);

@@ -10,10 +10,11 @@
 //!   kernel in legacy encodings.
 //!
 //! State lives in the instructions' ABEF/CDGH register layout. The kernels
-//! run in their own `#[target_feature]` functions entered after `vzeroupper`:
-//! the SHA instructions are legacy-encoded, and VEX code with dirty upper
-//! state between them is ruinously slow on some cores, so nothing here
-//! touches a `ymm` register.
+//! run in their own `#[target_feature]` functions. The SHA instructions are
+//! legacy-encoded, and legacy code with dirty upper vector state is ruinously
+//! slow on some cores, so the AVX kernel touches no `ymm` register and issues
+//! `vzeroupper` before every batch (the SSE kernel runs where there is no
+//! upper state).
 
 mod interleaved;
 mod sse;
@@ -54,16 +55,6 @@ pub(crate) const SSE_LANES: usize = sse::LANES;
 pub(crate) fn scan_sse(job: &Job, range: std::ops::Range<u64>, candidates: &mut Vec<u32>) {
     assert!(available());
     sse::scan(job, range, candidates)
-}
-
-/// Clears the upper halves of the vector registers where AVX exists, so that
-/// the legacy-encoded SHA instructions that follow run at full speed.
-fn clean_upper_state() {
-    if is_x86_feature_detected!("avx") {
-        // SAFETY: the CPU has AVX (checked), so `vzeroupper` exists; it only
-        // clears upper vector state, which no live Rust value depends on here.
-        unsafe { std::arch::asm!("vzeroupper", options(nomem, nostack, preserves_flags)) };
-    }
 }
 
 /// Pushes the nonces among `first..first + words.len()` (wrapping) that are

@@ -1,7 +1,7 @@
 //! The SHA kernel for CPUs without AVX (Goldmont-class): `LANES` nonces
 //! interleaved group by group, everything in legacy SSE encodings.
 
-use super::{clean_upper_state, kv, push_candidates, Consts, State};
+use super::{kv, push_candidates, Consts, State};
 use crate::engine::job::Job;
 use crate::sha256::IV;
 use seq_macro::seq;
@@ -13,7 +13,6 @@ pub(super) const LANES: usize = 5;
 /// Scans `range` and pushes candidate nonces; the CPU must have SHA, SSE4.1
 /// and SSSE3 (the caller checks).
 pub(super) fn scan(job: &Job, range: std::ops::Range<u64>, candidates: &mut Vec<u32>) {
-    clean_upper_state();
     // SAFETY: the caller checked SHA, SSE4.1 and SSSE3.
     unsafe { scan_sse(job, range, candidates) }
 }
