@@ -43,9 +43,19 @@ fn scan_vex(job: &Job, range: std::ops::Range<u64>, candidates: &mut Vec<u32>) {
         // The compiler's own code (this function's prologue, say) may use
         // `ymm` registers where AVX is enabled: clean the upper state before
         // every batch of legacy SHA instructions.
-        // SAFETY: this function runs only where AVX exists; `vzeroupper`
-        // clears upper vector state, which no live value here depends on.
-        unsafe { asm!("vzeroupper", options(nomem, nostack, preserves_flags)) };
+        // SAFETY: this function runs only where AVX exists. `vzeroupper`
+        // changes the upper halves of ymm0..15, so all of them are declared
+        // clobbered and the compiler keeps nothing in them across it.
+        unsafe {
+            asm!(
+                "vzeroupper",
+                out("ymm0") _, out("ymm1") _, out("ymm2") _, out("ymm3") _,
+                out("ymm4") _, out("ymm5") _, out("ymm6") _, out("ymm7") _,
+                out("ymm8") _, out("ymm9") _, out("ymm10") _, out("ymm11") _,
+                out("ymm12") _, out("ymm13") _, out("ymm14") _, out("ymm15") _,
+                options(nomem, nostack, preserves_flags),
+            )
+        };
         // SAFETY: this function's target features are those `batch` needs.
         let word7 = unsafe { batch(&c, &mut parked, start as u32) };
         push_candidates(start, &word7, &range, bound, candidates);
