@@ -63,7 +63,7 @@ fn scan_vex(job: &Job, range: std::ops::Range<u64>, candidates: &mut Vec<u32>) {
     }
 }
 
-/// `K` for every group, `lo` as the first `sha256rnds2` adds it.
+/// The round constants of every group of four rounds.
 #[repr(C, align(16))]
 struct KTable([[u32; 4]; 16]);
 
