@@ -15,7 +15,7 @@
 //! the legacy SHA instructions, never a `ymm` register): the compiler keeps
 //! their order, and cannot trade the memory operands for register pressure.
 
-use super::{push_candidates, Consts, Kw, State};
+use super::{kv, push_candidates, Consts, Kw, State, K_GROUPS};
 use crate::engine::job::Job;
 use crate::sha256::IV;
 use seq_macro::seq;
@@ -37,7 +37,7 @@ pub(super) fn scan(job: &Job, range: std::ops::Range<u64>, candidates: &mut Vec<
 fn scan_vex(job: &Job, range: std::ops::Range<u64>, candidates: &mut Vec<u32>) {
     let c = Consts::new(job);
     let bound = job.target().top_word();
-    let mut parked = Parked([[_mm_setzero_si128(); 18]; LANES]);
+    let mut parked = Parked([[_mm_setzero_si128(); 16]; LANES]);
     let mut start = range.start;
     while start < range.end {
         // The compiler's own code (this function's prologue, say) may use
@@ -63,24 +63,9 @@ fn scan_vex(job: &Job, range: std::ops::Range<u64>, candidates: &mut Vec<u32>) {
     }
 }
 
-/// The round constants of every group of four rounds.
-#[repr(C, align(16))]
-struct KTable([[u32; 4]; 16]);
-
-static KT: KTable = {
-    let k = crate::sha256::K;
-    let mut t = [[0u32; 4]; 16];
-    let mut j = 0;
-    while j < 16 {
-        t[j] = [k[4 * j], k[4 * j + 1], k[4 * j + 2], k[4 * j + 3]];
-        j += 1;
-    }
-    KTable(t)
-};
-
 /// `msg1` results per lane, by the group whose schedule word they start.
 #[repr(C, align(16))]
-struct Parked([[__m128i; 18]; LANES]);
+struct Parked([[__m128i; 16]; LANES]);
 
 /// One lane in flight: its state and its two newest message groups.
 #[derive(Clone, Copy)]
@@ -264,7 +249,7 @@ unsafe fn digest_step5(l: &mut Lane, c: &Consts, m_out: *mut __m128i, k: &[u32; 
 #[allow(clippy::identity_op)]
 #[inline(always)]
 unsafe fn batch(c: &Consts, parked: &mut Parked, first: u32) -> [u32; LANES] {
-    let kt = &KT.0;
+    let kt = &K_GROUPS.0;
     let zero = _mm_setzero_si128();
     let mut lanes = [Lane {
         s: c.s2,
@@ -272,7 +257,7 @@ unsafe fn batch(c: &Consts, parked: &mut Parked, first: u32) -> [u32; LANES] {
         g2: zero,
     }; LANES];
     // SAFETY: the callers' target features are those every step needs, and
-    // every pointer is into `c`, `parked` or `KT`.
+    // every pointer is into `c`, `parked` or `K_GROUPS`.
     unsafe {
         // Header chunk, rounds 2..3: afterwards the two halves have traded places.
         for (i, l) in lanes.iter_mut().enumerate() {
@@ -367,7 +352,7 @@ unsafe fn batch(c: &Consts, parked: &mut Parked, first: u32) -> [u32; LANES] {
                 ),
                 l.g1,
             );
-            let kw = _mm_add_epi32(g15, super::kv(15));
+            let kw = _mm_add_epi32(g15, kv(15));
             let abef = _mm_sha256rnds2_epu32(l.s.cdgh, l.s.abef, kw);
             out[i] = (_mm_cvtsi128_si32(abef) as u32).wrapping_add(IV[7]);
         }

@@ -137,10 +137,25 @@ fn words(w: [u32; 4]) -> __m128i {
     unsafe { std::mem::transmute::<[u32; 4], __m128i>(w) }
 }
 
+/// The round constants by group of four rounds, aligned for the kernels'
+/// memory operands.
+#[repr(C, align(16))]
+struct KGroups([[u32; 4]; 16]);
+
+static K_GROUPS: KGroups = {
+    let mut t = [[0u32; 4]; 16];
+    let mut j = 0;
+    while j < 16 {
+        t[j] = [K[4 * j], K[4 * j + 1], K[4 * j + 2], K[4 * j + 3]];
+        j += 1;
+    }
+    KGroups(t)
+};
+
 /// The round constants of group `j` (rounds `4j..4j + 4`).
 #[inline(always)]
 fn kv(j: usize) -> __m128i {
-    words([K[4 * j], K[4 * j + 1], K[4 * j + 2], K[4 * j + 3]])
+    words(K_GROUPS.0[j])
 }
 
 /// `K + W` for group `j` of constant message words `w`.
