@@ -1,4 +1,4 @@
-//! The Mesos side of the full stack for one regtest node: `devcluster` (the
+//! The Mesos side of the full stack for one Bitcoin Core node: `devcluster` (the
 //! local master and agents) and the `scheduler`, which launches the proxy and
 //! miners as processes under our executor or as Docker containers. Used by
 //! the `local-stack` launcher and the full-stack tests alike.
@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::bins::Stopping;
-use crate::regtest::{free_ports, RegtestNode};
+use crate::node::{free_ports, Node};
 
 /// How the scheduler runs tasks.
 #[derive(Debug, Clone)]
@@ -94,7 +94,7 @@ pub struct Stack {
 
 impl Stack {
     /// Starts devcluster, then the scheduler for `node`, paying `payout`.
-    pub fn start(config: &StackConfig, node: &RegtestNode, payout: &str) -> anyhow::Result<Self> {
+    pub fn start(config: &StackConfig, node: &Node, payout: &str) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&config.work_dir)?;
         let ports = free_ports(2)?;
         let (master_port, status_port) = (ports[0], ports[1]);

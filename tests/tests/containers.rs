@@ -14,7 +14,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use tests::containers::{docker_output, engine, images, Container};
-use tests::regtest::{free_ports, RegtestPair};
+use tests::node::{free_ports, Chain, Node};
+use tests::wallet::{AddressKind, TestWallet};
 use tests::stack::{Stack, StackConfig, Tasks};
 
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -144,11 +145,12 @@ fn miner_image_bench_prints_json() {
 fn proxy_and_miner_containers_mine_a_regtest_block() {
     let _serial = serial();
     let images = images();
-    let pair = RegtestPair::start().expect("regtest pair");
-    let node = &pair.a;
-    let payout = node.cli(&["getnewaddress"]).unwrap();
+    let node = &Node::start(Chain::Regtest).expect("regtest node");
+    let payout = TestWallet::new(node.network(), "payout")
+        .address(AddressKind::P2wpkh, 0)
+        .to_string();
     let ports = free_ports(2).unwrap();
-    let start: u64 = node.cli(&["getblockcount"]).unwrap().parse().unwrap();
+    let start: u64 = node.height().unwrap();
     let proxy = Container::run(
         &format!("mesos-miner-test-proxy-{}", ports[0]),
         &[
@@ -187,7 +189,7 @@ fn proxy_and_miner_containers_mine_a_regtest_block() {
     );
     let deadline = Instant::now() + Duration::from_secs(120);
     let height = loop {
-        let height: u64 = node.cli(&["getblockcount"]).unwrap().parse().unwrap();
+        let height: u64 = node.height().unwrap();
         if height > start {
             break height;
         }
@@ -233,11 +235,12 @@ fn proxy_and_miner_containers_mine_a_regtest_block() {
 fn docker_stack_mines_and_relaunches_miners_when_the_proxy_container_dies() {
     let _serial = serial();
     let images = images();
-    let pair = RegtestPair::start().expect("regtest pair");
-    let node = &pair.a;
-    let payout = node.cli(&["getnewaddress"]).unwrap();
+    let node = &Node::start(Chain::Regtest).expect("regtest node");
+    let payout = TestWallet::new(node.network(), "payout")
+        .address(AddressKind::P2wpkh, 0)
+        .to_string();
     let dir = tempfile::tempdir().unwrap();
-    let start: u64 = node.cli(&["getblockcount"]).unwrap().parse().unwrap();
+    let start: u64 = node.height().unwrap();
     let stack = Stack::start(
         &StackConfig::for_test(
             Tasks::Containers {
@@ -275,7 +278,7 @@ fn docker_stack_mines_and_relaunches_miners_when_the_proxy_container_dies() {
             std::thread::sleep(Duration::from_millis(300));
         }
     };
-    let height = || -> u64 { node.cli(&["getblockcount"]).unwrap().parse().unwrap() };
+    let height = || -> u64 { node.height().unwrap() };
     let running = |kind: &str| -> Vec<String> {
         stack
             .tasks()

@@ -1,6 +1,6 @@
 //! Load benchmark (ignored by default; run in release):
 //! `cargo test --release -p tests --test load -- --ignored --nocapture`.
-//! A real `proxy` on a regtest node pair holds `LOAD_CONNECTIONS` (default
+//! A real `proxy` on a Bitcoin Core regtest node holds `LOAD_CONNECTIONS` (default
 //! 19,900: the per-process open-file hard limit here is 20,000) subscribed
 //! miners from `stratum-load`; blocks mined on the node make new jobs, and the
 //! generator reports each job's notify fan-out (p50/p99/max) while this test
@@ -10,7 +10,8 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use tests::bins::workspace_bin;
-use tests::regtest::{free_ports, RegtestPair};
+use tests::node::{free_ports, Chain, Node};
+use tests::wallet::{AddressKind, TestWallet};
 
 fn rss_mib(pid: u32) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -30,8 +31,10 @@ fn proxy_holds_many_miners_and_fans_out_jobs() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(19_900);
-    let pair = RegtestPair::start().unwrap();
-    let node = &pair.a;
+    let node = &Node::start(Chain::Regtest).unwrap();
+    let mining_address = TestWallet::new(node.network(), "load")
+        .address(AddressKind::P2wpkh, 0)
+        .to_string();
     let port = free_ports(1).unwrap()[0];
     let dir = tempfile::tempdir().unwrap();
     let mut proxy = Command::new(workspace_bin("proxy"))
@@ -41,7 +44,7 @@ fn proxy_holds_many_miners_and_fans_out_jobs() {
             "--listen",
             &format!("0.0.0.0:{port}"),
         ])
-        .args(["--fallback-address", &pair.mining_address])
+        .args(["--fallback-address", &mining_address])
         .arg("--journal")
         .arg(dir.path().join("journal"))
         .env("PROXY_RPC_USER", node.rpc_user())
@@ -54,7 +57,7 @@ fn proxy_holds_many_miners_and_fans_out_jobs() {
     let mut load = Command::new(workspace_bin("stratum-load"))
         .args(["--pool", &format!("127.0.0.1:{port}")])
         .args(["--connections", &connections.to_string(), "--jobs", "5"])
-        .args(["--user", &pair.mining_address])
+        .args(["--user", &mining_address])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -64,7 +67,7 @@ fn proxy_holds_many_miners_and_fans_out_jobs() {
     let started = Instant::now();
     // Each block mined on the node makes the proxy send a new job to everyone.
     let miner_thread = {
-        let addr = pair.mining_address.clone();
+        let addr = mining_address.clone();
         let cli = node.cli_command();
         std::thread::spawn(move || {
             for _ in 0..40 {

@@ -1,6 +1,7 @@
-//! `proxy::upstream` against a real regtest node pair: chain info, templates, longpoll, block
-//! submission (accepted, duplicate, rejected, undecodable), and the errors a pool must tell
-//! apart (bad credentials, node not connected, node down).
+//! `proxy::upstream` against a real Bitcoin Core regtest node: chain info, templates, longpoll,
+//! block submission and every `submitblock` answer a pool must tell apart (accepted,
+//! duplicate, inconclusive, high-hash, bad-txnmrklroot, bad-cb-height, undecodable), and the
+//! errors of the transport (bad credentials, unknown method, node down).
 
 use std::time::Duration;
 
@@ -15,9 +16,10 @@ use bitcoin::{
 use proxy::upstream::{
     rpc_code, Auth, BlockTemplate, NodeClient, SubmitBlockOutcome, UpstreamError,
 };
-use tests::regtest::{RegtestNode, RegtestPair};
+use tests::node::{Chain, Node};
+use tests::wallet::{AddressKind, TestWallet};
 
-fn client_for(node: &RegtestNode) -> NodeClient {
+fn client_for(node: &Node) -> NodeClient {
     NodeClient::new(
         node.rpc_url(),
         Auth::UserPass {
@@ -29,10 +31,10 @@ fn client_for(node: &RegtestNode) -> NodeClient {
     .with_timeouts(Duration::from_secs(30), Duration::from_secs(60))
 }
 
-/// A block on the template: a coinbase with the BIP34 height paying everything to OP_TRUE, no
-/// other transactions, nonce ground until the header meets the target (about two tries on
-/// regtest).
-fn block_from_template(t: &BlockTemplate, tag: &[u8]) -> Block {
+/// A block on the template: a coinbase with the BIP34 height `height` paying everything to
+/// OP_TRUE, no other transactions (so no witness commitment is needed), nonce ground until the
+/// header meets the target (about two tries on regtest).
+fn block_at_height(t: &BlockTemplate, height: u32, tag: &[u8]) -> Block {
     assert!(t.transactions.is_empty(), "test mempool should be empty");
     let mut tag_bytes = bitcoin::script::PushBytesBuf::new();
     tag_bytes.extend_from_slice(tag).unwrap();
@@ -42,7 +44,7 @@ fn block_from_template(t: &BlockTemplate, tag: &[u8]) -> Block {
         input: vec![TxIn {
             previous_output: OutPoint::null(),
             script_sig: Builder::new()
-                .push_int(i64::from(t.height))
+                .push_int(i64::from(height))
                 .push_slice(tag_bytes)
                 .into_script(),
             sequence: Sequence::MAX,
@@ -69,35 +71,42 @@ fn block_from_template(t: &BlockTemplate, tag: &[u8]) -> Block {
     block
 }
 
+fn block_from_template(t: &BlockTemplate, tag: &[u8]) -> Block {
+    block_at_height(t, t.height, tag)
+}
+
 fn grind(header: &mut Header, target: Target) {
     while header.validate_pow(target).is_err() {
         header.nonce += 1;
     }
 }
 
-#[tokio::test]
-async fn upstream_client_against_regtest_pair() {
-    let mut pair = tokio::task::spawn_blocking(RegtestPair::start)
+#[tokio::test(flavor = "multi_thread")]
+async fn upstream_client_against_bitcoin_core() {
+    let mut node = tokio::task::spawn_blocking(|| Node::start(Chain::Regtest))
         .await
         .unwrap()
-        .expect("regtest pair should start");
-    let node = client_for(&pair.a);
+        .expect("a regtest node should start");
+    let wallet = TestWallet::new(node.network(), "node-rpc");
+    let address = wallet.address(AddressKind::P2wpkh, 0).to_string();
+    node.generate_to(1, &address).unwrap();
+    let client = client_for(&node);
 
     // Chain state.
-    let info = node.get_blockchain_info().await.unwrap();
+    let info = client.get_blockchain_info().await.unwrap();
     assert_eq!(info.chain, "regtest");
     assert_eq!(info.blocks, 1);
-    assert_eq!(node.get_block_count().await.unwrap(), 1);
-    let best = node.get_best_block_hash().await.unwrap();
+    assert_eq!(client.get_block_count().await.unwrap(), 1);
+    let best = client.get_best_block_hash().await.unwrap();
     assert_eq!(best, info.bestblockhash);
-    let verbose = node.get_block(&best, 1).await.unwrap();
+    let verbose = client.get_block(&best, 1).await.unwrap();
     assert_eq!(verbose["height"], 1);
     assert_eq!(verbose["hash"], best.to_string());
-    let raw = node.get_block_raw(&best).await.unwrap();
+    let raw = client.get_block_raw(&best).await.unwrap();
     assert_eq!(raw.block_hash(), best);
 
-    // Template on top of the one mined block.
-    let t = node.get_block_template().await.unwrap();
+    // Template on top of the one mined block: Core's segwit members are there.
+    let t = client.get_block_template().await.unwrap();
     assert_eq!(t.height, 2);
     assert_eq!(t.bits, CompactTarget::from_consensus(0x207f_ffff));
     assert_eq!(t.target, Target::from_compact(t.bits));
@@ -107,30 +116,57 @@ async fn upstream_client_against_regtest_pair() {
     assert!(t.transactions.is_empty());
     assert!(t.longpollid.is_some());
     assert!(t.version.to_consensus() >= Version::TWO.to_consensus());
+    assert!(t.rules.iter().any(|r| r.trim_start_matches('!') == "segwit"), "{:?}", t.rules);
+    assert!(t.rules.iter().any(|r| r.trim_start_matches('!') == "taproot"), "{:?}", t.rules);
+    assert!(t.default_witness_commitment.is_some());
+    assert_eq!(t.weightlimit, Some(4_000_000));
+    assert_eq!(t.sigoplimit, Some(80_000));
 
     // Undecodable bytes: a clear rejection, not a transport or parse failure.
-    match node.submit_block_hex("00").await.unwrap() {
+    match client.submit_block_hex("00").await.unwrap() {
         SubmitBlockOutcome::Rejected { reason } => {
             assert!(reason.to_lowercase().contains("decode"), "{reason}")
         }
         other => panic!("garbage block not rejected: {other:?}"),
     }
 
-    // A well-formed block with a wrong merkle root (and valid proof of work): rejected with
-    // the node's reason.
+    // A well-formed block with a wrong merkle root (and valid proof of work).
     let mut bad = block_from_template(&t, b"bad");
     bad.header.merkle_root = TxMerkleNode::from_byte_array([7; 32]);
     grind(&mut bad.header, t.target);
-    match node.submit_block(&bad).await.unwrap() {
-        SubmitBlockOutcome::Rejected { reason } => assert_eq!(reason, "bad-txnmrklroot"),
-        other => panic!("bad-merkle block not rejected: {other:?}"),
+    assert_eq!(
+        client.submit_block(&bad).await.unwrap(),
+        SubmitBlockOutcome::Rejected {
+            reason: "bad-txnmrklroot".into()
+        }
+    );
+
+    // A header that does not meet the target.
+    let mut weak = block_from_template(&t, b"weak");
+    while weak.header.validate_pow(t.target).is_ok() {
+        weak.header.nonce += 1;
     }
+    assert_eq!(
+        client.submit_block(&weak).await.unwrap(),
+        SubmitBlockOutcome::Rejected {
+            reason: "high-hash".into()
+        }
+    );
+
+    // The wrong BIP34 height in the coinbase.
+    let wrong_height = block_at_height(&t, t.height + 1, b"height");
+    assert_eq!(
+        client.submit_block(&wrong_height).await.unwrap(),
+        SubmitBlockOutcome::Rejected {
+            reason: "bad-cb-height".into()
+        }
+    );
 
     // Longpoll: waits while nothing changes, returns once a block is found.
     let longpollid = t.longpollid.clone().unwrap();
     let longpoll = {
-        let node = client_for(&pair.a);
-        tokio::spawn(async move { node.get_block_template_longpoll(&longpollid).await })
+        let client = client_for(&node);
+        tokio::spawn(async move { client.get_block_template_longpoll(&longpollid).await })
     };
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(
@@ -141,12 +177,12 @@ async fn upstream_client_against_regtest_pair() {
     // A valid block built from the template: accepted, then a duplicate.
     let good = block_from_template(&t, b"mesos-miner test");
     assert_eq!(
-        node.submit_block(&good).await.unwrap(),
+        client.submit_block(&good).await.unwrap(),
         SubmitBlockOutcome::Accepted
     );
-    assert_eq!(node.get_best_block_hash().await.unwrap(), good.block_hash());
+    assert_eq!(client.get_best_block_hash().await.unwrap(), good.block_hash());
     assert_eq!(
-        node.submit_block(&good).await.unwrap(),
+        client.submit_block(&good).await.unwrap(),
         SubmitBlockOutcome::Duplicate
     );
     let next = tokio::time::timeout(Duration::from_secs(30), longpoll)
@@ -157,11 +193,20 @@ async fn upstream_client_against_regtest_pair() {
     assert_eq!(next.previousblockhash, good.block_hash());
     assert_eq!(next.height, 3);
 
+    // A valid competitor of `good` (same parent, same work) arrives second: Core keeps it but
+    // not on the best chain, and says "inconclusive".
+    let rival = block_from_template(&t, b"rival");
+    assert_eq!(
+        client.submit_block(&rival).await.unwrap(),
+        SubmitBlockOutcome::Inconclusive
+    );
+    assert_eq!(client.get_best_block_hash().await.unwrap(), good.block_hash());
+
     // Wrong password: HTTP 401, reported as such.
     let wrong = NodeClient::new(
-        pair.a.rpc_url(),
+        node.rpc_url(),
         Auth::UserPass {
-            user: pair.a.rpc_user().to_owned(),
+            user: node.rpc_user().to_owned(),
             password: "wrong".into(),
         },
     )
@@ -169,37 +214,19 @@ async fn upstream_client_against_regtest_pair() {
     let err = wrong.get_block_count().await.unwrap_err();
     assert!(matches!(err, UpstreamError::Unauthorized { .. }), "{err}");
 
+    // The cookie file works as well as the rpcauth user.
+    let by_cookie = NodeClient::new(node.rpc_url(), Auth::CookieFile(node.cookie_path())).unwrap();
+    assert_eq!(by_cookie.get_block_count().await.unwrap(), 2);
+
     // Unknown method: an RPC error with the node's code.
-    let err = node
+    let err = client
         .call::<serde_json::Value>("nosuchmethod", vec![])
         .await
         .unwrap_err();
     assert_eq!(err.rpc_code(), Some(rpc_code::METHOD_NOT_FOUND), "{err}");
 
-    // Stop b: a's getblocktemplate now fails with -9 (not connected), a retryable error, and
-    // b itself is a transport error (connection refused), not a panic.
-    let b_client = client_for(&pair.b);
-    // (Blocking calls in this async test are fine: nothing else runs on its runtime now.)
-    pair.b.stop().expect("stop b");
-    let err = b_client.get_block_count().await.unwrap_err();
+    // The node stopped: a retryable transport error (connection refused), not a panic.
+    tokio::task::block_in_place(|| node.stop()).expect("stop the node");
+    let err = client.get_block_count().await.unwrap_err();
     assert!(err.is_transport(), "{err}");
-
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    let err = loop {
-        match node.get_block_template().await {
-            Err(e) => break e,
-            Ok(_) if tokio::time::Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(200)).await
-            }
-            Ok(_) => panic!("getblocktemplate still works without a peer"),
-        }
-    };
-    assert_eq!(
-        err.rpc_code(),
-        Some(rpc_code::CLIENT_NOT_CONNECTED),
-        "{err}"
-    );
-    assert!(err.is_not_ready());
-
-    drop(pair);
 }

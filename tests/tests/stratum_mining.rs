@@ -1,4 +1,4 @@
-//! Stratum v1 mining end to end on a real regtest node pair: the `proxy`
+//! Stratum v1 mining end to end on a Bitcoin Core regtest node: the `proxy`
 //! process serves two `miner run` processes with different payout addresses;
 //! the node accepts their blocks, whose coinbases carry our tag and pay both
 //! miners in proportion to their share work. A proxy killed with `kill -9`
@@ -7,83 +7,43 @@
 //! node that goes down under a running proxy stops nothing: mining resumes
 //! when it is back.
 
-use bitcoin::consensus::deserialize;
 use bitcoin::{Address, Block, Network};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::str::FromStr;
-use std::time::{Duration, Instant};
-use tests::bins::workspace_bin;
-use tests::regtest::{free_ports, RegtestNode, RegtestPair};
+use std::time::Duration;
+use tests::mining::{miner, wait_until, Proxy, ProxyOptions};
+use tests::node::{Chain, Node};
+use tests::wallet::{AddressKind, TestWallet};
 
-/// Each test runs two nodes, a proxy and miners: one at a time, so that the
+/// Each test runs a node, a proxy and miners: one at a time, so that the
 /// miners' CPU shares (and so their payouts) are not skewed by another test.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-/// Kills the child on drop, so a failing test leaves no process behind.
-struct Proc(Child);
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+fn options(fallback: &str, dir: &std::path::Path) -> ProxyOptions {
+    let mut options = ProxyOptions::new(fallback, dir);
+    options.extra_args = vec!["--pplns-window".into(), "1000".into()];
+    options
 }
 
-fn proxy(node: &RegtestNode, port: u16, fallback: &str, journal: &Path, crash: bool) -> Proc {
-    let mut cmd = Command::new(workspace_bin("proxy"));
-    cmd.args([
-        "--node-url",
-        &node.rpc_url(),
-        "--listen",
-        &format!("127.0.0.1:{port}"),
-    ])
-    .args(["--fallback-address", fallback, "--difficulty", "0.0005"])
-    .args(["--share-seconds", "0.5", "--pplns-window", "1000"])
-    .arg("--journal")
-    .arg(journal)
-    .env("PROXY_RPC_USER", node.rpc_user())
-    .env("PROXY_RPC_PASSWORD", node.rpc_password())
-    .env("RUST_LOG", "info")
-    .stdout(Stdio::null())
-    .stderr(Stdio::inherit());
-    if crash {
-        cmd.env("PROXY_FAULT_CRASH_AFTER_JOURNAL", "true");
-    }
-    Proc(cmd.spawn().expect("start proxy"))
+fn height(node: &Node) -> u64 {
+    node.height().unwrap()
 }
 
-fn miner(port: u16, user: &str) -> Proc {
-    Proc(
-        Command::new(workspace_bin("miner"))
-            .args(["run", "--pool", &format!("stratum+tcp://127.0.0.1:{port}")])
-            .args(["--user", user, "--threads", "1", "--status-every", "5"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start miner"),
+/// A node, and addresses of the test's keys: `(node, fallback, alice, bob)`.
+fn start() -> (Node, String, String, String) {
+    let node = Node::start(Chain::Regtest).expect("regtest node");
+    let wallet = TestWallet::new(node.network(), "stratum-mining");
+    let address = |kind, i| wallet.address(kind, i).to_string();
+    (
+        node,
+        address(AddressKind::P2wpkh, 0),
+        address(AddressKind::P2tr, 1),
+        address(AddressKind::P2pkh, 2),
     )
 }
 
-fn height(node: &RegtestNode) -> u64 {
-    node.cli(&["getblockcount"])
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap()
-}
-
-fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !ok() {
-        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
-
-fn block_at(node: &RegtestNode, h: u64) -> Block {
-    let hash = node.cli(&["getblockhash", &h.to_string()]).unwrap();
-    let hex = node.cli(&["getblock", hash.trim(), "0"]).unwrap();
-    deserialize(&hex::decode(hex.trim()).unwrap()).unwrap()
+fn block_at(node: &Node, h: u64) -> Block {
+    node.block_at(h).unwrap()
 }
 
 fn script_of(address: &str) -> bitcoin::ScriptBuf {
@@ -97,36 +57,24 @@ fn script_of(address: &str) -> bitcoin::ScriptBuf {
 #[test]
 fn two_miners_mine_blocks_paid_in_proportion() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let pair = RegtestPair::start().expect("regtest pair");
+    let (node, fallback, alice, bob) = start();
     // Past height 16 the BIP34 height is a data push, which `bip34_block_height` reads
     // (heights 1..=16 are OP_1..OP_16, as Core encodes them).
-    pair.mine(20).unwrap();
-    let node = &pair.a;
-    let alice = node.cli(&["getnewaddress"]).unwrap();
-    let bob = node.cli(&["getnewaddress"]).unwrap();
+    node.generate_to(20, &fallback).unwrap();
+    let node = &node;
     let dir = tempfile::tempdir().unwrap();
-    let port = free_ports(1).unwrap()[0];
     let start = height(node);
-    let _proxy = proxy(
-        node,
-        port,
-        &pair.mining_address,
-        &dir.path().join("journal"),
-        false,
-    );
-    let _a = miner(port, &format!("{}.rig1", alice.trim()));
-    let _b = miner(port, &format!("{}.rig2", bob.trim()));
+    let proxy = Proxy::start(node, &options(&fallback, dir.path()));
+    let _a = miner(&proxy.url(), &format!("{alice}.rig1"));
+    let _b = miner(&proxy.url(), &format!("{bob}.rig2"));
 
-    // Blocks arrive (enough that both miners' shares fill the window) and the peer follows.
+    // Blocks arrive (enough that both miners' shares fill the window).
     wait_until("40 blocks", Duration::from_secs(120), || {
         height(node) >= start + 40
     });
     let tip = height(node);
-    wait_until("the peer to follow", Duration::from_secs(30), || {
-        height(&pair.b) >= tip
-    });
 
-    let (a_script, b_script) = (script_of(alice.trim()), script_of(bob.trim()));
+    let (a_script, b_script) = (script_of(&alice), script_of(&bob));
     let block = block_at(node, tip);
     let coinbase = &block.txdata[0];
     assert_eq!(block.bip34_block_height().unwrap(), tip);
@@ -162,16 +110,17 @@ fn two_miners_mine_blocks_paid_in_proportion() {
 #[test]
 fn a_block_journaled_before_kill_9_is_submitted_after_restart() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let pair = RegtestPair::start().expect("regtest pair");
-    let node = &pair.a;
-    let alice = node.cli(&["getnewaddress"]).unwrap();
+    let (node, fallback, alice, _) = start();
+    let node = &node;
     let dir = tempfile::tempdir().unwrap();
-    let journal = dir.path().join("journal");
-    let port = free_ports(1).unwrap()[0];
     let start = height(node);
 
-    let mut crashing = proxy(node, port, &pair.mining_address, &journal, true);
-    let _m = miner(port, &format!("{}.rig", alice.trim()));
+    let mut crash_options = options(&fallback, dir.path());
+    crash_options.crash_after_journal = true;
+    let journal = crash_options.journal.clone();
+    let mut crashing = Proxy::start(node, &crash_options);
+    let port = crashing.port;
+    let _m = miner(&crashing.url(), &format!("{alice}.rig"));
     // The fault hook holds the first found block between journal and submission.
     let mut line = None;
     wait_until("a journaled block", Duration::from_secs(120), || {
@@ -183,11 +132,11 @@ fn a_block_journaled_before_kill_9_is_submitted_after_restart() {
         line.is_some()
     });
     let killed = Command::new("kill")
-        .args(["-9", &crashing.0.id().to_string()])
+        .args(["-9", &crashing.process.0.id().to_string()])
         .status()
         .unwrap();
     assert!(killed.success());
-    crashing.0.wait().unwrap();
+    crashing.process.0.wait().unwrap();
     let line = line.unwrap();
     let entry: serde_json::Value = serde_json::from_str(&line).unwrap();
     let hash = entry["hash"].as_str().unwrap().to_string();
@@ -201,7 +150,7 @@ fn a_block_journaled_before_kill_9_is_submitted_after_restart() {
         "node does not have it yet"
     );
 
-    let _restarted = proxy(node, port, &pair.mining_address, &journal, false);
+    let _restarted = Proxy::start_on(node, &options(&fallback, dir.path()), port);
     wait_until(
         "the journaled block in the chain",
         Duration::from_secs(60),
@@ -213,28 +162,20 @@ fn a_block_journaled_before_kill_9_is_submitted_after_restart() {
 #[test]
 fn a_node_going_down_stops_nothing_and_mining_resumes() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let mut pair = RegtestPair::start().expect("regtest pair");
-    let alice = pair.a.cli(&["getnewaddress"]).unwrap();
+    let (mut node, fallback, alice, _) = start();
     let dir = tempfile::tempdir().unwrap();
-    let port = free_ports(1).unwrap()[0];
-    let start = height(&pair.a);
-    let mut proxy = proxy(
-        &pair.a,
-        port,
-        &pair.mining_address,
-        &dir.path().join("journal"),
-        false,
-    );
-    let mut miner = miner(port, &format!("{}.rig", alice.trim()));
+    let start = height(&node);
+    let mut proxy = Proxy::start(&node, &options(&fallback, dir.path()));
+    let mut miner = miner(&proxy.url(), &format!("{alice}.rig"));
     wait_until("first blocks", Duration::from_secs(60), || {
-        height(&pair.a) >= start + 3
+        height(&node) >= start + 3
     });
 
-    pair.a.stop().unwrap();
+    node.stop().unwrap();
     // The proxy keeps serving (it retries the node) and the miner stays up.
     std::thread::sleep(Duration::from_secs(4));
     assert!(
-        proxy.0.try_wait().unwrap().is_none(),
+        proxy.process.0.try_wait().unwrap().is_none(),
         "proxy exited while the node was down"
     );
     assert!(
@@ -242,10 +183,9 @@ fn a_node_going_down_stops_nothing_and_mining_resumes() {
         "miner exited while the node was down"
     );
 
-    pair.a.restart().unwrap();
-    pair.a.wait_connections(1).unwrap();
-    let back = height(&pair.a);
+    node.restart().unwrap();
+    let back = height(&node);
     wait_until("mining to resume", Duration::from_secs(90), || {
-        height(&pair.a) >= back + 3
+        height(&node) >= back + 3
     });
 }

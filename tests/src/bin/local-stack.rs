@@ -1,5 +1,6 @@
 //! `local-stack`: the whole system on this machine, in one command. Starts a
-//! regtest node pair (fetched from PyPI on first use), `devcluster` with this
+//! Bitcoin Core node on regtest or a custom signet (Core is built from source
+//! and cached on first use), `devcluster` with this
 //! machine's CPUs, and the `scheduler`, which launches the proxy and miners
 //! through our executor as processes or, with `--containers`, as Docker
 //! containers of the workspace's images (built first); then shows a live view
@@ -16,15 +17,20 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use tests::bins::build_workspace_bins;
-use tests::regtest::RegtestPair;
+use tests::node::{Chain, Node};
+use tests::wallet::{AddressKind, TestWallet};
 use tests::stack::{Stack, StackConfig, Tasks};
 
 #[derive(Debug, Parser)]
 #[command(
     name = "local-stack",
-    about = "Mine regtest blocks on a local Mesos-compatible cluster"
+    about = "Mine regtest (or custom signet) blocks on a local Mesos-compatible cluster"
 )]
 struct Args {
+    /// The chain: `regtest` (every share a block) or `signet` (a custom signet with
+    /// real, low proof of work: shares and blocks differ).
+    #[arg(long, default_value = "regtest", value_parser = ["regtest", "signet"])]
+    chain: String,
     /// Simulated agents (the machine's CPUs are split between them).
     #[arg(long, default_value_t = 1)]
     agents: usize,
@@ -39,6 +45,9 @@ struct Args {
     /// Stop after this many seconds [default: run until Ctrl-C].
     #[arg(long)]
     seconds: Option<u64>,
+    /// Build the programs (and Bitcoin Core, if not cached yet), then exit.
+    #[arg(long)]
+    prepare: bool,
     /// Where the cluster keeps sandboxes (and the proxy its journal), and the logs.
     #[arg(long, default_value = "mesos-miner-local")]
     work_dir: PathBuf,
@@ -51,8 +60,13 @@ fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.work_dir)?;
     let work_dir = args.work_dir.canonicalize()?;
 
-    eprintln!("building the programs and fetching the regtest node (first run only)...");
+    eprintln!("building the programs and Bitcoin Core (first run only)...");
     let bins = build_workspace_bins(&["executor", "proxy", "devcluster", "scheduler"]);
+    let core = tests::bitcoin_core::core_binaries()?;
+    if args.prepare {
+        eprintln!("ready: {}", core.bitcoind.display());
+        return Ok(());
+    }
     let tasks = if args.containers {
         eprintln!("building the images...");
         let images = tests::containers::build_images("latest")?;
@@ -67,9 +81,14 @@ fn main() -> anyhow::Result<()> {
             executor: bins[0].clone(),
         }
     };
-    let pair = RegtestPair::start()?;
-    let node = &pair.a;
-    let payout = node.cli(&["getnewaddress"])?;
+    let chain = match args.chain.as_str() {
+        "signet" => Chain::Signet,
+        _ => Chain::Regtest,
+    };
+    let node = &Node::start(chain)?;
+    let payout = TestWallet::new(node.network(), "local-stack")
+        .address(AddressKind::P2wpkh, 0)
+        .to_string();
     let stack = Stack::start(
         &StackConfig {
             devcluster: bins[2].clone(),
@@ -100,7 +119,7 @@ fn main() -> anyhow::Result<()> {
             stop.store(true, Ordering::SeqCst);
         });
     }
-    let start_height: u64 = node.cli(&["getblockcount"])?.parse()?;
+    let start_height = node.height()?;
     let started = Instant::now();
     let tty = std::io::stdout().is_terminal();
     let mut height = start_height;
@@ -109,18 +128,15 @@ fn main() -> anyhow::Result<()> {
             .seconds
             .is_none_or(|s| started.elapsed() < Duration::from_secs(s))
     {
-        height = node
-            .cli(&["getblockcount"])
-            .ok()
-            .and_then(|h| h.parse().ok())
-            .unwrap_or(height);
+        height = node.height().unwrap_or(height);
         let status = stack.status().unwrap_or_default();
         let mut view = String::new();
         if tty {
             view.push_str("\x1b[2J\x1b[H");
         }
         view.push_str(&format!(
-            "mesos-miner local stack ({}) — {}s  chain height {height}  blocks found {}  total {:.2} MH/s\n",
+            "mesos-miner local stack ({}, {}) — {}s  chain height {height}  blocks found {}  total {:.2} MH/s\n",
+            chain.name(),
             if args.containers { "containers" } else { "processes" },
             started.elapsed().as_secs(),
             height.saturating_sub(start_height),

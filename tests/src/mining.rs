@@ -1,0 +1,164 @@
+//! The pool and its miners as processes, for tests against a [`Node`]: a `proxy` with the
+//! settings a test picks ([`ProxyOptions`]), `miner run` processes, and the proxy's
+//! `/api/stats` and journal as a test reads them. Every process is killed on drop, so a
+//! failing test leaves none behind.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::bins::workspace_bin;
+use crate::node::{free_ports, Node};
+use crate::stack::{http_get_json, wait_listening};
+
+/// A child process killed (SIGKILL) and reaped on drop.
+#[derive(Debug)]
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// How a test's proxy runs.
+#[derive(Debug, Clone)]
+pub struct ProxyOptions {
+    /// Paid while the PPLNS window is empty.
+    pub fallback: String,
+    /// The journal file.
+    pub journal: PathBuf,
+    /// `--difficulty`: the starting share difficulty.
+    pub difficulty: f64,
+    /// `--share-seconds`: vardiff's aim.
+    pub share_seconds: f64,
+    /// `--refresh-seconds`.
+    pub refresh_seconds: f64,
+    /// Hang after journaling a found block (the kill -9 test).
+    pub crash_after_journal: bool,
+    /// More flags.
+    pub extra_args: Vec<String>,
+    /// `RUST_LOG`.
+    pub log: String,
+}
+
+impl ProxyOptions {
+    /// Defaults for tests: fast shares, a journal in `dir`.
+    pub fn new(fallback: &str, dir: &Path) -> Self {
+        Self {
+            fallback: fallback.to_owned(),
+            journal: dir.join("journal"),
+            difficulty: 0.0005,
+            share_seconds: 0.5,
+            refresh_seconds: 30.0,
+            crash_after_journal: false,
+            extra_args: Vec::new(),
+            log: "info".into(),
+        }
+    }
+}
+
+/// A running `proxy`.
+#[derive(Debug)]
+pub struct Proxy {
+    /// The process.
+    pub process: KillOnDrop,
+    /// Its stratum port on 127.0.0.1.
+    pub port: u16,
+    /// Its `/api/stats` port on 127.0.0.1.
+    pub http_port: u16,
+}
+
+impl Proxy {
+    /// Starts a proxy for `node` (credentials from its `rpcauth` user, in the environment) and
+    /// waits until it listens.
+    pub fn start(node: &Node, options: &ProxyOptions) -> Self {
+        Self::start_on(node, options, free_ports(1).expect("a free port")[0])
+    }
+
+    /// [`Self::start`] on a given stratum port (a restarted proxy keeps its miners).
+    pub fn start_on(node: &Node, options: &ProxyOptions, port: u16) -> Self {
+        let http_port = free_ports(1).expect("a free port")[0];
+        let mut cmd = Command::new(workspace_bin("proxy"));
+        cmd.args(["--node-url", &node.rpc_url()])
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--http", &format!("127.0.0.1:{http_port}")])
+            .args(["--fallback-address", &options.fallback])
+            .args(["--difficulty", &options.difficulty.to_string()])
+            .args(["--share-seconds", &options.share_seconds.to_string()])
+            .args(["--refresh-seconds", &options.refresh_seconds.to_string()])
+            .arg("--journal")
+            .arg(&options.journal)
+            .args(&options.extra_args)
+            .env("PROXY_RPC_USER", node.rpc_user())
+            .env("PROXY_RPC_PASSWORD", node.rpc_password())
+            .env("RUST_LOG", &options.log)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        if options.crash_after_journal {
+            cmd.env("PROXY_FAULT_CRASH_AFTER_JOURNAL", "true");
+        }
+        let process = KillOnDrop(cmd.spawn().expect("start proxy"));
+        let proxy = Self {
+            process,
+            port,
+            http_port,
+        };
+        // The proxy asks the node for its chain before listening; a crash crashes here.
+        wait_listening(http_port, Duration::from_secs(60)).expect("proxy listening");
+        proxy
+    }
+
+    /// `/api/stats`.
+    pub fn stats(&self) -> serde_json::Value {
+        http_get_json(self.http_port, "/api/stats").unwrap_or_default()
+    }
+
+    /// `stratum+tcp://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("stratum+tcp://127.0.0.1:{}", self.port)
+    }
+}
+
+/// A `miner run` process with one thread mining for `user` at `pool` (a stratum URL).
+pub fn miner(pool: &str, user: &str) -> KillOnDrop {
+    KillOnDrop(
+        Command::new(workspace_bin("miner"))
+            .args(["run", "--pool", pool])
+            .args(["--user", user, "--threads", "1", "--status-every", "5"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start miner"),
+    )
+}
+
+/// Polls `ok` every 250 ms until it holds, panicking after `timeout`.
+pub fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !ok() {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// The journal's lines, parsed (a torn last line is skipped).
+pub fn journal_entries(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// Whether a block's coinbase scriptSig carries the proxy's default tag.
+pub fn mined_by_proxy(block: &bitcoin::Block) -> bool {
+    block.txdata.first().is_some_and(|cb| {
+        cb.input[0]
+            .script_sig
+            .as_bytes()
+            .windows(13)
+            .any(|w| w == b"/mesos-miner/")
+    })
+}
