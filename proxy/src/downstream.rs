@@ -277,7 +277,11 @@ async fn send_job(
     job: &crate::jobs::Job,
     force_clean: bool,
 ) -> Result<(), stratum::CodecError> {
-    if let Some(d) = m.vardiff.retarget(Instant::now()) {
+    let now = Instant::now();
+    if let Some(d) = m.vardiff.set_ceiling(job.network_difficulty(), now) {
+        m.pending_difficulty = Some(d);
+    }
+    if let Some(d) = m.vardiff.retarget(now) {
         m.pending_difficulty = Some(d);
     }
     if let Some(d) = m.pending_difficulty.take() {
@@ -329,7 +333,12 @@ async fn handle(call: ClientRequest, id: Id, pool: &Arc<Pool>, m: &mut Miner) ->
             ),
         },
         ClientRequest::SuggestDifficulty(d) => {
-            let d = m.vardiff.set_difficulty(d, Instant::now());
+            let now = Instant::now();
+            // Capped at the network difficulty (of the latest job, and of every job sent).
+            if let Some(job) = pool.latest_job() {
+                m.vardiff.set_ceiling(job.network_difficulty(), now);
+            }
+            let d = m.vardiff.set_difficulty(d, now);
             m.pending_difficulty = Some(d);
             Response::ok(id, Value::Bool(true))
         }
@@ -342,8 +351,7 @@ async fn handle(call: ClientRequest, id: Id, pool: &Arc<Pool>, m: &mut Miner) ->
             match checked {
                 Ok(share) => {
                     let script = m.scripts[&submit.worker].clone();
-                    let difficulty = m.session.target.difficulty();
-                    pool.record_share(&script, difficulty).await;
+                    pool.record_share(&script, share.credit).await;
                     if share.is_block {
                         let extranonce1 = m.session.extranonce1.clone().unwrap_or_default();
                         match share

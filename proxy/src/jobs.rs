@@ -130,6 +130,13 @@ impl Job {
         self.template.target
     }
 
+    /// The network difficulty of the block target (`difficulty_1_target / target`, as
+    /// [`bitcoin::Target::difficulty_float`]): no share difficulty handed out for this job
+    /// should exceed it.
+    pub fn network_difficulty(&self) -> f64 {
+        self.template.target.difficulty_float()
+    }
+
     /// Whether miners were told to drop older jobs.
     pub fn clean_jobs(&self) -> bool {
         self.clean_jobs
@@ -315,6 +322,7 @@ pub(crate) mod tests {
                 fee: Amount::ZERO,
                 depends: vec![],
                 weight: None,
+                sigops: None,
             })
             .collect();
         BlockTemplate {
@@ -434,6 +442,7 @@ pub(crate) mod tests {
                 fee: Amount::ZERO,
                 depends: vec![],
                 weight: None,
+                sigops: None,
             });
         }
         let job = Job::new("0", Arc::new(t.clone()), coinbase_for(&t), true);

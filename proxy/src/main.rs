@@ -85,17 +85,6 @@ struct Args {
     fault_crash_after_journal: bool,
 }
 
-fn network(chain: &str) -> anyhow::Result<Network> {
-    Ok(match chain {
-        "main" => Network::Bitcoin,
-        "test" => Network::Testnet,
-        "testnet4" => Network::Testnet4,
-        "signet" => Network::Signet,
-        "regtest" => Network::Regtest,
-        other => bail!("node reports an unknown chain {other:?}"),
-    })
-}
-
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     tracing_subscriber::fmt()
@@ -136,7 +125,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
             }
         }
     };
-    let network = network(&info.chain)?;
+    let network = info
+        .network()
+        .with_context(|| format!("node reports an unknown chain {:?}", info.chain))?;
+    // Signet templates need the "signet" rule.
+    let node = node.with_network(network);
     let fallback = payout_script(&args.fallback_address, network)
         .with_context(|| format!("--fallback-address is not a {network} address"))?;
     let operator = args
@@ -178,7 +171,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         vardiff: VardiffConfig {
             initial_difficulty: args.difficulty,
             target_interval: Duration::from_secs_f64(args.share_seconds.max(0.001)),
-            ..VardiffConfig::default()
+            ..VardiffConfig::for_network(network)
         },
         max_connections: args.max_connections.max(1),
         max_per_ip: args.max_per_ip.max(1),

@@ -352,6 +352,54 @@ mod tests {
         assert!(payout_script("alice.rig", Network::Regtest).is_err());
     }
 
+    #[test]
+    fn segwit_addresses_only_on_their_network() {
+        use bitcoin::key::{Keypair, Secp256k1};
+        use bitcoin::{WScriptHash, XOnlyPublicKey};
+        let secp = Secp256k1::new();
+        let key = Keypair::from_seckey_slice(&secp, &[7; 32]).unwrap();
+        let (xonly, _) = XOnlyPublicKey::from_keypair(&key);
+        let scripts = [
+            ("p2wpkh", script(3)),
+            (
+                "p2wsh",
+                ScriptBuf::new_p2wsh(&WScriptHash::from_byte_array([4; 32])),
+            ),
+            ("p2tr", ScriptBuf::new_p2tr(&secp, xonly, None)),
+        ];
+        // bcrt1 (regtest), tb1 (testnet3, testnet4, signet), bc1 (main).
+        let prefixes = [
+            (Network::Regtest, "bcrt1"),
+            (Network::Testnet, "tb1"),
+            (Network::Testnet4, "tb1"),
+            (Network::Signet, "tb1"),
+            (Network::Bitcoin, "bc1"),
+        ];
+        for (kind, s) in &scripts {
+            for (network, prefix) in prefixes {
+                let addr = Address::from_script(s, network).unwrap().to_string();
+                assert!(addr.starts_with(prefix), "{kind} {addr}");
+                // bech32 for v0, bech32m for v1 (taproot): the parser checks the checksum kind.
+                assert_eq!(
+                    addr.as_bytes()[prefix.len()],
+                    if *kind == "p2tr" { b'p' } else { b'q' }
+                );
+                assert_eq!(&payout_script(&format!("{addr}.rig"), network).unwrap(), s);
+                for (other, other_prefix) in prefixes {
+                    if other_prefix != prefix {
+                        assert!(
+                            payout_script(&addr, other).is_err(),
+                            "{kind} {addr} accepted on {other}"
+                        );
+                    }
+                }
+            }
+        }
+        // BIP350's wrong-checksum vector: a v0 program with a bech32m checksum.
+        let v0_bech32m = "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kemeawh";
+        assert!(payout_script(v0_bech32m, Network::Bitcoin).is_err());
+    }
+
     proptest! {
         #[test]
         fn outputs_sum_to_the_coinbase_value(

@@ -1,19 +1,23 @@
 //! The proxy's shared state and its node loop: the live jobs built from the
-//! node's templates (longpoll, with polling as a fallback and a refresh after
-//! every found block), the PPLNS window, the counters, and found-block
-//! handling (journal first, then `submitblock` retried until the node answers).
+//! node's templates (one longpoll kept in flight, never abandoned while the node
+//! holds it, plus plain templates on a timer and after every found block), the
+//! PPLNS window, the counters, and found-block handling (journal first, then
+//! `submitblock` retried until the node answers).
 
 use crate::coinbase::{CoinbaseConfig, CoinbaseParts};
 use crate::jobs::{Job, JobBook, DEFAULT_LIVE_JOBS};
 use crate::journal::{Entry, Journal, Recovered};
 use crate::payouts::{PayoutConfig, PplnsWindow};
 use crate::upstream::{BlockTemplate, NodeClient, SubmitBlockOutcome, UpstreamError};
-use bitcoin::{Network, ScriptBuf};
+use bitcoin::{BlockHash, Network, ScriptBuf};
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{broadcast, Notify};
+use tokio::time::Instant;
 use tracing::{error, info, warn};
 
 /// How the pool runs.
@@ -22,9 +26,11 @@ pub struct PoolConfig {
     pub network: Network,
     pub coinbase: CoinbaseConfig,
     pub payouts: PayoutConfig,
-    /// Poll the node this often when longpoll is unavailable or fails.
+    /// Longest wait between retries when the node fails (and after a template that gives
+    /// no coinbase).
     pub poll_interval: Duration,
-    /// Rebuild the job from a fresh template at least this often (mempool changes).
+    /// Fetch a plain template (beside the longpoll) and rebuild the job this often
+    /// (mempool changes, new PPLNS payouts).
     pub refresh_interval: Duration,
     /// Hang right after journaling a found block, before submitting it, so a
     /// test can `kill -9` the proxy there: proves no found block is lost.
@@ -238,70 +244,114 @@ impl Pool {
     }
 
     /// The node loop: templates in, jobs out, until the task is dropped.
+    ///
+    /// One longpoll `getblocktemplate` is kept in flight across iterations, never dropped
+    /// while the node holds it (Bitcoin Core does not cancel a longpoll whose client went
+    /// away: its RPC thread waits for the tip to change). The periodic refresh and the
+    /// refresh after a found block are plain `getblocktemplate` calls beside it. When the
+    /// longpoll answers, the next one starts with the new `longpollid`. When it times out on
+    /// the client side, the node still holds it, so no new longpoll starts until a plain
+    /// template shows the tip moved (which releases the held one).
     pub async fn run_node_loop(self: Arc<Self>) {
+        type Longpoll = Pin<Box<dyn Future<Output = Result<BlockTemplate, UpstreamError>> + Send>>;
+        let refresh_interval = self.config.refresh_interval;
+        let max_backoff = self.config.poll_interval.max(Duration::from_secs(1));
         let mut backoff = Duration::from_millis(500);
-        let mut last_published = tokio::time::Instant::now();
+        let mut last_published = Instant::now();
+        let mut next_plain = Instant::now();
+        let mut longpoll: Option<Longpoll> = None;
+        let mut longpoll_delay = Duration::ZERO;
+        // The tip a timed-out longpoll waits on at the node.
+        let mut abandoned_on: Option<BlockHash> = None;
         loop {
-            let longpoll = self
-                .template
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .as_ref()
-                .and_then(|t| t.longpollid.clone());
-            let fetched: Result<BlockTemplate, UpstreamError> = match longpoll {
-                Some(id) => tokio::select! {
-                    t = self.node.get_block_template_longpoll(&id) => t,
-                    _ = self.refresh.notified() => self.node.get_block_template().await,
-                    _ = tokio::time::sleep(self.config.refresh_interval) => self.node.get_block_template().await,
-                },
-                None => self.node.get_block_template().await,
+            if longpoll.is_none() && abandoned_on.is_none() {
+                let id = self
+                    .template
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .as_ref()
+                    .and_then(|t| t.longpollid.clone());
+                if let Some(id) = id {
+                    let pool = Arc::clone(&self);
+                    let delay = longpoll_delay;
+                    longpoll = Some(Box::pin(async move {
+                        tokio::time::sleep(delay).await;
+                        pool.node.get_block_template_longpoll(&id).await
+                    }));
+                }
+            }
+            let (from_longpoll, fetched) = tokio::select! {
+                answer = async { longpoll.as_mut().expect("guarded").await }, if longpoll.is_some() => {
+                    longpoll = None;
+                    (true, answer)
+                }
+                _ = self.refresh.notified() => (false, self.node.get_block_template().await),
+                _ = tokio::time::sleep_until(next_plain) => (false, self.node.get_block_template().await),
             };
             let template = match fetched {
                 Ok(t) => Arc::new(t),
+                Err(e) if from_longpoll => {
+                    if e.is_timeout() {
+                        // The node keeps that request until the tip changes.
+                        abandoned_on = self
+                            .template
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .as_ref()
+                            .map(|t| t.previousblockhash);
+                        info!("longpoll timed out; polling until the tip changes");
+                    } else {
+                        warn!(error = %e, "longpoll failed; retrying later");
+                        longpoll_delay =
+                            (longpoll_delay * 2).clamp(Duration::from_millis(500), max_backoff);
+                    }
+                    continue;
+                }
                 Err(e) => {
                     warn!(error = %e, "no template from the node; retrying");
-                    tokio::select! {
-                        _ = tokio::time::sleep(backoff) => {}
-                        _ = self.refresh.notified() => {}
-                    }
-                    backoff =
-                        (backoff * 2).min(self.config.poll_interval.max(Duration::from_secs(1)));
+                    next_plain = Instant::now() + backoff;
+                    backoff = (backoff * 2).min(max_backoff);
                     continue;
                 }
             };
-            backoff = Duration::from_millis(500);
+            if from_longpoll {
+                longpoll_delay = Duration::ZERO;
+            } else {
+                backoff = Duration::from_millis(500);
+            }
+            next_plain = Instant::now() + refresh_interval;
+            if abandoned_on.is_some_and(|tip| tip != template.previousblockhash) {
+                abandoned_on = None;
+            }
             let changed = {
                 let current = self.template.lock().unwrap_or_else(|e| e.into_inner());
                 match current.as_ref() {
                     None => true,
                     Some(c) => {
-                        c.previousblockhash != template.previousblockhash
+                        from_longpoll
+                            || c.previousblockhash != template.previousblockhash
                             || c.longpollid != template.longpollid
-                            || last_published.elapsed() >= self.config.refresh_interval
+                            || last_published.elapsed() >= refresh_interval
                     }
                 }
             };
-            if changed {
-                match self.publish(template) {
-                    Ok(job) => {
-                        last_published = tokio::time::Instant::now();
-                        info!(
-                            job = job.id(),
-                            height = job.template().height,
-                            clean = job.clean_jobs(),
-                            "new job"
-                        );
-                    }
-                    Err(e) => {
-                        error!(error = %e, "cannot build a coinbase for the template");
-                        tokio::time::sleep(self.config.poll_interval).await;
-                    }
+            if !changed {
+                continue;
+            }
+            match self.publish(template) {
+                Ok(job) => {
+                    last_published = Instant::now();
+                    info!(
+                        job = job.id(),
+                        height = job.template().height,
+                        clean = job.clean_jobs(),
+                        longpoll = from_longpoll,
+                        "new job"
+                    );
                 }
-            } else {
-                // Same work: don't spin on a node without longpoll.
-                tokio::select! {
-                    _ = tokio::time::sleep(self.config.poll_interval) => {}
-                    _ = self.refresh.notified() => {}
+                Err(e) => {
+                    error!(error = %e, "cannot build a coinbase for the template");
+                    next_plain = Instant::now() + self.config.poll_interval;
                 }
             }
         }
@@ -323,4 +373,134 @@ fn rand_u32() -> u32 {
 /// The payout script for a worker name, as `mining.authorize` checks it.
 pub fn worker_script(pool: &Pool, worker: &str) -> Result<ScriptBuf, crate::payouts::PayoutError> {
     crate::payouts::payout_script(worker, pool.config.network)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::upstream::fake::FakeNode;
+    use crate::upstream::{Auth, MAX_CONCURRENT_CALLS};
+    use bitcoin::hashes::Hash;
+    use bitcoin::WPubkeyHash;
+    use std::sync::atomic::Ordering::SeqCst;
+
+    /// A pool on the fake node; the directory holds its journal.
+    pub(crate) fn pool_on(
+        node: &FakeNode,
+        refresh: Duration,
+        longpoll_timeout: Duration,
+    ) -> (Arc<Pool>, tempfile::TempDir) {
+        let client = NodeClient::new(
+            node.url.clone(),
+            Auth::UserPass {
+                user: "u".into(),
+                password: "p".into(),
+            },
+        )
+        .unwrap()
+        .with_timeouts(Duration::from_secs(5), longpoll_timeout);
+        let dir = tempfile::tempdir().unwrap();
+        let (journal, recovered) = Journal::open(&dir.path().join("journal.jsonl")).unwrap();
+        let fallback = ScriptBuf::new_p2wpkh(&WPubkeyHash::from_byte_array([0xfa; 20]));
+        let config = PoolConfig {
+            network: Network::Regtest,
+            coinbase: CoinbaseConfig::default(),
+            payouts: PayoutConfig::new(fallback),
+            poll_interval: Duration::from_millis(200),
+            refresh_interval: refresh,
+            crash_after_journal: false,
+        };
+        (Pool::new(config, client, journal, &recovered), dir)
+    }
+
+    /// Waits up to 2 s for a job on the previous block `[prev; 32]`.
+    async fn job_on(jobs: &mut broadcast::Receiver<Arc<Job>>, prev: u8) -> Arc<Job> {
+        let want = BlockHash::from_byte_array([prev; 32]);
+        tokio::time::timeout(Duration::from_secs(2), async {
+            loop {
+                let job = jobs.recv().await.unwrap();
+                if job.prevhash() == want {
+                    return job;
+                }
+            }
+        })
+        .await
+        .expect("a job on the new tip")
+    }
+
+    #[tokio::test]
+    async fn refreshes_keep_one_longpoll_in_flight() {
+        let node = FakeNode::start().await;
+        let (pool, _dir) = pool_on(&node, Duration::from_millis(50), Duration::from_secs(600));
+        let mut jobs = pool.jobs_tx.subscribe();
+        let task = tokio::spawn(Arc::clone(&pool).run_node_loop());
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let state = &node.state;
+        // ~30 refreshes: every one a plain template beside the same longpoll.
+        assert!(state.templates.load(SeqCst) >= 10, "{state:?}");
+        assert_eq!(state.longpolls.load(SeqCst), 1, "{state:?}");
+        assert_eq!(state.longpolls_held.max(), 1);
+        let mut refreshed = 0;
+        while jobs.try_recv().is_ok() {
+            refreshed += 1;
+        }
+        assert!(refreshed >= 10, "jobs refreshed {refreshed} times");
+        assert!(
+            state.connections.max() <= MAX_CONCURRENT_CALLS + 1,
+            "{state:?}"
+        );
+        // The longpoll's answer (a new tip) makes a clean job and the next longpoll starts.
+        node.set_tip(2);
+        let job = job_on(&mut jobs, 2).await;
+        assert!(job.clean_jobs());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(state.longpolls.load(SeqCst), 2);
+        assert_eq!(state.longpolls_held.now(), 1);
+        assert_eq!(state.longpolls_held.max(), 1);
+        task.abort();
+    }
+
+    #[tokio::test]
+    async fn longpoll_answer_alone_makes_a_new_job() {
+        let node = FakeNode::start().await;
+        // No plain refresh within the test: only the longpoll can bring the new tip.
+        let (pool, _dir) = pool_on(&node, Duration::from_secs(600), Duration::from_secs(600));
+        let mut jobs = pool.jobs_tx.subscribe();
+        let task = tokio::spawn(Arc::clone(&pool).run_node_loop());
+        job_on(&mut jobs, 1).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(node.state.longpolls_held.now(), 1);
+        for tip in 2..5 {
+            node.set_tip(tip);
+            let job = job_on(&mut jobs, tip).await;
+            assert_eq!(job.template().height, 100 + u32::from(tip));
+        }
+        assert_eq!(node.state.templates.load(SeqCst), 1);
+        assert_eq!(node.state.longpolls_held.max(), 1);
+        assert_eq!(
+            *node.state.last_rules.lock().unwrap(),
+            serde_json::json!(["segwit"])
+        );
+        task.abort();
+    }
+
+    #[tokio::test]
+    async fn timed_out_longpoll_is_not_repeated_while_the_node_holds_it() {
+        let node = FakeNode::start().await;
+        let (pool, _dir) = pool_on(&node, Duration::from_millis(50), Duration::from_millis(200));
+        let mut jobs = pool.jobs_tx.subscribe();
+        let task = tokio::spawn(Arc::clone(&pool).run_node_loop());
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        // Timed out on our side after 200 ms, but the node still holds it: no second one.
+        assert_eq!(node.state.longpolls.load(SeqCst), 1);
+        assert_eq!(node.state.longpolls_held.max(), 1);
+        // The tip moves: the held one is released, a plain refresh sees the new tip, and a
+        // new longpoll starts.
+        node.set_tip(2);
+        job_on(&mut jobs, 2).await;
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert_eq!(node.state.longpolls.load(SeqCst), 2);
+        assert_eq!(node.state.longpolls_held.max(), 1);
+        task.abort();
+    }
 }

@@ -9,7 +9,10 @@ use std::collections::BTreeMap;
 
 use bitcoin::block::Version;
 use bitcoin::consensus::encode;
-use bitcoin::{Amount, BlockHash, CompactTarget, ScriptBuf, Target, Transaction, Txid, Wtxid};
+use bitcoin::network::ParseNetworkError;
+use bitcoin::{
+    Amount, BlockHash, CompactTarget, Network, ScriptBuf, Target, Transaction, Txid, Wtxid,
+};
 use serde::{Deserialize, Deserializer};
 
 /// The parts of `getblockchaininfo` the proxy looks at.
@@ -26,6 +29,29 @@ pub struct BlockchainInfo {
     /// Whether the node considers itself in initial block download (absent on some nodes).
     #[serde(default)]
     pub initialblockdownload: Option<bool>,
+}
+
+impl BlockchainInfo {
+    /// The network of [`Self::chain`] (see [`chain_network`]).
+    pub fn network(&self) -> Result<Network, ParseNetworkError> {
+        chain_network(&self.chain)
+    }
+}
+
+/// The network for a `getblockchaininfo.chain` name (Core's `-chain` names: `"main"`,
+/// `"test"` (testnet3), `"testnet4"`, `"signet"`, `"regtest"`).
+pub fn chain_network(chain: &str) -> Result<Network, ParseNetworkError> {
+    Network::from_core_arg(chain)
+}
+
+/// The `rules` a `getblocktemplate` request must list on `network`: `segwit` always (Core
+/// refuses a template without it), plus `signet` on signet, where Core refuses the call
+/// (error -8) unless the client says it knows the signet rules.
+pub fn template_rules(network: Network) -> &'static [&'static str] {
+    match network {
+        Network::Signet => &["segwit", "signet"],
+        _ => &["segwit"],
+    }
 }
 
 /// One non-coinbase transaction of a block template.
@@ -48,6 +74,10 @@ pub struct TemplateTransaction {
     /// Weight units (Bitcoin Core; absent on nodes without segwit).
     #[serde(default)]
     pub weight: Option<u64>,
+    /// Signature-operation cost (Bitcoin Core counts in cost units: legacy sigops * 4, plus
+    /// P2SH and witness sigops; absent on some nodes).
+    #[serde(default)]
+    pub sigops: Option<u64>,
 }
 
 impl TemplateTransaction {
@@ -240,6 +270,7 @@ mod tests {
         assert_eq!(t.rules, vec!["csv", "!segwit", "taproot"]);
         assert_eq!(t.transactions[0].fee, Amount::from_sat(1410));
         assert_eq!(t.transactions[0].weight, Some(561));
+        assert_eq!(t.transactions[0].sigops, Some(1));
         assert!(t.transactions[0].hash.is_some());
         let commitment = t.default_witness_commitment.unwrap();
         assert!(commitment.is_op_return());
@@ -281,6 +312,36 @@ mod tests {
             let mut v = core_template();
             v[key] = bad;
             assert!(serde_json::from_value::<BlockTemplate>(v).is_err(), "{key}");
+        }
+    }
+
+    #[test]
+    fn chains_map_to_networks_and_template_rules() {
+        for (chain, network) in [
+            ("main", Network::Bitcoin),
+            ("test", Network::Testnet),
+            ("testnet4", Network::Testnet4),
+            ("signet", Network::Signet),
+            ("regtest", Network::Regtest),
+        ] {
+            assert_eq!(chain_network(chain).unwrap(), network, "{chain}");
+        }
+        assert!(chain_network("bsv-regtest").is_err());
+        assert!(chain_network("mainnet").is_err());
+        let info: BlockchainInfo = serde_json::from_value(json!({
+            "chain": "signet", "blocks": 1, "headers": 1,
+            "bestblockhash": "0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206",
+        }))
+        .unwrap();
+        assert_eq!(info.network().unwrap(), Network::Signet);
+        assert_eq!(template_rules(Network::Signet), ["segwit", "signet"]);
+        for n in [
+            Network::Bitcoin,
+            Network::Testnet,
+            Network::Testnet4,
+            Network::Regtest,
+        ] {
+            assert_eq!(template_rules(n), ["segwit"]);
         }
     }
 
