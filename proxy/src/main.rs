@@ -4,7 +4,6 @@
 //! miners until Ctrl-C.
 
 use anyhow::{bail, Context};
-use bitcoin::Network;
 use clap::Parser;
 use proxy::coinbase::CoinbaseConfig;
 use proxy::downstream::{self, ServerConfig};
@@ -155,6 +154,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         poll_interval: Duration::from_secs(5),
         refresh_interval: Duration::from_secs_f64(args.refresh_seconds.max(1.0)),
         crash_after_journal: args.fault_crash_after_journal,
+        inconclusive_checks: proxy::pool::DEFAULT_INCONCLUSIVE_CHECKS,
+        inconclusive_interval: proxy::pool::DEFAULT_INCONCLUSIVE_INTERVAL,
     };
     let pool = Pool::new(config, node, journal, &recovered);
     for (hash, height, hex) in recovered.unsubmitted {

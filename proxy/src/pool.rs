@@ -35,7 +35,16 @@ pub struct PoolConfig {
     /// Hang right after journaling a found block, before submitting it, so a
     /// test can `kill -9` the proxy there: proves no found block is lost.
     pub crash_after_journal: bool,
+    /// How often an `inconclusive` block is looked up again before it counts as stale.
+    pub inconclusive_checks: u32,
+    /// The wait before the first such look-up (doubling after each, up to a minute).
+    pub inconclusive_interval: Duration,
 }
+
+/// Default [`PoolConfig::inconclusive_checks`]: with the default interval, about 40 minutes.
+pub const DEFAULT_INCONCLUSIVE_CHECKS: u32 = 10;
+/// Default [`PoolConfig::inconclusive_interval`].
+pub const DEFAULT_INCONCLUSIVE_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Counters for `/api/stats` and the logs.
 #[derive(Debug, Default)]
@@ -47,7 +56,20 @@ pub struct Stats {
     accepted_difficulty_bits: AtomicU64,
     pub rejected: Mutex<BTreeMap<&'static str, u64>>,
     pub blocks_found: AtomicU64,
+    /// Found blocks the node took as new and valid: `submitblock` answered `null`, or an
+    /// `inconclusive` block later found in the best chain.
     pub blocks_accepted: AtomicU64,
+    /// `submitblock` answered `duplicate`: the node already had the block, valid.
+    pub blocks_duplicate: AtomicU64,
+    /// `submitblock` answered `inconclusive` / `duplicate-inconclusive` (each is later also
+    /// counted accepted or stale).
+    pub blocks_inconclusive: AtomicU64,
+    /// Inconclusive blocks that did not make it into the best chain (orphaned / stale).
+    pub blocks_stale: AtomicU64,
+    /// Blocks the node rejected, by the node's reason (`high-hash`, `duplicate-invalid`, ...).
+    pub blocks_rejected: Mutex<BTreeMap<String, u64>>,
+    /// `submitblock` attempts that failed in transport and were retried.
+    pub submit_retries: AtomicU64,
     pub connections: AtomicU64,
 }
 
@@ -64,6 +86,16 @@ impl Stats {
     /// The sum of the difficulties of all accepted shares.
     pub fn accepted_difficulty(&self) -> f64 {
         f64::from_bits(self.accepted_difficulty_bits.load(Ordering::Relaxed))
+    }
+
+    /// Counts a block the node rejected for `reason`.
+    pub fn block_rejected(&self, reason: &str) {
+        *self
+            .blocks_rejected
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(reason.to_owned())
+            .or_default() += 1;
     }
 
     pub fn reject(&self, reason: &'static str) {
@@ -179,40 +211,95 @@ impl Pool {
         tokio::spawn(async move { pool.submit(hash, hex).await });
     }
 
-    /// Submits until the node answers; journals the answer; asks for new work.
+    /// Submits until the node answers (transport errors retry with backoff: a found block is
+    /// never dropped); counts and journals the answer; asks for new work. An `inconclusive`
+    /// block is then looked up again until it is in the best chain (accepted) or the checks
+    /// run out (stale), and that resolution is counted and journaled too.
     pub async fn submit(self: Arc<Self>, hash: String, hex: String) {
         let mut wait = Duration::from_millis(200);
         let outcome = loop {
             match self.node.submit_block_hex(&hex).await {
                 Ok(outcome) => break outcome,
                 Err(e) => {
+                    self.stats.submit_retries.fetch_add(1, Ordering::Relaxed);
                     warn!(%hash, error = %e, "submitblock failed; retrying");
                     tokio::time::sleep(wait).await;
                     wait = (wait * 2).min(Duration::from_secs(30));
                 }
             }
         };
+        let stats = &self.stats;
         let text = match &outcome {
             SubmitBlockOutcome::Accepted => {
-                self.stats.blocks_accepted.fetch_add(1, Ordering::Relaxed);
+                stats.blocks_accepted.fetch_add(1, Ordering::Relaxed);
                 info!(%hash, "block accepted by the node");
-                "accepted".to_string()
+                outcome.kind().to_owned()
             }
-            SubmitBlockOutcome::Duplicate => "duplicate".to_string(),
-            SubmitBlockOutcome::Inconclusive => "inconclusive".to_string(),
+            SubmitBlockOutcome::Duplicate => {
+                stats.blocks_duplicate.fetch_add(1, Ordering::Relaxed);
+                info!(%hash, "the node already has our block");
+                outcome.kind().to_owned()
+            }
+            SubmitBlockOutcome::Inconclusive => {
+                stats.blocks_inconclusive.fetch_add(1, Ordering::Relaxed);
+                warn!(%hash, "block stored but not (yet) on the node's best chain");
+                outcome.kind().to_owned()
+            }
             SubmitBlockOutcome::Rejected { reason } => {
+                stats.block_rejected(reason);
                 error!(%hash, %reason, "node rejected our block");
                 format!("rejected: {reason}")
             }
         };
         let entry = Entry::Submitted {
-            hash,
+            hash: hash.clone(),
             outcome: text,
         };
         if let Err(e) = self.journal.append(&entry).await {
             error!(error = %e, "cannot journal a block outcome");
         }
         self.refresh.notify_one();
+        if outcome == SubmitBlockOutcome::Inconclusive {
+            self.resolve_inconclusive(hash).await;
+        }
+    }
+
+    /// Looks an `inconclusive` block up (`getblockheader`) a bounded number of times.
+    async fn resolve_inconclusive(&self, hash: String) {
+        let Ok(block) = hash.parse::<BlockHash>() else {
+            error!(%hash, "not a block hash; cannot check it again");
+            return;
+        };
+        let mut wait = self.config.inconclusive_interval;
+        let mut in_chain = false;
+        for _ in 0..self.config.inconclusive_checks {
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_secs(60));
+            match self.node.get_block_header(&block).await {
+                Ok(header) if header.in_best_chain() => {
+                    in_chain = true;
+                    break;
+                }
+                Ok(_) => {}
+                Err(e) => warn!(%hash, error = %e, "cannot look up an inconclusive block"),
+            }
+        }
+        let outcome = if in_chain {
+            self.stats.blocks_accepted.fetch_add(1, Ordering::Relaxed);
+            info!(%hash, "inconclusive block is in the best chain");
+            "accepted"
+        } else {
+            self.stats.blocks_stale.fetch_add(1, Ordering::Relaxed);
+            warn!(%hash, "inconclusive block did not make the best chain: stale");
+            "stale"
+        };
+        let entry = Entry::Resolved {
+            hash,
+            outcome: outcome.to_owned(),
+        };
+        if let Err(e) = self.journal.append(&entry).await {
+            error!(error = %e, "cannot journal a block resolution");
+        }
     }
 
     /// Builds and publishes a job from `template` paying the current window.
@@ -378,7 +465,7 @@ pub fn worker_script(pool: &Pool, worker: &str) -> Result<ScriptBuf, crate::payo
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::upstream::fake::FakeNode;
+    use crate::upstream::fake::{Answer, FakeNode};
     use crate::upstream::{Auth, MAX_CONCURRENT_CALLS};
     use bitcoin::hashes::Hash;
     use bitcoin::WPubkeyHash;
@@ -409,6 +496,8 @@ mod tests {
             poll_interval: Duration::from_millis(200),
             refresh_interval: refresh,
             crash_after_journal: false,
+            inconclusive_checks: 3,
+            inconclusive_interval: Duration::from_millis(20),
         };
         (Pool::new(config, client, journal, &recovered), dir)
     }
@@ -426,6 +515,102 @@ mod tests {
         })
         .await
         .expect("a job on the new tip")
+    }
+
+    fn journal_lines(dir: &tempfile::TempDir) -> Vec<Entry> {
+        std::fs::read_to_string(dir.path().join("journal.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    const HASH: &str = "00000000000000000000000000000000000000000000000000000000000000ab";
+
+    #[tokio::test]
+    async fn submit_retries_transport_errors_and_counts_each_answer() {
+        let node = FakeNode::start().await;
+        let (pool, dir) = pool_on(&node, Duration::from_secs(600), Duration::from_secs(600));
+        node.state.submit_answers.lock().unwrap().extend([
+            Answer::Drop,
+            Answer::Drop,
+            Answer::Result(serde_json::Value::Null),
+            Answer::Result("duplicate".into()),
+            Answer::Result("high-hash".into()),
+            Answer::Result("duplicate-invalid".into()),
+            Answer::Error(-22, "Block decode failed".into()),
+        ]);
+        for _ in 0..5 {
+            Arc::clone(&pool).submit(HASH.into(), "00".into()).await;
+        }
+        assert_eq!(node.state.submits.load(SeqCst), 7);
+        let stats = &pool.stats;
+        assert_eq!(stats.submit_retries.load(SeqCst), 2);
+        assert_eq!(stats.blocks_accepted.load(SeqCst), 1);
+        assert_eq!(stats.blocks_duplicate.load(SeqCst), 1);
+        assert_eq!(stats.blocks_inconclusive.load(SeqCst), 0);
+        assert_eq!(
+            *stats.blocks_rejected.lock().unwrap(),
+            BTreeMap::from([
+                ("Block decode failed".to_owned(), 1),
+                ("duplicate-invalid".to_owned(), 1),
+                ("high-hash".to_owned(), 1),
+            ])
+        );
+        let outcomes: Vec<String> = journal_lines(&dir)
+            .into_iter()
+            .map(|e| match e {
+                Entry::Submitted { outcome, .. } => outcome,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            outcomes,
+            [
+                "accepted",
+                "duplicate",
+                "rejected: high-hash",
+                "rejected: duplicate-invalid",
+                "rejected: Block decode failed"
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn inconclusive_blocks_are_checked_again() {
+        let node = FakeNode::start().await;
+        let (pool, dir) = pool_on(&node, Duration::from_secs(600), Duration::from_secs(600));
+        let header = |c: i64| Answer::Result(serde_json::json!({ "confirmations": c }));
+        // First block: off the best chain once, then in it. Second: never in it.
+        node.state.submit_answers.lock().unwrap().extend([
+            Answer::Result("inconclusive".into()),
+            Answer::Result("duplicate-inconclusive".into()),
+        ]);
+        node.state.header_answers.lock().unwrap().extend([
+            header(-1),
+            header(1),
+            header(-1),
+            Answer::Error(-5, "Block not found".into()),
+            header(-1),
+        ]);
+        Arc::clone(&pool).submit(HASH.into(), "00".into()).await;
+        assert_eq!(pool.stats.blocks_accepted.load(SeqCst), 1);
+        Arc::clone(&pool).submit(HASH.into(), "00".into()).await;
+        let stats = &pool.stats;
+        assert_eq!(stats.blocks_inconclusive.load(SeqCst), 2);
+        assert_eq!(stats.blocks_accepted.load(SeqCst), 1);
+        assert_eq!(stats.blocks_stale.load(SeqCst), 1);
+        let resolved: Vec<String> = journal_lines(&dir)
+            .into_iter()
+            .filter_map(|e| match e {
+                Entry::Resolved { outcome, .. } => Some(outcome),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(resolved, ["accepted", "stale"]);
+        // Not resubmitted after a restart: the inconclusive answer was final.
+        let (_, recovered) = Journal::open(&dir.path().join("journal.jsonl")).unwrap();
+        assert!(recovered.unsubmitted.is_empty());
     }
 
     #[tokio::test]

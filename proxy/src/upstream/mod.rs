@@ -42,8 +42,8 @@ use tokio::sync::Semaphore;
 
 pub use error::{rpc_code, UpstreamError};
 pub use types::{
-    chain_network, template_rules, BlockTemplate, BlockchainInfo, SubmitBlockOutcome,
-    TemplateTransaction,
+    chain_network, template_rules, BlockHeaderInfo, BlockTemplate, BlockchainInfo,
+    SubmitBlockOutcome, TemplateTransaction,
 };
 
 /// Default timeout of an ordinary call.
@@ -302,6 +302,15 @@ impl NodeClient {
     /// object otherwise).
     pub async fn get_block(&self, hash: &BlockHash, verbosity: u8) -> Result<Value, UpstreamError> {
         self.call("getblock", vec![json!(hash.to_string()), json!(verbosity)])
+            .await
+    }
+
+    /// `getblockheader hash true`: where the block stands (best chain or not).
+    pub async fn get_block_header(
+        &self,
+        hash: &BlockHash,
+    ) -> Result<BlockHeaderInfo, UpstreamError> {
+        self.call("getblockheader", vec![json!(hash.to_string()), json!(true)])
             .await
     }
 

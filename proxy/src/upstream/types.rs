@@ -139,6 +139,23 @@ pub struct BlockTemplate {
     pub sigoplimit: Option<u64>,
 }
 
+/// The parts of `getblockheader` (verbose) the proxy looks at.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct BlockHeaderInfo {
+    /// Blocks on top of it in the best chain plus one; `-1` when it is not in the best chain.
+    pub confirmations: i64,
+    /// Its height, when the node reports it.
+    #[serde(default)]
+    pub height: Option<u64>,
+}
+
+impl BlockHeaderInfo {
+    /// Whether the block is in the node's best chain.
+    pub fn in_best_chain(&self) -> bool {
+        self.confirmations >= 1
+    }
+}
+
 /// What `submitblock` said about a block.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SubmitBlockOutcome {
@@ -168,6 +185,17 @@ impl SubmitBlockOutcome {
             Some(reason) => Self::Rejected {
                 reason: reason.to_owned(),
             },
+        }
+    }
+
+    /// A short name for counters and the journal: `accepted`, `duplicate`, `inconclusive`, or
+    /// `rejected`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Accepted => "accepted",
+            Self::Duplicate => "duplicate",
+            Self::Inconclusive => "inconclusive",
+            Self::Rejected { .. } => "rejected",
         }
     }
 
@@ -365,5 +393,30 @@ mod tests {
         );
         assert!(Duplicate.is_accepted());
         assert!(!Inconclusive.is_accepted());
+        // Every answer Core v31 gives, by its meaning.
+        for (answer, kind) in [
+            (None, "accepted"),
+            (Some("duplicate"), "duplicate"),
+            (Some("inconclusive"), "inconclusive"),
+            (Some("duplicate-inconclusive"), "inconclusive"),
+            (Some("duplicate-invalid"), "rejected"),
+            (Some("high-hash"), "rejected"),
+            (Some("bad-txnmrklroot"), "rejected"),
+            (Some("bad-cb-height"), "rejected"),
+            (Some("bad-blk-weight"), "rejected"),
+            (Some("bad-blk-sigops"), "rejected"),
+            (Some("bad-witness-merkle-match"), "rejected"),
+            (Some("time-too-new"), "rejected"),
+            (Some("prev-blk-not-found"), "rejected"),
+        ] {
+            let outcome = SubmitBlockOutcome::from_result(answer.map(str::to_owned));
+            assert_eq!(outcome.kind(), kind, "{answer:?}");
+            if let Rejected { reason } = &outcome {
+                assert_eq!(Some(reason.as_str()), answer);
+            }
+        }
+        let header: BlockHeaderInfo =
+            serde_json::from_value(json!({"confirmations": -1, "height": 5})).unwrap();
+        assert!(!header.in_best_chain());
     }
 }

@@ -62,6 +62,8 @@ pub fn test_pool(dir: &std::path::Path) -> Arc<Pool> {
         poll_interval: Duration::from_secs(5),
         refresh_interval: Duration::from_secs(30),
         crash_after_journal: false,
+        inconclusive_checks: proxy::pool::DEFAULT_INCONCLUSIVE_CHECKS,
+        inconclusive_interval: proxy::pool::DEFAULT_INCONCLUSIVE_INTERVAL,
     };
     Pool::new(config, node, journal, &recovered)
 }
