@@ -45,7 +45,8 @@ pub struct ServerConfig {
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
-            max_line_len: 16 * 1024,
+            // Both ways: a mining.notify paying hundreds of outputs needs more than 16 KiB.
+            max_line_len: stratum::DEFAULT_MAX_LINE_LEN,
             max_connections: 50_000,
             max_per_ip: 50_000,
             idle_timeout: Duration::from_secs(600),

@@ -60,6 +60,12 @@ pub fn merkle_branch(txids: &[[u8; 32]]) -> Vec<[u8; 32]> {
     branch
 }
 
+/// The length of [`merkle_branch`] for a block with `transactions` besides the coinbase:
+/// one sibling per tree level above the leaves.
+pub fn merkle_branch_len(transactions: usize) -> usize {
+    (usize::BITS - transactions.leading_zeros()) as usize
+}
+
 fn hash_pair(left: &[u8; 32], right: &[u8; 32]) -> [u8; 32] {
     let mut engine = sha256d::Hash::engine();
     engine.input(left);
@@ -382,12 +388,7 @@ pub(crate) mod tests {
                 expected,
                 "{n}"
             );
-            let branch_len = if n == 0 {
-                0
-            } else {
-                (usize::BITS - n.leading_zeros()) as usize
-            };
-            assert_eq!(job.merkle_branch().len(), branch_len, "{n}");
+            assert_eq!(job.merkle_branch().len(), merkle_branch_len(n), "{n}");
         }
     }
 

@@ -154,9 +154,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
         poll_interval: Duration::from_secs(5),
         refresh_interval: Duration::from_secs_f64(args.refresh_seconds.max(1.0)),
         crash_after_journal: args.fault_crash_after_journal,
+        max_notify_line: stratum::DEFAULT_MAX_LINE_LEN,
         inconclusive_checks: proxy::pool::DEFAULT_INCONCLUSIVE_CHECKS,
         inconclusive_interval: proxy::pool::DEFAULT_INCONCLUSIVE_INTERVAL,
     };
+    let config_line_len = config.max_notify_line;
     let pool = Pool::new(config, node, journal, &recovered);
     for (hash, height, hex) in recovered.unsubmitted {
         info!(%hash, height, "resubmitting a journaled block");
@@ -178,6 +180,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         max_per_ip: args.max_per_ip.max(1),
         idle_timeout: Duration::from_secs(args.idle_seconds.max(1)),
         ban_after_invalid: args.ban_after_invalid.max(1),
+        // The same line limit the coinbase budget keeps mining.notify within.
+        max_line_len: config_line_len,
         ..ServerConfig::default()
     };
     let (stop, stopped) = tokio::sync::watch::channel(false);

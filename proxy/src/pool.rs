@@ -4,6 +4,7 @@
 //! PPLNS window, the counters, and found-block handling (journal first, then
 //! `submitblock` retried until the node answers).
 
+use crate::budget::CoinbaseBudget;
 use crate::coinbase::{CoinbaseConfig, CoinbaseParts};
 use crate::jobs::{Job, JobBook, DEFAULT_LIVE_JOBS};
 use crate::journal::{Entry, Journal, Recovered};
@@ -35,6 +36,9 @@ pub struct PoolConfig {
     /// Hang right after journaling a found block, before submitting it, so a
     /// test can `kill -9` the proxy there: proves no found block is lost.
     pub crash_after_journal: bool,
+    /// The longest `mining.notify` line the miners accept (and the server sends):
+    /// payouts are capped so the job's line fits ([`crate::budget`]).
+    pub max_notify_line: usize,
     /// How often an `inconclusive` block is looked up again before it counts as stale.
     pub inconclusive_checks: u32,
     /// The wait before the first such look-up (doubling after each, up to a minute).
@@ -307,11 +311,17 @@ impl Pool {
         &self,
         template: Arc<BlockTemplate>,
     ) -> Result<Arc<Job>, crate::coinbase::CoinbaseError> {
+        let budget = CoinbaseBudget::new(
+            &template,
+            &self.config.coinbase,
+            self.config.max_notify_line,
+        )?;
         let outputs = self
             .window
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .outputs(template.coinbasevalue, &self.config.payouts);
+            .outputs(template.coinbasevalue, &self.config.payouts, &budget)?;
+        let paid = outputs.len();
         let coinbase = CoinbaseParts::build(
             &self.config.coinbase,
             template.height,
@@ -319,6 +329,8 @@ impl Pool {
             outputs,
             template.default_witness_commitment.as_ref(),
         )?;
+        // The budget is exact; this re-check from the real serialization guards it.
+        budget.check(&coinbase, paid)?;
         let job = self
             .jobs
             .lock()
@@ -496,6 +508,7 @@ mod tests {
             poll_interval: Duration::from_millis(200),
             refresh_interval: refresh,
             crash_after_journal: false,
+            max_notify_line: stratum::DEFAULT_MAX_LINE_LEN,
             inconclusive_checks: 3,
             inconclusive_interval: Duration::from_millis(20),
         };
