@@ -273,7 +273,7 @@ pub fn split<'a>(
         return Err(budget.no_room(ranked[0].0));
     }
     let folded: u64 = ranked[paid..].iter().map(|(_, v)| v).sum();
-    if folded > 0 || paid < ranked.len() {
+    if paid < ranked.len() {
         tracing::debug!(
             payees = ranked.len(),
             paid,
