@@ -13,6 +13,7 @@ use bitcoin::hashes::Hash;
 use bitcoin::{BlockHash, ScriptBuf, WPubkeyHash};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use miner::{Engine, ShareTarget};
+use proxy::budget::CoinbaseBudget;
 use proxy::coinbase::{CoinbaseConfig, CoinbaseParts};
 use proxy::jobs::JobBook;
 use proxy::payouts::{PayoutConfig, PplnsWindow};
@@ -66,7 +67,15 @@ fn book(template: &Arc<BlockTemplate>) -> JobBook {
             1.0,
         );
     }
-    let outputs = window.outputs(template.coinbasevalue, &payouts);
+    let budget = CoinbaseBudget::new(
+        template,
+        &CoinbaseConfig::default(),
+        stratum::DEFAULT_MAX_LINE_LEN,
+    )
+    .expect("budget");
+    let outputs = window
+        .outputs(template.coinbasevalue, &payouts, &budget)
+        .expect("outputs");
     let coinbase = CoinbaseParts::build(
         &CoinbaseConfig::default(),
         template.height,

@@ -23,7 +23,9 @@ use bitcoin::consensus::encode;
 use bitcoin::hashes::{Hash, HashEngine};
 use bitcoin::script::{Builder, PushBytes, PushBytesBuf};
 use bitcoin::transaction::Version;
-use bitcoin::{Amount, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Txid, Witness};
+use bitcoin::{
+    Amount, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Txid, Weight, Witness,
+};
 
 /// Default size of the per-session extranonce1, in bytes.
 pub const DEFAULT_EXTRANONCE1_SIZE: usize = 4;
@@ -116,6 +118,29 @@ pub enum CoinbaseError {
         /// Configured extranonce2 size.
         expected2: usize,
     },
+    /// The template leaves too little room for the coinbase (see [`crate::budget`]): even a
+    /// coinbase with `outputs` payout output(s) would break a block or stratum limit.
+    #[error(
+        "the template leaves no room for a coinbase with {outputs} payout output(s): \
+         weight {weight} of {weight_room} WU, sigop cost {sigop_cost} of {sigop_room}, \
+         mining.notify line {line_len} of {line_room} bytes"
+    )]
+    TemplateFull {
+        /// Payout outputs tried.
+        outputs: usize,
+        /// The coinbase's weight.
+        weight: u64,
+        /// Weight the template leaves.
+        weight_room: u64,
+        /// The coinbase's sigop cost.
+        sigop_cost: u64,
+        /// Sigop cost the template leaves.
+        sigop_room: u64,
+        /// The `mining.notify` line length.
+        line_len: usize,
+        /// The line limit.
+        line_room: usize,
+    },
     /// The reassembled bytes did not decode (cannot happen for parts built here).
     #[error("coinbase does not decode: {0}")]
     Decode(String),
@@ -136,9 +161,69 @@ pub struct CoinbaseParts {
     pub segwit: bool,
 }
 
+/// The sigop cost of a coinbase, as Core counts it: legacy sigops (`GetLegacySigOpCount`,
+/// inaccurate mode: `OP_CHECKMULTISIG` counts 20) in its scriptSig and output scripts, times
+/// the witness scale factor 4. A coinbase spends nothing, so it has no P2SH or witness sigops;
+/// P2SH, P2WPKH, P2WSH and P2TR outputs count 0, P2PKH and P2PK 4, bare multisig 80.
+pub fn legacy_sigop_cost(tx: &Transaction) -> u64 {
+    let inputs = tx.input.iter().map(|i| i.script_sig.count_sigops_legacy());
+    let outputs = tx
+        .output
+        .iter()
+        .map(|o| o.script_pubkey.count_sigops_legacy());
+    inputs.chain(outputs).sum::<usize>() as u64 * WITNESS_SCALE_FACTOR
+}
+
+/// The witness scale factor (BIP141): weight per non-witness byte, sigop cost per legacy sigop.
+pub const WITNESS_SCALE_FACTOR: u64 = bitcoin::constants::WITNESS_SCALE_FACTOR as u64;
+
 /// The BIP34 height push as Core writes it (`CScript() << nHeight`).
 pub fn bip34_height_script(height: u32) -> ScriptBuf {
     Builder::new().push_int(i64::from(height)).into_script()
+}
+
+/// The coinbase transaction (no witness yet) for `height` with `outputs` and, when given,
+/// the witness commitment as the last output; the extranonce slot is zeros. Returns it with
+/// its scriptSig. [`CoinbaseParts::build`] splits it; [`crate::budget`] measures it.
+pub(crate) fn unsigned_transaction(
+    config: &CoinbaseConfig,
+    height: u32,
+    outputs: Vec<TxOut>,
+    witness_commitment: Option<&ScriptBuf>,
+) -> Result<(Transaction, ScriptBuf), CoinbaseError> {
+    let slot = config.extranonce1_size + config.extranonce2_size;
+    let too_long = |len| CoinbaseError::ScriptSigLength { len };
+    let mut builder = Builder::new().push_int(i64::from(height));
+    if !config.tag.is_empty() {
+        let tag = <&PushBytes>::try_from(config.tag.as_slice())
+            .map_err(|_| too_long(config.tag.len()))?;
+        builder = builder.push_slice(tag);
+    }
+    let placeholder = PushBytesBuf::try_from(vec![0u8; slot]).map_err(|_| too_long(slot))?;
+    let script_sig = builder.push_slice(placeholder).into_script();
+    if !(2..=MAX_SCRIPT_SIG_LEN).contains(&script_sig.len()) {
+        return Err(too_long(script_sig.len()));
+    }
+
+    let mut output = outputs;
+    if let Some(commitment) = witness_commitment {
+        output.push(TxOut {
+            value: Amount::ZERO,
+            script_pubkey: commitment.clone(),
+        });
+    }
+    let tx = Transaction {
+        version: Version::TWO,
+        lock_time: LockTime::ZERO,
+        input: vec![TxIn {
+            previous_output: OutPoint::null(),
+            script_sig: script_sig.clone(),
+            sequence: Sequence::MAX,
+            witness: Witness::new(),
+        }],
+        output,
+    };
+    Ok((tx, script_sig))
 }
 
 impl CoinbaseParts {
@@ -177,37 +262,7 @@ impl CoinbaseParts {
             }
         }
 
-        let too_long = |len| CoinbaseError::ScriptSigLength { len };
-        let mut builder = Builder::new().push_int(i64::from(height));
-        if !config.tag.is_empty() {
-            let tag = <&PushBytes>::try_from(config.tag.as_slice())
-                .map_err(|_| too_long(config.tag.len()))?;
-            builder = builder.push_slice(tag);
-        }
-        let placeholder = PushBytesBuf::try_from(vec![0u8; slot]).map_err(|_| too_long(slot))?;
-        let script_sig = builder.push_slice(placeholder).into_script();
-        if !(2..=MAX_SCRIPT_SIG_LEN).contains(&script_sig.len()) {
-            return Err(too_long(script_sig.len()));
-        }
-
-        let mut output = payouts;
-        if let Some(commitment) = witness_commitment {
-            output.push(TxOut {
-                value: Amount::ZERO,
-                script_pubkey: commitment.clone(),
-            });
-        }
-        let tx = Transaction {
-            version: Version::TWO,
-            lock_time: LockTime::ZERO,
-            input: vec![TxIn {
-                previous_output: OutPoint::null(),
-                script_sig: script_sig.clone(),
-                sequence: Sequence::MAX,
-                witness: Witness::new(),
-            }],
-            output,
-        };
+        let (tx, script_sig) = unsigned_transaction(config, height, payouts, witness_commitment)?;
         // No witness yet, so this is the non-witness serialization.
         let bytes = encode::serialize(&tx);
         // version (4) | input count (1) | outpoint (36) | scriptSig length varint | scriptSig.
@@ -257,6 +312,29 @@ impl CoinbaseParts {
         engine.input(extranonce2);
         engine.input(&self.coinb2);
         Txid::from_engine(engine)
+    }
+
+    /// The coinbase's weight in the block, witness reserved value included when segwit.
+    pub fn weight(&self) -> Weight {
+        let (en1, en2) = (
+            vec![0; self.extranonce1_size],
+            vec![0; self.extranonce2_size],
+        );
+        self.transaction(&en1, &en2)
+            .map(|tx| tx.weight())
+            .unwrap_or(Weight::MAX)
+    }
+
+    /// The coinbase's sigop cost ([`legacy_sigop_cost`]; the extranonces are data pushes and
+    /// count nothing).
+    pub fn sigop_cost(&self) -> u64 {
+        let (en1, en2) = (
+            vec![0; self.extranonce1_size],
+            vec![0; self.extranonce2_size],
+        );
+        self.transaction(&en1, &en2)
+            .map(|tx| legacy_sigop_cost(&tx))
+            .unwrap_or(u64::MAX)
     }
 
     /// The coinbase transaction as it goes into the block: decoded from the filled-in bytes,

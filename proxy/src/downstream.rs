@@ -45,7 +45,8 @@ pub struct ServerConfig {
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
-            max_line_len: 16 * 1024,
+            // Both ways: a mining.notify paying hundreds of outputs needs more than 16 KiB.
+            max_line_len: stratum::DEFAULT_MAX_LINE_LEN,
             max_connections: 50_000,
             max_per_ip: 50_000,
             idle_timeout: Duration::from_secs(600),
@@ -277,7 +278,11 @@ async fn send_job(
     job: &crate::jobs::Job,
     force_clean: bool,
 ) -> Result<(), stratum::CodecError> {
-    if let Some(d) = m.vardiff.retarget(Instant::now()) {
+    let now = Instant::now();
+    if let Some(d) = m.vardiff.set_ceiling(job.network_difficulty(), now) {
+        m.pending_difficulty = Some(d);
+    }
+    if let Some(d) = m.vardiff.retarget(now) {
         m.pending_difficulty = Some(d);
     }
     if let Some(d) = m.pending_difficulty.take() {
@@ -329,7 +334,12 @@ async fn handle(call: ClientRequest, id: Id, pool: &Arc<Pool>, m: &mut Miner) ->
             ),
         },
         ClientRequest::SuggestDifficulty(d) => {
-            let d = m.vardiff.set_difficulty(d, Instant::now());
+            let now = Instant::now();
+            // Capped at the network difficulty (of the latest job, and of every job sent).
+            if let Some(job) = pool.latest_job() {
+                m.vardiff.set_ceiling(job.network_difficulty(), now);
+            }
+            let d = m.vardiff.set_difficulty(d, now);
             m.pending_difficulty = Some(d);
             Response::ok(id, Value::Bool(true))
         }
@@ -342,8 +352,7 @@ async fn handle(call: ClientRequest, id: Id, pool: &Arc<Pool>, m: &mut Miner) ->
             match checked {
                 Ok(share) => {
                     let script = m.scripts[&submit.worker].clone();
-                    let difficulty = m.session.target.difficulty();
-                    pool.record_share(&script, difficulty).await;
+                    pool.record_share(&script, share.credit).await;
                     if share.is_block {
                         let extranonce1 = m.session.extranonce1.clone().unwrap_or_default();
                         match share

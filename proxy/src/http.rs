@@ -54,7 +54,24 @@ pub struct StatsReport {
     /// Sum of the difficulties of the accepted shares.
     pub accepted_difficulty: f64,
     pub blocks_found: u64,
+    /// Found blocks the node took as new and valid (`null`, or inconclusive then in the
+    /// best chain).
     pub blocks_accepted: u64,
+    /// `submitblock` answered `duplicate` (already known, valid).
+    #[serde(default)]
+    pub blocks_duplicate: u64,
+    /// `submitblock` answered `inconclusive` / `duplicate-inconclusive`.
+    #[serde(default)]
+    pub blocks_inconclusive: u64,
+    /// Inconclusive blocks that did not make the best chain.
+    #[serde(default)]
+    pub blocks_stale: u64,
+    /// Blocks the node rejected, by its reason.
+    #[serde(default)]
+    pub blocks_rejected: BTreeMap<String, u64>,
+    /// `submitblock` attempts retried after a transport error.
+    #[serde(default)]
+    pub block_submit_retries: u64,
 }
 
 /// Sliding-window hash-rate estimate from samples of the cumulative accepted difficulty.
@@ -118,6 +135,15 @@ impl State {
             accepted_difficulty,
             blocks_found: stats.blocks_found.load(Ordering::Relaxed),
             blocks_accepted: stats.blocks_accepted.load(Ordering::Relaxed),
+            blocks_duplicate: stats.blocks_duplicate.load(Ordering::Relaxed),
+            blocks_inconclusive: stats.blocks_inconclusive.load(Ordering::Relaxed),
+            blocks_stale: stats.blocks_stale.load(Ordering::Relaxed),
+            blocks_rejected: stats
+                .blocks_rejected
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+            block_submit_retries: stats.submit_retries.load(Ordering::Relaxed),
         }
     }
 }
@@ -188,6 +214,41 @@ pub fn render_metrics(report: &StatsReport) -> String {
         "counter",
         "Found blocks the node accepted.",
         &plain(report.blocks_accepted.to_string()),
+    );
+    metric(
+        "proxy_blocks_duplicate_total",
+        "counter",
+        "Found blocks the node already had (submitblock: duplicate).",
+        &plain(report.blocks_duplicate.to_string()),
+    );
+    metric(
+        "proxy_blocks_inconclusive_total",
+        "counter",
+        "Found blocks stored but not validated on the best chain (submitblock: inconclusive).",
+        &plain(report.blocks_inconclusive.to_string()),
+    );
+    metric(
+        "proxy_blocks_stale_total",
+        "counter",
+        "Inconclusive blocks that did not make it into the best chain.",
+        &plain(report.blocks_stale.to_string()),
+    );
+    let by_reason: Vec<_> = report
+        .blocks_rejected
+        .iter()
+        .map(|(reason, n)| (format!("{{reason=\"{}\"}}", label(reason)), n.to_string()))
+        .collect();
+    metric(
+        "proxy_blocks_rejected_total",
+        "counter",
+        "Found blocks the node rejected, by its reason.",
+        &by_reason,
+    );
+    metric(
+        "proxy_block_submit_retries_total",
+        "counter",
+        "submitblock attempts retried after a transport error.",
+        &plain(report.block_submit_retries.to_string()),
     );
     metric(
         "proxy_connections",
@@ -338,8 +399,13 @@ mod tests {
             shares_accepted: 10,
             shares_rejected: BTreeMap::from([("stale".into(), 2), ("we\"ird".into(), 1)]),
             accepted_difficulty: 0.25,
-            blocks_found: 1,
+            blocks_found: 6,
             blocks_accepted: 1,
+            blocks_duplicate: 2,
+            blocks_inconclusive: 1,
+            blocks_stale: 1,
+            blocks_rejected: BTreeMap::from([("high-hash".into(), 2), ("bad-cb-height".into(), 1)]),
+            block_submit_retries: 4,
         };
         let text = render_metrics(&report);
         assert!(text.contains(
@@ -350,6 +416,28 @@ mod tests {
         assert!(text.contains("proxy_accepted_share_difficulty_total 0.25\n"));
         assert!(text.contains("# TYPE proxy_connections gauge\nproxy_connections 3\n"));
         assert!(text.contains("proxy_hash_rate 1500000\n"));
+        assert!(text.contains("proxy_blocks_found_total 6\n"));
+        assert!(text.contains("proxy_blocks_accepted_total 1\n"));
+        assert!(text.contains("proxy_blocks_duplicate_total 2\n"));
+        assert!(text.contains("proxy_blocks_inconclusive_total 1\n"));
+        assert!(text.contains("proxy_blocks_stale_total 1\n"));
+        assert!(text.contains("proxy_blocks_rejected_total{reason=\"high-hash\"} 2\n"));
+        assert!(text.contains("proxy_blocks_rejected_total{reason=\"bad-cb-height\"} 1\n"));
+        assert!(text.contains("proxy_block_submit_retries_total 4\n"));
+        // The JSON report keeps its old members and reads reports without the new ones.
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["blocks_rejected"]["high-hash"], 2);
+        let mut old = json.clone();
+        for k in [
+            "blocks_duplicate",
+            "blocks_inconclusive",
+            "blocks_stale",
+            "blocks_rejected",
+        ] {
+            old.as_object_mut().unwrap().remove(k);
+        }
+        let back: StatsReport = serde_json::from_value(old).unwrap();
+        assert_eq!(back.blocks_accepted, 1);
         assert_eq!(float(f64::INFINITY), "+Inf");
         // Every sample line is `name{labels} value`.
         for line in text.lines().filter(|l| !l.starts_with('#')) {

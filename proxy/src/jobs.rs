@@ -60,6 +60,12 @@ pub fn merkle_branch(txids: &[[u8; 32]]) -> Vec<[u8; 32]> {
     branch
 }
 
+/// The length of [`merkle_branch`] for a block with `transactions` besides the coinbase:
+/// one sibling per tree level above the leaves.
+pub fn merkle_branch_len(transactions: usize) -> usize {
+    (usize::BITS - transactions.leading_zeros()) as usize
+}
+
 fn hash_pair(left: &[u8; 32], right: &[u8; 32]) -> [u8; 32] {
     let mut engine = sha256d::Hash::engine();
     engine.input(left);
@@ -128,6 +134,13 @@ impl Job {
     /// The block target (a share meeting it is a block).
     pub fn block_target(&self) -> Target {
         self.template.target
+    }
+
+    /// The network difficulty of the block target (`difficulty_1_target / target`, as
+    /// [`bitcoin::Target::difficulty_float`]): no share difficulty handed out for this job
+    /// should exceed it.
+    pub fn network_difficulty(&self) -> f64 {
+        self.template.target.difficulty_float()
     }
 
     /// Whether miners were told to drop older jobs.
@@ -315,6 +328,7 @@ pub(crate) mod tests {
                 fee: Amount::ZERO,
                 depends: vec![],
                 weight: None,
+                sigops: None,
             })
             .collect();
         BlockTemplate {
@@ -374,12 +388,7 @@ pub(crate) mod tests {
                 expected,
                 "{n}"
             );
-            let branch_len = if n == 0 {
-                0
-            } else {
-                (usize::BITS - n.leading_zeros()) as usize
-            };
-            assert_eq!(job.merkle_branch().len(), branch_len, "{n}");
+            assert_eq!(job.merkle_branch().len(), merkle_branch_len(n), "{n}");
         }
     }
 
@@ -434,6 +443,7 @@ pub(crate) mod tests {
                 fee: Amount::ZERO,
                 depends: vec![],
                 weight: None,
+                sigops: None,
             });
         }
         let job = Job::new("0", Arc::new(t.clone()), coinbase_for(&t), true);

@@ -1,7 +1,8 @@
 //! The append-only journal of found blocks and accepted shares (JSON lines).
 //!
 //! A found block is written and `fsync`ed before it is submitted, and its
-//! submission outcome is appended once the node answers; on start the proxy
+//! submission outcome is appended once the node answers (and, for an
+//! `inconclusive` answer, what became of the block once checked again); on start the proxy
 //! resubmits every block without a final outcome, so a crash between finding
 //! and submitting loses nothing. Accepted shares are journaled the same way
 //! (before the miner is told "accepted") so a restart keeps the PPLNS window.
@@ -27,6 +28,9 @@ pub enum Entry {
     },
     /// The node's final answer for a block (`accepted`, `duplicate`, or a rejection reason).
     Submitted { hash: String, outcome: String },
+    /// What became of a block the node answered `inconclusive` for: `accepted` (in the best
+    /// chain) or `stale` (not, after the bounded checks).
+    Resolved { hash: String, outcome: String },
     /// An accepted share: the payout script (hex) and the share difficulty.
     Share { script: String, difficulty: f64 },
 }
@@ -142,6 +146,7 @@ fn recover(reader: impl BufRead) -> Recovered {
                 done.insert(hash);
             }
             Ok(Entry::Share { script, difficulty }) => shares.push((script, difficulty)),
+            Ok(Entry::Resolved { .. }) => {}
             Err(e) => warn!(error = %e, "skipping an unreadable journal line"),
         }
     }

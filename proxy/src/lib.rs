@@ -3,6 +3,7 @@
 //!
 //! Data flows one way, node -> proxy -> miners. The pure logic (no sockets):
 //! * [`upstream`]: the node's JSON-RPC client (templates, block submission, chain state).
+//! * [`budget`]: the room a template leaves for the coinbase (weight, sigops, notify line).
 //! * [`coinbase`]: the coinbase transaction split as `coinb1 ‖ extranonce1 ‖ extranonce2 ‖ coinb2`.
 //! * [`jobs`]: stratum jobs from templates (merkle branch, notify, header and block assembly)
 //!   and the book of live jobs.
@@ -16,6 +17,7 @@
 //! * [`downstream`]: the stratum v1 server miners connect to.
 //! * [`http`]: `GET /metrics` (Prometheus) and `GET /api/stats` (JSON) from the pool's counters.
 
+pub mod budget;
 pub mod coinbase;
 pub mod downstream;
 pub mod http;

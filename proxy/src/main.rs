@@ -4,7 +4,6 @@
 //! miners until Ctrl-C.
 
 use anyhow::{bail, Context};
-use bitcoin::Network;
 use clap::Parser;
 use proxy::coinbase::CoinbaseConfig;
 use proxy::downstream::{self, ServerConfig};
@@ -85,17 +84,6 @@ struct Args {
     fault_crash_after_journal: bool,
 }
 
-fn network(chain: &str) -> anyhow::Result<Network> {
-    Ok(match chain {
-        "main" => Network::Bitcoin,
-        "test" => Network::Testnet,
-        "testnet4" => Network::Testnet4,
-        "signet" => Network::Signet,
-        "regtest" => Network::Regtest,
-        other => bail!("node reports an unknown chain {other:?}"),
-    })
-}
-
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     tracing_subscriber::fmt()
@@ -136,7 +124,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
             }
         }
     };
-    let network = network(&info.chain)?;
+    let network = info
+        .network()
+        .with_context(|| format!("node reports an unknown chain {:?}", info.chain))?;
+    // Signet templates need the "signet" rule.
+    let node = node.with_network(network);
     let fallback = payout_script(&args.fallback_address, network)
         .with_context(|| format!("--fallback-address is not a {network} address"))?;
     let operator = args
@@ -162,7 +154,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
         poll_interval: Duration::from_secs(5),
         refresh_interval: Duration::from_secs_f64(args.refresh_seconds.max(1.0)),
         crash_after_journal: args.fault_crash_after_journal,
+        max_notify_line: stratum::DEFAULT_MAX_LINE_LEN,
+        inconclusive_checks: proxy::pool::DEFAULT_INCONCLUSIVE_CHECKS,
+        inconclusive_interval: proxy::pool::DEFAULT_INCONCLUSIVE_INTERVAL,
     };
+    let config_line_len = config.max_notify_line;
     let pool = Pool::new(config, node, journal, &recovered);
     for (hash, height, hex) in recovered.unsubmitted {
         info!(%hash, height, "resubmitting a journaled block");
@@ -178,12 +174,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
         vardiff: VardiffConfig {
             initial_difficulty: args.difficulty,
             target_interval: Duration::from_secs_f64(args.share_seconds.max(0.001)),
-            ..VardiffConfig::default()
+            ..VardiffConfig::for_network(network)
         },
         max_connections: args.max_connections.max(1),
         max_per_ip: args.max_per_ip.max(1),
         idle_timeout: Duration::from_secs(args.idle_seconds.max(1)),
         ban_after_invalid: args.ban_after_invalid.max(1),
+        // The same line limit the coinbase budget keeps mining.notify within.
+        max_line_len: config_line_len,
         ..ServerConfig::default()
     };
     let (stop, stopped) = tokio::sync::watch::channel(false);

@@ -12,14 +12,30 @@
 //!      largest fractional remainders (ties: smaller script bytes first);
 //!   3. every output below the dust threshold is folded into the largest output (ties:
 //!      smaller script bytes first), fee output included;
-//!   4. outputs to the same script are merged, and outputs are sorted by script bytes.
+//!   4. the outputs are capped to the template's coinbase budget ([`crate::budget`]: block
+//!      weight, block sigop cost, `mining.notify` line length): ranked by amount, largest
+//!      first (ties: smaller script bytes first), the longest run of top-ranked outputs that
+//!      fits is paid, and the amounts of the outputs after it are folded into the largest
+//!      output. For miners, amount order is weight order (amounts are proportional to weight,
+//!      up to the one satoshi of rounding), and the fee output takes its place by amount.
+//!      Why this rule: it is the dust rule's (fold into the largest), so a miner can predict
+//!      the coinbase from the window; folding into an output that is paid anyway adds no
+//!      output, so the budget still holds and the sum stays exact; and the payees dropped are
+//!      the smallest, whose loss is the least (they keep their shares in the window for later
+//!      blocks). When not even the largest output fits, the split fails with
+//!      [`CoinbaseError::TemplateFull`] rather than building an invalid block;
+//!   5. outputs to the same script are merged (they already are, by script), and outputs are
+//!      sorted by script bytes.
 //!
-//!   The outputs always sum exactly to the coinbase value (property-tested).
-//! * An empty window pays the whole value to the fallback script.
+//!   The outputs always sum exactly to the coinbase value and fit the budget (property-tested).
+//! * An empty window pays the whole value to the fallback script (within the budget too).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use bitcoin::{Address, Amount, Network, ScriptBuf, TxOut};
+
+use crate::budget::CoinbaseBudget;
+use crate::coinbase::CoinbaseError;
 
 /// Default number of shares in the window.
 pub const DEFAULT_WINDOW: usize = 8640;
@@ -154,28 +170,39 @@ impl PplnsWindow {
         self.totals.iter().map(|(s, w)| (s, *w))
     }
 
-    /// The coinbase outputs for `value` under `config` (see the module docs for the rules).
-    pub fn outputs(&self, value: Amount, config: &PayoutConfig) -> Vec<TxOut> {
-        split(value, self.weights(), config)
+    /// The coinbase outputs for `value` under `config`, within `budget` (see the module docs
+    /// for the rules).
+    pub fn outputs(
+        &self,
+        value: Amount,
+        config: &PayoutConfig,
+        budget: &CoinbaseBudget,
+    ) -> Result<Vec<TxOut>, CoinbaseError> {
+        split(value, self.weights(), config, budget)
     }
 }
 
-/// Splits `value` among `weights` under `config` (see the module docs). Never empty; sums to
-/// exactly `value`; sorted by script bytes.
+/// Splits `value` among `weights` under `config`, within `budget` (see the module docs).
+/// Never empty; sums to exactly `value`; sorted by script bytes; an error when not even one
+/// output fits the budget.
 pub fn split<'a>(
     value: Amount,
     weights: impl IntoIterator<Item = (&'a ScriptBuf, u128)>,
     config: &PayoutConfig,
-) -> Vec<TxOut> {
+    budget: &CoinbaseBudget,
+) -> Result<Vec<TxOut>, CoinbaseError> {
     // Deterministic order regardless of the map's iteration order.
     let mut miners: Vec<(&ScriptBuf, u128)> = weights.into_iter().filter(|(_, w)| *w > 0).collect();
     miners.sort_by(|a, b| a.0.cmp(b.0));
     let total_sats = value.to_sat();
     if miners.is_empty() {
-        return vec![TxOut {
+        if budget.max_prefix([&config.fallback]) == 0 {
+            return Err(budget.no_room(&config.fallback));
+        }
+        return Ok(vec![TxOut {
             value,
             script_pubkey: config.fallback.clone(),
-        }];
+        }]);
     }
 
     // Keep weights below 2^64 so `rest * w` fits in u128 (rest < 2^51 sat).
@@ -238,13 +265,33 @@ pub fn split<'a>(
     });
     *amounts.get_mut(largest).expect("largest kept") += dust;
 
-    amounts
+    // Cap to the budget: largest first (ties: smaller script bytes), fold the rest.
+    let mut ranked: Vec<(&ScriptBuf, u64)> = amounts.into_iter().collect();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    let paid = budget.max_prefix(ranked.iter().map(|(s, _)| *s));
+    if paid == 0 {
+        return Err(budget.no_room(ranked[0].0));
+    }
+    let folded: u64 = ranked[paid..].iter().map(|(_, v)| v).sum();
+    if paid < ranked.len() {
+        tracing::debug!(
+            payees = ranked.len(),
+            paid,
+            folded_sat = folded,
+            "coinbase budget caps the payouts"
+        );
+    }
+    ranked.truncate(paid);
+    ranked[0].1 += folded;
+    ranked.sort_by(|a, b| a.0.cmp(b.0));
+
+    Ok(ranked
         .into_iter()
         .map(|(s, v)| TxOut {
             value: Amount::from_sat(v),
             script_pubkey: s.clone(),
         })
-        .collect()
+        .collect())
 }
 
 #[cfg(test)]
@@ -265,7 +312,13 @@ mod tests {
     #[test]
     fn empty_window_pays_the_fallback() {
         let config = PayoutConfig::new(script(9));
-        let outs = PplnsWindow::new(10).outputs(Amount::from_sat(5_000_000_000), &config);
+        let outs = PplnsWindow::new(10)
+            .outputs(
+                Amount::from_sat(5_000_000_000),
+                &config,
+                &CoinbaseBudget::unlimited(),
+            )
+            .unwrap();
         assert_eq!(outs.len(), 1);
         assert_eq!(outs[0].script_pubkey, script(9));
         assert_eq!(outs[0].value, Amount::from_sat(5_000_000_000));
@@ -282,11 +335,23 @@ mod tests {
         w.add(script(2), 1.0);
         w.add(script(3), 1.0);
         // 1000 sat: fee 10, 990 / 3 = 330 each.
-        let outs = w.outputs(Amount::from_sat(1000), &config);
+        let outs = w
+            .outputs(
+                Amount::from_sat(1000),
+                &config,
+                &CoinbaseBudget::unlimited(),
+            )
+            .unwrap();
         let values: Vec<u64> = outs.iter().map(|o| o.value.to_sat()).collect();
         assert_eq!(values, vec![10, 330, 330, 330]);
         // 1001 sat: fee 10, 991 = 3 * 330 + 1; the tie goes to the smallest script.
-        let outs = w.outputs(Amount::from_sat(1001), &config);
+        let outs = w
+            .outputs(
+                Amount::from_sat(1001),
+                &config,
+                &CoinbaseBudget::unlimited(),
+            )
+            .unwrap();
         let values: Vec<u64> = outs.iter().map(|o| o.value.to_sat()).collect();
         assert_eq!(values, vec![10, 331, 330, 330]);
         assert!(outs
@@ -303,7 +368,13 @@ mod tests {
         w.add(script(2), 0.25);
         w.add(script(3), 0.75);
         assert_eq!(w.len(), 2);
-        let outs = w.outputs(Amount::from_sat(4000), &config);
+        let outs = w
+            .outputs(
+                Amount::from_sat(4000),
+                &config,
+                &CoinbaseBudget::unlimited(),
+            )
+            .unwrap();
         assert_eq!(outs.len(), 2);
         assert_eq!(outs[0].value.to_sat(), 1000);
         assert_eq!(outs[1].value.to_sat(), 3000);
@@ -320,7 +391,13 @@ mod tests {
             w.add(script(5), 1.0);
         }
         w.add(script(1), 1.0);
-        let outs = w.outputs(Amount::from_sat(10_000), &config);
+        let outs = w
+            .outputs(
+                Amount::from_sat(10_000),
+                &config,
+                &CoinbaseBudget::unlimited(),
+            )
+            .unwrap();
         assert_eq!(outs.len(), 1);
         assert_eq!(outs[0].script_pubkey, script(5));
         assert_eq!(outs[0].value.to_sat(), 10_000);
@@ -335,7 +412,13 @@ mod tests {
         let mut w = PplnsWindow::new(10);
         w.add(script(1), 1.0);
         w.add(script(2), 1.0);
-        let outs = w.outputs(Amount::from_sat(1000), &config);
+        let outs = w
+            .outputs(
+                Amount::from_sat(1000),
+                &config,
+                &CoinbaseBudget::unlimited(),
+            )
+            .unwrap();
         assert_eq!(outs.len(), 2);
         assert_eq!(outs[0].value.to_sat(), 100 + 450);
     }
@@ -350,6 +433,54 @@ mod tests {
         assert_eq!(payout_script(&addr, Network::Regtest).unwrap(), s);
         assert!(payout_script(&addr, Network::Bitcoin).is_err());
         assert!(payout_script("alice.rig", Network::Regtest).is_err());
+    }
+
+    #[test]
+    fn segwit_addresses_only_on_their_network() {
+        use bitcoin::key::{Keypair, Secp256k1};
+        use bitcoin::{WScriptHash, XOnlyPublicKey};
+        let secp = Secp256k1::new();
+        let key = Keypair::from_seckey_slice(&secp, &[7; 32]).unwrap();
+        let (xonly, _) = XOnlyPublicKey::from_keypair(&key);
+        let scripts = [
+            ("p2wpkh", script(3)),
+            (
+                "p2wsh",
+                ScriptBuf::new_p2wsh(&WScriptHash::from_byte_array([4; 32])),
+            ),
+            ("p2tr", ScriptBuf::new_p2tr(&secp, xonly, None)),
+        ];
+        // bcrt1 (regtest), tb1 (testnet3, testnet4, signet), bc1 (main).
+        let prefixes = [
+            (Network::Regtest, "bcrt1"),
+            (Network::Testnet, "tb1"),
+            (Network::Testnet4, "tb1"),
+            (Network::Signet, "tb1"),
+            (Network::Bitcoin, "bc1"),
+        ];
+        for (kind, s) in &scripts {
+            for (network, prefix) in prefixes {
+                let addr = Address::from_script(s, network).unwrap().to_string();
+                assert!(addr.starts_with(prefix), "{kind} {addr}");
+                // bech32 for v0, bech32m for v1 (taproot): the parser checks the checksum kind.
+                assert_eq!(
+                    addr.as_bytes()[prefix.len()],
+                    if *kind == "p2tr" { b'p' } else { b'q' }
+                );
+                assert_eq!(&payout_script(&format!("{addr}.rig"), network).unwrap(), s);
+                for (other, other_prefix) in prefixes {
+                    if other_prefix != prefix {
+                        assert!(
+                            payout_script(&addr, other).is_err(),
+                            "{kind} {addr} accepted on {other}"
+                        );
+                    }
+                }
+            }
+        }
+        // BIP350's wrong-checksum vector: a v0 program with a bech32m checksum.
+        let v0_bech32m = "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kemeawh";
+        assert!(payout_script(v0_bech32m, Network::Bitcoin).is_err());
     }
 
     proptest! {
@@ -371,7 +502,7 @@ mod tests {
             for (who, diff) in &shares {
                 w.add(script(*who), *diff);
             }
-            let outs = w.outputs(Amount::from_sat(value), &config);
+            let outs = w.outputs(Amount::from_sat(value), &config, &CoinbaseBudget::unlimited()).unwrap();
             prop_assert!(!outs.is_empty());
             prop_assert_eq!(sum(&outs), value);
             prop_assert!(outs.windows(2).all(|p| p[0].script_pubkey < p[1].script_pubkey));
@@ -379,7 +510,7 @@ mod tests {
                 prop_assert!(outs.iter().all(|o| o.value.to_sat() >= dust));
             }
             // Deterministic.
-            prop_assert_eq!(outs, w.outputs(Amount::from_sat(value), &config));
+            prop_assert_eq!(outs, w.outputs(Amount::from_sat(value), &config, &CoinbaseBudget::unlimited()).unwrap());
         }
     }
 }

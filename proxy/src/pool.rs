@@ -1,19 +1,24 @@
 //! The proxy's shared state and its node loop: the live jobs built from the
-//! node's templates (longpoll, with polling as a fallback and a refresh after
-//! every found block), the PPLNS window, the counters, and found-block
-//! handling (journal first, then `submitblock` retried until the node answers).
+//! node's templates (one longpoll kept in flight, never abandoned while the node
+//! holds it, plus plain templates on a timer and after every found block), the
+//! PPLNS window, the counters, and found-block handling (journal first, then
+//! `submitblock` retried until the node answers).
 
+use crate::budget::CoinbaseBudget;
 use crate::coinbase::{CoinbaseConfig, CoinbaseParts};
 use crate::jobs::{Job, JobBook, DEFAULT_LIVE_JOBS};
 use crate::journal::{Entry, Journal, Recovered};
 use crate::payouts::{PayoutConfig, PplnsWindow};
 use crate::upstream::{BlockTemplate, NodeClient, SubmitBlockOutcome, UpstreamError};
-use bitcoin::{Network, ScriptBuf};
+use bitcoin::{BlockHash, Network, ScriptBuf};
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{broadcast, Notify};
+use tokio::time::Instant;
 use tracing::{error, info, warn};
 
 /// How the pool runs.
@@ -22,14 +27,28 @@ pub struct PoolConfig {
     pub network: Network,
     pub coinbase: CoinbaseConfig,
     pub payouts: PayoutConfig,
-    /// Poll the node this often when longpoll is unavailable or fails.
+    /// Longest wait between retries when the node fails (and after a template that gives
+    /// no coinbase).
     pub poll_interval: Duration,
-    /// Rebuild the job from a fresh template at least this often (mempool changes).
+    /// Fetch a plain template (beside the longpoll) and rebuild the job this often
+    /// (mempool changes, new PPLNS payouts).
     pub refresh_interval: Duration,
     /// Hang right after journaling a found block, before submitting it, so a
     /// test can `kill -9` the proxy there: proves no found block is lost.
     pub crash_after_journal: bool,
+    /// The longest `mining.notify` line the miners accept (and the server sends):
+    /// payouts are capped so the job's line fits ([`crate::budget`]).
+    pub max_notify_line: usize,
+    /// How often an `inconclusive` block is looked up again before it counts as stale.
+    pub inconclusive_checks: u32,
+    /// The wait before the first such look-up (doubling after each, up to a minute).
+    pub inconclusive_interval: Duration,
 }
+
+/// Default [`PoolConfig::inconclusive_checks`]: with the default interval, about 40 minutes.
+pub const DEFAULT_INCONCLUSIVE_CHECKS: u32 = 10;
+/// Default [`PoolConfig::inconclusive_interval`].
+pub const DEFAULT_INCONCLUSIVE_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Counters for `/api/stats` and the logs.
 #[derive(Debug, Default)]
@@ -41,7 +60,20 @@ pub struct Stats {
     accepted_difficulty_bits: AtomicU64,
     pub rejected: Mutex<BTreeMap<&'static str, u64>>,
     pub blocks_found: AtomicU64,
+    /// Found blocks the node took as new and valid: `submitblock` answered `null`, or an
+    /// `inconclusive` block later found in the best chain.
     pub blocks_accepted: AtomicU64,
+    /// `submitblock` answered `duplicate`: the node already had the block, valid.
+    pub blocks_duplicate: AtomicU64,
+    /// `submitblock` answered `inconclusive` / `duplicate-inconclusive` (each is later also
+    /// counted accepted or stale).
+    pub blocks_inconclusive: AtomicU64,
+    /// Inconclusive blocks that did not make it into the best chain (orphaned / stale).
+    pub blocks_stale: AtomicU64,
+    /// Blocks the node rejected, by the node's reason (`high-hash`, `duplicate-invalid`, ...).
+    pub blocks_rejected: Mutex<BTreeMap<String, u64>>,
+    /// `submitblock` attempts that failed in transport and were retried.
+    pub submit_retries: AtomicU64,
     pub connections: AtomicU64,
 }
 
@@ -58,6 +90,16 @@ impl Stats {
     /// The sum of the difficulties of all accepted shares.
     pub fn accepted_difficulty(&self) -> f64 {
         f64::from_bits(self.accepted_difficulty_bits.load(Ordering::Relaxed))
+    }
+
+    /// Counts a block the node rejected for `reason`.
+    pub fn block_rejected(&self, reason: &str) {
+        *self
+            .blocks_rejected
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(reason.to_owned())
+            .or_default() += 1;
     }
 
     pub fn reject(&self, reason: &'static str) {
@@ -173,40 +215,95 @@ impl Pool {
         tokio::spawn(async move { pool.submit(hash, hex).await });
     }
 
-    /// Submits until the node answers; journals the answer; asks for new work.
+    /// Submits until the node answers (transport errors retry with backoff: a found block is
+    /// never dropped); counts and journals the answer; asks for new work. An `inconclusive`
+    /// block is then looked up again until it is in the best chain (accepted) or the checks
+    /// run out (stale), and that resolution is counted and journaled too.
     pub async fn submit(self: Arc<Self>, hash: String, hex: String) {
         let mut wait = Duration::from_millis(200);
         let outcome = loop {
             match self.node.submit_block_hex(&hex).await {
                 Ok(outcome) => break outcome,
                 Err(e) => {
+                    self.stats.submit_retries.fetch_add(1, Ordering::Relaxed);
                     warn!(%hash, error = %e, "submitblock failed; retrying");
                     tokio::time::sleep(wait).await;
                     wait = (wait * 2).min(Duration::from_secs(30));
                 }
             }
         };
+        let stats = &self.stats;
         let text = match &outcome {
             SubmitBlockOutcome::Accepted => {
-                self.stats.blocks_accepted.fetch_add(1, Ordering::Relaxed);
+                stats.blocks_accepted.fetch_add(1, Ordering::Relaxed);
                 info!(%hash, "block accepted by the node");
-                "accepted".to_string()
+                outcome.kind().to_owned()
             }
-            SubmitBlockOutcome::Duplicate => "duplicate".to_string(),
-            SubmitBlockOutcome::Inconclusive => "inconclusive".to_string(),
+            SubmitBlockOutcome::Duplicate => {
+                stats.blocks_duplicate.fetch_add(1, Ordering::Relaxed);
+                info!(%hash, "the node already has our block");
+                outcome.kind().to_owned()
+            }
+            SubmitBlockOutcome::Inconclusive => {
+                stats.blocks_inconclusive.fetch_add(1, Ordering::Relaxed);
+                warn!(%hash, "block stored but not (yet) on the node's best chain");
+                outcome.kind().to_owned()
+            }
             SubmitBlockOutcome::Rejected { reason } => {
+                stats.block_rejected(reason);
                 error!(%hash, %reason, "node rejected our block");
                 format!("rejected: {reason}")
             }
         };
         let entry = Entry::Submitted {
-            hash,
+            hash: hash.clone(),
             outcome: text,
         };
         if let Err(e) = self.journal.append(&entry).await {
             error!(error = %e, "cannot journal a block outcome");
         }
         self.refresh.notify_one();
+        if outcome == SubmitBlockOutcome::Inconclusive {
+            self.resolve_inconclusive(hash).await;
+        }
+    }
+
+    /// Looks an `inconclusive` block up (`getblockheader`) a bounded number of times.
+    async fn resolve_inconclusive(&self, hash: String) {
+        let Ok(block) = hash.parse::<BlockHash>() else {
+            error!(%hash, "not a block hash; cannot check it again");
+            return;
+        };
+        let mut wait = self.config.inconclusive_interval;
+        let mut in_chain = false;
+        for _ in 0..self.config.inconclusive_checks {
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_secs(60));
+            match self.node.get_block_header(&block).await {
+                Ok(header) if header.in_best_chain() => {
+                    in_chain = true;
+                    break;
+                }
+                Ok(_) => {}
+                Err(e) => warn!(%hash, error = %e, "cannot look up an inconclusive block"),
+            }
+        }
+        let outcome = if in_chain {
+            self.stats.blocks_accepted.fetch_add(1, Ordering::Relaxed);
+            info!(%hash, "inconclusive block is in the best chain");
+            "accepted"
+        } else {
+            self.stats.blocks_stale.fetch_add(1, Ordering::Relaxed);
+            warn!(%hash, "inconclusive block did not make the best chain: stale");
+            "stale"
+        };
+        let entry = Entry::Resolved {
+            hash,
+            outcome: outcome.to_owned(),
+        };
+        if let Err(e) = self.journal.append(&entry).await {
+            error!(error = %e, "cannot journal a block resolution");
+        }
     }
 
     /// Builds and publishes a job from `template` paying the current window.
@@ -214,11 +311,17 @@ impl Pool {
         &self,
         template: Arc<BlockTemplate>,
     ) -> Result<Arc<Job>, crate::coinbase::CoinbaseError> {
+        let budget = CoinbaseBudget::new(
+            &template,
+            &self.config.coinbase,
+            self.config.max_notify_line,
+        )?;
         let outputs = self
             .window
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .outputs(template.coinbasevalue, &self.config.payouts);
+            .outputs(template.coinbasevalue, &self.config.payouts, &budget)?;
+        let paid = outputs.len();
         let coinbase = CoinbaseParts::build(
             &self.config.coinbase,
             template.height,
@@ -226,6 +329,8 @@ impl Pool {
             outputs,
             template.default_witness_commitment.as_ref(),
         )?;
+        // The budget is exact; this re-check from the real serialization guards it.
+        budget.check(&coinbase, paid)?;
         let job = self
             .jobs
             .lock()
@@ -238,70 +343,114 @@ impl Pool {
     }
 
     /// The node loop: templates in, jobs out, until the task is dropped.
+    ///
+    /// One longpoll `getblocktemplate` is kept in flight across iterations, never dropped
+    /// while the node holds it (Bitcoin Core does not cancel a longpoll whose client went
+    /// away: its RPC thread waits for the tip to change). The periodic refresh and the
+    /// refresh after a found block are plain `getblocktemplate` calls beside it. When the
+    /// longpoll answers, the next one starts with the new `longpollid`. When it times out on
+    /// the client side, the node still holds it, so no new longpoll starts until a plain
+    /// template shows the tip moved (which releases the held one).
     pub async fn run_node_loop(self: Arc<Self>) {
+        type Longpoll = Pin<Box<dyn Future<Output = Result<BlockTemplate, UpstreamError>> + Send>>;
+        let refresh_interval = self.config.refresh_interval;
+        let max_backoff = self.config.poll_interval.max(Duration::from_secs(1));
         let mut backoff = Duration::from_millis(500);
-        let mut last_published = tokio::time::Instant::now();
+        let mut last_published = Instant::now();
+        let mut next_plain = Instant::now();
+        let mut longpoll: Option<Longpoll> = None;
+        let mut longpoll_delay = Duration::ZERO;
+        // The tip a timed-out longpoll waits on at the node.
+        let mut abandoned_on: Option<BlockHash> = None;
         loop {
-            let longpoll = self
-                .template
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .as_ref()
-                .and_then(|t| t.longpollid.clone());
-            let fetched: Result<BlockTemplate, UpstreamError> = match longpoll {
-                Some(id) => tokio::select! {
-                    t = self.node.get_block_template_longpoll(&id) => t,
-                    _ = self.refresh.notified() => self.node.get_block_template().await,
-                    _ = tokio::time::sleep(self.config.refresh_interval) => self.node.get_block_template().await,
-                },
-                None => self.node.get_block_template().await,
+            if longpoll.is_none() && abandoned_on.is_none() {
+                let id = self
+                    .template
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .as_ref()
+                    .and_then(|t| t.longpollid.clone());
+                if let Some(id) = id {
+                    let pool = Arc::clone(&self);
+                    let delay = longpoll_delay;
+                    longpoll = Some(Box::pin(async move {
+                        tokio::time::sleep(delay).await;
+                        pool.node.get_block_template_longpoll(&id).await
+                    }));
+                }
+            }
+            let (from_longpoll, fetched) = tokio::select! {
+                answer = async { longpoll.as_mut().expect("guarded").await }, if longpoll.is_some() => {
+                    longpoll = None;
+                    (true, answer)
+                }
+                _ = self.refresh.notified() => (false, self.node.get_block_template().await),
+                _ = tokio::time::sleep_until(next_plain) => (false, self.node.get_block_template().await),
             };
             let template = match fetched {
                 Ok(t) => Arc::new(t),
+                Err(e) if from_longpoll => {
+                    if e.is_timeout() {
+                        // The node keeps that request until the tip changes.
+                        abandoned_on = self
+                            .template
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .as_ref()
+                            .map(|t| t.previousblockhash);
+                        info!("longpoll timed out; polling until the tip changes");
+                    } else {
+                        warn!(error = %e, "longpoll failed; retrying later");
+                        longpoll_delay =
+                            (longpoll_delay * 2).clamp(Duration::from_millis(500), max_backoff);
+                    }
+                    continue;
+                }
                 Err(e) => {
                     warn!(error = %e, "no template from the node; retrying");
-                    tokio::select! {
-                        _ = tokio::time::sleep(backoff) => {}
-                        _ = self.refresh.notified() => {}
-                    }
-                    backoff =
-                        (backoff * 2).min(self.config.poll_interval.max(Duration::from_secs(1)));
+                    next_plain = Instant::now() + backoff;
+                    backoff = (backoff * 2).min(max_backoff);
                     continue;
                 }
             };
-            backoff = Duration::from_millis(500);
+            if from_longpoll {
+                longpoll_delay = Duration::ZERO;
+            } else {
+                backoff = Duration::from_millis(500);
+            }
+            next_plain = Instant::now() + refresh_interval;
+            if abandoned_on.is_some_and(|tip| tip != template.previousblockhash) {
+                abandoned_on = None;
+            }
             let changed = {
                 let current = self.template.lock().unwrap_or_else(|e| e.into_inner());
                 match current.as_ref() {
                     None => true,
                     Some(c) => {
-                        c.previousblockhash != template.previousblockhash
+                        from_longpoll
+                            || c.previousblockhash != template.previousblockhash
                             || c.longpollid != template.longpollid
-                            || last_published.elapsed() >= self.config.refresh_interval
+                            || last_published.elapsed() >= refresh_interval
                     }
                 }
             };
-            if changed {
-                match self.publish(template) {
-                    Ok(job) => {
-                        last_published = tokio::time::Instant::now();
-                        info!(
-                            job = job.id(),
-                            height = job.template().height,
-                            clean = job.clean_jobs(),
-                            "new job"
-                        );
-                    }
-                    Err(e) => {
-                        error!(error = %e, "cannot build a coinbase for the template");
-                        tokio::time::sleep(self.config.poll_interval).await;
-                    }
+            if !changed {
+                continue;
+            }
+            match self.publish(template) {
+                Ok(job) => {
+                    last_published = Instant::now();
+                    info!(
+                        job = job.id(),
+                        height = job.template().height,
+                        clean = job.clean_jobs(),
+                        longpoll = from_longpoll,
+                        "new job"
+                    );
                 }
-            } else {
-                // Same work: don't spin on a node without longpoll.
-                tokio::select! {
-                    _ = tokio::time::sleep(self.config.poll_interval) => {}
-                    _ = self.refresh.notified() => {}
+                Err(e) => {
+                    error!(error = %e, "cannot build a coinbase for the template");
+                    next_plain = Instant::now() + self.config.poll_interval;
                 }
             }
         }
@@ -323,4 +472,233 @@ fn rand_u32() -> u32 {
 /// The payout script for a worker name, as `mining.authorize` checks it.
 pub fn worker_script(pool: &Pool, worker: &str) -> Result<ScriptBuf, crate::payouts::PayoutError> {
     crate::payouts::payout_script(worker, pool.config.network)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::upstream::fake::{Answer, FakeNode};
+    use crate::upstream::{Auth, MAX_CONCURRENT_CALLS};
+    use bitcoin::hashes::Hash;
+    use bitcoin::WPubkeyHash;
+    use std::sync::atomic::Ordering::SeqCst;
+
+    /// A pool on the fake node; the directory holds its journal.
+    pub(crate) fn pool_on(
+        node: &FakeNode,
+        refresh: Duration,
+        longpoll_timeout: Duration,
+    ) -> (Arc<Pool>, tempfile::TempDir) {
+        let client = NodeClient::new(
+            node.url.clone(),
+            Auth::UserPass {
+                user: "u".into(),
+                password: "p".into(),
+            },
+        )
+        .unwrap()
+        .with_timeouts(Duration::from_secs(5), longpoll_timeout);
+        let dir = tempfile::tempdir().unwrap();
+        let (journal, recovered) = Journal::open(&dir.path().join("journal.jsonl")).unwrap();
+        let fallback = ScriptBuf::new_p2wpkh(&WPubkeyHash::from_byte_array([0xfa; 20]));
+        let config = PoolConfig {
+            network: Network::Regtest,
+            coinbase: CoinbaseConfig::default(),
+            payouts: PayoutConfig::new(fallback),
+            poll_interval: Duration::from_millis(200),
+            refresh_interval: refresh,
+            crash_after_journal: false,
+            max_notify_line: stratum::DEFAULT_MAX_LINE_LEN,
+            inconclusive_checks: 3,
+            inconclusive_interval: Duration::from_millis(20),
+        };
+        (Pool::new(config, client, journal, &recovered), dir)
+    }
+
+    /// Waits up to 2 s for a job on the previous block `[prev; 32]`.
+    async fn job_on(jobs: &mut broadcast::Receiver<Arc<Job>>, prev: u8) -> Arc<Job> {
+        let want = BlockHash::from_byte_array([prev; 32]);
+        tokio::time::timeout(Duration::from_secs(2), async {
+            loop {
+                let job = jobs.recv().await.unwrap();
+                if job.prevhash() == want {
+                    return job;
+                }
+            }
+        })
+        .await
+        .expect("a job on the new tip")
+    }
+
+    fn journal_lines(dir: &tempfile::TempDir) -> Vec<Entry> {
+        std::fs::read_to_string(dir.path().join("journal.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    const HASH: &str = "00000000000000000000000000000000000000000000000000000000000000ab";
+
+    #[tokio::test]
+    async fn submit_retries_transport_errors_and_counts_each_answer() {
+        let node = FakeNode::start().await;
+        let (pool, dir) = pool_on(&node, Duration::from_secs(600), Duration::from_secs(600));
+        node.state.submit_answers.lock().unwrap().extend([
+            Answer::Drop,
+            Answer::Drop,
+            Answer::Result(serde_json::Value::Null),
+            Answer::Result("duplicate".into()),
+            Answer::Result("high-hash".into()),
+            Answer::Result("duplicate-invalid".into()),
+            Answer::Error(-22, "Block decode failed".into()),
+        ]);
+        for _ in 0..5 {
+            Arc::clone(&pool).submit(HASH.into(), "00".into()).await;
+        }
+        assert_eq!(node.state.submits.load(SeqCst), 7);
+        let stats = &pool.stats;
+        assert_eq!(stats.submit_retries.load(SeqCst), 2);
+        assert_eq!(stats.blocks_accepted.load(SeqCst), 1);
+        assert_eq!(stats.blocks_duplicate.load(SeqCst), 1);
+        assert_eq!(stats.blocks_inconclusive.load(SeqCst), 0);
+        assert_eq!(
+            *stats.blocks_rejected.lock().unwrap(),
+            BTreeMap::from([
+                ("Block decode failed".to_owned(), 1),
+                ("duplicate-invalid".to_owned(), 1),
+                ("high-hash".to_owned(), 1),
+            ])
+        );
+        let outcomes: Vec<String> = journal_lines(&dir)
+            .into_iter()
+            .map(|e| match e {
+                Entry::Submitted { outcome, .. } => outcome,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            outcomes,
+            [
+                "accepted",
+                "duplicate",
+                "rejected: high-hash",
+                "rejected: duplicate-invalid",
+                "rejected: Block decode failed"
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn inconclusive_blocks_are_checked_again() {
+        let node = FakeNode::start().await;
+        let (pool, dir) = pool_on(&node, Duration::from_secs(600), Duration::from_secs(600));
+        let header = |c: i64| Answer::Result(serde_json::json!({ "confirmations": c }));
+        // First block: off the best chain once, then in it. Second: never in it.
+        node.state.submit_answers.lock().unwrap().extend([
+            Answer::Result("inconclusive".into()),
+            Answer::Result("duplicate-inconclusive".into()),
+        ]);
+        node.state.header_answers.lock().unwrap().extend([
+            header(-1),
+            header(1),
+            header(-1),
+            Answer::Error(-5, "Block not found".into()),
+            header(-1),
+        ]);
+        Arc::clone(&pool).submit(HASH.into(), "00".into()).await;
+        assert_eq!(pool.stats.blocks_accepted.load(SeqCst), 1);
+        Arc::clone(&pool).submit(HASH.into(), "00".into()).await;
+        let stats = &pool.stats;
+        assert_eq!(stats.blocks_inconclusive.load(SeqCst), 2);
+        assert_eq!(stats.blocks_accepted.load(SeqCst), 1);
+        assert_eq!(stats.blocks_stale.load(SeqCst), 1);
+        let resolved: Vec<String> = journal_lines(&dir)
+            .into_iter()
+            .filter_map(|e| match e {
+                Entry::Resolved { outcome, .. } => Some(outcome),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(resolved, ["accepted", "stale"]);
+        // Not resubmitted after a restart: the inconclusive answer was final.
+        let (_, recovered) = Journal::open(&dir.path().join("journal.jsonl")).unwrap();
+        assert!(recovered.unsubmitted.is_empty());
+    }
+
+    #[tokio::test]
+    async fn refreshes_keep_one_longpoll_in_flight() {
+        let node = FakeNode::start().await;
+        let (pool, _dir) = pool_on(&node, Duration::from_millis(50), Duration::from_secs(600));
+        let mut jobs = pool.jobs_tx.subscribe();
+        let task = tokio::spawn(Arc::clone(&pool).run_node_loop());
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let state = &node.state;
+        // ~30 refreshes: every one a plain template beside the same longpoll.
+        assert!(state.templates.load(SeqCst) >= 10, "{state:?}");
+        assert_eq!(state.longpolls.load(SeqCst), 1, "{state:?}");
+        assert_eq!(state.longpolls_held.max(), 1);
+        let mut refreshed = 0;
+        while jobs.try_recv().is_ok() {
+            refreshed += 1;
+        }
+        assert!(refreshed >= 10, "jobs refreshed {refreshed} times");
+        assert!(
+            state.connections.max() <= MAX_CONCURRENT_CALLS + 1,
+            "{state:?}"
+        );
+        // The longpoll's answer (a new tip) makes a clean job and the next longpoll starts.
+        node.set_tip(2);
+        let job = job_on(&mut jobs, 2).await;
+        assert!(job.clean_jobs());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(state.longpolls.load(SeqCst), 2);
+        assert_eq!(state.longpolls_held.now(), 1);
+        assert_eq!(state.longpolls_held.max(), 1);
+        task.abort();
+    }
+
+    #[tokio::test]
+    async fn longpoll_answer_alone_makes_a_new_job() {
+        let node = FakeNode::start().await;
+        // No plain refresh within the test: only the longpoll can bring the new tip.
+        let (pool, _dir) = pool_on(&node, Duration::from_secs(600), Duration::from_secs(600));
+        let mut jobs = pool.jobs_tx.subscribe();
+        let task = tokio::spawn(Arc::clone(&pool).run_node_loop());
+        job_on(&mut jobs, 1).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(node.state.longpolls_held.now(), 1);
+        for tip in 2..5 {
+            node.set_tip(tip);
+            let job = job_on(&mut jobs, tip).await;
+            assert_eq!(job.template().height, 100 + u32::from(tip));
+        }
+        assert_eq!(node.state.templates.load(SeqCst), 1);
+        assert_eq!(node.state.longpolls_held.max(), 1);
+        assert_eq!(
+            *node.state.last_rules.lock().unwrap(),
+            serde_json::json!(["segwit"])
+        );
+        task.abort();
+    }
+
+    #[tokio::test]
+    async fn timed_out_longpoll_is_not_repeated_while_the_node_holds_it() {
+        let node = FakeNode::start().await;
+        let (pool, _dir) = pool_on(&node, Duration::from_millis(50), Duration::from_millis(200));
+        let mut jobs = pool.jobs_tx.subscribe();
+        let task = tokio::spawn(Arc::clone(&pool).run_node_loop());
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        // Timed out on our side after 200 ms, but the node still holds it: no second one.
+        assert_eq!(node.state.longpolls.load(SeqCst), 1);
+        assert_eq!(node.state.longpolls_held.max(), 1);
+        // The tip moves: the held one is released, a plain refresh sees the new tip, and a
+        // new longpoll starts.
+        node.set_tip(2);
+        job_on(&mut jobs, 2).await;
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert_eq!(node.state.longpolls.load(SeqCst), 2);
+        assert_eq!(node.state.longpolls_held.max(), 1);
+        task.abort();
+    }
 }

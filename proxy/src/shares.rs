@@ -9,7 +9,7 @@
 //! | the worker authorized on this session | [`ShareError::Unauthorized`] | 24 |
 //! | the job is live (not stale, not unknown) | [`ShareError::UnknownJob`] | 21 |
 //! | extranonce2 size, ntime bounds, version bits within the BIP310 mask | [`ShareError::Malformed`] | 20 |
-//! | the header hash meets the session's share target | [`ShareError::LowDifficulty`] | 23 |
+//! | the header hash meets the job's block target, or else the session's share target | [`ShareError::LowDifficulty`] | 23 |
 //! | the share was not accepted before for this job | [`ShareError::Duplicate`] | 22 |
 //!
 //! Hex sizes (a nonce that is not 8 hex digits, ...) are caught when the request is parsed
@@ -140,8 +140,13 @@ pub struct AcceptedShare {
     pub header: Header,
     /// The header hash.
     pub hash: BlockHash,
-    /// The share's own difficulty (`difficulty_1_target / hash`), at least the session's.
+    /// The share's own difficulty (`difficulty_1_target / hash`): at least the session's, or
+    /// at least the network's for a block.
     pub difficulty: f64,
+    /// The difficulty the share is credited with in PPLNS: the session's, but never more than
+    /// the network difficulty of the job (a block found at a share difficulty set above it
+    /// counts as one block's worth of work).
+    pub credit: f64,
     /// Whether the hash also meets the block target.
     pub is_block: bool,
 }
@@ -214,9 +219,12 @@ pub fn validate_for_job(
     );
     let hash = header.block_hash();
     let raw = hash.as_byte_array();
-    // Cheap reject on the top word first, as the engines do.
-    if miner::target::hash_top_word(raw) > session.target.top_word()
-        || !session.target.is_met_by(raw)
+    // The block target first: a block is never lost to a share target set above the
+    // network difficulty. Otherwise the cheap reject on the top word, as the engines do.
+    let is_block = job.block_target().is_met_by(hash);
+    if !is_block
+        && (miner::target::hash_top_word(raw) > session.target.top_word()
+            || !session.target.is_met_by(raw))
     {
         return Err(ShareError::LowDifficulty {
             difficulty: hash_difficulty(&hash),
@@ -226,7 +234,6 @@ pub fn validate_for_job(
     if !job.record_share(&hash) {
         return Err(ShareError::Duplicate);
     }
-    let is_block = job.block_target().is_met_by(hash);
     if is_block {
         tracing::info!(%hash, job = job.id(), worker = %submit.worker, "share is a block");
     }
@@ -235,6 +242,7 @@ pub fn validate_for_job(
         header,
         hash,
         difficulty: hash_difficulty(&hash),
+        credit: session.target.difficulty().min(job.network_difficulty()),
         is_block,
     })
 }
@@ -318,14 +326,42 @@ mod tests {
     }
 
     #[test]
+    fn block_is_accepted_at_a_share_difficulty_above_the_network() {
+        let (book, job) = book_with_job();
+        let regtest = ShareTarget::from_compact(CompactTarget::from_consensus(0x207f_ffff));
+        // A session whose share difficulty is far above the (regtest) block difficulty.
+        let s = session(ShareTarget::from_difficulty(1e9).unwrap());
+        let mut sub = submit(&job, 0);
+        // A hash meeting the block target only (a 2^-30-difficulty hash: never 1e9).
+        let (nonce, _) = mine(&job, &sub, s.version_mask, regtest);
+        sub.nonce = nonce;
+        let ok = validate(&book, &s, &sub).expect("a block is accepted");
+        assert!(ok.is_block);
+        assert!(ok.difficulty < 1e9);
+        // Credited at the network difficulty, not at the session's 1e9.
+        assert_eq!(ok.credit, job.network_difficulty());
+        assert!((ok.credit / crate::vardiff::REGTEST_DIFFICULTY - 1.0).abs() < 1e-9);
+        // Still a duplicate the second time.
+        assert_eq!(
+            validate(&book, &s, &sub).unwrap_err(),
+            ShareError::Duplicate
+        );
+        // A session below the network difficulty is credited at its own difficulty.
+        let easy = session(regtest);
+        sub.extranonce2 = vec![0, 0, 0, 9];
+        let (nonce, _) = mine(&job, &sub, easy.version_mask, regtest);
+        sub.nonce = nonce;
+        let ok = validate(&book, &easy, &sub).unwrap();
+        assert_eq!(
+            ok.credit,
+            regtest.difficulty().min(job.network_difficulty())
+        );
+    }
+
+    #[test]
     fn share_below_block_target_is_not_a_block() {
-        let mut book = JobBook::default();
-        let mut t = fake_template(1, 1);
         // A mainnet-like block target, far harder than the share target.
-        t.bits = CompactTarget::from_consensus(0x1d00_ffff);
-        t.target = Target::from_compact(t.bits);
-        let t = Arc::new(t);
-        let job = book.push(Arc::clone(&t), coinbase_for(&t));
+        let (book, job) = book_with_hard_job();
         let share = ShareTarget::from_difficulty(1.0 / 65536.0).unwrap();
         let s = session(share);
         let mut sub = submit(&job, 0);
@@ -348,9 +384,20 @@ mod tests {
         assert_eq!(err.code(), ErrorCode::LowDifficulty);
     }
 
+    /// A book with one job at a mainnet-like block target: no test share is a block.
+    fn book_with_hard_job() -> (JobBook, Arc<Job>) {
+        let mut book = JobBook::default();
+        let mut t = fake_template(2, 1);
+        t.bits = CompactTarget::from_consensus(0x1d00_ffff);
+        t.target = Target::from_compact(t.bits);
+        let t = Arc::new(t);
+        let job = book.push(Arc::clone(&t), coinbase_for(&t));
+        (book, job)
+    }
+
     #[test]
     fn rejection_codes() {
-        let (book, job) = book_with_job();
+        let (book, job) = book_with_hard_job();
         let s = session(ShareTarget::from_difficulty(1.0).unwrap());
         let code = |s: &Session, sub: &Submit| validate(&book, s, sub).unwrap_err().code();
 

@@ -10,14 +10,48 @@
 //! miner is not resent `mining.set_difficulty` every interval. A silent miner's difficulty is
 //! lowered too: the time since its last share counts as a lower bound on the interval.
 //!
-//! The caller sends the new difficulty with the next job. Difficulties below 1 are normal (the
-//! lower bound defaults to the regtest block difficulty). Time is passed in (`Instant`s), so
-//! tests use synthetic timestamps.
+//! The caller sends the new difficulty with the next job. Difficulties below 1 are normal.
+//! Time is passed in (`Instant`s), so tests use synthetic timestamps.
+//!
+//! No difficulty is ever handed out above the network difficulty of the job being mined
+//! ([`Vardiff::set_ceiling`], updated with each job): a share target harder than the block
+//! target would only make the miner hold back shares that are blocks.
+//!
+//! The floor depends on the network ([`min_difficulty_for`], used by
+//! [`VardiffConfig::for_network`]); it exists so one connection cannot make the proxy validate
+//! an unbounded stream of trivial shares, and it is itself capped at the network difficulty:
+//! * regtest: [`REGTEST_DIFFICULTY`], the regtest block difficulty (every share is a block);
+//! * signet: 2^-16. Custom signets start at difficulty ~0.001 (`1e0377ae`) and test CPU miners
+//!   of a few MH/s then still submit about once per 10 ms..1 s before vardiff raises them;
+//! * testnet3 / testnet4: 2^-10 (2^22 hashes a share, about one a second for one CPU core):
+//!   these chains fall back to difficulty-1 blocks, so CPU miners are useful there;
+//! * mainnet: 1, the classic pool floor: a CPU can never find a mainnet block, and difficulty 1
+//!   is already ~2^32 hashes a share, so the proxy's share rate stays bounded.
 
 use std::time::{Duration, Instant};
 
+use bitcoin::Network;
+
 /// The regtest block difficulty (target `7fffff00...`), the easiest share worth sending.
 pub const REGTEST_DIFFICULTY: f64 = 4.656_542_373_906_925e-10;
+
+/// The signet share difficulty floor (see the module docs).
+pub const SIGNET_MIN_DIFFICULTY: f64 = 1.0 / 65_536.0;
+/// The testnet3 / testnet4 share difficulty floor (see the module docs).
+pub const TESTNET_MIN_DIFFICULTY: f64 = 1.0 / 1024.0;
+/// The mainnet share difficulty floor (see the module docs).
+pub const MAINNET_MIN_DIFFICULTY: f64 = 1.0;
+
+/// The lowest share difficulty worth handing out on `network` (see the module docs).
+pub fn min_difficulty_for(network: Network) -> f64 {
+    match network {
+        Network::Bitcoin => MAINNET_MIN_DIFFICULTY,
+        Network::Testnet | Network::Testnet4 => TESTNET_MIN_DIFFICULTY,
+        Network::Signet => SIGNET_MIN_DIFFICULTY,
+        // Regtest, and any network added later: the easiest difficulty there is.
+        _ => REGTEST_DIFFICULTY,
+    }
+}
 
 /// Retargeting policy.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,10 +89,22 @@ impl Default for VardiffConfig {
     }
 }
 
+impl VardiffConfig {
+    /// The defaults with the floor of `network` ([`min_difficulty_for`]).
+    pub fn for_network(network: Network) -> Self {
+        Self {
+            min_difficulty: min_difficulty_for(network),
+            ..Self::default()
+        }
+    }
+}
+
 /// One connection's vardiff state.
 #[derive(Debug, Clone)]
 pub struct Vardiff {
     config: VardiffConfig,
+    /// The network difficulty of the current job, when known: nothing above it is handed out.
+    ceiling: f64,
     difficulty: f64,
     /// Smoothed seconds between shares at the current difficulty.
     average: Option<f64>,
@@ -69,9 +115,10 @@ pub struct Vardiff {
 impl Vardiff {
     /// State for a connection that starts at `now`.
     pub fn new(config: VardiffConfig, now: Instant) -> Self {
-        let difficulty = clamp(config.initial_difficulty, &config);
+        let difficulty = clamp(config.initial_difficulty, &config, f64::INFINITY);
         Self {
             config,
+            ceiling: f64::INFINITY,
             difficulty,
             average: None,
             last_share: None,
@@ -98,9 +145,25 @@ impl Vardiff {
     /// returns what was set.
     pub fn set_difficulty(&mut self, difficulty: f64, now: Instant) -> f64 {
         if difficulty.is_finite() && difficulty > 0.0 {
-            self.change_to(clamp(difficulty, &self.config), now);
+            self.change_to(clamp(difficulty, &self.config, self.ceiling), now);
         }
         self.difficulty
+    }
+
+    /// Caps every difficulty handed out at `network_difficulty` (the current job's; call it
+    /// with every job). Returns the lowered difficulty when the one in effect was above it.
+    pub fn set_ceiling(&mut self, network_difficulty: f64, now: Instant) -> Option<f64> {
+        if !(network_difficulty.is_finite() && network_difficulty > 0.0) {
+            return None;
+        }
+        self.ceiling = network_difficulty;
+        let capped = clamp(self.difficulty, &self.config, self.ceiling);
+        if capped < self.difficulty {
+            self.change_to(capped, now);
+            Some(capped)
+        } else {
+            None
+        }
     }
 
     /// Records an accepted share at `now`; returns a new difficulty when it is time to retarget
@@ -136,7 +199,7 @@ impl Vardiff {
         }
         let target = self.config.target_interval.as_secs_f64();
         let ratio = (target / estimate).clamp(1.0 / self.config.max_step, self.config.max_step);
-        let proposed = clamp(self.difficulty * ratio, &self.config);
+        let proposed = clamp(self.difficulty * ratio, &self.config, self.ceiling);
         if (proposed / self.difficulty - 1.0).abs() <= self.config.tolerance {
             return None;
         }
@@ -160,8 +223,10 @@ impl Vardiff {
     }
 }
 
-fn clamp(d: f64, config: &VardiffConfig) -> f64 {
-    d.clamp(config.min_difficulty, config.max_difficulty)
+/// `d` within the configured bounds, both capped at `ceiling` (the network difficulty).
+fn clamp(d: f64, config: &VardiffConfig, ceiling: f64) -> f64 {
+    let max = config.max_difficulty.min(ceiling);
+    d.clamp(config.min_difficulty.min(max), max)
 }
 
 #[cfg(test)]
@@ -272,6 +337,53 @@ mod tests {
         assert_eq!(v.set_difficulty(1e30, start), 1e15);
         assert_eq!(v.set_difficulty(f64::NAN, start), 1e15);
         assert_eq!(v.set_difficulty(0.5, start), 0.5);
+    }
+
+    #[test]
+    fn never_above_the_network_difficulty() {
+        let start = Instant::now();
+        let config = VardiffConfig {
+            initial_difficulty: 100.0,
+            ..VardiffConfig::for_network(Network::Bitcoin)
+        };
+        let mut v = Vardiff::new(config, start);
+        assert_eq!(v.difficulty(), 100.0);
+        // A job at network difficulty 10 lowers the difficulty in effect...
+        assert_eq!(v.set_ceiling(10.0, start), Some(10.0));
+        assert_eq!(v.set_ceiling(10.0, start), None);
+        // ... a suggestion above it is capped ...
+        assert_eq!(v.set_difficulty(1e6, start), 10.0);
+        // ... and so is vardiff for a very fast miner.
+        let d = simulate(&mut v, start, 1e6, 600);
+        assert_eq!(d, 10.0);
+        // The floor (1 on mainnet) yields to a network difficulty below it.
+        assert_eq!(v.set_ceiling(0.5, start), Some(0.5));
+        assert_eq!(v.set_difficulty(1e-9, start), 0.5);
+    }
+
+    #[test]
+    fn floors_per_network() {
+        assert_eq!(min_difficulty_for(Network::Regtest), REGTEST_DIFFICULTY);
+        assert_eq!(min_difficulty_for(Network::Signet), SIGNET_MIN_DIFFICULTY);
+        assert_eq!(min_difficulty_for(Network::Testnet), TESTNET_MIN_DIFFICULTY);
+        assert_eq!(
+            min_difficulty_for(Network::Testnet4),
+            TESTNET_MIN_DIFFICULTY
+        );
+        assert_eq!(min_difficulty_for(Network::Bitcoin), MAINNET_MIN_DIFFICULTY);
+        assert_eq!(VardiffConfig::default().min_difficulty, REGTEST_DIFFICULTY);
+        let start = Instant::now();
+        let mut v = Vardiff::new(VardiffConfig::for_network(Network::Testnet4), start);
+        assert_eq!(v.set_difficulty(1e-9, start), TESTNET_MIN_DIFFICULTY);
+        // Each floor is a valid share target.
+        for n in [
+            Network::Regtest,
+            Network::Signet,
+            Network::Testnet,
+            Network::Bitcoin,
+        ] {
+            assert!(ShareTarget::from_difficulty(min_difficulty_for(n)).is_ok());
+        }
     }
 
     #[test]

@@ -16,6 +16,7 @@ use bitcoin::hashes::Hash;
 use common::{error_code, push_job, regtest_address, template, Server};
 use miner::ShareTarget;
 use proptest::prelude::*;
+use proxy::budget::CoinbaseBudget;
 use proxy::coinbase::{CoinbaseConfig, CoinbaseParts};
 use proxy::downstream::ServerConfig;
 use proxy::jobs::JobBook;
@@ -252,7 +253,15 @@ fn session_strategy() -> impl Strategy<Value = Session> {
 fn arbitrary_submits_never_panic_validate() {
     let t = Arc::new(template(1));
     let payouts = PayoutConfig::new(bitcoin::ScriptBuf::new_op_return([1u8; 4]));
-    let outputs = PplnsWindow::from_config(&payouts).outputs(t.coinbasevalue, &payouts);
+    let budget = CoinbaseBudget::new(
+        &t,
+        &CoinbaseConfig::default(),
+        stratum::DEFAULT_MAX_LINE_LEN,
+    )
+    .unwrap();
+    let outputs = PplnsWindow::from_config(&payouts)
+        .outputs(t.coinbasevalue, &payouts, &budget)
+        .unwrap();
     let coinbase = CoinbaseParts::build(
         &CoinbaseConfig::default(),
         t.height,

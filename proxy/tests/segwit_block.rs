@@ -15,6 +15,7 @@ use bitcoin::{
     TxOut, Txid, WPubkeyHash, Witness, Wtxid,
 };
 use miner::{Engine, ShareTarget};
+use proxy::budget::CoinbaseBudget;
 use proxy::coinbase::{CoinbaseConfig, CoinbaseParts};
 use proxy::jobs::JobBook;
 use proxy::payouts::{PayoutConfig, PplnsWindow};
@@ -124,7 +125,15 @@ fn found_share_assembles_into_a_valid_segwit_block() {
             ScriptBuf::new_p2wpkh(&WPubkeyHash::from_byte_array([2; 20])),
             0.25,
         );
-        let outputs = window.outputs(template.coinbasevalue, &payout_config);
+        let budget = CoinbaseBudget::new(
+            &template,
+            &CoinbaseConfig::default(),
+            stratum::DEFAULT_MAX_LINE_LEN,
+        )
+        .unwrap();
+        let outputs = window
+            .outputs(template.coinbasevalue, &payout_config, &budget)
+            .unwrap();
 
         let parts = CoinbaseParts::build(
             &CoinbaseConfig::default(),

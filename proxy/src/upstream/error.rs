@@ -103,6 +103,12 @@ impl UpstreamError {
         matches!(self, Self::Transport { .. })
     }
 
+    /// A transport error because the client-side timeout ran out (the node may still be
+    /// working on the request).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Self::Transport { source, .. } if source.is_timeout())
+    }
+
     /// The node is up but not ready yet (loading, not connected, initial download): retrying
     /// later is the right response.
     pub fn is_not_ready(&self) -> bool {

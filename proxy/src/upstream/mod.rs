@@ -13,8 +13,18 @@
 //! The methods the proxy needs are typed ([`NodeClient::get_block_template`],
 //! [`NodeClient::submit_block`], ...); [`NodeClient::call`] reaches any other. Failures are
 //! [`UpstreamError`]s that say whether to retry (node down, warming up) or to give up.
+//!
+//! The client bounds what it asks of the node. Bitcoin Core serves RPC from a fixed set of
+//! threads (`-rpcthreads`, 16 by default) behind a bounded queue (`-rpcworkqueue`, 64), and a
+//! longpoll `getblocktemplate` keeps its thread until the tip changes, even when the client
+//! has gone away. So at most [`MAX_CONCURRENT_CALLS`] ordinary calls run at once (the others
+//! wait for a permit), at most one longpoll runs at once (a second waits for the first), and
+//! the HTTP connection pool keeps no more idle connections than that. The template rules sent
+//! follow the node's chain ([`NodeClient::with_network`], [`template_rules`]).
 
 mod error;
+#[cfg(test)]
+pub(crate) mod fake;
 mod types;
 
 use std::fmt;
@@ -23,20 +33,28 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bitcoin::consensus::encode;
-use bitcoin::{Block, BlockHash};
+use bitcoin::{Block, BlockHash, Network};
 use jsonrpc_core::{Id, MethodCall, Output, Params};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use tokio::sync::Semaphore;
 
 pub use error::{rpc_code, UpstreamError};
-pub use types::{BlockTemplate, BlockchainInfo, SubmitBlockOutcome, TemplateTransaction};
+pub use types::{
+    chain_network, template_rules, BlockHeaderInfo, BlockTemplate, BlockchainInfo,
+    SubmitBlockOutcome, TemplateTransaction,
+};
 
 /// Default timeout of an ordinary call.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default timeout of a longpoll `getblocktemplate`: longer than a block interval would be
 /// pointless (the caller re-polls), shorter would make needless reconnects.
 pub const DEFAULT_LONGPOLL_TIMEOUT: Duration = Duration::from_secs(20 * 60);
+
+/// Most ordinary (non-longpoll) calls one client has in flight at once; well below Core's
+/// 16 RPC threads, so a longpoll, another client and the operator's `bitcoin-cli` still fit.
+pub const MAX_CONCURRENT_CALLS: usize = 4;
 
 /// How to authenticate to the node.
 #[derive(Clone)]
@@ -117,6 +135,12 @@ pub struct NodeClient {
     next_id: AtomicU64,
     request_timeout: Duration,
     longpoll_timeout: Duration,
+    /// Permits for ordinary calls ([`MAX_CONCURRENT_CALLS`]).
+    calls: Semaphore,
+    /// The one longpoll slot.
+    longpoll: Semaphore,
+    /// `rules` of every `getblocktemplate` ([`template_rules`]).
+    rules: &'static [&'static str],
 }
 
 impl NodeClient {
@@ -126,6 +150,9 @@ impl NodeClient {
         let http = reqwest::Client::builder()
             .no_proxy()
             .connect_timeout(Duration::from_secs(10))
+            // Never more idle connections than calls that can be in flight.
+            .pool_max_idle_per_host(MAX_CONCURRENT_CALLS + 1)
+            .pool_idle_timeout(Duration::from_secs(30))
             .build()
             .map_err(|source| UpstreamError::Transport {
                 url: url.clone(),
@@ -138,7 +165,21 @@ impl NodeClient {
             next_id: AtomicU64::new(1),
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             longpoll_timeout: DEFAULT_LONGPOLL_TIMEOUT,
+            calls: Semaphore::new(MAX_CONCURRENT_CALLS),
+            longpoll: Semaphore::new(1),
+            rules: template_rules(Network::Regtest),
         })
+    }
+
+    /// Sends the `getblocktemplate` rules of `network` (`signet` on signet).
+    pub fn with_network(mut self, network: Network) -> Self {
+        self.rules = template_rules(network);
+        self
+    }
+
+    /// The longpoll timeout in force.
+    pub fn longpoll_timeout(&self) -> Duration {
+        self.longpoll_timeout
     }
 
     /// Overrides the ordinary and the longpoll timeouts.
@@ -159,10 +200,12 @@ impl NodeClient {
         method: &str,
         params: Vec<Value>,
     ) -> Result<T, UpstreamError> {
+        let _permit = self.calls.acquire().await.expect("never closed");
         self.call_with_timeout(method, params, self.request_timeout)
             .await
     }
 
+    /// One exchange; the caller holds the permit ([`Self::calls`] or [`Self::longpoll`]).
     async fn call_with_timeout<T: DeserializeOwned>(
         &self,
         method: &str,
@@ -262,6 +305,15 @@ impl NodeClient {
             .await
     }
 
+    /// `getblockheader hash true`: where the block stands (best chain or not).
+    pub async fn get_block_header(
+        &self,
+        hash: &BlockHash,
+    ) -> Result<BlockHeaderInfo, UpstreamError> {
+        self.call("getblockheader", vec![json!(hash.to_string()), json!(true)])
+            .await
+    }
+
     /// `getblock hash 0`, decoded.
     pub async fn get_block_raw(&self, hash: &BlockHash) -> Result<Block, UpstreamError> {
         let hex: String = self
@@ -275,22 +327,26 @@ impl NodeClient {
         encode::deserialize(&bytes).map_err(|e| bad(e.to_string()))
     }
 
-    /// `getblocktemplate {"rules": ["segwit"]}`: a template to mine on now.
+    /// `getblocktemplate {"rules": [...]}` (`["segwit"]`, plus `"signet"` on signet): a
+    /// template to mine on now.
     pub async fn get_block_template(&self) -> Result<BlockTemplate, UpstreamError> {
-        self.call("getblocktemplate", vec![json!({"rules": ["segwit"]})])
+        self.call("getblocktemplate", vec![json!({"rules": self.rules})])
             .await
     }
 
     /// `getblocktemplate` with a `longpollid`: returns when the template changes (new block,
     /// or new transactions after a while), or fails with a transport timeout after the
-    /// longpoll timeout, in which case the caller simply polls again.
+    /// longpoll timeout. At most one runs at a time per client: a second call waits for the
+    /// first to finish. A timed-out longpoll still holds one of the node's RPC threads until
+    /// the tip changes, so the caller should not simply ask again (see [`crate::pool`]).
     pub async fn get_block_template_longpoll(
         &self,
         longpollid: &str,
     ) -> Result<BlockTemplate, UpstreamError> {
+        let _slot = self.longpoll.acquire().await.expect("never closed");
         self.call_with_timeout(
             "getblocktemplate",
-            vec![json!({"rules": ["segwit"], "longpollid": longpollid})],
+            vec![json!({"rules": self.rules, "longpollid": longpollid})],
             self.longpoll_timeout,
         )
         .await

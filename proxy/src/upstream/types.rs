@@ -9,7 +9,10 @@ use std::collections::BTreeMap;
 
 use bitcoin::block::Version;
 use bitcoin::consensus::encode;
-use bitcoin::{Amount, BlockHash, CompactTarget, ScriptBuf, Target, Transaction, Txid, Wtxid};
+use bitcoin::network::ParseNetworkError;
+use bitcoin::{
+    Amount, BlockHash, CompactTarget, Network, ScriptBuf, Target, Transaction, Txid, Wtxid,
+};
 use serde::{Deserialize, Deserializer};
 
 /// The parts of `getblockchaininfo` the proxy looks at.
@@ -26,6 +29,29 @@ pub struct BlockchainInfo {
     /// Whether the node considers itself in initial block download (absent on some nodes).
     #[serde(default)]
     pub initialblockdownload: Option<bool>,
+}
+
+impl BlockchainInfo {
+    /// The network of [`Self::chain`] (see [`chain_network`]).
+    pub fn network(&self) -> Result<Network, ParseNetworkError> {
+        chain_network(&self.chain)
+    }
+}
+
+/// The network for a `getblockchaininfo.chain` name (Core's `-chain` names: `"main"`,
+/// `"test"` (testnet3), `"testnet4"`, `"signet"`, `"regtest"`).
+pub fn chain_network(chain: &str) -> Result<Network, ParseNetworkError> {
+    Network::from_core_arg(chain)
+}
+
+/// The `rules` a `getblocktemplate` request must list on `network`: `segwit` always (Core
+/// refuses a template without it), plus `signet` on signet, where Core refuses the call
+/// (error -8) unless the client says it knows the signet rules.
+pub fn template_rules(network: Network) -> &'static [&'static str] {
+    match network {
+        Network::Signet => &["segwit", "signet"],
+        _ => &["segwit"],
+    }
 }
 
 /// One non-coinbase transaction of a block template.
@@ -48,6 +74,10 @@ pub struct TemplateTransaction {
     /// Weight units (Bitcoin Core; absent on nodes without segwit).
     #[serde(default)]
     pub weight: Option<u64>,
+    /// Signature-operation cost (Bitcoin Core counts in cost units: legacy sigops * 4, plus
+    /// P2SH and witness sigops; absent on some nodes).
+    #[serde(default)]
+    pub sigops: Option<u64>,
 }
 
 impl TemplateTransaction {
@@ -109,6 +139,23 @@ pub struct BlockTemplate {
     pub sigoplimit: Option<u64>,
 }
 
+/// The parts of `getblockheader` (verbose) the proxy looks at.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct BlockHeaderInfo {
+    /// Blocks on top of it in the best chain plus one; `-1` when it is not in the best chain.
+    pub confirmations: i64,
+    /// Its height, when the node reports it.
+    #[serde(default)]
+    pub height: Option<u64>,
+}
+
+impl BlockHeaderInfo {
+    /// Whether the block is in the node's best chain.
+    pub fn in_best_chain(&self) -> bool {
+        self.confirmations >= 1
+    }
+}
+
 /// What `submitblock` said about a block.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SubmitBlockOutcome {
@@ -138,6 +185,17 @@ impl SubmitBlockOutcome {
             Some(reason) => Self::Rejected {
                 reason: reason.to_owned(),
             },
+        }
+    }
+
+    /// A short name for counters and the journal: `accepted`, `duplicate`, `inconclusive`, or
+    /// `rejected`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Accepted => "accepted",
+            Self::Duplicate => "duplicate",
+            Self::Inconclusive => "inconclusive",
+            Self::Rejected { .. } => "rejected",
         }
     }
 
@@ -240,6 +298,7 @@ mod tests {
         assert_eq!(t.rules, vec!["csv", "!segwit", "taproot"]);
         assert_eq!(t.transactions[0].fee, Amount::from_sat(1410));
         assert_eq!(t.transactions[0].weight, Some(561));
+        assert_eq!(t.transactions[0].sigops, Some(1));
         assert!(t.transactions[0].hash.is_some());
         let commitment = t.default_witness_commitment.unwrap();
         assert!(commitment.is_op_return());
@@ -285,6 +344,36 @@ mod tests {
     }
 
     #[test]
+    fn chains_map_to_networks_and_template_rules() {
+        for (chain, network) in [
+            ("main", Network::Bitcoin),
+            ("test", Network::Testnet),
+            ("testnet4", Network::Testnet4),
+            ("signet", Network::Signet),
+            ("regtest", Network::Regtest),
+        ] {
+            assert_eq!(chain_network(chain).unwrap(), network, "{chain}");
+        }
+        assert!(chain_network("bsv-regtest").is_err());
+        assert!(chain_network("mainnet").is_err());
+        let info: BlockchainInfo = serde_json::from_value(json!({
+            "chain": "signet", "blocks": 1, "headers": 1,
+            "bestblockhash": "0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206",
+        }))
+        .unwrap();
+        assert_eq!(info.network().unwrap(), Network::Signet);
+        assert_eq!(template_rules(Network::Signet), ["segwit", "signet"]);
+        for n in [
+            Network::Bitcoin,
+            Network::Testnet,
+            Network::Testnet4,
+            Network::Regtest,
+        ] {
+            assert_eq!(template_rules(n), ["segwit"]);
+        }
+    }
+
+    #[test]
     fn submitblock_outcomes() {
         use SubmitBlockOutcome::*;
         assert_eq!(SubmitBlockOutcome::from_result(None), Accepted);
@@ -304,5 +393,30 @@ mod tests {
         );
         assert!(Duplicate.is_accepted());
         assert!(!Inconclusive.is_accepted());
+        // Every answer Core v31 gives, by its meaning.
+        for (answer, kind) in [
+            (None, "accepted"),
+            (Some("duplicate"), "duplicate"),
+            (Some("inconclusive"), "inconclusive"),
+            (Some("duplicate-inconclusive"), "inconclusive"),
+            (Some("duplicate-invalid"), "rejected"),
+            (Some("high-hash"), "rejected"),
+            (Some("bad-txnmrklroot"), "rejected"),
+            (Some("bad-cb-height"), "rejected"),
+            (Some("bad-blk-weight"), "rejected"),
+            (Some("bad-blk-sigops"), "rejected"),
+            (Some("bad-witness-merkle-match"), "rejected"),
+            (Some("time-too-new"), "rejected"),
+            (Some("prev-blk-not-found"), "rejected"),
+        ] {
+            let outcome = SubmitBlockOutcome::from_result(answer.map(str::to_owned));
+            assert_eq!(outcome.kind(), kind, "{answer:?}");
+            if let Rejected { reason } = &outcome {
+                assert_eq!(Some(reason.as_str()), answer);
+            }
+        }
+        let header: BlockHeaderInfo =
+            serde_json::from_value(json!({"confirmations": -1, "height": 5})).unwrap();
+        assert!(!header.in_best_chain());
     }
 }

@@ -11,6 +11,7 @@ use std::time::Duration;
 use bitcoin::hashes::Hash;
 use bitcoin::{Address, BlockHash, Network, ScriptBuf, WPubkeyHash};
 use miner::{Engine, ShareTarget};
+use proxy::budget::CoinbaseBudget;
 use proxy::coinbase::{CoinbaseConfig, CoinbaseParts};
 use proxy::downstream::{self, ServerConfig};
 use proxy::jobs::Job;
@@ -62,6 +63,9 @@ pub fn test_pool(dir: &std::path::Path) -> Arc<Pool> {
         poll_interval: Duration::from_secs(5),
         refresh_interval: Duration::from_secs(30),
         crash_after_journal: false,
+        max_notify_line: stratum::DEFAULT_MAX_LINE_LEN,
+        inconclusive_checks: proxy::pool::DEFAULT_INCONCLUSIVE_CHECKS,
+        inconclusive_interval: proxy::pool::DEFAULT_INCONCLUSIVE_INTERVAL,
     };
     Pool::new(config, node, journal, &recovered)
 }
@@ -89,7 +93,11 @@ pub fn template(prev: u8) -> BlockTemplate {
 pub fn push_job(pool: &Pool, prev: u8) -> Arc<Job> {
     let t = Arc::new(template(prev));
     let payouts = &pool.config.payouts;
-    let outputs = PplnsWindow::from_config(payouts).outputs(t.coinbasevalue, payouts);
+    let budget =
+        CoinbaseBudget::new(&t, &pool.config.coinbase, pool.config.max_notify_line).unwrap();
+    let outputs = PplnsWindow::from_config(payouts)
+        .outputs(t.coinbasevalue, payouts, &budget)
+        .unwrap();
     let coinbase = CoinbaseParts::build(
         &pool.config.coinbase,
         t.height,
