@@ -15,7 +15,11 @@
 //!
 //! No difficulty is ever handed out above the network difficulty of the job being mined
 //! ([`Vardiff::set_ceiling`], updated with each job): a share target harder than the block
-//! target would only make the miner hold back shares that are blocks.
+//! target would only make the miner hold back shares that are blocks. On regtest the ceiling is
+//! [`REGTEST_SHARE_CEILING`] instead ([`VardiffConfig::min_ceiling`]): its block target
+//! `7fffff..` is met by every other hash, so capping at it would have each miner submit half its
+//! hashes (millions of shares a second, each a block). Any share there is still a block, and a
+//! CPU core finds several a second, so the chain grows as fast as the node takes blocks.
 //!
 //! The floor depends on the network ([`min_difficulty_for`], used by
 //! [`VardiffConfig::for_network`]); it exists so one connection cannot make the proxy validate
@@ -34,6 +38,10 @@ use bitcoin::Network;
 
 /// The regtest block difficulty (target `7fffff00...`), the easiest share worth sending.
 pub const REGTEST_DIFFICULTY: f64 = 4.656_542_373_906_925e-10;
+
+/// The highest share difficulty handed out on regtest (2^22 hashes a share; see the module
+/// docs).
+pub const REGTEST_SHARE_CEILING: f64 = 1.0 / 1024.0;
 
 /// The signet share difficulty floor (see the module docs).
 pub const SIGNET_MIN_DIFFICULTY: f64 = 1.0 / 65_536.0;
@@ -72,6 +80,9 @@ pub struct VardiffConfig {
     pub max_step: f64,
     /// Starting difficulty for a new connection.
     pub initial_difficulty: f64,
+    /// The ceiling is never below this, whatever the network difficulty (regtest's
+    /// [`REGTEST_SHARE_CEILING`]; 0 elsewhere: see the module docs).
+    pub min_ceiling: f64,
 }
 
 impl Default for VardiffConfig {
@@ -85,6 +96,7 @@ impl Default for VardiffConfig {
             tolerance: 0.3,
             max_step: 4.0,
             initial_difficulty: 1.0 / 1024.0,
+            min_ceiling: 0.0,
         }
     }
 }
@@ -94,6 +106,11 @@ impl VardiffConfig {
     pub fn for_network(network: Network) -> Self {
         Self {
             min_difficulty: min_difficulty_for(network),
+            min_ceiling: if network == Network::Regtest {
+                REGTEST_SHARE_CEILING
+            } else {
+                0.0
+            },
             ..Self::default()
         }
     }
@@ -156,7 +173,7 @@ impl Vardiff {
         if !(network_difficulty.is_finite() && network_difficulty > 0.0) {
             return None;
         }
-        self.ceiling = network_difficulty;
+        self.ceiling = network_difficulty.max(self.config.min_ceiling);
         let capped = clamp(self.difficulty, &self.config, self.ceiling);
         if capped < self.difficulty {
             self.change_to(capped, now);
@@ -337,6 +354,29 @@ mod tests {
         assert_eq!(v.set_difficulty(1e30, start), 1e15);
         assert_eq!(v.set_difficulty(f64::NAN, start), 1e15);
         assert_eq!(v.set_difficulty(0.5, start), 0.5);
+    }
+
+    #[test]
+    fn regtest_is_capped_above_its_block_difficulty() {
+        let start = Instant::now();
+        let config = VardiffConfig {
+            initial_difficulty: 1e6,
+            ..VardiffConfig::for_network(Network::Regtest)
+        };
+        let mut v = Vardiff::new(config, start);
+        assert_eq!(
+            v.set_ceiling(REGTEST_DIFFICULTY, start),
+            Some(REGTEST_SHARE_CEILING)
+        );
+        assert_eq!(v.set_difficulty(1e-4, start), 1e-4);
+        let mut signet = Vardiff::new(
+            VardiffConfig {
+                initial_difficulty: 0.01,
+                ..VardiffConfig::for_network(Network::Signet)
+            },
+            start,
+        );
+        assert_eq!(signet.set_ceiling(0.001, start), Some(0.001));
     }
 
     #[test]

@@ -1,11 +1,16 @@
 //! The pool and its miners as processes, for tests against a [`Node`]: a `proxy` with the
 //! settings a test picks ([`ProxyOptions`]), `miner run` processes, and the proxy's
-//! `/api/stats` and journal as a test reads them. Every process is killed on drop, so a
+//! `/api/stats` and journal as a test reads them, and the check that a block's coinbase pays
+//! exactly what some window of the journaled shares says. Every process is killed on drop, so a
 //! failing test leaves none behind.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use bitcoin::{Amount, Block, ScriptBuf, TxOut};
+use proxy::budget::CoinbaseBudget;
+use proxy::payouts::{PayoutConfig, PplnsWindow};
 
 use crate::bins::workspace_bin;
 use crate::node::{free_ports, Node};
@@ -152,8 +157,55 @@ pub fn journal_entries(path: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// The journal's accepted shares, oldest first: `(payout script, difficulty)`.
+pub fn journal_shares(path: &Path) -> Vec<(ScriptBuf, f64)> {
+    journal_entries(path)
+        .iter()
+        .filter(|e| e["type"] == "share")
+        .filter_map(|e| {
+            let script = hex::decode(e["script"].as_str()?).ok()?;
+            Some((ScriptBuf::from_bytes(script), e["difficulty"].as_f64()?))
+        })
+        .collect()
+}
+
+/// The coinbase outputs a block pays, without the witness commitment (`OP_RETURN`).
+pub fn payouts(block: &Block) -> Vec<TxOut> {
+    block.txdata[0]
+        .output
+        .iter()
+        .filter(|o| !o.script_pubkey.is_op_return())
+        .cloned()
+        .collect()
+}
+
+/// Whether some prefix of the journaled `shares`, as the proxy's PPLNS window under `config`,
+/// splits `value` into exactly `paid`: the window the proxy built the block's job from. For
+/// windows small enough that no coinbase budget binds.
+pub fn paid_by_some_window(
+    paid: &[TxOut],
+    value: Amount,
+    shares: &[(ScriptBuf, f64)],
+    config: &PayoutConfig,
+) -> bool {
+    let budget = CoinbaseBudget::unlimited();
+    let mut window = PplnsWindow::from_config(config);
+    let pays = |window: &PplnsWindow| {
+        window
+            .outputs(value, config, &budget)
+            .is_ok_and(|outs| outs == paid)
+    };
+    if pays(&window) {
+        return true;
+    }
+    shares.iter().any(|(script, difficulty)| {
+        window.add(script.clone(), *difficulty);
+        pays(&window)
+    })
+}
+
 /// Whether a block's coinbase scriptSig carries the proxy's default tag.
-pub fn mined_by_proxy(block: &bitcoin::Block) -> bool {
+pub fn mined_by_proxy(block: &Block) -> bool {
     block.txdata.first().is_some_and(|cb| {
         cb.input[0]
             .script_sig
