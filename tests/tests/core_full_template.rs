@@ -60,14 +60,17 @@ fn payees(wallet: &TestWallet, count: usize) -> Vec<ScriptBuf> {
         .collect()
 }
 
-/// A journal whose PPLNS window is one share of difficulty 1 per payee.
+/// A journal whose PPLNS window is one share per payee, of slightly decreasing difficulty, so
+/// the proxy's ranking of payees (by amount) is their order here.
 fn write_journal(path: &std::path::Path, payees: &[ScriptBuf]) {
     let lines: String = payees
         .iter()
-        .map(|s| {
+        .enumerate()
+        .map(|(i, s)| {
             format!(
-                "{{\"type\":\"share\",\"script\":\"{}\",\"difficulty\":1.0}}\n",
-                hex::encode(s.as_bytes())
+                "{{\"type\":\"share\",\"script\":\"{}\",\"difficulty\":{}}}\n",
+                hex::encode(s.as_bytes()),
+                2.0 - i as f64 * 1e-4
             )
         })
         .collect();
@@ -134,6 +137,16 @@ fn a_full_template_pays_the_largest_window_that_fits_and_folds_one_more() {
     let paid: BTreeSet<ScriptBuf> = payouts(&block).into_iter().map(|o| o.script_pubkey).collect();
     let window: BTreeSet<ScriptBuf> = candidates[..fits].iter().cloned().collect();
     assert_eq!(paid, window, "every payee of the window paid");
+    let of_type = |is: fn(&bitcoin::Script) -> bool| paid.iter().filter(|s| is(s)).count();
+    for (name, count) in [
+        ("P2PKH", of_type(bitcoin::Script::is_p2pkh)),
+        ("P2SH", of_type(bitcoin::Script::is_p2sh)),
+        ("P2WPKH", of_type(bitcoin::Script::is_p2wpkh)),
+        ("P2WSH", of_type(bitcoin::Script::is_p2wsh)),
+        ("P2TR", of_type(bitcoin::Script::is_p2tr)),
+    ] {
+        assert!(count >= fits / 6, "{count} {name} payees of {fits}");
+    }
     assert!(block.weight() <= Weight::MAX_BLOCK);
     assert!(block.weight().to_wu() > 4_000_000 - 30_000, "weight {}", block.weight());
     let one_more = TxOut {
@@ -163,11 +176,10 @@ fn a_full_template_pays_the_largest_window_that_fits_and_folds_one_more() {
     let fits = proxy::budget::max_payees(&t, &config, stratum::DEFAULT_MAX_LINE_LEN, &candidates).unwrap();
     let window = &candidates[..fits + 1];
     let block = mine_full_block(&node, window, &miner_user, &t);
-    let outs = payouts(&block);
-    assert_eq!(outs.len(), fits, "one payee folded");
-    let window: BTreeSet<&ScriptBuf> = window.iter().collect();
-    assert!(outs.iter().all(|o| window.contains(&o.script_pubkey)));
-    let total: Amount = outs.iter().map(|o| o.value).sum();
+    let paid: BTreeSet<ScriptBuf> = payouts(&block).into_iter().map(|o| o.script_pubkey).collect();
+    let all_but_last: BTreeSet<ScriptBuf> = window[..fits].iter().cloned().collect();
+    assert_eq!(paid, all_but_last, "the smallest payee, and only it, is folded");
+    let total: Amount = payouts(&block).iter().map(|o| o.value).sum();
     assert_eq!(total, t.coinbasevalue, "the folded payee's amount stays in the coinbase");
     assert!(block.weight() <= Weight::MAX_BLOCK);
 }
