@@ -125,7 +125,10 @@ pub fn core_binaries() -> Result<CoreBinaries, CoreBuildError> {
     if let Some(dir) = std::env::var_os(BIN_DIR_ENV) {
         let dir = PathBuf::from(dir);
         let bins = CoreBinaries::in_dir(&dir);
-        for (program, path) in [("bitcoind", &bins.bitcoind), ("bitcoin-cli", &bins.bitcoin_cli)] {
+        for (program, path) in [
+            ("bitcoind", &bins.bitcoind),
+            ("bitcoin-cli", &bins.bitcoin_cli),
+        ] {
             if !path.is_file() {
                 return Err(CoreBuildError::NotInBinDir { dir, program });
             }
@@ -298,10 +301,13 @@ fn build_into(root: &Path) -> Result<(), CoreBuildError> {
     let jobs = std::thread::available_parallelism().map_or(2, |n| n.get());
     run_step(
         "cmake --build (Bitcoin Core)",
-        Command::new("cmake")
-            .arg("--build")
-            .arg(&build)
-            .args(["-j", &jobs.to_string(), "--target", "bitcoind", "bitcoin-cli"]),
+        Command::new("cmake").arg("--build").arg(&build).args([
+            "-j",
+            &jobs.to_string(),
+            "--target",
+            "bitcoind",
+            "bitcoin-cli",
+        ]),
         &log,
     )?;
     let bin = root.join("bin");

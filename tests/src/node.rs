@@ -216,7 +216,11 @@ impl Node {
             let mut node = Self::spawn(&bins, options, ports[0], ports[1])?;
             match node.wait_rpc_ready() {
                 Ok(()) => {
-                    tracing::info!(chain = options.chain.name(), rpc = node.rpc_port, "node ready");
+                    tracing::info!(
+                        chain = options.chain.name(),
+                        rpc = node.rpc_port,
+                        "node ready"
+                    );
                     return Ok(node);
                 }
                 // A port taken between choosing and binding makes the node exit at start:
@@ -372,7 +376,10 @@ impl Node {
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()
-                .map_err(io_err(format!("running {}", self.bins.bitcoin_cli.display())))?;
+                .map_err(io_err(format!(
+                    "running {}",
+                    self.bins.bitcoin_cli.display()
+                )))?;
             {
                 let mut stdin = child.stdin.take().expect("piped stdin");
                 for arg in &args[1..] {
@@ -383,7 +390,10 @@ impl Node {
         } else {
             cmd.args(args).stdin(Stdio::null()).output()
         }
-        .map_err(io_err(format!("running {}", self.bins.bitcoin_cli.display())))?;
+        .map_err(io_err(format!(
+            "running {}",
+            self.bins.bitcoin_cli.display()
+        )))?;
         if out.status.success() {
             return Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned());
         }

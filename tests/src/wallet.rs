@@ -185,9 +185,7 @@ impl TestWallet {
                 let secret = self.secret(utxo.key);
                 let pk = self.public(utxo.key);
                 let ecdsa = |digest: [u8; 32]| bitcoin::ecdsa::Signature {
-                    signature: self
-                        .secp
-                        .sign_ecdsa(&Message::from_digest(digest), &secret),
+                    signature: self.secp.sign_ecdsa(&Message::from_digest(digest), &secret),
                     sighash_type: EcdsaSighashType::All,
                 };
                 let (script_sig, witness) = match utxo.kind {

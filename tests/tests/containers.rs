@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use tests::containers::{docker_output, engine, images, Container};
 use tests::node::{free_ports, Chain, Node};
-use tests::wallet::{AddressKind, TestWallet};
 use tests::stack::{Stack, StackConfig, Tasks};
+use tests::wallet::{AddressKind, TestWallet};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 

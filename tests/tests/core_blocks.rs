@@ -66,9 +66,11 @@ fn blocks_with_an_empty_mempool_and_with_segwit_and_taproot_spends_are_accepted(
     let proxy = Proxy::start(&node, &ProxyOptions::new(&miner_address, dir.path()));
     let start = node.height().unwrap() + 1;
     let mut mining = Some(miner(&proxy.url(), &format!("{miner_address}.w")));
-    wait_until("a block on an empty mempool", Duration::from_secs(120), || {
-        find_block(&node, start, |b| b.txdata.len() == 1).is_some()
-    });
+    wait_until(
+        "a block on an empty mempool",
+        Duration::from_secs(120),
+        || find_block(&node, start, |b| b.txdata.len() == 1).is_some(),
+    );
     let (_, empty) = find_block(&node, start, |b| b.txdata.len() == 1).unwrap();
     assert!(empty.bip34_block_height().is_ok());
     drop(mining.take());
@@ -96,9 +98,11 @@ fn blocks_with_an_empty_mempool_and_with_segwit_and_taproot_spends_are_accepted(
         let ids = txids(b);
         want.iter().all(|t| ids.contains(t))
     };
-    wait_until("a proxy block with the spends", Duration::from_secs(120), || {
-        find_block(&node, from, has_all).is_some()
-    });
+    wait_until(
+        "a proxy block with the spends",
+        Duration::from_secs(120),
+        || find_block(&node, from, has_all).is_some(),
+    );
     drop(mining);
     let (height, block) = find_block(&node, from, has_all).unwrap();
 
@@ -113,11 +117,18 @@ fn blocks_with_an_empty_mempool_and_with_segwit_and_taproot_spends_are_accepted(
         .output
         .iter()
         .rev()
-        .find(|o| o.script_pubkey.as_bytes().starts_with(&[0x6a, 0x24, 0xaa, 0x21, 0xa9, 0xed]))
+        .find(|o| {
+            o.script_pubkey
+                .as_bytes()
+                .starts_with(&[0x6a, 0x24, 0xaa, 0x21, 0xa9, 0xed])
+        })
         .expect("a witness commitment output");
     assert_eq!(commitment.value, Amount::ZERO);
     assert_eq!(coinbase.input[0].witness.len(), 1, "witness reserved value");
-    assert!(block.check_witness_commitment(), "the commitment matches the witnesses");
+    assert!(
+        block.check_witness_commitment(),
+        "the commitment matches the witnesses"
+    );
     for (tx, kind) in spends.iter().zip(kinds) {
         let inside = block
             .txdata
@@ -183,9 +194,16 @@ fn bip34_heights_across_every_push_size_boundary_are_accepted() {
             // Core's own encoding of the height (`CScript() << nHeight`) opens the scriptSig.
             let height = Builder::new().push_int(h as i64).into_script();
             let script_sig = block.txdata[0].input[0].script_sig.as_bytes();
-            assert!(script_sig.starts_with(height.as_bytes()), "height {h}: {script_sig:x?}");
+            assert!(
+                script_sig.starts_with(height.as_bytes()),
+                "height {h}: {script_sig:x?}"
+            );
         }
-        eprintln!("heights {} and {boundary} in {:?}", boundary - 1, start.elapsed());
+        eprintln!(
+            "heights {} and {boundary} in {:?}",
+            boundary - 1,
+            start.elapsed()
+        );
         start = Instant::now();
     }
 }
@@ -206,11 +224,16 @@ fn blocks_at_a_share_difficulty_of_1e6(chain: Chain) {
     let proxy = Proxy::start(&node, &options);
     let start = node.height().unwrap();
     let _mining = miner(&proxy.url(), &format!("{address}.w"));
-    wait_until("blocks at a share difficulty of 1e6", Duration::from_secs(120), || {
-        node.height().unwrap() >= start + 3
-    });
+    wait_until(
+        "blocks at a share difficulty of 1e6",
+        Duration::from_secs(120),
+        || node.height().unwrap() >= start + 3,
+    );
     let stats = proxy.stats();
-    assert!(stats["blocks_accepted"].as_u64().unwrap_or(0) >= 3, "{stats}");
+    assert!(
+        stats["blocks_accepted"].as_u64().unwrap_or(0) >= 3,
+        "{stats}"
+    );
 }
 
 #[test]
@@ -253,7 +276,10 @@ fn an_idle_node_stays_healthy_under_the_template_loop() {
             .filter(|c| c["method"] == "getblocktemplate")
             .filter(|c| c["duration"].as_u64().unwrap_or(0) > 2_000_000)
             .collect();
-        assert!(long_calls.len() <= 1, "longpolls held by the node: {long_calls:?}");
+        assert!(
+            long_calls.len() <= 1,
+            "longpolls held by the node: {long_calls:?}"
+        );
         samples += 1;
     }
     assert!(samples >= 30);
@@ -263,9 +289,11 @@ fn an_idle_node_stays_healthy_under_the_template_loop() {
     let tip = node.height().unwrap();
     let started = Instant::now();
     let mining = miner(&proxy.url(), &format!("{address}.w"));
-    wait_until("the proxy mining on the new tip", Duration::from_secs(60), || {
-        node.height().unwrap() > tip
-    });
+    wait_until(
+        "the proxy mining on the new tip",
+        Duration::from_secs(60),
+        || node.height().unwrap() > tip,
+    );
     drop(mining);
     assert!(started.elapsed() < Duration::from_secs(60));
     assert!(proxy.stats()["blocks_accepted"].as_u64() > before["blocks_accepted"].as_u64());

@@ -34,7 +34,12 @@ fn fill(node: &Node, wallet: &TestWallet, coins: &[Utxo], outputs: &[usize], key
             })
             .collect();
         let tx = wallet
-            .spend(std::slice::from_ref(coin), outs, wallet.script(AddressKind::P2wpkh, 0), 2)
+            .spend(
+                std::slice::from_ref(coin),
+                outs,
+                wallet.script(AddressKind::P2wpkh, 0),
+                2,
+            )
             .expect("a large spend");
         TestWallet::broadcast(node, &tx).unwrap_or_else(|e| panic!("{e}"));
     }
@@ -79,7 +84,12 @@ fn write_journal(path: &std::path::Path, payees: &[ScriptBuf]) {
 
 /// Mines with a fresh proxy whose window pays `window`; returns the first proxy block that
 /// carries the template's transactions.
-fn mine_full_block(node: &Node, window: &[ScriptBuf], miner_user: &str, t: &BlockTemplate) -> Block {
+fn mine_full_block(
+    node: &Node,
+    window: &[ScriptBuf],
+    miner_user: &str,
+    t: &BlockTemplate,
+) -> Block {
     let dir = tempfile::tempdir().unwrap();
     let fallback = bitcoin::Address::from_script(&window[0], node.network())
         .unwrap()
@@ -95,7 +105,11 @@ fn mine_full_block(node: &Node, window: &[ScriptBuf], miner_user: &str, t: &Bloc
     drop(mining);
     let block = node.block_at(start + 1).unwrap();
     assert!(mined_by_proxy(&block));
-    assert_eq!(block.txdata.len(), t.transactions.len() + 1, "the whole template mined");
+    assert_eq!(
+        block.txdata.len(),
+        t.transactions.len() + 1,
+        "the whole template mined"
+    );
     block
 }
 
@@ -128,13 +142,25 @@ fn a_full_template_pays_the_largest_window_that_fits_and_folds_one_more() {
         "template weight {}",
         tx_weight(&t)
     );
-    let fits = proxy::budget::max_payees(&t, &config, stratum::DEFAULT_MAX_LINE_LEN, &candidates).unwrap();
-    assert!(fits >= 300, "hundreds of payees fit the reserved weight: {fits}");
+    let fits =
+        proxy::budget::max_payees(&t, &config, stratum::DEFAULT_MAX_LINE_LEN, &candidates).unwrap();
+    eprintln!(
+        "template: {} transactions, {} WU; {fits} payees fit",
+        t.transactions.len(),
+        tx_weight(&t)
+    );
+    assert!(
+        fits >= 300,
+        "hundreds of payees fit the reserved weight: {fits}"
+    );
     assert!(fits < candidates.len(), "the budget binds");
 
     // The largest window that fits is paid in full.
     let block = mine_full_block(&node, &candidates[..fits], &miner_user, &t);
-    let paid: BTreeSet<ScriptBuf> = payouts(&block).into_iter().map(|o| o.script_pubkey).collect();
+    let paid: BTreeSet<ScriptBuf> = payouts(&block)
+        .into_iter()
+        .map(|o| o.script_pubkey)
+        .collect();
     let window: BTreeSet<ScriptBuf> = candidates[..fits].iter().cloned().collect();
     assert_eq!(paid, window, "every payee of the window paid");
     let of_type = |is: fn(&bitcoin::Script) -> bool| paid.iter().filter(|s| is(s)).count();
@@ -148,13 +174,22 @@ fn a_full_template_pays_the_largest_window_that_fits_and_folds_one_more() {
         assert!(count >= fits / 6, "{count} {name} payees of {fits}");
     }
     assert!(block.weight() <= Weight::MAX_BLOCK);
-    assert!(block.weight().to_wu() > 4_000_000 - 30_000, "weight {}", block.weight());
+    assert!(
+        block.weight().to_wu() > 4_000_000 - 30_000,
+        "weight {}",
+        block.weight()
+    );
     let one_more = TxOut {
         value: Amount::from_sat(1),
         script_pubkey: candidates[fits].clone(),
     };
-    let sigops_left = t.sigoplimit.unwrap() - t.transactions.iter().filter_map(|x| x.sigops).sum::<u64>();
-    let coinbase_sigops = 4 * block.txdata[0].output.iter().filter(|o| o.script_pubkey.is_p2pkh()).count() as u64;
+    let sigops_left =
+        t.sigoplimit.unwrap() - t.transactions.iter().filter_map(|x| x.sigops).sum::<u64>();
+    let coinbase_sigops = 4 * block.txdata[0]
+        .output
+        .iter()
+        .filter(|o| o.script_pubkey.is_p2pkh())
+        .count() as u64;
     let extra_sigops = if candidates[fits].is_p2pkh() { 4 } else { 0 };
     assert!(
         block.weight() + one_more.weight() > Weight::MAX_BLOCK
@@ -173,13 +208,23 @@ fn a_full_template_pays_the_largest_window_that_fits_and_folds_one_more() {
     fill(&node, &wallet, &coins[12..], &sizes, &mut key);
     let t = template(&node);
     assert!(tx_weight(&t) > 4_000_000 - RESERVED_WEIGHT - 30_000);
-    let fits = proxy::budget::max_payees(&t, &config, stratum::DEFAULT_MAX_LINE_LEN, &candidates).unwrap();
+    let fits =
+        proxy::budget::max_payees(&t, &config, stratum::DEFAULT_MAX_LINE_LEN, &candidates).unwrap();
     let window = &candidates[..fits + 1];
     let block = mine_full_block(&node, window, &miner_user, &t);
-    let paid: BTreeSet<ScriptBuf> = payouts(&block).into_iter().map(|o| o.script_pubkey).collect();
+    let paid: BTreeSet<ScriptBuf> = payouts(&block)
+        .into_iter()
+        .map(|o| o.script_pubkey)
+        .collect();
     let all_but_last: BTreeSet<ScriptBuf> = window[..fits].iter().cloned().collect();
-    assert_eq!(paid, all_but_last, "the smallest payee, and only it, is folded");
+    assert_eq!(
+        paid, all_but_last,
+        "the smallest payee, and only it, is folded"
+    );
     let total: Amount = payouts(&block).iter().map(|o| o.value).sum();
-    assert_eq!(total, t.coinbasevalue, "the folded payee's amount stays in the coinbase");
+    assert_eq!(
+        total, t.coinbasevalue,
+        "the folded payee's amount stays in the coinbase"
+    );
     assert!(block.weight() <= Weight::MAX_BLOCK);
 }

@@ -42,6 +42,7 @@ fn shares_and_blocks_differ_and_every_coinbase_pays_the_journaled_work() {
     });
 
     let stats = proxy.stats();
+    eprintln!("signet: {stats}");
     let accepted = stats["shares_accepted"].as_u64().unwrap();
     let blocks = stats["blocks_found"].as_u64().unwrap();
     assert!(blocks >= 8, "{stats}");
@@ -70,8 +71,10 @@ fn shares_and_blocks_differ_and_every_coinbase_pays_the_journaled_work() {
         }
     }
     // Both miners were paid, in blocks after their first shares.
-    for who in [&wallet.script(AddressKind::P2tr, 1), &wallet.script(AddressKind::P2shP2wpkh, 2)]
-    {
+    for who in [
+        &wallet.script(AddressKind::P2tr, 1),
+        &wallet.script(AddressKind::P2shP2wpkh, 2),
+    ] {
         assert!(paid_to.get(who).copied().unwrap_or(0) > 0, "{paid_to:?}");
     }
 }

@@ -116,8 +116,20 @@ async fn upstream_client_against_bitcoin_core() {
     assert!(t.transactions.is_empty());
     assert!(t.longpollid.is_some());
     assert!(t.version.to_consensus() >= Version::TWO.to_consensus());
-    assert!(t.rules.iter().any(|r| r.trim_start_matches('!') == "segwit"), "{:?}", t.rules);
-    assert!(t.rules.iter().any(|r| r.trim_start_matches('!') == "taproot"), "{:?}", t.rules);
+    assert!(
+        t.rules
+            .iter()
+            .any(|r| r.trim_start_matches('!') == "segwit"),
+        "{:?}",
+        t.rules
+    );
+    assert!(
+        t.rules
+            .iter()
+            .any(|r| r.trim_start_matches('!') == "taproot"),
+        "{:?}",
+        t.rules
+    );
     assert!(t.default_witness_commitment.is_some());
     assert_eq!(t.weightlimit, Some(4_000_000));
     assert_eq!(t.sigoplimit, Some(80_000));
@@ -180,7 +192,10 @@ async fn upstream_client_against_bitcoin_core() {
         client.submit_block(&good).await.unwrap(),
         SubmitBlockOutcome::Accepted
     );
-    assert_eq!(client.get_best_block_hash().await.unwrap(), good.block_hash());
+    assert_eq!(
+        client.get_best_block_hash().await.unwrap(),
+        good.block_hash()
+    );
     assert_eq!(
         client.submit_block(&good).await.unwrap(),
         SubmitBlockOutcome::Duplicate
@@ -200,7 +215,10 @@ async fn upstream_client_against_bitcoin_core() {
         client.submit_block(&rival).await.unwrap(),
         SubmitBlockOutcome::Inconclusive
     );
-    assert_eq!(client.get_best_block_hash().await.unwrap(), good.block_hash());
+    assert_eq!(
+        client.get_best_block_hash().await.unwrap(),
+        good.block_hash()
+    );
 
     // Wrong password: HTTP 401, reported as such.
     let wrong = NodeClient::new(

@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use tests::bins::build_workspace_bins;
 use tests::node::{Chain, Node};
-use tests::wallet::{AddressKind, TestWallet};
 use tests::stack::{Stack, StackConfig, Tasks};
+use tests::wallet::{AddressKind, TestWallet};
 
 #[derive(Debug, Parser)]
 #[command(
