@@ -187,7 +187,7 @@ fn version_rolls(mask: u32) -> u64 {
 }
 
 /// Scatters the low bits of `value` into the set bits of `mask` (lowest first).
-fn deposit(mut value: u32, mask: u32) -> u32 {
+pub(crate) fn deposit(mut value: u32, mask: u32) -> u32 {
     let mut out = 0;
     let mut m = mask;
     while m != 0 && value != 0 {
