@@ -60,6 +60,8 @@ pub enum SearchError {
 /// set of versions (BIP310 version rolling, searched with the engine's
 /// version-rolling mode).
 #[derive(Clone, Debug)]
+// A job is made once per nonce range (seconds of hashing): its size is of no account.
+#[allow(clippy::large_enum_variant)]
 pub enum Work {
     Nonces(Job),
     Versions(RolledJob),
