@@ -5,7 +5,11 @@
 //!
 //! It searches a fixed header at difficulty 1, so hits (one in 2^32 hashes)
 //! cost nothing worth counting; when a header's nonces are spent it rolls the
-//! header's version field, as a miner would roll extranonce2.
+//! header's version field, as a miner would roll extranonce2. Each engine
+//! runs in each of its modes: nonce-only, and version-rolling (sets of
+//! [`Engine::versions`] versions inside the BIP310 mask `1fffe000`, one
+//! schedule per nonce for the set). `repeat` runs the whole plan again, so
+//! modes alternate within one invocation and can be compared as ratios.
 
 use std::io::{self, IsTerminal, Write};
 use std::time::{Duration, Instant};
@@ -13,8 +17,11 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
+use crate::pool::session::VERSION_ROLLING_MASK;
+use crate::pool::work::deposit;
+use crate::search::Work;
 use crate::search::{SearchError, Searcher};
-use crate::{Engine, Job, ShareTarget};
+use crate::{Engine, Job, Mode, RolledJob, ShareTarget};
 
 /// How often the live progress line is refreshed.
 const TICK: Duration = Duration::from_millis(100);
@@ -42,10 +49,12 @@ pub enum BenchError {
 pub struct Measurement {
     #[serde(serialize_with = "engine_name")]
     pub engine: Engine,
+    #[serde(serialize_with = "mode_name")]
+    pub mode: Mode,
     pub threads: usize,
     /// Wall time from the start of the search until every worker stopped.
     pub seconds: f64,
-    /// Nonces hashed in that time.
+    /// Headers hashed in that time (nonces times versions).
     pub hashes: u64,
     /// Hashes per second, all threads together.
     pub hash_rate: f64,
@@ -57,12 +66,17 @@ fn engine_name<S: serde::Serializer>(engine: &Engine, s: S) -> Result<S::Ok, S::
     s.serialize_str(engine.name())
 }
 
+fn mode_name<S: serde::Serializer>(mode: &Mode, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(mode.name())
+}
+
 impl Measurement {
-    fn new(engine: Engine, threads: usize, elapsed: Duration, hashes: u64) -> Self {
+    fn new(engine: Engine, mode: Mode, threads: usize, elapsed: Duration, hashes: u64) -> Self {
         let seconds = elapsed.as_secs_f64();
         let hash_rate = hashes as f64 / seconds;
         Self {
             engine,
+            mode,
             threads,
             seconds,
             hashes,
@@ -72,10 +86,11 @@ impl Measurement {
     }
 }
 
-/// Runs `engine` on `threads` workers for `duration`, calling `tick` with the
-/// time so far and the hashes so far several times a second.
+/// Runs `engine` in `mode` on `threads` workers for `duration`, calling
+/// `tick` with the time so far and the hashes so far several times a second.
 pub fn measure(
     engine: Engine,
+    mode: Mode,
     threads: usize,
     duration: Duration,
     mut tick: impl FnMut(Duration, u64),
@@ -88,10 +103,25 @@ pub fn measure(
     let target = ShareTarget::from_difficulty(1.0).expect("1 is a valid difficulty");
     let mut header = bench_header();
     let mut rolls = 0u32;
+    let k = engine.versions() as u32;
     let mut source = move || {
-        header[..4].copy_from_slice(&rolls.to_le_bytes());
+        let work: Work = match mode {
+            Mode::NonceOnly => {
+                header[..4].copy_from_slice(&rolls.to_le_bytes());
+                Job::new(header, target).into()
+            }
+            Mode::VersionRolling => {
+                let versions: Vec<u32> = (0..k)
+                    .map(|i| {
+                        let r = rolls.wrapping_mul(k).wrapping_add(i);
+                        0x2000_0000 | deposit(r, VERSION_ROLLING_MASK)
+                    })
+                    .collect();
+                RolledJob::new(header, &versions, target).into()
+            }
+        };
         rolls = rolls.wrapping_add(1);
-        Some(((), Job::new(header, target)))
+        Some(((), work))
     };
     let began = Instant::now();
     let ended = std::thread::scope(|s| {
@@ -111,7 +141,7 @@ pub fn measure(
         search.join().expect("the search thread panicked")
     });
     let elapsed = ended - began;
-    let measurement = Measurement::new(engine, threads, elapsed, handle.hashes());
+    let measurement = Measurement::new(engine, mode, threads, elapsed, handle.hashes());
     tracing::debug!(?measurement, "measured");
     Ok(measurement)
 }
@@ -120,6 +150,10 @@ pub fn measure(
 #[derive(Clone, Debug)]
 pub struct Plan {
     pub engines: Vec<Engine>,
+    /// Modes to run each engine in (those it has).
+    pub modes: Vec<Mode>,
+    /// How many times to run the whole plan.
+    pub repeat: usize,
     /// Thread counts to run each engine with, in order.
     pub threads: Vec<usize>,
     /// How long each (engine, threads) run lasts.
@@ -148,11 +182,21 @@ pub fn run(
         out.flush()?;
     }
     let mut results = Vec::new();
-    for &engine in &plan.engines {
-        for &threads in &plan.threads {
+    let runs = (0..plan.repeat.max(1)).flat_map(|_| {
+        plan.engines.iter().flat_map(|&engine| {
+            plan.threads.iter().flat_map(move |&threads| {
+                plan.modes
+                    .iter()
+                    .filter(move |m| engine.modes().contains(m))
+                    .map(move |&mode| (engine, threads, mode))
+            })
+        })
+    });
+    for (engine, threads, mode) in runs {
+        {
             let progress = progress_bar(plan.duration);
-            progress.set_prefix(format!("{engine} × {threads}"));
-            let measurement = measure(engine, threads, plan.duration, |so_far, hashes| {
+            progress.set_prefix(format!("{engine} {mode} × {threads}"));
+            let measurement = measure(engine, mode, threads, plan.duration, |so_far, hashes| {
                 let rate = hashes as f64 / so_far.as_secs_f64().max(1e-9);
                 progress.set_position(so_far.as_millis() as u64);
                 progress.set_message(format!("{:.2} MH/s", rate / 1e6));
@@ -185,15 +229,16 @@ fn progress_bar(duration: Duration) -> ProgressBar {
 
 fn table_header() -> String {
     format!(
-        "{:<10} {:>7} {:>8} {:>12} {:>14}",
-        "engine", "threads", "seconds", "MH/s", "MH/s per core"
+        "{:<10} {:<15} {:>7} {:>8} {:>12} {:>14}",
+        "engine", "mode", "threads", "seconds", "MH/s", "MH/s per core"
     )
 }
 
 fn table_row(m: &Measurement) -> String {
     format!(
-        "{:<10} {:>7} {:>8.2} {:>12.2} {:>14.2}",
+        "{:<10} {:<15} {:>7} {:>8.2} {:>12.2} {:>14.2}",
         m.engine.name(),
+        m.mode.name(),
         m.threads,
         m.seconds,
         m.hash_rate / 1e6,
@@ -208,9 +253,13 @@ mod tests {
     #[test]
     fn measures_hashes_over_the_elapsed_time() {
         let mut ticks = Vec::new();
-        let m = measure(Engine::Portable, 1, Duration::from_millis(300), |t, h| {
-            ticks.push((t, h))
-        })
+        let m = measure(
+            Engine::Portable,
+            Mode::NonceOnly,
+            1,
+            Duration::from_millis(300),
+            |t, h| ticks.push((t, h)),
+        )
         .unwrap();
         assert_eq!((m.engine, m.threads), (Engine::Portable, 1));
         assert!(m.hashes > 0);
@@ -223,12 +272,19 @@ mod tests {
 
     #[test]
     fn json_has_exactly_the_documented_fields() {
-        let m = Measurement::new(Engine::ShaNi, 2, Duration::from_secs(4), 100);
+        let m = Measurement::new(
+            Engine::ShaNi,
+            Mode::VersionRolling,
+            2,
+            Duration::from_secs(4),
+            100,
+        );
         let json: serde_json::Value = serde_json::to_value(&m).unwrap();
         assert_eq!(
             json,
             serde_json::json!({
                 "engine": "sha-ni",
+                "mode": "version-rolling",
                 "threads": 2,
                 "seconds": 4.0,
                 "hashes": 100,
@@ -240,16 +296,50 @@ mod tests {
 
     #[test]
     fn table_rows_line_up_with_the_header() {
-        let m = Measurement::new(Engine::Avx512, 16, Duration::from_secs(5), 5_000_000_000);
+        let m = Measurement::new(
+            Engine::Avx512,
+            Mode::NonceOnly,
+            16,
+            Duration::from_secs(5),
+            5_000_000_000,
+        );
         let row = table_row(&m);
         assert_eq!(row.len(), table_header().len(), "{row}");
         assert!(row.contains("1000.00") && row.contains("62.50"), "{row}");
     }
 
     #[test]
+    fn version_rolling_counts_every_version_hashed() {
+        let engine = Engine::best();
+        if engine.versions() == 1 {
+            eprintln!("skipped: {engine} has no version-rolling mode");
+            return;
+        }
+        let m = measure(
+            engine,
+            Mode::VersionRolling,
+            1,
+            Duration::from_millis(300),
+            |_, _| {},
+        )
+        .unwrap();
+        assert_eq!(m.mode, Mode::VersionRolling);
+        assert!(
+            m.hashes > 0 && m.hashes % engine.versions() as u64 == 0,
+            "{m:?}"
+        );
+    }
+
+    #[test]
     fn zero_duration_is_an_error() {
         assert!(matches!(
-            measure(Engine::Portable, 1, Duration::ZERO, |_, _| {}),
+            measure(
+                Engine::Portable,
+                Mode::NonceOnly,
+                1,
+                Duration::ZERO,
+                |_, _| {}
+            ),
             Err(BenchError::Duration(_))
         ));
     }

@@ -14,7 +14,7 @@ use miner::bench::{self, Format, Plan};
 use miner::engine::EngineError;
 use miner::pool::{self, session::Endpoint, PoolConfig};
 use miner::search::default_threads;
-use miner::Engine;
+use miner::{Engine, Mode};
 use tracing_subscriber::EnvFilter;
 
 /// Bitcoin miner: double-SHA256 nonce search on all cores with the fastest
@@ -123,9 +123,19 @@ struct BenchArgs {
     )]
     seconds: Duration,
 
+    /// Benchmark only this mode: nonce-only or version-rolling [default:
+    /// every mode each engine has].
+    #[arg(long, env = "MINER_BENCH_MODE", value_name = "MODE")]
+    mode: Option<Mode>,
+
+    /// Run the whole benchmark this many times, so that engines and modes
+    /// alternate and compare as ratios on a machine whose speed drifts.
+    #[arg(long, value_name = "N", default_value = "1")]
+    repeat: NonZeroUsize,
+
     /// Print one JSON object per result line instead of a table:
-    /// {"engine","threads","seconds","hashes","hash_rate","hash_rate_per_core"},
-    /// rates in hashes per second.
+    /// {"engine","mode","threads","seconds","hashes","hash_rate","hash_rate_per_core"},
+    /// rates in hashes (headers) per second.
     #[arg(long)]
     json: bool,
 }
@@ -202,6 +212,11 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
             Some(n) => vec![n.get()],
             None => (1..=default_threads()).collect(),
         },
+        modes: match args.mode {
+            Some(mode) => vec![mode],
+            None => Mode::ALL.to_vec(),
+        },
+        repeat: args.repeat.get(),
         duration: args.seconds,
     };
     let format = if args.json {
@@ -219,20 +234,35 @@ fn engines() -> anyhow::Result<()> {
     let mut out = io::stdout().lock();
     writeln!(
         out,
-        "{:<10} {:<10} {:>5}  {:<8} requires",
-        "engine", "available", "lanes", "default"
+        "{:<10} {:<10} {:>5}  {:<8} {:<41} requires",
+        "engine", "available", "lanes", "default", "modes"
     )?;
     for engine in Engine::ALL {
+        let modes = engine
+            .modes()
+            .iter()
+            .map(|m| match m {
+                Mode::NonceOnly => m.to_string(),
+                Mode::VersionRolling => format!("{m} ({} versions)", engine.versions()),
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
         writeln!(
             out,
-            "{:<10} {:<10} {:>5}  {:<8} {}",
+            "{:<10} {:<10} {:>5}  {:<8} {:<41} {}",
             engine.name(),
             if engine.is_available() { "yes" } else { "no" },
             engine.lanes(),
             if engine == best { "yes" } else { "" },
+            modes,
             engine.requirement()
         )?;
     }
+    writeln!(
+        out,
+        "`miner run` uses version-rolling when the pool grants at least as many \
+         version patterns as the engine shares a schedule over (2 bits), else nonce-only."
+    )?;
     Ok(())
 }
 

@@ -9,6 +9,6 @@ pub mod search;
 pub mod sha256;
 pub mod target;
 
-pub use engine::{Engine, Hit, Job};
-pub use search::{Found, Outcome, SearchHandle, Searcher, WorkSource};
+pub use engine::{Engine, Hit, Job, Mode, RolledJob};
+pub use search::{Found, Outcome, SearchHandle, Searcher, Work, WorkSource};
 pub use target::ShareTarget;

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_utils::CachePadded;
 
-use crate::engine::{self, Engine, EngineError, Hit, Job, NONCE_SPACE};
+use crate::engine::{self, Engine, EngineError, Hit, Job, RolledJob, NONCE_SPACE};
 
 /// How long a worker aims for one chunk of nonces to take; it bounds how late
 /// a worker notices a restart or stop.
@@ -56,28 +56,63 @@ pub enum SearchError {
     Pool(#[from] rayon::ThreadPoolBuildError),
 }
 
+/// One job for the searcher: a header's nonces, or a header's nonces in a
+/// set of versions (BIP310 version rolling, searched with the engine's
+/// version-rolling mode).
+#[derive(Clone, Debug)]
+// A job is made once per nonce range (seconds of hashing): its size is of no account.
+#[allow(clippy::large_enum_variant)]
+pub enum Work {
+    Nonces(Job),
+    Versions(RolledJob),
+}
+
+impl From<Job> for Work {
+    fn from(job: Job) -> Self {
+        Work::Nonces(job)
+    }
+}
+
+impl From<RolledJob> for Work {
+    fn from(job: RolledJob) -> Self {
+        Work::Versions(job)
+    }
+}
+
+impl Work {
+    /// Headers hashed per nonce.
+    pub fn versions(&self) -> u64 {
+        match self {
+            Work::Nonces(_) => 1,
+            Work::Versions(job) => job.versions().len() as u64,
+        }
+    }
+}
+
 /// Where a [`Searcher`] gets its jobs: asked once at the start of a run and
 /// again each time a job's nonce range is spent or abandoned.
 ///
-/// Any `FnMut() -> Option<(Tag, Job)>` closure is a source.
+/// Any `FnMut() -> Option<(Tag, W)>` closure is a source, where `W` is a
+/// [`Job`], a [`RolledJob`] or a [`Work`].
 pub trait WorkSource {
     /// Identifies a job in the hits reported for it (a stratum job id with
     /// its extranonce2 and ntime, say).
     type Tag: Clone + Send + Sync;
 
     /// The next job to search, or `None` to end the run.
-    fn next_job(&mut self) -> Option<(Self::Tag, Job)>;
+    fn next_job(&mut self) -> Option<(Self::Tag, Work)>;
 }
 
-impl<T, F> WorkSource for F
+impl<T, W, F> WorkSource for F
 where
     T: Clone + Send + Sync,
-    F: FnMut() -> Option<(T, Job)>,
+    W: Into<Work>,
+    F: FnMut() -> Option<(T, W)>,
 {
     type Tag = T;
 
-    fn next_job(&mut self) -> Option<(T, Job)> {
-        self()
+    fn next_job(&mut self) -> Option<(T, Work)> {
+        self().map(|(tag, work)| (tag, work.into()))
     }
 }
 
@@ -89,6 +124,9 @@ pub struct Found<T> {
     /// The job's sequence number in this searcher: 1 for its first job.
     pub job: u64,
     pub hit: Hit,
+    /// The full header version of the hit, for version-rolled work
+    /// ([`Work::Versions`]); `None` for nonce-only work.
+    pub version: Option<u32>,
 }
 
 /// Why [`Searcher::run`] returned.
@@ -137,7 +175,8 @@ impl SearchHandle {
         self.shared.stop.store(true, Ordering::Release);
     }
 
-    /// Nonces hashed so far by all workers, over the searcher's lifetime.
+    /// Headers hashed so far by all workers (nonces times versions), over
+    /// the searcher's lifetime.
     pub fn hashes(&self) -> u64 {
         self.shared
             .hashed
@@ -146,7 +185,7 @@ impl SearchHandle {
             .sum()
     }
 
-    /// Nonces hashed so far by each worker, over the searcher's lifetime.
+    /// Headers hashed so far by each worker, over the searcher's lifetime.
     pub fn hashes_per_thread(&self) -> Vec<u64> {
         self.shared
             .hashed
@@ -239,13 +278,13 @@ impl Searcher {
             // Read before asking for the job, so that a restart made while the
             // source is being asked abandons the job it may have returned stale.
             let generation = shared.generation.load(Ordering::Acquire);
-            let Some((tag, job)) = source.next_job() else {
+            let Some((tag, work)) = source.next_job() else {
                 break Outcome::OutOfWork;
             };
             self.jobs += 1;
             let run = JobRun {
                 engine: self.engine,
-                job: &job,
+                work: &work,
                 tag: &tag,
                 seq: self.jobs,
                 generation,
@@ -269,7 +308,7 @@ impl Searcher {
 /// One job being searched by all workers.
 struct JobRun<'a, T, F> {
     engine: Engine,
-    job: &'a Job,
+    work: &'a Work,
     tag: &'a T,
     seq: u64,
     generation: u64,
@@ -288,6 +327,8 @@ impl<T: Clone, F: Fn(Found<T>)> JobRun<'_, T, F> {
         let counter = &self.shared.hashed[worker];
         let mut chunk = round_to_lanes(FIRST_CHUNK, lanes);
         let mut candidates = Vec::new();
+        let mut rolled = Vec::new();
+        let versions = self.work.versions();
         while !self.shared.cancelled(self.generation) {
             let start = self.next.fetch_add(chunk, Ordering::Relaxed);
             if start >= self.end {
@@ -295,23 +336,39 @@ impl<T: Clone, F: Fn(Found<T>)> JobRun<'_, T, F> {
             }
             let stop = (start + chunk).min(self.end);
             let began = Instant::now();
-            candidates.clear();
-            self.engine
-                .candidates(self.job, start..stop, &mut candidates);
-            counter.fetch_add(stop - start, Ordering::Relaxed);
-            if !candidates.is_empty() {
-                for hit in engine::confirm(self.job, &candidates) {
-                    (self.on_hit)(Found {
-                        tag: self.tag.clone(),
-                        job: self.seq,
-                        hit,
-                    });
+            match self.work {
+                Work::Nonces(job) => {
+                    candidates.clear();
+                    self.engine.candidates(job, start..stop, &mut candidates);
+                    counter.fetch_add(stop - start, Ordering::Relaxed);
+                    for hit in engine::confirm(job, &candidates) {
+                        self.report(hit, None);
+                    }
+                }
+                Work::Versions(job) => {
+                    rolled.clear();
+                    self.engine.rolled_candidates(job, start..stop, &mut rolled);
+                    counter.fetch_add((stop - start) * versions, Ordering::Relaxed);
+                    for hit in engine::confirm_rolled(job, &rolled) {
+                        self.report(hit.hit, Some(hit.version));
+                    }
                 }
             }
             if stop - start == chunk {
                 chunk = next_chunk(chunk, began.elapsed(), lanes);
             }
         }
+    }
+}
+
+impl<T: Clone, F: Fn(Found<T>)> JobRun<'_, T, F> {
+    fn report(&self, hit: Hit, version: Option<u32>) {
+        (self.on_hit)(Found {
+            tag: self.tag.clone(),
+            job: self.seq,
+            hit,
+            version,
+        });
     }
 }
 

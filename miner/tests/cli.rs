@@ -1,5 +1,6 @@
 //! Runs the built `miner` binary as a user would.
 
+use miner::Engine;
 use std::process::{Command, Output};
 
 fn miner(args: &[&str]) -> Output {
@@ -8,6 +9,7 @@ fn miner(args: &[&str]) -> Output {
         .env_remove("MINER_ENGINE")
         .env_remove("MINER_THREADS")
         .env_remove("MINER_BENCH_SECONDS")
+        .env_remove("MINER_BENCH_MODE")
         .env_remove("RUST_LOG")
         .output()
         .expect("the miner binary runs")
@@ -44,11 +46,13 @@ fn bench_json_reports_a_consistent_hash_rate() {
             "hash_rate",
             "hash_rate_per_core",
             "hashes",
+            "mode",
             "seconds",
             "threads"
         ]
     );
     assert_eq!(json["engine"], "portable");
+    assert_eq!(json["mode"], "nonce-only");
     assert_eq!(json["threads"], 1);
     let seconds = json["seconds"].as_f64().unwrap();
     let hashes = json["hashes"].as_u64().unwrap() as f64;
@@ -94,4 +98,44 @@ fn engines_lists_portable_as_available() {
         .filter(|l| l.split_whitespace().nth(3) == Some("yes"))
         .collect();
     assert_eq!(defaults.len(), 1, "exactly one default engine: {stdout}");
+}
+
+#[test]
+fn bench_reports_both_modes_of_an_engine_that_has_them() {
+    let Some(engine) = Engine::available().into_iter().find(|e| e.versions() > 1) else {
+        eprintln!("skipped: no engine with a version-rolling mode runs on this CPU");
+        return;
+    };
+    let out = miner(&[
+        "bench",
+        "--seconds",
+        "0.3",
+        "--threads",
+        "1",
+        "--engine",
+        engine.name(),
+        "--json",
+        "--repeat",
+        "2",
+    ]);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let modes: Vec<String> = text(&out.stdout)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["mode"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        modes,
+        [
+            "nonce-only",
+            "version-rolling",
+            "nonce-only",
+            "version-rolling"
+        ],
+        "{engine}"
+    );
 }

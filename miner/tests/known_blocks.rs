@@ -357,3 +357,74 @@ fn the_true_nonce_is_a_difficulty_one_share() {
         }
     }
 }
+
+/// Engines this CPU cannot run, named in the output rather than passed silently.
+fn report_skipped(test: &str) {
+    for engine in Engine::ALL {
+        if !engine.is_available() {
+            eprintln!(
+                "{test}: skipped engine {engine} (this CPU lacks {})",
+                engine.requirement()
+            );
+        }
+    }
+}
+
+/// The version-rolled blocks (794143, 800000) in the version-rolling mode:
+/// version sets around the true version, with it first, in the middle and
+/// last, and a window around the true nonce. Every engine must find the
+/// block, with its true version and nonce, and nothing else.
+#[test]
+fn version_rolling_mode_finds_the_rolled_blocks() {
+    report_skipped("version_rolling_mode_finds_the_rolled_blocks");
+    let rolled: Vec<&KnownBlock> = BLOCKS
+        .iter()
+        .filter(|b| b.height == 794_143 || b.height == 800_000)
+        .collect();
+    assert_eq!(rolled.len(), 2);
+    for block in rolled {
+        assert_ne!(
+            block.version & BIP310_MASK,
+            0,
+            "block {} is not rolled",
+            block.height
+        );
+        let target = ShareTarget::from_compact(CompactTarget::from_consensus(block.bits));
+        // Neighbouring versions: the true one with its lowest rolled bit
+        // stepped up and down inside the mask.
+        let step = 1u32 << BIP310_MASK.trailing_zeros();
+        let around = |offset: i64| -> u32 {
+            let rolled = (block.version & BIP310_MASK) as i64 + offset * i64::from(step);
+            (block.version & !BIP310_MASK) | (rolled as u32 & BIP310_MASK)
+        };
+        let nonce = i64::from(block.nonce);
+        for engine in engines() {
+            let k = engine.versions().max(3) as i64;
+            for position in [0, k / 2, k - 1] {
+                let versions: Vec<u32> = (0..k).map(|i| around(i - position)).collect();
+                assert_eq!(versions[position as usize], block.version);
+                let job = miner::RolledJob::new(block.bytes_with_nonce(0), &versions, target);
+                for range in [
+                    clamped(nonce - 2_000, nonce + 2_000),
+                    clamped(nonce, nonce + 1),
+                    clamped(nonce - 16, nonce + 1),
+                ] {
+                    let hits = engine.scan_rolled(&job, range.clone());
+                    assert_eq!(
+                        hits.len(),
+                        1,
+                        "block {} with {engine}: {hits:?}",
+                        block.height
+                    );
+                    assert_eq!(hits[0].version, block.version);
+                    assert_eq!(
+                        hits[0].hit,
+                        block.hit(),
+                        "block {} with {engine}",
+                        block.height
+                    );
+                }
+            }
+        }
+    }
+}

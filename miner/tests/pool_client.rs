@@ -85,6 +85,10 @@ async fn pool(
                 let job = &by_id[&s.job_id];
                 s.check_extranonce2_size(4).unwrap();
                 let coinbase = job.coinbase(&EXTRANONCE1, &s.extranonce2);
+                // Version-rolled hits carry bits inside the mask, nothing else.
+                if let Some(bits) = s.version_bits {
+                    assert_eq!(bits & !MASK, 0, "version bits {bits:08x} outside the mask");
+                }
                 let version = s.header_version(job.version, MASK);
                 let header = job.header(job.merkle_root(&coinbase), version, s.ntime, s.nonce);
                 let hash = miner::sha256::sha256d(&serialize(&header));

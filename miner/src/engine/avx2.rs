@@ -4,6 +4,7 @@
 
 use super::job::Job;
 use super::lanes::Lanes;
+use super::rolled::RolledCandidate;
 use std::arch::x86_64::*;
 
 /// Whether this CPU can run the engine.
@@ -16,6 +17,27 @@ pub(crate) fn scan(job: &Job, range: std::ops::Range<u64>, candidates: &mut Vec<
     assert!(available(), "avx2 engine used on a CPU without AVX2");
     // SAFETY: the CPU supports AVX2 (checked just above).
     unsafe { scan_avx2(job, range, candidates) }
+}
+
+/// Scans `range` in every version of `jobs`, one schedule per nonce batch
+/// for all of them; the CPU must pass [`available`].
+pub(crate) fn scan_rolled(
+    jobs: &[Job],
+    range: std::ops::Range<u64>,
+    candidates: &mut Vec<RolledCandidate>,
+) {
+    assert!(available(), "avx2 engine used on a CPU without AVX2");
+    // SAFETY: the CPU supports AVX2 (checked just above).
+    unsafe { scan_rolled_avx2(jobs, range, candidates) }
+}
+
+#[target_feature(enable = "avx2")]
+unsafe fn scan_rolled_avx2(
+    jobs: &[Job],
+    range: std::ops::Range<u64>,
+    candidates: &mut Vec<RolledCandidate>,
+) {
+    super::kernel::scan_rolled::<Ymm>(jobs, range, candidates)
 }
 
 #[target_feature(enable = "avx2")]

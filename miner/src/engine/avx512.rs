@@ -4,6 +4,7 @@
 
 use super::job::Job;
 use super::lanes::{Lanes, Pair};
+use super::rolled::RolledCandidate;
 use std::arch::x86_64::*;
 
 /// Whether this CPU can run the engine.
@@ -19,6 +20,30 @@ pub(crate) fn scan(job: &Job, range: std::ops::Range<u64>, candidates: &mut Vec<
     );
     // SAFETY: the CPU supports AVX-512F and AVX-512BW (checked just above).
     unsafe { scan_avx512(job, range, candidates) }
+}
+
+/// Scans `range` in every version of `jobs`, one schedule per nonce batch
+/// for all of them; the CPU must pass [`available`].
+pub(crate) fn scan_rolled(
+    jobs: &[Job],
+    range: std::ops::Range<u64>,
+    candidates: &mut Vec<RolledCandidate>,
+) {
+    assert!(
+        available(),
+        "avx512 engine used on a CPU without AVX-512F/BW"
+    );
+    // SAFETY: the CPU supports AVX-512F/BW (checked just above).
+    unsafe { scan_rolled_avx512(jobs, range, candidates) }
+}
+
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn scan_rolled_avx512(
+    jobs: &[Job],
+    range: std::ops::Range<u64>,
+    candidates: &mut Vec<RolledCandidate>,
+) {
+    super::kernel::scan_rolled::<Pair<Zmm>>(jobs, range, candidates)
 }
 
 #[target_feature(enable = "avx512f,avx512bw")]

@@ -201,3 +201,173 @@ fn engine_names_parse_and_unknown_is_an_error() {
     ));
     assert!(Engine::Portable.check().is_ok());
 }
+
+/// Engines this CPU cannot run, named in the test output instead of passing
+/// silently.
+fn report_skipped(test: &str) {
+    for engine in Engine::ALL {
+        if !engine.is_available() {
+            eprintln!(
+                "{test}: skipped engine {engine} (this CPU lacks {})",
+                engine.requirement()
+            );
+        }
+    }
+    if Engine::ShaNi.is_available() && !std::arch::is_x86_feature_detected!("avx") {
+        eprintln!("{test}: skipped the sha-ni version-rolling AVX kernel (this CPU lacks AVX)");
+    }
+}
+
+/// `count` versions of `base` inside `mask`, from roll index `first`.
+fn versions_in(base: u32, mask: u32, first: u32, count: u32) -> Vec<u32> {
+    (first..first + count)
+        .map(|r| (base & !mask) | crate::pool::work::deposit(r, mask))
+        .collect()
+}
+
+/// The rolled reference: each version scanned by the portable engine.
+fn rolled_reference(job: &RolledJob, range: Range<u64>) -> Vec<RolledCandidate> {
+    let mut out = Vec::new();
+    for (v, j) in job.jobs().iter().enumerate() {
+        let mut cands = Vec::new();
+        portable::scan(j, range.clone(), &mut cands);
+        out.extend(cands.into_iter().map(|nonce| RolledCandidate {
+            version: v as u32,
+            nonce,
+        }));
+    }
+    out
+}
+
+fn check_rolled(header: [u8; 80], versions: &[u32], difficulty: f64, range: Range<u64>) {
+    let target = ShareTarget::from_difficulty(difficulty).unwrap();
+    let job = RolledJob::new(header, versions, target);
+    let expected = rolled_reference(&job, range.clone());
+    for engine in Engine::available() {
+        let mut got = Vec::new();
+        engine.rolled_candidates(&job, range.clone(), &mut got);
+        assert_eq!(
+            got, expected,
+            "{engine} version-rolling candidates differ on {range:?}, versions {versions:x?}"
+        );
+        let hits = engine.scan_rolled(&job, range.clone());
+        for h in &hits {
+            let mut full = header;
+            full[..4].copy_from_slice(&h.version.to_le_bytes());
+            full[76..].copy_from_slice(&h.hit.nonce.to_le_bytes());
+            assert_eq!(h.hit.hash, crate::sha256::sha256d(&full), "{engine}");
+            assert!(target.is_met_by(&h.hit.hash));
+        }
+    }
+    if Engine::ShaNi.is_available() {
+        // The fallback for SHA CPUs without AVX, whatever this CPU has.
+        let mut got = Vec::new();
+        for (v, j) in job.jobs().iter().enumerate() {
+            let mut nonces = Vec::new();
+            sha_ni::scan_sse(j, range.clone(), &mut nonces);
+            got.extend(nonces.into_iter().map(|nonce| RolledCandidate {
+                version: v as u32,
+                nonce,
+            }));
+        }
+        assert_eq!(got, expected, "sha-ni SSE kernel, rolled versions");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+    #[test]
+    fn version_rolling_matches_portable(
+        header in proptest::collection::vec(any::<u8>(), 80),
+        mask in any::<u32>(),
+        first in 0u32..1000,
+        count in 1u32..10,
+        start in any::<u32>(),
+        len in 0u64..80,
+        log_difficulty in -33.0f64..-2.0,
+    ) {
+        let header: [u8; 80] = header.try_into().unwrap();
+        let base = u32::from_le_bytes(header[..4].try_into().unwrap());
+        let mask = mask | 0x1; // at least one bit to roll
+        let versions = versions_in(base, mask, first, count);
+        let start = u64::from(start);
+        let end = (start + len).min(NONCE_SPACE);
+        check_rolled(header, &versions, 2f64.powf(log_difficulty), start..end);
+    }
+}
+
+#[test]
+fn version_rolling_edges() {
+    report_skipped("version_rolling_edges");
+    let versions = versions_in(0x2000_0000, 0x1fff_e000, 5, 7);
+    // Nonce wrap at 2^32, short and empty ranges, sets of 1..=9 versions.
+    for len in [1, 3, 16, 17, 33] {
+        check_rolled(
+            header(7),
+            &versions,
+            1.0 / 16.0,
+            NONCE_SPACE - len..NONCE_SPACE,
+        );
+    }
+    for len in 0..6u64 {
+        check_rolled(header(11), &versions, 1.0 / 4.0, 1000..1000 + len);
+    }
+    for count in 1..=9 {
+        let v = versions_in(0x2000_0000, 0x1fff_e000, 0, count);
+        check_rolled(header(13), &v, 1.0 / 8.0, 0..40);
+    }
+    // Every (version, nonce) a hit: several hits per batch.
+    let job = RolledJob::new(
+        header(3),
+        &versions,
+        ShareTarget::from_difficulty(1e-12).unwrap(),
+    );
+    for engine in Engine::available() {
+        let hits = engine.scan_rolled(&job, 16..48);
+        assert_eq!(hits.len(), 32 * versions.len(), "{engine}");
+    }
+}
+
+#[test]
+fn version_rolling_hit_on_the_last_version_of_a_set_and_last_lane() {
+    report_skipped("version_rolling_hit_on_the_last_version_of_a_set_and_last_lane");
+    for engine in Engine::available() {
+        let k = engine.versions().max(3) as u32;
+        let last = (2 * engine.lanes() - 1) as u32;
+        // A header whose lowest top word over all (version, nonce) of two
+        // batches is at the last version of the set and the last nonce.
+        let found = (1u16..8192).find_map(|seed| {
+            let h: [u8; 80] = std::array::from_fn(|i| (seed.wrapping_mul(i as u16 + 3) >> 2) as u8);
+            let versions = versions_in(0x2000_0000, 0x1fff_e000, 0, k);
+            let job = RolledJob::new(h, &versions, ShareTarget::from_difficulty(1.0).unwrap());
+            let mut best = (u32::MAX, 0, 0);
+            for (v, j) in job.jobs().iter().enumerate() {
+                for n in 0..=last {
+                    let top = hash_top_word(&j.hash(n));
+                    if top < best.0 {
+                        best = (top, v as u32, n);
+                    }
+                }
+            }
+            (best.1 == k - 1 && best.2 == last).then_some((h, versions, best.0))
+        });
+        let (h, versions, top) = found.expect("some header puts the lowest hash there");
+        let mut be = [0xffu8; 32];
+        be[..4].copy_from_slice(&top.to_be_bytes());
+        let job = RolledJob::new(
+            h,
+            &versions,
+            ShareTarget::new(bitcoin::pow::Target::from_be_bytes(be)),
+        );
+        let mut got = Vec::new();
+        engine.rolled_candidates(&job, 0..u64::from(last) + 1, &mut got);
+        assert_eq!(
+            got,
+            vec![RolledCandidate {
+                version: k - 1,
+                nonce: last
+            }],
+            "{engine}"
+        );
+    }
+}

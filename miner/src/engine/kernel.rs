@@ -9,6 +9,7 @@
 
 use super::job::{Job, DIGEST_BITS};
 use super::lanes::Lanes;
+use super::rolled::RolledCandidate;
 use crate::sha256::{big_sigma0, big_sigma1, ch, maj, small_sigma0, IV, K, PAD};
 use seq_macro::seq;
 
@@ -109,6 +110,117 @@ fn first_hash<V: Lanes>(job: &Job, w3: V) -> [V; 8] {
         round(&mut s, w[T].add_c(K[T]));
     });
     std::array::from_fn(|i| s[i].add_c(job.midstate[i]))
+}
+
+/// The first hash's message schedule words 18..64 of the nonces in `w3`
+/// (words 0..18 are folded into the job's `K + W`). It depends only on the
+/// second chunk, which every version of a rolled header shares.
+#[inline(always)]
+fn first_schedule<V: Lanes>(job: &Job, w3: V) -> [V; 64] {
+    let c = V::splat;
+    let mut w = [c(0); 64];
+    w[18] = w3.small_sigma0().add_c(job.c18);
+    w[19] = w3.add_c(job.c19);
+    w[20] = w[18].small_sigma1().add_c(PAD);
+    w[21] = w[19].small_sigma1();
+    w[22] = w[20].small_sigma1().add_c(super::job::HEADER_BITS);
+    w[23] = w[21].small_sigma1().add_c(job.w16);
+    w[24] = w[22].small_sigma1().add_c(job.w17);
+    seq!(T in 25..30 {
+        w[T] = w[T - 2].small_sigma1().add(w[T - 7]);
+    });
+    w[30] = w[28]
+        .small_sigma1()
+        .add(w[23])
+        .add_c(small_sigma0(super::job::HEADER_BITS));
+    w[31] = w[29]
+        .small_sigma1()
+        .add(w[24])
+        .add_c(small_sigma0(job.w16).wrapping_add(super::job::HEADER_BITS));
+    w[32] = w[30]
+        .small_sigma1()
+        .add(w[25])
+        .add_c(small_sigma0(job.w17).wrapping_add(job.w16));
+    w[33] = w[31]
+        .small_sigma1()
+        .add(w[26])
+        .add(w[18].small_sigma0())
+        .add_c(job.w17);
+    seq!(T in 34..64 {
+        w[T] = expand(&w, T);
+    });
+    // `K + W`, once for all versions.
+    seq!(T in 18..64 {
+        w[T] = w[T].add_c(K[T]);
+    });
+    w
+}
+
+/// The first hash of one version (`job`) on a schedule from
+/// [`first_schedule`] (holding `K + W` from word 18).
+#[inline(always)]
+fn first_rounds<V: Lanes>(job: &Job, w3: V, kw: &[V; 64]) -> [V; 8] {
+    let c = V::splat;
+    let s3 = job.s3;
+    let mut s = [
+        w3.add_c(job.a4_base),
+        c(s3[0]),
+        c(s3[1]),
+        c(s3[2]),
+        w3.add_c(job.e4_base),
+        c(s3[4]),
+        c(s3[5]),
+        c(s3[6]),
+    ];
+    round_hkw(&mut s, c(s3[6].wrapping_add(job.kw[4])));
+    round_hkw(&mut s, c(s3[5].wrapping_add(job.kw[5])));
+    round_hkw(&mut s, c(s3[4].wrapping_add(job.kw[6])));
+    seq!(T in 7..18 {
+        round(&mut s, c(job.kw[T]));
+    });
+    seq!(T in 18..64 {
+        round(&mut s, kw[T]);
+    });
+    std::array::from_fn(|i| s[i].add_c(job.midstate[i]))
+}
+
+/// Scans `range` in every version of `jobs` (the versions of one header)
+/// with `V`-wide nonce batches: each batch's first-hash schedule is computed
+/// once and serves every version. Pushes candidates as (version index, nonce).
+#[inline(always)]
+pub(crate) fn scan_rolled<V: Lanes>(
+    jobs: &[Job],
+    range: std::ops::Range<u64>,
+    candidates: &mut Vec<RolledCandidate>,
+) {
+    let Some(first) = jobs.first() else { return };
+    let bound = first.target().top_word();
+    let lanes = V::LANES as u64;
+    let mut start = range.start;
+    while start < range.end {
+        let w3 = V::consecutive(start as u32).swap_bytes();
+        let kw = first_schedule(first, w3);
+        let left = range.end - start;
+        let live = if left < lanes {
+            (1u32 << left) - 1
+        } else {
+            u32::MAX
+        };
+        for (version, job) in jobs.iter().enumerate() {
+            let digest = first_rounds(job, w3, &kw);
+            let word7 = second_hash_word7(&digest);
+            let mut mask = word7.swap_bytes().le_mask(bound) & live;
+            while mask != 0 {
+                let lane = mask.trailing_zeros();
+                candidates.push(RolledCandidate {
+                    version: version as u32,
+                    nonce: (start as u32).wrapping_add(lane),
+                });
+                mask &= mask - 1;
+            }
+        }
+        start += lanes;
+    }
 }
 
 /// Digest word 7 of SHA-256 over the 32-byte `digest` (as eight words).
@@ -226,6 +338,21 @@ mod tests {
             let word7 = sha256d_word7::<u32>(&job, nonce.swap_bytes());
             let hash = job.hash(nonce);
             assert_eq!(word7.swap_bytes(), hash_top_word(&hash), "nonce {nonce:#x}");
+        }
+    }
+
+    #[test]
+    fn scalar_shared_schedule_matches_full_double_hash() {
+        let header: [u8; 80] = std::array::from_fn(|i| (i as u8).wrapping_mul(91).wrapping_add(7));
+        let target = ShareTarget::from_difficulty(1.0).unwrap();
+        let rolled = crate::engine::RolledJob::new(header, &[0x2000_0000, 0x3fff_e000], target);
+        for nonce in [0u32, 1, 0x1234_5678, u32::MAX] {
+            let kw = first_schedule::<u32>(&rolled.jobs()[0], nonce.swap_bytes());
+            for job in rolled.jobs() {
+                let digest = first_rounds(job, nonce.swap_bytes(), &kw);
+                let word7 = second_hash_word7(&digest);
+                assert_eq!(word7.swap_bytes(), hash_top_word(&job.hash(nonce)));
+            }
         }
     }
 }

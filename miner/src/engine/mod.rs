@@ -11,13 +11,18 @@ mod job;
 mod kernel;
 mod lanes;
 mod portable;
+mod rolled;
 mod sha_ni;
 
 pub use job::Job;
+pub use rolled::{confirm_rolled, RolledCandidate, RolledHit, RolledJob};
 
 use std::fmt;
 use std::ops::Range;
 use std::str::FromStr;
+
+/// Versions per shared schedule in the SIMD kernels' version-rolling mode.
+const SIMD_VERSIONS: usize = 4;
 
 /// One past the largest nonce.
 pub const NONCE_SPACE: u64 = 1 << 32;
@@ -28,6 +33,44 @@ pub struct Hit {
     pub nonce: u32,
     /// The raw double-SHA256 digest (reverse it for the usual display order).
     pub hash: [u8; 32],
+}
+
+/// How an engine's lanes are filled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Mode {
+    /// Lanes are nonces of one header (any pool).
+    NonceOnly,
+    /// Lanes are versions of the same nonce (BIP310 version rolling): the
+    /// first compression's message schedule is computed once per nonce for
+    /// [`Engine::versions`] versions.
+    VersionRolling,
+}
+
+impl Mode {
+    pub const ALL: [Mode; 2] = [Mode::NonceOnly, Mode::VersionRolling];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::NonceOnly => "nonce-only",
+            Mode::VersionRolling => "version-rolling",
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Mode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| format!("unknown mode {s:?} (expected nonce-only or version-rolling)"))
+    }
 }
 
 /// The available hashing engines, fastest first in [`Engine::ALL`].
@@ -117,6 +160,70 @@ impl Engine {
             Engine::Avx2 => 8,
             Engine::Portable => 1,
         }
+    }
+
+    /// Versions of one nonce that the version-rolling mode hashes on one
+    /// shared schedule: a version set is best a multiple of this, and a
+    /// pool must grant at least this many version patterns for the mode to
+    /// pay. 1 means the engine has no version-rolling mode (the portable
+    /// engine hashes each version on its own).
+    pub fn versions(self) -> usize {
+        match self {
+            Engine::Avx512 | Engine::Avx2 => SIMD_VERSIONS,
+            Engine::ShaNi => sha_ni::VERSIONS,
+            Engine::Portable => 1,
+        }
+    }
+
+    /// The modes the engine has: nonce-only, and version-rolling where it
+    /// shares schedules.
+    pub fn modes(self) -> &'static [Mode] {
+        if self.versions() > 1 {
+            &Mode::ALL
+        } else {
+            &Mode::ALL[..1]
+        }
+    }
+
+    /// Pushes the candidates of `range` (end at most 2^32) in every version
+    /// of `job`, sorted by version index then nonce. Panics if the CPU
+    /// cannot run the engine.
+    pub fn rolled_candidates(
+        self,
+        job: &RolledJob,
+        range: Range<u64>,
+        out: &mut Vec<RolledCandidate>,
+    ) {
+        assert!(
+            range.end <= NONCE_SPACE,
+            "nonce range {range:?} beyond 2^32"
+        );
+        let from = out.len();
+        match self {
+            Engine::Avx512 => avx512::scan_rolled(job.jobs(), range, out),
+            Engine::ShaNi => sha_ni::scan_rolled(job.jobs(), range, out),
+            Engine::Avx2 => avx2::scan_rolled(job.jobs(), range, out),
+            Engine::Portable => {
+                let mut nonces = Vec::new();
+                for (version, j) in job.jobs().iter().enumerate() {
+                    nonces.clear();
+                    portable::scan(j, range.clone(), &mut nonces);
+                    out.extend(nonces.iter().map(|&nonce| RolledCandidate {
+                        version: version as u32,
+                        nonce,
+                    }));
+                }
+            }
+        }
+        out[from..].sort_unstable();
+    }
+
+    /// Scans `range` in every version of `job` and returns the confirmed
+    /// hits, by version index then nonce.
+    pub fn scan_rolled(self, job: &RolledJob, range: Range<u64>) -> Vec<RolledHit> {
+        let mut candidates = Vec::new();
+        self.rolled_candidates(job, range, &mut candidates);
+        confirm_rolled(job, &candidates)
     }
 
     /// Pushes the nonces in `range` (end at most 2^32) whose hash's top word is

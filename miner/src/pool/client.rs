@@ -4,7 +4,7 @@
 
 use super::session::{self, Endpoint, SessionEnd};
 use super::work::{JobTag, PoolWork};
-use crate::engine::Engine;
+use crate::engine::{Engine, Mode};
 use crate::search::{Found, SearchError, SearchHandle, Searcher};
 use rand::Rng;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -65,6 +65,7 @@ pub struct PoolClient {
     pub search: SearchHandle,
     shutdown: watch::Sender<bool>,
     work: PoolWork,
+    engine: Engine,
     task: tokio::task::JoinHandle<()>,
     searcher: std::thread::JoinHandle<()>,
 }
@@ -74,7 +75,7 @@ impl PoolClient {
     pub fn start(config: PoolConfig) -> Result<Self, SearchError> {
         let mut searcher = Searcher::new(config.engine, config.threads)?;
         let search = searcher.handle();
-        let work = PoolWork::new();
+        let work = PoolWork::for_engine(config.engine);
         let stats = Arc::new(ShareStats::default());
         let (hits_tx, hits_rx) = mpsc::unbounded_channel::<Found<JobTag>>();
         let (shutdown, shutdown_rx) = watch::channel(false);
@@ -90,6 +91,7 @@ impl PoolClient {
             })
             .expect("spawning the search thread");
 
+        let engine = config.engine;
         let task = tokio::spawn(sessions(
             config,
             work.clone(),
@@ -103,9 +105,29 @@ impl PoolClient {
             search,
             shutdown,
             work,
+            engine,
             task,
             searcher: searcher_thread,
         })
+    }
+
+    /// The mode the search runs in, and why, for the status line.
+    pub fn mode_description(&self) -> String {
+        match self.work.mode() {
+            Mode::VersionRolling => format!(
+                "{} {}: {} versions share each schedule",
+                self.engine,
+                Mode::VersionRolling,
+                self.engine.versions()
+            ),
+            Mode::NonceOnly if self.engine.versions() > 1 => format!(
+                "{} {}: the pool granted fewer than {} version patterns",
+                self.engine,
+                Mode::NonceOnly,
+                self.engine.versions()
+            ),
+            Mode::NonceOnly => format!("{} {}", self.engine, Mode::NonceOnly),
+        }
     }
 
     /// Stops mining and waits for the threads and sessions to end.
@@ -192,8 +214,9 @@ pub async fn run(config: PoolConfig, every: Duration) -> Result<(), SearchError>
                 last = now;
                 let (submitted, accepted, rejected, stale) = client.stats.snapshot();
                 eprintln!(
-                    "{:.2} MH/s  shares: {accepted} accepted, {rejected} rejected, {submitted} submitted, {stale} stale",
-                    rate / 1e6
+                    "{:.2} MH/s ({})  shares: {accepted} accepted, {rejected} rejected, {submitted} submitted, {stale} stale",
+                    rate / 1e6,
+                    client.mode_description(),
                 );
             }
         }

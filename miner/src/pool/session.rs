@@ -147,13 +147,28 @@ pub async fn run(
                     debug!(job = %tag.job_id, "dropping a share for work the pool no longer has");
                     continue;
                 }
+                // Never a version outside what the pool granted: the job's
+                // mask, and the session's (a `set_version_mask` may narrow it).
+                let version_bits = match tag.version_bits_for(found.version) {
+                    Ok(bits) if bits.unwrap_or(0) & !version_mask == 0 => bits,
+                    Ok(bits) => {
+                        warn!(bits = format_args!("{:08x}", bits.unwrap_or(0)), mask = format_args!("{version_mask:08x}"), "dropping a share whose version bits the pool no longer allows");
+                        stats.stale();
+                        continue;
+                    }
+                    Err(version) => {
+                        warn!(version = format_args!("{version:08x}"), mask = format_args!("{:08x}", tag.version_mask), "dropping a hit with a version outside the mask");
+                        stats.stale();
+                        continue;
+                    }
+                };
                 let submit = Submit {
                     worker: endpoint.user.clone(),
                     job_id: tag.job_id.clone(),
                     extranonce2: tag.extranonce2.clone(),
                     ntime: tag.ntime,
                     nonce: found.hit.nonce,
-                    version_bits: tag.version_bits,
+                    version_bits,
                 };
                 let req = send(ClientRequest::Submit(submit), Pending::Submit, &mut pending);
                 framed.send(req).await?;
@@ -199,6 +214,7 @@ pub async fn run(
                                     extranonce2_size: sub.extranonce2_size,
                                     version_mask,
                                 });
+                                info!(mode = %work.mode(), "search mode");
                                 live_jobs.clear();
                                 live_set.clear();
                                 subscribed = true;

@@ -1,9 +1,15 @@
 //! The pool's current work as a [`WorkSource`]: each job is the latest notify
 //! with a fresh extranonce2 (or, with BIP310, fresh version bits) and the
 //! current share difficulty. The search thread blocks here while there is no work.
+//!
+//! With an engine that has a version-rolling mode ([`Engine::versions`] > 1)
+//! and a pool that granted enough version bits (at least that many version
+//! patterns: 2 bits for every engine here), each job is a set of that many
+//! versions of one header ([`Work::Versions`]); otherwise one header
+//! ([`Work::Nonces`]), each with its own version bits when the pool allows.
 
-use crate::engine::Job;
-use crate::search::WorkSource;
+use crate::engine::{Engine, Job, Mode, RolledJob};
+use crate::search::{Work, WorkSource};
 use crate::target::ShareTarget;
 use bitcoin::consensus::serialize;
 use std::sync::{Arc, Condvar, Mutex};
@@ -19,8 +25,28 @@ pub struct JobTag {
     pub extranonce2: Vec<u8>,
     pub ntime: u32,
     /// The rolled version bits, all inside the negotiated mask (BIP310's
-    /// `version_bits`); `None` without version rolling.
+    /// `version_bits`); `None` without version rolling, and for a version
+    /// set, whose hits each carry their own version.
     pub version_bits: Option<u32>,
+    /// The notify's version and the mask the job was rolled in: a hit's
+    /// version may differ from the former only inside the latter.
+    pub job_version: u32,
+    pub version_mask: u32,
+}
+
+impl JobTag {
+    /// The BIP310 `version_bits` to submit for a hit with header `version`
+    /// (`None` for a nonce-only hit): `Err` if the version differs from the
+    /// job's outside the mask, which must never be submitted.
+    pub fn version_bits_for(&self, version: Option<u32>) -> Result<Option<u32>, u32> {
+        match version {
+            None => Ok(self.version_bits),
+            Some(v) if (v ^ self.job_version) & !self.version_mask == 0 => {
+                Ok(Some(v & self.version_mask))
+            }
+            Some(v) => Err(v),
+        }
+    }
 }
 
 /// The session-level parameters a pool gave us.
@@ -41,6 +67,8 @@ struct State {
     /// Jobs handed out for the current notify: extranonce2 and version bits derive from it.
     counter: u64,
     closed: bool,
+    /// Versions per job in the version-rolling mode (1: nonce-only).
+    versions: usize,
 }
 
 /// Shared between the stratum session (which updates it) and the search
@@ -56,8 +84,24 @@ pub const DEFAULT_DIFFICULTY: f64 = 1.0;
 const MAX_VERSION_ROLLS: u64 = 1 << 16;
 
 impl PoolWork {
+    /// Work for nonce-only search.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Work for `engine`: version sets of [`Engine::versions`] whenever the
+    /// pool grants enough version bits.
+    pub fn for_engine(engine: Engine) -> Self {
+        let work = Self::default();
+        work.update(|s| s.versions = engine.versions());
+        work
+    }
+
+    /// The mode the search runs in with the current session's mask.
+    pub fn mode(&self) -> Mode {
+        let state = self.inner.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mask = state.session.as_ref().map_or(0, |s| s.version_mask);
+        mode_for(mask, state.versions)
     }
 
     fn update(&self, f: impl FnOnce(&mut State)) {
@@ -129,19 +173,41 @@ impl PoolWork {
     }
 
     /// Builds the next job, or `None` when there is no work yet.
-    fn make_job(state: &mut State) -> Option<(JobTag, Job)> {
+    fn make_job(state: &mut State) -> Option<(JobTag, Work)> {
         let (session, notify) = (state.session.as_ref()?, state.notify.as_ref()?);
         let difficulty = state.difficulty.unwrap_or(DEFAULT_DIFFICULTY);
         let target = ShareTarget::from_difficulty(difficulty)
             .unwrap_or_else(|_| ShareTarget::from_difficulty(DEFAULT_DIFFICULTY).unwrap());
-        let rolls = version_rolls(session.version_mask);
+        let mask = session.version_mask;
+        let rolled = mode_for(mask, state.versions) == Mode::VersionRolling;
+        // A job takes one version pattern, or a set of `versions` of them.
+        let per_job = if rolled { state.versions as u64 } else { 1 };
+        let jobs_per_en2 = version_rolls(mask) / per_job;
         let n = state.counter;
         state.counter += 1;
-        let (en2_counter, roll) = (n / rolls, n % rolls);
+        let (en2_counter, roll) = (n / jobs_per_en2, (n % jobs_per_en2) * per_job);
         let extranonce2 = counter_bytes(en2_counter, session.extranonce2_size);
         let coinbase = notify.coinbase(&session.extranonce1, &extranonce2);
         let merkle_root = notify.merkle_root(&coinbase);
         let job_version = notify.version.to_consensus() as u32;
+        if rolled {
+            let versions: Vec<u32> = (roll..roll + per_job)
+                .map(|r| (job_version & !mask) | deposit(r as u32, mask))
+                .collect();
+            let version = bitcoin::block::Version::from_consensus(versions[0] as i32);
+            let header = notify.header(merkle_root, version, notify.ntime, 0);
+            let bytes: [u8; 80] = serialize(&header).try_into().expect("headers are 80 bytes");
+            let tag = JobTag {
+                epoch: state.epoch,
+                job_id: notify.job_id.clone(),
+                extranonce2,
+                ntime: notify.ntime,
+                version_bits: None,
+                job_version,
+                version_mask: mask,
+            };
+            return Some((tag, RolledJob::new(bytes, &versions, target).into()));
+        }
         // BIP310: the share carries only the rolled bits (inside the mask).
         let version_bits =
             (session.version_mask != 0).then(|| deposit(roll as u32, session.version_mask));
@@ -157,8 +223,10 @@ impl PoolWork {
             extranonce2,
             ntime: notify.ntime,
             version_bits,
+            job_version,
+            version_mask: mask,
         };
-        Some((tag, Job::new(bytes, target)))
+        Some((tag, Job::new(bytes, target).into()))
     }
 }
 
@@ -166,7 +234,7 @@ impl WorkSource for PoolWork {
     type Tag = JobTag;
 
     /// Blocks until there is work or the client closes.
-    fn next_job(&mut self) -> Option<(JobTag, Job)> {
+    fn next_job(&mut self) -> Option<(JobTag, Work)> {
         let (lock, ready) = &*self.inner;
         let mut state = lock.lock().unwrap_or_else(|e| e.into_inner());
         loop {
@@ -181,13 +249,24 @@ impl WorkSource for PoolWork {
     }
 }
 
+/// The mode for a pool's version `mask` and an engine sharing schedules over
+/// `versions` versions: version-rolling when the mask has at least that many
+/// patterns (and the engine has the mode), else nonce-only.
+pub fn mode_for(mask: u32, versions: usize) -> Mode {
+    if versions > 1 && version_rolls(mask) >= versions as u64 {
+        Mode::VersionRolling
+    } else {
+        Mode::NonceOnly
+    }
+}
+
 /// How many distinct version-bit patterns to roll per extranonce2.
 fn version_rolls(mask: u32) -> u64 {
     (1u64 << mask.count_ones()).min(MAX_VERSION_ROLLS)
 }
 
 /// Scatters the low bits of `value` into the set bits of `mask` (lowest first).
-fn deposit(mut value: u32, mask: u32) -> u32 {
+pub(crate) fn deposit(mut value: u32, mask: u32) -> u32 {
     let mut out = 0;
     let mut m = mask;
     while m != 0 && value != 0 {
@@ -243,8 +322,12 @@ mod tests {
         work.set_difficulty(0.5);
         let n = notify("j1", true);
         work.set_notify(n.clone());
-        let (t1, j1) = work.next_job().unwrap();
-        let (t2, j2) = work.next_job().unwrap();
+        let (t1, Work::Nonces(j1)) = work.next_job().unwrap() else {
+            panic!("rolled work")
+        };
+        let (t2, Work::Nonces(j2)) = work.next_job().unwrap() else {
+            panic!("rolled work")
+        };
         assert_eq!(t1.extranonce2, vec![0, 0, 0, 0]);
         assert_eq!(t2.extranonce2, vec![1, 0, 0, 0]);
         assert_eq!(t1.version_bits, None);
@@ -267,6 +350,55 @@ mod tests {
         assert_eq!(bits, vec![0, 0x2000, 0x4000, 0x6000, 0]);
         assert_eq!(tags[3].extranonce2, vec![0, 0, 0, 0]);
         assert_eq!(tags[4].extranonce2, vec![1, 0, 0, 0]);
+    }
+
+    #[test]
+    fn version_sets_roll_inside_the_mask_when_the_pool_grants_enough_bits() {
+        let engine = Engine::ShaNi;
+        let k = engine.versions();
+        // One bit is two patterns: too few for a set, so nonce-only.
+        let mut work = PoolWork::for_engine(engine);
+        work.set_session(session(0x0000_2000));
+        work.set_notify(notify("j1", true));
+        assert_eq!(work.mode(), Mode::NonceOnly);
+        assert!(matches!(work.next_job().unwrap().1, Work::Nonces(_)));
+        // Two bits (four patterns) hold one set of three; the fourth goes unused.
+        work.set_session(session(0x0000_6000));
+        work.set_notify(notify("j1", true));
+        assert_eq!(work.mode(), Mode::VersionRolling);
+        let mut seen = Vec::new();
+        for en2 in 0..3u8 {
+            let (tag, Work::Versions(job)) = work.next_job().unwrap() else {
+                panic!("nonce-only")
+            };
+            assert_eq!(tag.extranonce2, vec![en2, 0, 0, 0]);
+            assert_eq!(tag.version_bits, None);
+            assert_eq!(job.versions().len(), k);
+            assert_eq!(
+                job.versions(),
+                &[0x2000_0000, 0x2000_2000, 0x2000_4000][..k]
+            );
+            for (v, j) in job.versions().iter().zip(job.jobs()) {
+                assert_eq!(v & !0x6000, 0x2000_0000, "outside the mask");
+                assert_eq!(j.header()[..4], v.to_le_bytes());
+                assert_eq!(tag.version_bits_for(Some(*v)), Ok(Some(v & 0x6000)));
+            }
+            seen.extend_from_slice(job.versions());
+        }
+        // A version outside the mask is refused, never submitted.
+        let (tag, _) = work.next_job().unwrap();
+        assert_eq!(tag.version_bits_for(Some(0x2000_8000)), Err(0x2000_8000));
+        // The full mask: consecutive sets, then the next extranonce2.
+        work.set_session(session(0x1fff_e000));
+        work.set_notify(notify("j2", true));
+        let a = work.next_job().unwrap();
+        let b = work.next_job().unwrap();
+        let (Work::Versions(ja), Work::Versions(jb)) = (&a.1, &b.1) else {
+            panic!()
+        };
+        assert_eq!(ja.versions()[k - 1] + 0x2000, jb.versions()[0]);
+        assert_eq!(a.0.extranonce2, b.0.extranonce2);
+        assert_eq!(mode_for(0x1fff_e000, 1), Mode::NonceOnly);
     }
 
     #[test]

@@ -65,15 +65,15 @@ fn scan_vex(job: &Job, range: std::ops::Range<u64>, candidates: &mut Vec<u32>) {
 
 /// `msg1` results per lane, by the group whose schedule word they start.
 #[repr(C, align(16))]
-struct Parked([[__m128i; 16]; LANES]);
+pub(super) struct Parked(pub(super) [[__m128i; 16]; LANES]);
 
 /// One lane in flight: its state and its two newest message groups.
 #[derive(Clone, Copy)]
-struct Lane {
-    s: State,
+pub(super) struct Lane {
+    pub(super) s: State,
     /// Group `j - 1` and group `j - 2` when group `j` is next.
-    g1: __m128i,
-    g2: __m128i,
+    pub(super) g1: __m128i,
+    pub(super) g2: __m128i,
 }
 
 // Every `asm!` below uses only VEX-128 and legacy SHA instructions, so the
@@ -302,10 +302,28 @@ unsafe fn batch(c: &Consts, parked: &mut Parked, first: u32) -> [u32; LANES] {
             }
         });
 
-        // Second hash over the digest, whose words are the message.
-        for l in lanes.iter_mut() {
-            let abef = _mm_add_epi32(l.s.abef, c.midstate.abef);
-            let cdgh = _mm_add_epi32(l.s.cdgh, c.midstate.cdgh);
+        second_hash(c, [&c.midstate; LANES], parked, &mut lanes)
+    }
+}
+
+/// The second hash, over the digests of `lanes` (their first-hash states
+/// plus `midstates`): digest word 7 of each lane's double hash.
+// `seq!` expands group indices to literals, so `J - 0` and friends appear.
+#[allow(clippy::identity_op)]
+#[inline(always)]
+pub(super) unsafe fn second_hash(
+    c: &Consts,
+    midstates: [&State; LANES],
+    parked: &mut Parked,
+    lanes: &mut [Lane; LANES],
+) -> [u32; LANES] {
+    let kt = &K_GROUPS.0;
+    // SAFETY: the callers' target features are those every step needs, and
+    // every pointer is into `c`, `parked` or `K_GROUPS`.
+    unsafe {
+        for (l, mid) in lanes.iter_mut().zip(midstates) {
+            let abef = _mm_add_epi32(l.s.abef, mid.abef);
+            let cdgh = _mm_add_epi32(l.s.cdgh, mid.cdgh);
             let abef_r = _mm_shuffle_epi32::<0x1b>(abef); // [A, B, E, F]
             let cdgh_r = _mm_shuffle_epi32::<0xb1>(cdgh); // [G, H, C, D]
             l.g2 = _mm_blend_epi16::<0xf0>(abef_r, cdgh_r); // [A, B, C, D]

@@ -17,9 +17,11 @@
 //! upper state).
 
 mod interleaved;
+mod rolled;
 mod sse;
 
 use super::job::{Job, DIGEST_BITS, HEADER_BITS};
+use super::rolled::RolledCandidate;
 use crate::sha256::{self, small_sigma0, IV, K, PAD};
 use std::arch::x86_64::*;
 
@@ -43,6 +45,37 @@ pub(crate) fn scan(job: &Job, range: std::ops::Range<u64>, candidates: &mut Vec<
         interleaved::scan(job, range, candidates)
     } else {
         sse::scan(job, range, candidates)
+    }
+}
+
+/// Versions whose first compressions share one schedule in the
+/// version-rolling mode.
+pub(crate) const VERSIONS: usize = rolled::VERSIONS;
+
+/// Scans `range` in every version of `jobs` (the versions of one header) and
+/// pushes candidates; the CPU must pass [`available`]. Without AVX (the SSE
+/// kernel) each version is scanned on its own, with no schedule shared.
+pub(crate) fn scan_rolled(
+    jobs: &[Job],
+    range: std::ops::Range<u64>,
+    candidates: &mut Vec<RolledCandidate>,
+) {
+    assert!(
+        available(),
+        "sha-ni engine used on a CPU without SHA/SSE4.1"
+    );
+    if is_x86_feature_detected!("avx") {
+        rolled::scan(jobs, range, candidates)
+    } else {
+        let mut nonces = Vec::new();
+        for (version, job) in jobs.iter().enumerate() {
+            nonces.clear();
+            sse::scan(job, range.clone(), &mut nonces);
+            candidates.extend(nonces.iter().map(|&nonce| RolledCandidate {
+                version: version as u32,
+                nonce,
+            }));
+        }
     }
 }
 
