@@ -597,8 +597,10 @@ async fn executor_hash_rate_against_miner_bench() {
         drop(sched);
         let in_executor = rates.iter().sum::<f64>() / rates.len() as f64;
         let bench = tokio::task::spawn_blocking(move || {
+            // The scripted pool grants no version rolling: the task mines nonce-only.
             miner::bench::measure(
                 miner::Engine::best(),
+                miner::Mode::NonceOnly,
                 threads,
                 Duration::from_secs(10),
                 |_, _| {},
