@@ -378,10 +378,11 @@ async fn handle(call: ClientRequest, id: Id, pool: &Arc<Pool>, m: &mut Miner) ->
                 }
                 Err(e) => {
                     pool.stats.reject(reason(&e));
-                    // A stale share is the network's latency, not misbehaviour: a fast miner
-                    // has dozens in flight whenever a block makes a new job (on regtest, many
-                    // times a second). It does not count towards the ban.
-                    if e != ShareError::UnknownJob {
+                    // A stale share (for a job we handed out and retired) is the network's
+                    // latency, not misbehaviour: a fast miner has dozens in flight whenever a
+                    // block makes a new job (on regtest, many times a second). It does not
+                    // count towards the ban; a share for a job never handed out does.
+                    if e != ShareError::Stale {
                         m.invalid += 1;
                     }
                     Response::err(Some(id), e.to_stratum())

@@ -294,6 +294,12 @@ impl JobBook {
         self.jobs.iter().rev().find(|j| j.id == id)
     }
 
+    /// Whether `id` names a job this book handed out (live or retired), as opposed to an id
+    /// it never issued.
+    pub fn was_issued(&self, id: &str) -> bool {
+        u64::from_str_radix(id, 16).is_ok_and(|n| n < self.next_id && format!("{n:x}") == id)
+    }
+
     /// The newest job.
     pub fn latest(&self) -> Option<&Arc<Job>> {
         self.jobs.back()

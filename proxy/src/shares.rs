@@ -7,7 +7,7 @@
 //! | --- | --- | --- |
 //! | the session subscribed | [`ShareError::NotSubscribed`] | 25 |
 //! | the worker authorized on this session | [`ShareError::Unauthorized`] | 24 |
-//! | the job is live (not stale, not unknown) | [`ShareError::UnknownJob`] | 21 |
+//! | the job is live: not retired ([`ShareError::Stale`]), not unknown ([`ShareError::UnknownJob`]) | 21 |
 //! | extranonce2 size, ntime bounds, version bits within the BIP310 mask | [`ShareError::Malformed`] | 20 |
 //! | the header hash meets the job's block target, or else the session's share target | [`ShareError::LowDifficulty`] | 23 |
 //! | the share was not accepted before for this job | [`ShareError::Duplicate`] | 22 |
@@ -53,8 +53,11 @@ pub enum ShareError {
     /// The worker was not authorized on this connection (24).
     #[error("unauthorized worker")]
     Unauthorized,
-    /// The job is unknown or no longer live (21).
+    /// The job was handed out but is no longer live (21).
     #[error("job not found (stale)")]
+    Stale,
+    /// No such job was ever handed out (21).
+    #[error("job not found (unknown)")]
     UnknownJob,
     /// A field has the wrong size or is out of range (20).
     #[error("malformed share: {0}")]
@@ -118,7 +121,7 @@ impl ShareError {
         match self {
             Self::NotSubscribed => ErrorCode::NotSubscribed,
             Self::Unauthorized => ErrorCode::UnauthorizedWorker,
-            Self::UnknownJob => ErrorCode::JobNotFound,
+            Self::Stale | Self::UnknownJob => ErrorCode::JobNotFound,
             Self::Malformed(_) | Self::Parse(_) => ErrorCode::Other,
             Self::LowDifficulty { .. } => ErrorCode::LowDifficulty,
             Self::Duplicate => ErrorCode::DuplicateShare,
@@ -169,7 +172,13 @@ pub fn validate(
     if !session.authorized.contains(&submit.worker) {
         return Err(ShareError::Unauthorized);
     }
-    let job = book.get(&submit.job_id).ok_or(ShareError::UnknownJob)?;
+    let job = book.get(&submit.job_id).ok_or_else(|| {
+        if book.was_issued(&submit.job_id) {
+            ShareError::Stale
+        } else {
+            ShareError::UnknownJob
+        }
+    })?;
     validate_for_job(job, extranonce1, session, submit)
 }
 
@@ -470,7 +479,16 @@ mod tests {
         book.push(Arc::clone(&t2), coinbase_for(&t2));
         assert_eq!(
             validate(&book, &s, &submit(&job, 0)).unwrap_err(),
-            ShareError::UnknownJob
+            ShareError::Stale
         );
+        // A job id never handed out is unknown, not stale (it counts towards the ban).
+        let mut never = submit(&job, 0);
+        for id in ["ffff", "01", "x"] {
+            never.job_id = id.into();
+            assert_eq!(
+                validate(&book, &s, &never).unwrap_err(),
+                ShareError::UnknownJob
+            );
+        }
     }
 }
