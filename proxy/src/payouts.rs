@@ -305,6 +305,12 @@ mod tests {
         ScriptBuf::new_p2wpkh(&WPubkeyHash::from_byte_array([i; 20]))
     }
 
+    /// The window's outputs with no coinbase budget binding.
+    fn unbudgeted(w: &PplnsWindow, value: Amount, config: &PayoutConfig) -> Vec<TxOut> {
+        w.outputs(value, config, &CoinbaseBudget::unlimited())
+            .expect("an unlimited budget always fits")
+    }
+
     fn sum(outs: &[TxOut]) -> u64 {
         outs.iter().map(|o| o.value.to_sat()).sum()
     }
@@ -312,13 +318,11 @@ mod tests {
     #[test]
     fn empty_window_pays_the_fallback() {
         let config = PayoutConfig::new(script(9));
-        let outs = PplnsWindow::new(10)
-            .outputs(
-                Amount::from_sat(5_000_000_000),
-                &config,
-                &CoinbaseBudget::unlimited(),
-            )
-            .unwrap();
+        let outs = unbudgeted(
+            &PplnsWindow::new(10),
+            Amount::from_sat(5_000_000_000),
+            &config,
+        );
         assert_eq!(outs.len(), 1);
         assert_eq!(outs[0].script_pubkey, script(9));
         assert_eq!(outs[0].value, Amount::from_sat(5_000_000_000));
@@ -335,23 +339,11 @@ mod tests {
         w.add(script(2), 1.0);
         w.add(script(3), 1.0);
         // 1000 sat: fee 10, 990 / 3 = 330 each.
-        let outs = w
-            .outputs(
-                Amount::from_sat(1000),
-                &config,
-                &CoinbaseBudget::unlimited(),
-            )
-            .unwrap();
+        let outs = unbudgeted(&w, Amount::from_sat(1000), &config);
         let values: Vec<u64> = outs.iter().map(|o| o.value.to_sat()).collect();
         assert_eq!(values, vec![10, 330, 330, 330]);
         // 1001 sat: fee 10, 991 = 3 * 330 + 1; the tie goes to the smallest script.
-        let outs = w
-            .outputs(
-                Amount::from_sat(1001),
-                &config,
-                &CoinbaseBudget::unlimited(),
-            )
-            .unwrap();
+        let outs = unbudgeted(&w, Amount::from_sat(1001), &config);
         let values: Vec<u64> = outs.iter().map(|o| o.value.to_sat()).collect();
         assert_eq!(values, vec![10, 331, 330, 330]);
         assert!(outs
@@ -368,13 +360,7 @@ mod tests {
         w.add(script(2), 0.25);
         w.add(script(3), 0.75);
         assert_eq!(w.len(), 2);
-        let outs = w
-            .outputs(
-                Amount::from_sat(4000),
-                &config,
-                &CoinbaseBudget::unlimited(),
-            )
-            .unwrap();
+        let outs = unbudgeted(&w, Amount::from_sat(4000), &config);
         assert_eq!(outs.len(), 2);
         assert_eq!(outs[0].value.to_sat(), 1000);
         assert_eq!(outs[1].value.to_sat(), 3000);
@@ -391,13 +377,7 @@ mod tests {
             w.add(script(5), 1.0);
         }
         w.add(script(1), 1.0);
-        let outs = w
-            .outputs(
-                Amount::from_sat(10_000),
-                &config,
-                &CoinbaseBudget::unlimited(),
-            )
-            .unwrap();
+        let outs = unbudgeted(&w, Amount::from_sat(10_000), &config);
         assert_eq!(outs.len(), 1);
         assert_eq!(outs[0].script_pubkey, script(5));
         assert_eq!(outs[0].value.to_sat(), 10_000);
@@ -412,13 +392,7 @@ mod tests {
         let mut w = PplnsWindow::new(10);
         w.add(script(1), 1.0);
         w.add(script(2), 1.0);
-        let outs = w
-            .outputs(
-                Amount::from_sat(1000),
-                &config,
-                &CoinbaseBudget::unlimited(),
-            )
-            .unwrap();
+        let outs = unbudgeted(&w, Amount::from_sat(1000), &config);
         assert_eq!(outs.len(), 2);
         assert_eq!(outs[0].value.to_sat(), 100 + 450);
     }
@@ -502,7 +476,7 @@ mod tests {
             for (who, diff) in &shares {
                 w.add(script(*who), *diff);
             }
-            let outs = w.outputs(Amount::from_sat(value), &config, &CoinbaseBudget::unlimited()).unwrap();
+            let outs = unbudgeted(&w, Amount::from_sat(value), &config);
             prop_assert!(!outs.is_empty());
             prop_assert_eq!(sum(&outs), value);
             prop_assert!(outs.windows(2).all(|p| p[0].script_pubkey < p[1].script_pubkey));
@@ -510,7 +484,7 @@ mod tests {
                 prop_assert!(outs.iter().all(|o| o.value.to_sat() >= dust));
             }
             // Deterministic.
-            prop_assert_eq!(outs, w.outputs(Amount::from_sat(value), &config, &CoinbaseBudget::unlimited()).unwrap());
+            prop_assert_eq!(outs, unbudgeted(&w, Amount::from_sat(value), &config));
         }
     }
 }
