@@ -129,13 +129,11 @@ async fn a_full_journal_disk_makes_the_pool_refuse_shares_until_restarted() {
     let r = c.call("mining.submit", share(2)).await.unwrap();
     assert_eq!(error_code(&r), Some(20), "{r}");
     assert!(r.to_string().contains("cannot record shares"), "{r}");
-    let mut en2 = 3;
 
     // Space comes back; the journal stays closed.
     std::fs::remove_file(filler).unwrap();
-    for _ in 0..3 {
+    for en2 in 3..6 {
         let r = c.call("mining.submit", share(en2)).await.unwrap();
-        en2 += 1;
         assert_eq!(error_code(&r), Some(20), "{r}");
     }
 
