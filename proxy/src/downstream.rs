@@ -352,7 +352,9 @@ async fn handle(call: ClientRequest, id: Id, pool: &Arc<Pool>, m: &mut Miner) ->
             match checked {
                 Ok(share) => {
                     let script = m.scripts[&submit.worker].clone();
-                    pool.record_share(&script, share.credit).await;
+                    // A block is submitted even when the journal fails; the share is then
+                    // not acknowledged (fail closed).
+                    let recorded = pool.record_share(&script, share.credit).await;
                     if share.is_block {
                         let extranonce1 = m.session.extranonce1.clone().unwrap_or_default();
                         match share
@@ -369,6 +371,15 @@ async fn handle(call: ClientRequest, id: Id, pool: &Arc<Pool>, m: &mut Miner) ->
                             }
                             Err(e) => warn!(error = %e, "cannot assemble a found block"),
                         }
+                    }
+                    if let Err(e) = recorded {
+                        return Response::err(
+                            Some(id),
+                            StratumError::new(
+                                ErrorCode::Other,
+                                format!("the pool cannot record shares now: {e}"),
+                            ),
+                        );
                     }
                     if let Some(d) = m.vardiff.on_share(Instant::now()) {
                         m.pending_difficulty = Some(d);

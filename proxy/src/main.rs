@@ -7,7 +7,7 @@ use anyhow::{bail, Context};
 use clap::Parser;
 use proxy::coinbase::CoinbaseConfig;
 use proxy::downstream::{self, ServerConfig};
-use proxy::journal::Journal;
+use proxy::journal::{Journal, JournalOptions};
 use proxy::payouts::{payout_script, PayoutConfig};
 use proxy::pool::{Pool, PoolConfig};
 use proxy::upstream::{Auth, NodeClient};
@@ -44,6 +44,10 @@ struct Args {
     /// Found blocks and accepted shares, append-only.
     #[arg(long, env = "PROXY_JOURNAL", default_value = "proxy-journal.jsonl")]
     journal: PathBuf,
+    /// Journal records after which it is compacted into a snapshot of the unresolved blocks and
+    /// the PPLNS window (bounds its size and the recovery time on start).
+    #[arg(long, env = "PROXY_JOURNAL_COMPACT_EVERY", default_value = "100000", value_parser = clap::value_parser!(u64).range(1..))]
+    journal_compact_every: u64,
     /// Starting share difficulty of a connection (may be below 1; vardiff
     /// adapts it; 1/1024 is a few shares a second for one CPU core).
     #[arg(long, env = "PROXY_DIFFICULTY", default_value = "0.0009765625")]
@@ -139,7 +143,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .context("--operator-address")?;
     info!(chain = %info.chain, height = info.blocks, "node ready");
 
-    let (journal, recovered) = Journal::open(&args.journal)?;
+    let options = JournalOptions {
+        compact_every: usize::try_from(args.journal_compact_every).unwrap_or(usize::MAX),
+    };
+    let (journal, recovered) = Journal::open_with(&args.journal, options)?;
     let mut payouts = PayoutConfig::new(fallback);
     payouts.window = args.pplns_window.max(1);
     payouts.fee_bps = args.fee_bps;

@@ -7,7 +7,7 @@
 use crate::budget::CoinbaseBudget;
 use crate::coinbase::{CoinbaseConfig, CoinbaseParts};
 use crate::jobs::{Job, JobBook, DEFAULT_LIVE_JOBS};
-use crate::journal::{Entry, Journal, Recovered};
+use crate::journal::{Entry, Journal, JournalError, Recovered};
 use crate::payouts::{PayoutConfig, PplnsWindow};
 use crate::upstream::{BlockTemplate, NodeClient, SubmitBlockOutcome, UpstreamError};
 use bitcoin::{BlockHash, Network, ScriptBuf};
@@ -142,6 +142,10 @@ impl Pool {
                 window.add(ScriptBuf::from_bytes(bytes), *difficulty);
             }
         }
+        if journal.compaction_due() {
+            // A long journal from the last run: keep only what the window still holds.
+            journal.compact(window.len());
+        }
         let (jobs_tx, _) = broadcast::channel(64);
         Arc::new(Self {
             config,
@@ -173,24 +177,41 @@ impl Pool {
             .cloned()
     }
 
-    /// Records an accepted share in the PPLNS window and the journal.
-    pub async fn record_share(&self, script: &ScriptBuf, difficulty: f64) {
-        self.window
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .add(script.clone(), difficulty);
+    /// Records an accepted share in the PPLNS window and the journal, and returns once it is
+    /// on disk. The window and the journal take shares in the same order (the append is
+    /// queued under the window's lock), so the window is always a suffix of the journal's
+    /// shares and a compaction can keep just that suffix. An error means the share must not be
+    /// acknowledged: the journal has failed and is closed.
+    pub async fn record_share(
+        &self,
+        script: &ScriptBuf,
+        difficulty: f64,
+    ) -> Result<(), JournalError> {
+        let entry = Entry::Share {
+            script: hex::encode(script.as_bytes()),
+            difficulty,
+        };
+        let pending = {
+            let mut window = self.window.lock().unwrap_or_else(|e| e.into_inner());
+            window.add(script.clone(), difficulty);
+            let pending = self.journal.enqueue(entry);
+            if self.journal.compaction_due() {
+                self.journal.compact(window.len());
+            }
+            pending
+        };
+        if let Err(e) = pending.durable().await {
+            error!(error = %e, "cannot journal an accepted share: rejecting it");
+            // Counted among the rejects, so `/api/stats` and `/metrics` show a failing disk.
+            self.stats.reject("journal-failed");
+            return Err(e);
+        }
         self.stats.accepted.fetch_add(1, Ordering::Relaxed);
         self.stats
             .accepted_difficulty_milli
             .fetch_add((difficulty * 1000.0) as u64, Ordering::Relaxed);
         self.stats.add_accepted_difficulty(difficulty);
-        let entry = Entry::Share {
-            script: hex::encode(script.as_bytes()),
-            difficulty,
-        };
-        if let Err(e) = self.journal.append(&entry).await {
-            error!(error = %e, "cannot journal an accepted share");
-        }
+        Ok(())
     }
 
     /// A share that is also a block: journal it durably, then submit it in
@@ -477,6 +498,7 @@ pub fn worker_script(pool: &Pool, worker: &str) -> Result<ScriptBuf, crate::payo
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::journal::JournalOptions;
     use crate::upstream::fake::{Answer, FakeNode};
     use crate::upstream::{Auth, MAX_CONCURRENT_CALLS};
     use bitcoin::hashes::Hash;
@@ -499,12 +521,34 @@ mod tests {
         .unwrap()
         .with_timeouts(Duration::from_secs(5), longpoll_timeout);
         let dir = tempfile::tempdir().unwrap();
-        let (journal, recovered) = Journal::open(&dir.path().join("journal.jsonl")).unwrap();
+        let pool = pool_in(
+            client,
+            dir.path(),
+            refresh,
+            JournalOptions::default(),
+            |_| {},
+        );
+        (pool, dir)
+    }
+
+    /// A pool on `client` with its journal in `dir`, its payouts adjusted by `payouts`.
+    fn pool_in(
+        client: NodeClient,
+        dir: &std::path::Path,
+        refresh: Duration,
+        options: JournalOptions,
+        payouts: impl FnOnce(&mut PayoutConfig),
+    ) -> Arc<Pool> {
+        let (journal, recovered) = Journal::open_with(&dir.join("journal.jsonl"), options).unwrap();
         let fallback = ScriptBuf::new_p2wpkh(&WPubkeyHash::from_byte_array([0xfa; 20]));
         let config = PoolConfig {
             network: Network::Regtest,
             coinbase: CoinbaseConfig::default(),
-            payouts: PayoutConfig::new(fallback),
+            payouts: {
+                let mut config = PayoutConfig::new(fallback);
+                payouts(&mut config);
+                config
+            },
             poll_interval: Duration::from_millis(200),
             refresh_interval: refresh,
             crash_after_journal: false,
@@ -512,7 +556,63 @@ mod tests {
             inconclusive_checks: 3,
             inconclusive_interval: Duration::from_millis(20),
         };
-        (Pool::new(config, client, journal, &recovered), dir)
+        Pool::new(config, client, journal, &recovered)
+    }
+
+    fn weights(pool: &Pool) -> Vec<(ScriptBuf, u128)> {
+        let window = pool.window.lock().unwrap();
+        let mut w: Vec<_> = window.weights().map(|(s, w)| (s.clone(), w)).collect();
+        w.sort();
+        w
+    }
+
+    #[tokio::test]
+    async fn the_window_survives_compactions_and_a_restart() {
+        let node = FakeNode::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let options = JournalOptions { compact_every: 50 };
+        let small_window = |p: &mut PayoutConfig| p.window = 40;
+        let client = || {
+            NodeClient::new(
+                node.url.clone(),
+                Auth::UserPass {
+                    user: "u".into(),
+                    password: "p".into(),
+                },
+            )
+            .unwrap()
+        };
+        let pool = pool_in(
+            client(),
+            dir.path(),
+            Duration::from_secs(600),
+            options,
+            small_window,
+        );
+        let scripts: Vec<ScriptBuf> = (0..3u8)
+            .map(|i| ScriptBuf::new_p2wpkh(&WPubkeyHash::from_byte_array([i; 20])))
+            .collect();
+        for i in 0..300usize {
+            let script = &scripts[i % 7 % 3];
+            pool.record_share(script, 0.5 + (i % 5) as f64)
+                .await
+                .unwrap();
+        }
+        let before = weights(&pool);
+        assert_eq!(pool.window.lock().unwrap().len(), 40);
+        drop(pool);
+        // Six compactions ran: the file holds the window plus fewer than 50 newer records.
+        let lines = journal_lines_in(dir.path());
+        assert!(lines.len() <= 1 + 40 + 50, "{} lines", lines.len());
+        assert!(matches!(lines[0], Entry::Compacted { .. }));
+        let pool = pool_in(
+            client(),
+            dir.path(),
+            Duration::from_secs(600),
+            options,
+            small_window,
+        );
+        assert_eq!(weights(&pool), before);
     }
 
     /// Waits up to 2 s for a job on the previous block `[prev; 32]`.
@@ -531,7 +631,11 @@ mod tests {
     }
 
     fn journal_lines(dir: &tempfile::TempDir) -> Vec<Entry> {
-        std::fs::read_to_string(dir.path().join("journal.jsonl"))
+        journal_lines_in(dir.path())
+    }
+
+    fn journal_lines_in(dir: &std::path::Path) -> Vec<Entry> {
+        std::fs::read_to_string(dir.join("journal.jsonl"))
             .unwrap()
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())

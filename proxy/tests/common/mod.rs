@@ -117,13 +117,22 @@ pub struct Server {
     pub pool: Arc<Pool>,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl Server {
     pub async fn start(config: ServerConfig) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let pool = test_pool(dir.path());
+        Self::start_with(pool, config, Some(dir)).await
+    }
+
+    /// Serves `pool` (whose journal is wherever the caller put it).
+    pub async fn start_with(
+        pool: Arc<Pool>,
+        config: ServerConfig,
+        dir: Option<tempfile::TempDir>,
+    ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = watch::channel(false);
