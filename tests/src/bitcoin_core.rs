@@ -16,9 +16,9 @@
 //!    `cargo metadata` says where, and cmake builds `bitcoind` and `bitcoin-cli` (about 15
 //!    minutes on two cores; the message says so, and the time taken is printed at the end).
 //!
-//! The build needs cmake, a C++ compiler, `pkg-config`, Boost headers and libevent
-//! (Debian: `cmake g++ pkg-config libboost-dev libevent-dev`); a missing tool is reported by
-//! name with that list.
+//! The build needs cmake, a C++ compiler, `pkg-config`, Boost headers and libevent (the
+//! `bitcoin-core` lines of the workspace's `prerequisites.txt`); what is missing is reported
+//! before the build starts, by package, with its `apt-get` line.
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
@@ -33,9 +33,6 @@ pub const CORE_SOURCE_VERSION: &str = "0.4.1";
 pub const BIN_DIR_ENV: &str = "REGTEST_NODE_BIN_DIR";
 /// Environment variable overriding the cache root.
 pub const CACHE_DIR_ENV: &str = "MESOS_MINER_CACHE_DIR";
-/// The Debian packages the build needs, for error messages and scripts.
-pub const BUILD_PACKAGES: &str = "cmake g++ pkg-config libboost-dev libevent-dev";
-
 /// What can go wrong finding or building Core.
 #[derive(Debug, thiserror::Error)]
 pub enum CoreBuildError {
@@ -48,15 +45,9 @@ pub enum CoreBuildError {
         #[source]
         source: std::io::Error,
     },
-    /// A build tool is missing.
-    #[error(
-        "building Bitcoin Core needs `{tool}`, which is not installed \
-         (Debian: apt-get install {BUILD_PACKAGES})"
-    )]
-    MissingTool {
-        /// The tool.
-        tool: &'static str,
-    },
+    /// Packages the build needs are missing.
+    #[error(transparent)]
+    Missing(#[from] crate::prerequisites::Missing),
     /// A build step failed.
     #[error("{step} failed ({status}); its output is in {log}")]
     Step {
@@ -173,20 +164,6 @@ pub fn core_binaries() -> Result<CoreBinaries, CoreBuildError> {
     Ok(bins)
 }
 
-fn require(tool: &'static str) -> Result<(), CoreBuildError> {
-    let found = Command::new(tool)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    if found {
-        Ok(())
-    } else {
-        Err(CoreBuildError::MissingTool { tool })
-    }
-}
-
 /// Runs `cmd`, its output appended to `log`; an error names `step`.
 fn run_step(step: &str, cmd: &mut Command, log: &Path) -> Result<(), CoreBuildError> {
     let out = File::options()
@@ -270,9 +247,7 @@ fn fetch_source(root: &Path, log: &Path) -> Result<PathBuf, CoreBuildError> {
 }
 
 fn build_into(root: &Path) -> Result<(), CoreBuildError> {
-    for tool in ["cmake", "c++", "pkg-config"] {
-        require(tool)?;
-    }
+    crate::prerequisites::require("bitcoin-core")?;
     let log = root.join("build.log");
     let _ = fs::remove_file(&log);
     let source = fetch_source(root, &log)?;

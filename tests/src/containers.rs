@@ -64,6 +64,7 @@ pub struct Images {
 /// Builds the images from the current sources (`docker/build-images`),
 /// tagged `tag`.
 pub fn build_images(tag: &str) -> anyhow::Result<Images> {
+    crate::prerequisites::require("images")?;
     let output = Command::new(workspace_root().join("docker/build-images"))
         .env("DOCKER_HOST", engine())
         .env("IMAGE_TAG", tag)

@@ -8,11 +8,13 @@
 //! * [`mining`]: the proxy and miners as processes, their stats and journal.
 //! * [`stack`]: devcluster + scheduler for a node: the Mesos side of the full stack.
 //! * [`containers`]: a Docker engine, the workspace's images, and containers.
+//! * [`prerequisites`]: the machine's packages the builds need, from `prerequisites.txt`.
 
 pub mod bins;
 pub mod bitcoin_core;
 pub mod containers;
 pub mod mining;
 pub mod node;
+pub mod prerequisites;
 pub mod stack;
 pub mod wallet;
