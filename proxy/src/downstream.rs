@@ -164,6 +164,7 @@ async fn session(
             version_mask: 0,
             target: ShareTarget::from_difficulty(vardiff.difficulty())
                 .expect("vardiff difficulties are positive"),
+            job_targets: Default::default(),
         },
         scripts: HashMap::new(),
         pending_difficulty: Some(vardiff.difficulty()),
@@ -292,6 +293,8 @@ async fn send_job(
         conn.send(ServerMessage::SetDifficulty(d).into_notification())
             .await?;
     }
+    // Shares for this job are judged at the difficulty announced before it.
+    m.session.job_sent(job.id());
     let mut notify = job.notify();
     notify.clean_jobs |= force_clean;
     conn.send(ServerMessage::Notify(notify).into_notification())
