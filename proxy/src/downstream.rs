@@ -353,6 +353,13 @@ async fn handle(call: ClientRequest, id: Id, pool: &Arc<Pool>, m: &mut Miner) ->
                 shares::validate(&book, &m.session, &submit)
             };
             match checked {
+                // Over the connection's share rate: not credited, unless it is a block. Not
+                // towards the ban: a miner whose difficulty is still rising gets here.
+                Ok(share) if !share.is_block && !m.vardiff.admit(Instant::now()) => {
+                    pool.stats.reject("rate-limited");
+                    let limit = m.vardiff.share_rate_limit();
+                    Response::err(Some(id), ShareError::RateLimited { limit }.to_stratum())
+                }
                 Ok(share) => {
                     let script = m.scripts[&submit.worker].clone();
                     pool.record_share(&script, share.credit).await;

@@ -129,7 +129,8 @@ pub struct Pool {
 }
 
 impl Pool {
-    /// The pool, with the PPLNS window rebuilt from the journal's shares.
+    /// The pool, with the PPLNS window rebuilt from the journal's shares (all of them, until
+    /// the first template sizes the window by work).
     pub fn new(
         config: PoolConfig,
         node: NodeClient,
@@ -316,11 +317,12 @@ impl Pool {
             &self.config.coinbase,
             self.config.max_notify_line,
         )?;
-        let outputs = self
-            .window
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .outputs(template.coinbasevalue, &self.config.payouts, &budget)?;
+        let outputs = {
+            let mut window = self.window.lock().unwrap_or_else(|e| e.into_inner());
+            // The window is so many blocks' work at this template's difficulty.
+            window.set_network_difficulty(template.target.difficulty_float());
+            window.outputs(template.coinbasevalue, &self.config.payouts, &budget)?
+        };
         let paid = outputs.len();
         let coinbase = CoinbaseParts::build(
             &self.config.coinbase,

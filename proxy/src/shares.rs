@@ -20,6 +20,10 @@
 //! the work they took) changes what a share for an older job is worth. A job id the session was
 //! never sent is judged at the newest difficulty.
 //!
+//! Once valid, a share that is not a block must also fit the connection's share rate limit
+//! ([`crate::vardiff::Vardiff::admit`], checked by the server): else
+//! [`ShareError::RateLimited`], code 20, not credited.
+//!
 //! Hex sizes (a nonce that is not 8 hex digits, ...) are caught when the request is parsed
 //! ([`stratum::ClientRequest::parse`]); such a [`stratum::ParseError`] converts into
 //! [`ShareError::Parse`], also code 20.
@@ -117,9 +121,15 @@ pub enum ShareError {
         /// The session's difficulty.
         target_difficulty: f64,
     },
-    /// Already accepted for this job (22).
+    /// Already accepted, for this job or another on the same previous block (22).
     #[error("duplicate share")]
     Duplicate,
+    /// Valid, but over the connection's share rate limit, and not a block (20).
+    #[error("share rate above the limit of {limit} a second: raise the difficulty")]
+    RateLimited {
+        /// The limit, in shares a second.
+        limit: f64,
+    },
 }
 
 /// The malformed-share cases.
@@ -166,7 +176,7 @@ impl ShareError {
             Self::NotSubscribed => ErrorCode::NotSubscribed,
             Self::Unauthorized => ErrorCode::UnauthorizedWorker,
             Self::Stale | Self::UnknownJob => ErrorCode::JobNotFound,
-            Self::Malformed(_) | Self::Parse(_) => ErrorCode::Other,
+            Self::Malformed(_) | Self::Parse(_) | Self::RateLimited { .. } => ErrorCode::Other,
             Self::LowDifficulty { .. } => ErrorCode::LowDifficulty,
             Self::Duplicate => ErrorCode::DuplicateShare,
         }
