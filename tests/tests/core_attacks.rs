@@ -6,22 +6,34 @@
 //!   the same header is a share for every live job; sent to each, it is accepted once.
 //! * A share is judged at the difficulty of its job: `mining.set_difficulty` applies to the
 //!   next job, so a share for the job before it is held to (and credited at) the older one.
+//! * A connection flooding minimum-difficulty shares for the whole test (it asks for the regtest
+//!   difficulty and gets the signet floor) beside two honest miners is paid at most its work's
+//!   fraction: the PPLNS window is measured in work, and the per-connection share rate limit
+//!   refuses what it sends beyond `--max-share-rate`. By count it would have been paid nearly
+//!   everything.
 //!
 //! The attacker is this test's own stratum client ([`Client`]), mining with the `miner`
 //! crate's engines; it can send whatever a miner can.
 
-use std::collections::VecDeque;
-use std::io::{BufRead, BufReader, Write};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::io::{BufRead, BufReader, ErrorKind, Write};
 use std::net::TcpStream;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bitcoin::hashes::Hash;
 use bitcoin::{BlockHash, ScriptBuf, Target};
 use miner::{Engine, ShareTarget};
+use proxy::payouts::PayoutConfig;
+use proxy::vardiff::REGTEST_DIFFICULTY;
 use proxy::vardiff::SIGNET_MIN_DIFFICULTY;
 use serde_json::{json, Value};
 use stratum::{Notify, ServerMessage};
-use tests::mining::{journal_shares, Proxy, ProxyOptions};
+use tests::mining::{
+    block_difficulty, journal_shares, mined_by_proxy, miner, paid_by_some_window, payouts,
+    wait_until, Proxy, ProxyOptions,
+};
 use tests::node::{Chain, Node};
 use tests::wallet::{AddressKind, TestWallet};
 
@@ -70,6 +82,10 @@ struct Client {
     next_id: u64,
     /// Notifications not yet looked at.
     pending: VecDeque<Value>,
+    /// Responses not yet looked at, by id.
+    answers: HashMap<u64, Value>,
+    /// A line being read.
+    line: String,
     extranonce1: Vec<u8>,
     difficulty: f64,
     /// Every job received, oldest first.
@@ -81,12 +97,16 @@ impl Client {
     /// Connects, subscribes and authorizes `worker`.
     fn connect(port: u16, worker: &str) -> Self {
         let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to the proxy");
-        stream.set_read_timeout(Some(WAIT)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_millis(20)))
+            .unwrap();
         let mut c = Self {
             reader: BufReader::new(stream.try_clone().unwrap()),
             writer: stream,
             next_id: 1,
             pending: VecDeque::new(),
+            answers: HashMap::new(),
+            line: String::new(),
             extranonce1: Vec::new(),
             difficulty: f64::NAN,
             jobs: Vec::new(),
@@ -100,14 +120,32 @@ impl Client {
         c
     }
 
-    fn read(&mut self) -> Value {
-        let mut line = String::new();
-        let n = self
-            .reader
-            .read_line(&mut line)
-            .expect("a line from the proxy");
-        assert!(n > 0, "the proxy closed the connection");
-        serde_json::from_str(&line).expect("JSON from the proxy")
+    /// The next message, if one arrives within the socket's short read timeout.
+    fn try_read(&mut self) -> Option<Value> {
+        match self.reader.read_line(&mut self.line) {
+            Ok(0) => panic!("the proxy closed the connection"),
+            Ok(_) if self.line.ends_with('\n') => {
+                let msg = serde_json::from_str(&self.line).expect("JSON from the proxy");
+                self.line.clear();
+                Some(msg)
+            }
+            Ok(_) => None,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => None,
+            Err(e) => panic!("reading from the proxy: {e}"),
+        }
+    }
+
+    /// Reads one message, if any is waiting, into `pending` or `answers`; whether it did.
+    fn pump(&mut self) -> bool {
+        let Some(msg) = self.try_read() else {
+            return false;
+        };
+        if msg.get("method").is_some() {
+            self.pending.push_back(msg);
+        } else if let Some(id) = msg["id"].as_u64() {
+            self.answers.insert(id, msg);
+        }
+        true
     }
 
     /// Sends a request; returns its id.
@@ -121,13 +159,13 @@ impl Client {
 
     /// The response to `id` (notifications are queued).
     fn response(&mut self, id: u64) -> Value {
+        let deadline = Instant::now() + WAIT;
         loop {
-            let msg = self.read();
-            if msg.get("method").is_some() {
-                self.pending.push_back(msg);
-            } else if msg["id"] == json!(id) {
+            if let Some(msg) = self.answers.remove(&id) {
                 return msg;
             }
+            assert!(Instant::now() < deadline, "no answer to request {id}");
+            self.pump();
         }
     }
 
@@ -153,12 +191,11 @@ impl Client {
 
     /// Waits until `n` jobs were received in all.
     fn wait_jobs(&mut self, n: usize) {
+        let deadline = Instant::now() + WAIT;
         self.absorb();
         while self.jobs.len() < n {
-            let msg = self.read();
-            if msg.get("method").is_some() {
-                self.pending.push_back(msg);
-            }
+            assert!(Instant::now() < deadline, "no job in time");
+            self.pump();
             self.absorb();
         }
     }
@@ -210,6 +247,74 @@ impl Client {
             format!("{:08x}", found.nonce),
         ]);
         self.call("mining.submit", params)
+    }
+}
+
+/// What a flooding client did.
+#[derive(Debug, Default)]
+struct Flood {
+    /// Hashes computed.
+    hashes: u64,
+    /// Shares sent.
+    submitted: u64,
+    /// The proxy's answers: `accepted`, or the error code.
+    answers: BTreeMap<String, u64>,
+}
+
+impl Client {
+    /// Mines shares at the newest job's difficulty and sends every one without waiting for
+    /// the answers, until `stop`; suggests `suggest` every 10 s (vardiff would raise it).
+    fn flood(mut self, stop: &AtomicBool, suggest: f64) -> Flood {
+        let mut flood = Flood::default();
+        let engine = Engine::best();
+        let mut submits = std::collections::HashSet::new();
+        let mut extranonce2 = 0x8000_0000u32;
+        let mut suggested = Instant::now();
+        const CHUNK: u64 = 1 << 18;
+        while !stop.load(Ordering::Relaxed) {
+            if suggested.elapsed() >= Duration::from_secs(10) {
+                self.send("mining.suggest_difficulty", json!([suggest]));
+                suggested = Instant::now();
+            }
+            while self.pump() {}
+            self.absorb();
+            let job = self.jobs.last().cloned().expect("a job");
+            extranonce2 += 1;
+            let en2 = extranonce2.to_be_bytes();
+            let n = &job.notify;
+            let root = n.merkle_root(&n.coinbase(&self.extranonce1, &en2));
+            let header = n.header(root, n.version, n.ntime, 0);
+            let bytes: [u8; 80] = bitcoin::consensus::encode::serialize(&header)
+                .try_into()
+                .unwrap();
+            let target = ShareTarget::from_difficulty(job.difficulty).unwrap();
+            let hits = engine.scan(&miner::Job::new(bytes, target), 0..CHUNK);
+            flood.hashes += CHUNK;
+            for hit in hits {
+                let params = json!([
+                    self.worker,
+                    n.job_id,
+                    hex::encode(en2),
+                    format!("{:08x}", n.ntime),
+                    format!("{:08x}", hit.nonce),
+                ]);
+                submits.insert(self.send("mining.submit", params));
+                flood.submitted += 1;
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while submits.iter().any(|id| !self.answers.contains_key(id)) && Instant::now() < deadline {
+            self.pump();
+        }
+        for id in submits {
+            let key = match self.answers.get(&id) {
+                None => "unanswered".to_owned(),
+                Some(a) if a["result"] == true => "accepted".to_owned(),
+                Some(a) => format!("error {}", error_code(a).unwrap_or(0)),
+            };
+            *flood.answers.entry(key).or_default() += 1;
+        }
+        flood
     }
 }
 
@@ -304,6 +409,7 @@ fn one_share_is_credited_once_and_at_its_jobs_difficulty() {
     assert!(close(raised.difficulty, 4.0 * d0), "{}", raised.difficulty);
     let easy = |d: f64| d < 4.0 * d0;
     let late = c.mine(&older, [0, 0, 0, 2], d0, easy);
+    assert!(late.difficulty < 4.0 * d0, "{late:?}");
     let r = c.submit(&older.notify.job_id, &late);
     assert_eq!(
         r["result"], true,
@@ -321,4 +427,115 @@ fn one_share_is_credited_once_and_at_its_jobs_difficulty() {
     assert_eq!(credited.len(), 4, "{credited:?}");
     assert!(close(credited[2], d0), "{credited:?}");
     assert!(close(credited[3], 4.0 * d0), "{credited:?}");
+}
+
+#[test]
+fn a_connection_flooding_minimum_difficulty_shares_earns_only_its_work() {
+    let node = Node::start(Chain::Signet).expect("a custom signet node");
+    let info = node.cli_json(&["getblockchaininfo"]).unwrap();
+    let network_difficulty = info["difficulty"].as_f64().unwrap();
+    let wallet = TestWallet::new(node.network(), "flood");
+    let fallback = wallet.address(AddressKind::P2wpkh, 0).to_string();
+    let alice = wallet.address(AddressKind::P2tr, 1).to_string();
+    let bob = wallet.address(AddressKind::P2shP2wpkh, 2).to_string();
+    let mallory = wallet.address(AddressKind::P2wpkh, 3).to_string();
+    let mallory_script = wallet.script(AddressKind::P2wpkh, 3);
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = ProxyOptions::new(&fallback, dir.path());
+    options.difficulty = network_difficulty / 20.0;
+    // Honest miners aim at a share a second; a connection may have 5 a second accepted.
+    options.share_seconds = 1.0;
+    options.extra_args = vec!["--max-share-rate".into(), "5".into()];
+    options.refresh_seconds = 2.0;
+    let journal = options.journal.clone();
+    let proxy = Proxy::start(&node, &options);
+    let start = node.height().unwrap();
+
+    // The attacker asks for the regtest difficulty and gets the signet floor.
+    let mut c = Client::connect(proxy.port, &format!("{mallory}.flood"));
+    c.wait_jobs(1);
+    let r = c.call("mining.suggest_difficulty", json!([REGTEST_DIFFICULTY]));
+    assert_eq!(r["result"], true, "{r}");
+    let seen = c.jobs.len();
+    c.wait_jobs(seen + 1);
+    let floor = c.jobs.last().unwrap().difficulty;
+    assert!(
+        close(floor, SIGNET_MIN_DIFFICULTY),
+        "suggested down to {floor}"
+    );
+
+    // It floods for the whole test; two honest miners mine beside it.
+    let stop = Arc::new(AtomicBool::new(false));
+    let flooding = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || c.flood(&stop, REGTEST_DIFFICULTY))
+    };
+    let a = miner(&proxy.url(), &format!("{alice}.a"));
+    let b = miner(&proxy.url(), &format!("{bob}.b"));
+    let flood_start = Instant::now();
+    wait_until("6 signet blocks and 45 s", Duration::from_secs(300), || {
+        node.height().unwrap() >= start + 6 && flood_start.elapsed() >= Duration::from_secs(45)
+    });
+    let tip = node.height().unwrap();
+    stop.store(true, Ordering::Relaxed);
+    let flood = flooding
+        .join()
+        .expect("the flooding client kept its connection");
+    drop((a, b));
+    let stats = proxy.stats();
+    eprintln!("flood: {flood:?}\nstats: {stats}");
+    assert!(
+        stats["shares_rejected"]["rate-limited"]
+            .as_u64()
+            .unwrap_or(0)
+            > 0,
+        "the attacker was rate limited: {stats}"
+    );
+    // Blocks race each other at this difficulty (some end up stale), but none is invalid.
+    assert_eq!(stats["blocks_rejected"], json!({}), "{stats}");
+
+    // Every block pays a window by work of the journaled shares ...
+    let shares = journal_shares(&journal);
+    let config = PayoutConfig::new(wallet.script(AddressKind::P2wpkh, 0));
+    let (mut to_mallory, mut paid) = (0u64, 0u64);
+    for h in start + 1..=tip {
+        let block = node.block_at(h).unwrap();
+        assert!(mined_by_proxy(&block), "block {h} is the proxy's");
+        let outs = payouts(&block);
+        let value = outs.iter().map(|o| o.value).sum();
+        assert!(
+            paid_by_some_window(&outs, value, &shares, &config, block_difficulty(&block)),
+            "block {h} pays {outs:?}, which no window of the journaled shares gives"
+        );
+        for o in outs {
+            paid += o.value.to_sat();
+            if o.script_pubkey == mallory_script {
+                to_mallory += o.value.to_sat();
+            }
+        }
+    }
+    // ... so the attacker gets at most the fraction its hashes are of all the work done,
+    // however many shares it sent.
+    let mallory_count = shares.iter().filter(|(s, _)| *s == mallory_script).count();
+    let honest_work: f64 = shares
+        .iter()
+        .filter(|(s, _)| *s != mallory_script)
+        .map(|(_, d)| d * 4_294_967_296.0)
+        .sum();
+    let mallory_hashes = flood.hashes as f64;
+    let fair = mallory_hashes / (mallory_hashes + honest_work);
+    let got = to_mallory as f64 / paid as f64;
+    let by_count = mallory_count as f64 / shares.len() as f64;
+    eprintln!(
+        "attacker: {mallory_count} of {} shares ({by_count:.3}), {:.3e} hashes, fair {fair:.3}, \
+         paid {got:.3} over {} blocks",
+        shares.len(),
+        mallory_hashes,
+        tip - start
+    );
+    assert!(paid > 0);
+    assert!(
+        got <= fair * 1.25 + 0.05,
+        "the attacker got {got:.3} of the payouts for {fair:.3} of the work"
+    );
 }
