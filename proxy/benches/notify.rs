@@ -60,7 +60,7 @@ fn template() -> BlockTemplate {
 fn bench(c: &mut Criterion) {
     let template = Arc::new(template());
     let payouts = PayoutConfig::new(ScriptBuf::new_p2wpkh(&WPubkeyHash::all_zeros()));
-    let mut window = PplnsWindow::new(payouts.window);
+    let mut window = PplnsWindow::from_config(&payouts);
     for i in 0..500u32 {
         let mut h = [0u8; 20];
         h[..4].copy_from_slice(&i.to_be_bytes());

@@ -101,6 +101,7 @@ fn bench_validate(c: &mut Criterion) {
         authorized: vec!["alice.rig".into()],
         version_mask: 0x1fff_e000,
         target,
+        job_targets: Default::default(),
     };
     let ntime = template.curtime;
     let header = job.header(&EXTRANONCE1, &EXTRANONCE2, job.version(), ntime, 0);

@@ -291,7 +291,7 @@ mod tests {
 
     /// A window of `scripts`, each with one share of equal difficulty.
     fn window(scripts: &[ScriptBuf]) -> PplnsWindow {
-        let mut w = PplnsWindow::new(scripts.len().max(1));
+        let mut w = PplnsWindow::new(crate::payouts::DEFAULT_WINDOW_FACTOR);
         for s in scripts {
             w.add(s.clone(), 1.0);
         }
@@ -450,7 +450,7 @@ mod tests {
             "{err}"
         );
         // The empty window (fallback) too.
-        let err = PplnsWindow::new(1)
+        let err = PplnsWindow::new(crate::payouts::DEFAULT_WINDOW_FACTOR)
             .outputs(t.coinbasevalue, &payouts(), &budget)
             .unwrap_err();
         assert!(matches!(err, CoinbaseError::TemplateFull { .. }), "{err}");
@@ -494,7 +494,7 @@ mod tests {
             let t = template(ntx, used.min(4_000_000 - 8000), sigops);
             let config = CoinbaseConfig::default();
             let budget = CoinbaseBudget::new(&t, &config, line).unwrap();
-            let mut w = PplnsWindow::new(scripts.len());
+            let mut w = PplnsWindow::new(crate::payouts::DEFAULT_WINDOW_FACTOR);
             for (s, d) in &scripts {
                 w.add(s.clone(), *d);
             }

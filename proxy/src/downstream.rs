@@ -164,6 +164,7 @@ async fn session(
             version_mask: 0,
             target: ShareTarget::from_difficulty(vardiff.difficulty())
                 .expect("vardiff difficulties are positive"),
+            job_targets: Default::default(),
         },
         scripts: HashMap::new(),
         pending_difficulty: Some(vardiff.difficulty()),
@@ -292,6 +293,8 @@ async fn send_job(
         conn.send(ServerMessage::SetDifficulty(d).into_notification())
             .await?;
     }
+    // Shares for this job are judged at the difficulty announced before it.
+    m.session.job_sent(job.id());
     let mut notify = job.notify();
     notify.clean_jobs |= force_clean;
     conn.send(ServerMessage::Notify(notify).into_notification())
@@ -350,6 +353,13 @@ async fn handle(call: ClientRequest, id: Id, pool: &Arc<Pool>, m: &mut Miner) ->
                 shares::validate(&book, &m.session, &submit)
             };
             match checked {
+                // Over the connection's share rate: not credited, unless it is a block. Not
+                // towards the ban: a miner whose difficulty is still rising gets here.
+                Ok(share) if !share.is_block && !m.vardiff.admit(Instant::now()) => {
+                    pool.stats.reject("rate-limited");
+                    let limit = m.vardiff.share_rate_limit();
+                    Response::err(Some(id), ShareError::RateLimited { limit }.to_stratum())
+                }
                 Ok(share) => {
                     let script = m.scripts[&submit.worker].clone();
                     // A block is submitted even when the journal fails; the share is then

@@ -7,10 +7,15 @@
 //! * the allowed header times ([`Job::ntime_range`], `mintime ..= curtime + 7200`);
 //! * share -> header reconstruction ([`Job::header`]) without allocating;
 //! * full block assembly for `submitblock` ([`Job::assemble_block`]);
-//! * the set of shares already accepted for it, for duplicate detection.
+//! * the set of shares already accepted, for duplicate detection: one [`SeenShares`] for every
+//!   job on the same previous block hash, not one per job. Jobs on one tip are republished
+//!   with byte-identical coinbases (same template, same payouts), so one hash found by a miner
+//!   is a valid share for each of them; keyed by the header hash, the shared set credits it once
+//!   whichever job ids it is sent to (a share for another coinbase or template is another
+//!   header, another hash, other work).
 //!
 //! [`JobBook`] keeps the last few live jobs by id and drops them all when the previous block
-//! hash changes (the `clean_jobs` case).
+//! hash changes (the `clean_jobs` case), starting a new duplicate set.
 
 use std::collections::{HashSet, VecDeque};
 use std::ops::RangeInclusive;
@@ -38,10 +43,33 @@ pub struct Job {
     coinbase: CoinbaseParts,
     merkle_branch: Vec<[u8; 32]>,
     clean_jobs: bool,
-    /// Header hashes of the shares accepted for this job. A header hash commits to the
-    /// extranonces (through the coinbase and merkle root), ntime, nonce and version, so it
-    /// identifies the `(extranonce1, extranonce2, ntime, nonce, version)` tuple in 32 bytes.
-    seen: Mutex<HashSet<[u8; 32]>>,
+    seen: Arc<SeenShares>,
+}
+
+/// Header hashes of the shares accepted on one previous block hash, across all its jobs. A
+/// header hash commits to the extranonces (through the coinbase and merkle root), the
+/// template's transactions, ntime, nonce and version, so it identifies the work in 32 bytes.
+#[derive(Debug, Default)]
+pub struct SeenShares(Mutex<HashSet<[u8; 32]>>);
+
+impl SeenShares {
+    /// Records a share by its header hash; false if it was already recorded.
+    pub fn insert(&self, header_hash: &BlockHash) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(header_hash.to_byte_array())
+    }
+
+    /// How many shares are recorded.
+    pub fn len(&self) -> usize {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// The merkle branch of the first leaf (the coinbase) given the other leaves, in internal byte
@@ -74,12 +102,25 @@ fn hash_pair(left: &[u8; 32], right: &[u8; 32]) -> [u8; 32] {
 }
 
 impl Job {
-    /// A job for `template` with `coinbase`. `clean_jobs` tells miners to drop older jobs.
+    /// A job for `template` with `coinbase` and a duplicate set of its own. `clean_jobs` tells
+    /// miners to drop older jobs.
     pub fn new(
         id: impl Into<String>,
         template: Arc<BlockTemplate>,
         coinbase: CoinbaseParts,
         clean_jobs: bool,
+    ) -> Self {
+        Self::sharing(id, template, coinbase, clean_jobs, Arc::default())
+    }
+
+    /// [`Self::new`] recording its shares in `seen`, the set of every job on the same
+    /// previous block hash.
+    pub fn sharing(
+        id: impl Into<String>,
+        template: Arc<BlockTemplate>,
+        coinbase: CoinbaseParts,
+        clean_jobs: bool,
+        seen: Arc<SeenShares>,
     ) -> Self {
         let txids: Vec<[u8; 32]> = template
             .transactions
@@ -92,7 +133,7 @@ impl Job {
             template,
             coinbase,
             clean_jobs,
-            seen: Mutex::new(HashSet::new()),
+            seen,
         }
     }
 
@@ -228,12 +269,10 @@ impl Job {
             .map(hex::encode)
     }
 
-    /// Records an accepted share by its header hash; false if it was already recorded.
+    /// Records an accepted share by its header hash, in the set shared by every job on this
+    /// previous block hash; false if it was already recorded (for this job or another).
     pub fn record_share(&self, header_hash: &BlockHash) -> bool {
-        self.seen
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .insert(header_hash.to_byte_array())
+        self.seen.insert(header_hash)
     }
 }
 
@@ -243,6 +282,8 @@ pub struct JobBook {
     jobs: VecDeque<Arc<Job>>,
     capacity: usize,
     prevhash: Option<BlockHash>,
+    /// The duplicate set of the jobs on `prevhash`.
+    seen: Arc<SeenShares>,
     next_id: u64,
 }
 
@@ -259,6 +300,7 @@ impl JobBook {
             jobs: VecDeque::with_capacity(capacity.max(1)),
             capacity: capacity.max(1),
             prevhash: None,
+            seen: Arc::default(),
             next_id: 0,
         }
     }
@@ -278,10 +320,17 @@ impl JobBook {
             }
             self.jobs.clear();
             self.prevhash = Some(template.previousblockhash);
+            self.seen = Arc::default();
         }
         let id = format!("{:x}", self.next_id);
         self.next_id = self.next_id.wrapping_add(1);
-        let job = Arc::new(Job::new(id, template, coinbase, clean));
+        let job = Arc::new(Job::sharing(
+            id,
+            template,
+            coinbase,
+            clean,
+            Arc::clone(&self.seen),
+        ));
         if self.jobs.len() == self.capacity {
             self.jobs.pop_front();
         }
@@ -489,15 +538,33 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn duplicate_shares_are_detected_per_job() {
+    fn duplicate_shares_are_detected_across_the_jobs_of_one_tip() {
+        let mut book = JobBook::new(4);
         let t = Arc::new(fake_template(0, 1));
-        let a = Job::new("a", Arc::clone(&t), coinbase_for(&t), true);
-        let b = Job::new("b", Arc::clone(&t), coinbase_for(&t), false);
+        // Republished jobs on one tip: byte-identical coinbases, so the same header.
+        let a = book.push(Arc::clone(&t), coinbase_for(&t));
+        let b = book.push(Arc::clone(&t), coinbase_for(&t));
+        assert_eq!(a.notify().coinb1, b.notify().coinb1);
         let h = a
             .header(&[0; 4], &[0; 4], t.version, t.curtime, 1)
             .block_hash();
+        assert_eq!(
+            b.header(&[0; 4], &[0; 4], t.version, t.curtime, 1)
+                .block_hash(),
+            h
+        );
         assert!(a.record_share(&h));
         assert!(!a.record_share(&h));
-        assert!(b.record_share(&h));
+        assert!(!b.record_share(&h), "the same work through another job id");
+        // A job pushed later on the same tip shares the set too.
+        let c = book.push(Arc::clone(&t), coinbase_for(&t));
+        assert!(!c.record_share(&h));
+        // A new tip starts afresh (the old hash is not a share there anyway).
+        let t2 = Arc::new(fake_template(0, 2));
+        let d = book.push(Arc::clone(&t2), coinbase_for(&t2));
+        assert!(d.record_share(&h));
+        // Jobs made on their own keep their own sets.
+        let lone = Job::new("x", Arc::clone(&t), coinbase_for(&t), true);
+        assert!(lone.record_share(&h));
     }
 }

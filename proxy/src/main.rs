@@ -55,9 +55,16 @@ struct Args {
     /// Vardiff aims at one share per this many seconds per connection.
     #[arg(long, env = "PROXY_SHARE_SECONDS", default_value = "10")]
     share_seconds: f64,
-    /// Shares in the PPLNS window.
-    #[arg(long, env = "PROXY_PPLNS_WINDOW", default_value = "8640")]
-    pplns_window: usize,
+    /// The PPLNS window in blocks' worth of work at the network difficulty: the newest
+    /// shares whose difficulties sum to this many times it are paid. 3 is p2pool's choice:
+    /// each share is paid its fair expectation at any value; larger smooths payouts over more
+    /// blocks but pays later and makes coinbases with more payees.
+    #[arg(long, env = "PROXY_PPLNS_WINDOW_FACTOR", default_value = "3")]
+    pplns_window_factor: f64,
+    /// Most shares a second one connection may have accepted (blocks are always taken); never
+    /// below four times the rate --share-seconds aims at.
+    #[arg(long, env = "PROXY_MAX_SHARE_RATE", default_value = "20")]
+    max_share_rate: f64,
     /// Operator fee in basis points, paid to --operator-address.
     #[arg(long, env = "PROXY_FEE_BPS", default_value = "0")]
     fee_bps: u16,
@@ -148,7 +155,19 @@ async fn run(args: Args) -> anyhow::Result<()> {
     };
     let (journal, recovered) = Journal::open_with(&args.journal, options)?;
     let mut payouts = PayoutConfig::new(fallback);
-    payouts.window = args.pplns_window.max(1);
+    if !(args.pplns_window_factor.is_finite() && args.pplns_window_factor > 0.0) {
+        bail!(
+            "--pplns-window-factor must be a positive number of blocks, not {}",
+            args.pplns_window_factor
+        );
+    }
+    payouts.window_factor = args.pplns_window_factor;
+    if !(args.max_share_rate.is_finite() && args.max_share_rate > 0.0) {
+        bail!(
+            "--max-share-rate must be a positive number of shares a second, not {}",
+            args.max_share_rate
+        );
+    }
     payouts.fee_bps = args.fee_bps;
     payouts.operator = operator;
     let config = PoolConfig {
@@ -181,6 +200,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         vardiff: VardiffConfig {
             initial_difficulty: args.difficulty,
             target_interval: Duration::from_secs_f64(args.share_seconds.max(0.001)),
+            max_share_rate: args.max_share_rate,
             ..VardiffConfig::for_network(network)
         },
         max_connections: args.max_connections.max(1),

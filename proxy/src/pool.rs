@@ -129,7 +129,8 @@ pub struct Pool {
 }
 
 impl Pool {
-    /// The pool, with the PPLNS window rebuilt from the journal's shares.
+    /// The pool, with the PPLNS window rebuilt from the journal's shares (all of them, until
+    /// the first template sizes the window by work).
     pub fn new(
         config: PoolConfig,
         node: NodeClient,
@@ -144,7 +145,7 @@ impl Pool {
         }
         if journal.compaction_due() {
             // A long journal from the last run: keep only what the window still holds.
-            journal.compact(window.len());
+            journal.compact(window.retained());
         }
         let (jobs_tx, _) = broadcast::channel(64);
         Arc::new(Self {
@@ -196,7 +197,7 @@ impl Pool {
             window.add(script.clone(), difficulty);
             let pending = self.journal.enqueue(entry);
             if self.journal.compaction_due() {
-                self.journal.compact(window.len());
+                self.journal.compact(window.retained());
             }
             pending
         };
@@ -337,11 +338,12 @@ impl Pool {
             &self.config.coinbase,
             self.config.max_notify_line,
         )?;
-        let outputs = self
-            .window
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .outputs(template.coinbasevalue, &self.config.payouts, &budget)?;
+        let outputs = {
+            let mut window = self.window.lock().unwrap_or_else(|e| e.into_inner());
+            // The window is so many blocks' work at this template's difficulty.
+            window.set_network_difficulty(template.target.difficulty_float());
+            window.outputs(template.coinbasevalue, &self.config.payouts, &budget)?
+        };
         let paid = outputs.len();
         let coinbase = CoinbaseParts::build(
             &self.config.coinbase,
@@ -561,7 +563,11 @@ mod tests {
 
     fn weights(pool: &Pool) -> Vec<(ScriptBuf, u128)> {
         let window = pool.window.lock().unwrap();
-        let mut w: Vec<_> = window.weights().map(|(s, w)| (s.clone(), w)).collect();
+        let mut w: Vec<_> = window
+            .weights()
+            .into_iter()
+            .map(|(s, w)| (s.clone(), w))
+            .collect();
         w.sort();
         w
     }
@@ -571,7 +577,9 @@ mod tests {
         let node = FakeNode::start().await;
         let dir = tempfile::tempdir().unwrap();
         let options = JournalOptions { compact_every: 50 };
-        let small_window = |p: &mut PayoutConfig| p.window = 40;
+        let one_block = |p: &mut PayoutConfig| p.window_factor = 1.0;
+        // A window of ~10 of these shares, ~40 retained (4 windows).
+        let size = |pool: &Pool| pool.window.lock().unwrap().set_network_difficulty(25.0);
         let client = || {
             NodeClient::new(
                 node.url.clone(),
@@ -587,8 +595,9 @@ mod tests {
             dir.path(),
             Duration::from_secs(600),
             options,
-            small_window,
+            one_block,
         );
+        size(&pool);
         let scripts: Vec<ScriptBuf> = (0..3u8)
             .map(|i| ScriptBuf::new_p2wpkh(&WPubkeyHash::from_byte_array([i; 20])))
             .collect();
@@ -599,19 +608,22 @@ mod tests {
                 .unwrap();
         }
         let before = weights(&pool);
-        assert_eq!(pool.window.lock().unwrap().len(), 40);
+        let retained = pool.window.lock().unwrap().retained();
+        assert!((30..=60).contains(&retained), "{retained} shares retained");
         drop(pool);
-        // Six compactions ran: the file holds the window plus fewer than 50 newer records.
+        // Several compactions ran: the file holds the retained shares plus fewer than 50
+        // newer records.
         let lines = journal_lines_in(dir.path());
-        assert!(lines.len() <= 1 + 40 + 50, "{} lines", lines.len());
+        assert!(lines.len() <= 1 + retained + 50, "{} lines", lines.len());
         assert!(matches!(lines[0], Entry::Compacted { .. }));
         let pool = pool_in(
             client(),
             dir.path(),
             Duration::from_secs(600),
             options,
-            small_window,
+            one_block,
         );
+        size(&pool);
         assert_eq!(weights(&pool), before);
     }
 

@@ -9,8 +9,20 @@
 //! | the worker authorized on this session | [`ShareError::Unauthorized`] | 24 |
 //! | the job is live: not retired ([`ShareError::Stale`]), not unknown ([`ShareError::UnknownJob`]) | 21 |
 //! | extranonce2 size, ntime bounds, version bits within the BIP310 mask | [`ShareError::Malformed`] | 20 |
-//! | the header hash meets the job's block target, or else the session's share target | [`ShareError::LowDifficulty`] | 23 |
-//! | the share was not accepted before for this job | [`ShareError::Duplicate`] | 22 |
+//! | the header hash meets the job's block target, or else the share target the session had when the job was sent to it | [`ShareError::LowDifficulty`] | 23 |
+//! | the share was not accepted before, for this job or any other on the same previous block | [`ShareError::Duplicate`] | 22 |
+//!
+//! Each share is judged, and credited, at the difficulty of its job: stratum's
+//! `mining.set_difficulty` applies to the jobs notified after it, so a share for an older job
+//! still in flight is held to the difficulty that was in effect for that job
+//! ([`Session::job_sent`], [`Session::target_for`]), as ckpool does. Neither a rise (which would
+//! reject an honest miner's in-flight shares) nor a fall (which would credit them at less than
+//! the work they took) changes what a share for an older job is worth. A job id the session was
+//! never sent is judged at the newest difficulty.
+//!
+//! Once valid, a share that is not a block must also fit the connection's share rate limit
+//! ([`crate::vardiff::Vardiff::admit`], checked by the server): else
+//! [`ShareError::RateLimited`], code 20, not credited.
 //!
 //! Hex sizes (a nonce that is not 8 hex digits, ...) are caught when the request is parsed
 //! ([`stratum::ClientRequest::parse`]); such a [`stratum::ParseError`] converts into
@@ -19,6 +31,7 @@
 //! Share targets come from [`miner::ShareTarget`], so difficulties below 1 (down to the regtest
 //! block target) work. The path allocates nothing except when the duplicate set grows.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use bitcoin::block::Header;
@@ -27,7 +40,11 @@ use bitcoin::{BlockHash, Target};
 use miner::ShareTarget;
 use stratum::{ErrorCode, ParseError, StratumError, Submit};
 
-use crate::jobs::{Job, JobBook};
+use crate::jobs::{Job, JobBook, DEFAULT_LIVE_JOBS};
+
+/// How many jobs a session remembers the difficulty of: more than a [`JobBook`] keeps live,
+/// so every live job sent to the session is remembered.
+pub const REMEMBERED_JOBS: usize = 2 * DEFAULT_LIVE_JOBS;
 
 /// What validation needs to know about the submitting connection.
 #[derive(Debug, Clone)]
@@ -42,6 +59,37 @@ pub struct Session {
     pub version_mask: u32,
     /// The share target in effect (from the difficulty last sent).
     pub target: ShareTarget,
+    /// The share target of each job sent on this connection, newest last
+    /// ([`Self::job_sent`]).
+    pub job_targets: JobTargets,
+}
+
+/// The share target each recently sent job was sent at, bounded to [`REMEMBERED_JOBS`].
+#[derive(Debug, Clone, Default)]
+pub struct JobTargets(VecDeque<(String, ShareTarget)>);
+
+impl Session {
+    /// Records that the job `job_id` was just sent at the target in effect ([`Self::target`],
+    /// set from the difficulty announced before it).
+    pub fn job_sent(&mut self, job_id: &str) {
+        let jobs = &mut self.job_targets.0;
+        jobs.retain(|(id, _)| id != job_id);
+        if jobs.len() == REMEMBERED_JOBS {
+            jobs.pop_front();
+        }
+        jobs.push_back((job_id.to_owned(), self.target));
+    }
+
+    /// The target shares for `job_id` are judged at: the one it was sent at, or the newest
+    /// for a job not sent on this connection.
+    pub fn target_for(&self, job_id: &str) -> ShareTarget {
+        self.job_targets
+            .0
+            .iter()
+            .rev()
+            .find(|(id, _)| id == job_id)
+            .map_or(self.target, |(_, t)| *t)
+    }
 }
 
 /// Why a share was rejected.
@@ -73,9 +121,15 @@ pub enum ShareError {
         /// The session's difficulty.
         target_difficulty: f64,
     },
-    /// Already accepted for this job (22).
+    /// Already accepted, for this job or another on the same previous block (22).
     #[error("duplicate share")]
     Duplicate,
+    /// Valid, but over the connection's share rate limit, and not a block (20).
+    #[error("share rate above the limit of {limit} a second: raise the difficulty")]
+    RateLimited {
+        /// The limit, in shares a second.
+        limit: f64,
+    },
 }
 
 /// The malformed-share cases.
@@ -122,7 +176,7 @@ impl ShareError {
             Self::NotSubscribed => ErrorCode::NotSubscribed,
             Self::Unauthorized => ErrorCode::UnauthorizedWorker,
             Self::Stale | Self::UnknownJob => ErrorCode::JobNotFound,
-            Self::Malformed(_) | Self::Parse(_) => ErrorCode::Other,
+            Self::Malformed(_) | Self::Parse(_) | Self::RateLimited { .. } => ErrorCode::Other,
             Self::LowDifficulty { .. } => ErrorCode::LowDifficulty,
             Self::Duplicate => ErrorCode::DuplicateShare,
         }
@@ -146,9 +200,9 @@ pub struct AcceptedShare {
     /// The share's own difficulty (`difficulty_1_target / hash`): at least the session's, or
     /// at least the network's for a block.
     pub difficulty: f64,
-    /// The difficulty the share is credited with in PPLNS: the session's, but never more than
-    /// the network difficulty of the job (a block found at a share difficulty set above it
-    /// counts as one block's worth of work).
+    /// The difficulty the share is credited with in PPLNS: the one its job was sent at (which it
+    /// was judged against), but never more than the network difficulty of the job (a block
+    /// found at a share difficulty set above it counts as one block's worth of work).
     pub credit: f64,
     /// Whether the hash also meets the block target.
     pub is_block: bool,
@@ -228,16 +282,16 @@ pub fn validate_for_job(
     );
     let hash = header.block_hash();
     let raw = hash.as_byte_array();
+    let target = session.target_for(job.id());
     // The block target first: a block is never lost to a share target set above the
     // network difficulty. Otherwise the cheap reject on the top word, as the engines do.
     let is_block = job.block_target().is_met_by(hash);
     if !is_block
-        && (miner::target::hash_top_word(raw) > session.target.top_word()
-            || !session.target.is_met_by(raw))
+        && (miner::target::hash_top_word(raw) > target.top_word() || !target.is_met_by(raw))
     {
         return Err(ShareError::LowDifficulty {
             difficulty: hash_difficulty(&hash),
-            target_difficulty: session.target.difficulty(),
+            target_difficulty: target.difficulty(),
         });
     }
     if !job.record_share(&hash) {
@@ -251,7 +305,7 @@ pub fn validate_for_job(
         header,
         hash,
         difficulty: hash_difficulty(&hash),
-        credit: session.target.difficulty().min(job.network_difficulty()),
+        credit: target.difficulty().min(job.network_difficulty()),
         is_block,
     })
 }
@@ -273,6 +327,7 @@ mod tests {
             authorized: vec!["alice.rig".into()],
             version_mask: 0x1fff_e000,
             target,
+            job_targets: JobTargets::default(),
         }
     }
 
@@ -305,6 +360,118 @@ mod tests {
             })
             .expect("a hit within 2^24 nonces");
         (hit.nonce, hit.hash)
+    }
+
+    /// A nonce for `sub`'s fields whose hash meets `target` and satisfies `keep` (by its
+    /// difficulty).
+    fn mine_where(job: &Job, sub: &Submit, target: ShareTarget, keep: impl Fn(f64) -> bool) -> u32 {
+        let header = job.header(&EN1, &sub.extranonce2, job.version(), sub.ntime, 0);
+        let bytes: [u8; 80] = bitcoin::consensus::encode::serialize(&header)
+            .try_into()
+            .unwrap();
+        let mj = MinerJob::new(bytes, target);
+        (0..4096u64)
+            .find_map(|i| {
+                Engine::Portable
+                    .scan(&mj, i << 16..(i + 1) << 16)
+                    .into_iter()
+                    .find(|h| keep(hash_difficulty(&BlockHash::from_byte_array(h.hash))))
+            })
+            .expect("a hit within 2^28 nonces")
+            .nonce
+    }
+
+    #[test]
+    fn one_share_sent_to_every_live_job_is_credited_once() {
+        // Jobs republished on one tip have byte-identical coinbases: the same header is a
+        // share for each of them.
+        let (mut book, first) = book_with_hard_job();
+        let t = Arc::new(first.template().clone());
+        let again = book.push(Arc::clone(&t), coinbase_for(&t));
+        let third = book.push(Arc::clone(&t), coinbase_for(&t));
+        let share = ShareTarget::from_difficulty(1.0 / 65536.0).unwrap();
+        let mut s = session(share);
+        for job in [&first, &again, &third] {
+            s.job_sent(job.id());
+        }
+        let mut sub = submit(&first, 0);
+        let (nonce, _) = mine(&first, &sub, s.version_mask, share);
+        sub.nonce = nonce;
+        let ok = validate(&book, &s, &sub).expect("the first submission counts");
+        for job in [&again, &third] {
+            let mut other = sub.clone();
+            other.job_id = job.id().into();
+            let header = job.header(&EN1, &other.extranonce2, job.version(), other.ntime, nonce);
+            assert_eq!(header.block_hash(), ok.hash, "the same work");
+            assert_eq!(
+                validate(&book, &s, &other).unwrap_err(),
+                ShareError::Duplicate,
+                "job {}",
+                job.id()
+            );
+        }
+        // Other work on any of them still counts.
+        let mut next = submit(&third, 0);
+        next.extranonce2 = vec![0, 0, 0, 7];
+        next.nonce = mine(&third, &next, s.version_mask, share).0;
+        validate(&book, &s, &next).expect("a different share");
+    }
+
+    #[test]
+    fn a_share_is_judged_and_credited_at_its_jobs_difficulty() {
+        let (mut book, old) = book_with_hard_job();
+        let t = Arc::new(old.template().clone());
+        let easy = ShareTarget::from_difficulty(1.0 / 1_048_576.0).unwrap();
+        let hard = ShareTarget::from_difficulty(1.0 / 65_536.0).unwrap();
+        let mut s = session(easy);
+        s.job_sent(old.id());
+        // The difficulty rises (set_difficulty, then the next job).
+        s.target = hard;
+        let new = book.push(Arc::clone(&t), coinbase_for(&t));
+        s.job_sent(new.id());
+        let below_hard = |d: f64| d < hard.difficulty();
+        // A share for the older job still in flight: held to, and credited at, its difficulty.
+        let mut sub = submit(&old, 0);
+        sub.nonce = mine_where(&old, &sub, easy, below_hard);
+        let ok = validate(&book, &s, &sub).expect("judged at the old job's difficulty");
+        assert_eq!(ok.credit, easy.difficulty());
+        // The same work level for the new job is too low.
+        let mut sub = submit(&new, 0);
+        sub.extranonce2 = vec![0, 0, 0, 2];
+        sub.nonce = mine_where(&new, &sub, easy, below_hard);
+        assert!(matches!(
+            validate(&book, &s, &sub),
+            Err(ShareError::LowDifficulty { target_difficulty, .. })
+                if target_difficulty == hard.difficulty()
+        ));
+        // The difficulty falls: a share for the job sent at the higher one is credited at it.
+        s.target = easy;
+        let newest = book.push(Arc::clone(&t), coinbase_for(&t));
+        s.job_sent(newest.id());
+        let mut sub = submit(&new, 0);
+        sub.extranonce2 = vec![0, 0, 0, 3];
+        sub.nonce = mine_where(&new, &sub, hard, |_| true);
+        assert_eq!(validate(&book, &s, &sub).unwrap().credit, hard.difficulty());
+        // ... and one below it is still low for that job, though it meets the newest.
+        let mut sub = submit(&new, 0);
+        sub.extranonce2 = vec![0, 0, 0, 4];
+        sub.nonce = mine_where(&new, &sub, easy, below_hard);
+        assert_eq!(
+            validate(&book, &s, &sub).unwrap_err().code(),
+            ErrorCode::LowDifficulty
+        );
+        // A job never sent on this connection is judged at the newest difficulty.
+        let unsent = book.push(Arc::clone(&t), coinbase_for(&t));
+        let mut sub = submit(&unsent, 0);
+        sub.extranonce2 = vec![0, 0, 0, 5];
+        sub.nonce = mine_where(&unsent, &sub, easy, below_hard);
+        assert_eq!(validate(&book, &s, &sub).unwrap().credit, easy.difficulty());
+        // The memory is bounded and keeps the newest.
+        for i in 0..3 * REMEMBERED_JOBS {
+            s.job_sent(&format!("j{i}"));
+        }
+        assert_eq!(s.job_targets.0.len(), REMEMBERED_JOBS);
+        assert!(s.job_targets.0.iter().all(|(id, _)| id != old.id()));
     }
 
     fn book_with_job() -> (JobBook, Arc<Job>) {

@@ -10,6 +10,15 @@
 //! miner is not resent `mining.set_difficulty` every interval. A silent miner's difficulty is
 //! lowered too: the time since its last share counts as a lower bound on the interval.
 //!
+//! Each connection's share rate is also capped ([`Vardiff::admit`]): a token bucket refilled at
+//! [`VardiffConfig::max_share_rate`] shares a second (never less than four times the rate
+//! vardiff aims at, so it never fights vardiff), holding [`SHARE_BURST_SECONDS`] of them. A
+//! share over the limit is refused before it is credited or journaled, unless it is a block:
+//! a flood costs the proxy at most the validation of what it sends, and an honest miner meets
+//! the limit only while vardiff is still raising it from a start far too low. The limit is no
+//! fairness device (the PPLNS window is measured in work, so trivial shares weigh what they
+//! cost); it bounds the proxy's work per connection.
+//!
 //! The caller sends the new difficulty with the next job. Difficulties below 1 are normal.
 //! Time is passed in (`Instant`s), so tests use synthetic timestamps.
 //!
@@ -50,6 +59,13 @@ pub const TESTNET_MIN_DIFFICULTY: f64 = 1.0 / 1024.0;
 /// The mainnet share difficulty floor (see the module docs).
 pub const MAINNET_MIN_DIFFICULTY: f64 = 1.0;
 
+/// Default [`VardiffConfig::max_share_rate`]: 200 times vardiff's default aim of one share
+/// per 10 s.
+pub const DEFAULT_MAX_SHARE_RATE: f64 = 20.0;
+/// A connection may send this many seconds' worth of shares at once before the rate limit
+/// applies.
+pub const SHARE_BURST_SECONDS: f64 = 5.0;
+
 /// The lowest share difficulty worth handing out on `network` (see the module docs).
 pub fn min_difficulty_for(network: Network) -> f64 {
     match network {
@@ -83,6 +99,9 @@ pub struct VardiffConfig {
     /// The ceiling is never below this, whatever the network difficulty (regtest's
     /// [`REGTEST_SHARE_CEILING`]; 0 elsewhere: see the module docs).
     pub min_ceiling: f64,
+    /// Most shares a second one connection may have accepted, blocks aside (see the module
+    /// docs); at least four times `1 / target_interval`.
+    pub max_share_rate: f64,
 }
 
 impl Default for VardiffConfig {
@@ -97,6 +116,7 @@ impl Default for VardiffConfig {
             max_step: 4.0,
             initial_difficulty: 1.0 / 1024.0,
             min_ceiling: 0.0,
+            max_share_rate: DEFAULT_MAX_SHARE_RATE,
         }
     }
 }
@@ -127,6 +147,9 @@ pub struct Vardiff {
     average: Option<f64>,
     last_share: Option<Instant>,
     last_retarget: Instant,
+    /// Shares the rate limit still admits, as of `tokens_at`.
+    tokens: f64,
+    tokens_at: Instant,
 }
 
 impl Vardiff {
@@ -140,6 +163,44 @@ impl Vardiff {
             average: None,
             last_share: None,
             last_retarget: now,
+            tokens: 0.0,
+            tokens_at: now,
+        }
+        .with_full_bucket()
+    }
+
+    fn with_full_bucket(mut self) -> Self {
+        self.tokens = self.burst();
+        self
+    }
+
+    /// The share rate limit in effect: [`VardiffConfig::max_share_rate`], but never below four
+    /// times the rate vardiff aims at.
+    pub fn share_rate_limit(&self) -> f64 {
+        let aim = 1.0 / self.config.target_interval.as_secs_f64().max(1e-3);
+        let limit = self.config.max_share_rate;
+        if limit.is_nan() {
+            4.0 * aim
+        } else {
+            limit.max(4.0 * aim)
+        }
+    }
+
+    fn burst(&self) -> f64 {
+        (self.share_rate_limit() * SHARE_BURST_SECONDS).max(1.0)
+    }
+
+    /// Whether a share (not a block: blocks are always taken) arriving at `now` is within the
+    /// connection's rate limit; takes it from the bucket when it is.
+    pub fn admit(&mut self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.tokens_at).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.share_rate_limit()).min(self.burst());
+        self.tokens_at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
         }
     }
 
@@ -424,6 +485,60 @@ mod tests {
         ] {
             assert!(ShareTarget::from_difficulty(min_difficulty_for(n)).is_ok());
         }
+    }
+
+    #[test]
+    fn suggestions_are_bounded_by_the_network_floor_and_the_ceiling() {
+        let start = Instant::now();
+        let mut v = Vardiff::new(VardiffConfig::for_network(Network::Signet), start);
+        // No suggestion takes a signet connection below its floor (it used to reach the
+        // regtest difficulty on every network) ...
+        assert_eq!(
+            v.set_difficulty(REGTEST_DIFFICULTY, start),
+            SIGNET_MIN_DIFFICULTY
+        );
+        assert_eq!(v.set_difficulty(1e-300, start), SIGNET_MIN_DIFFICULTY);
+        // ... nor above the network difficulty of the job.
+        v.set_ceiling(0.001, start);
+        assert_eq!(v.set_difficulty(1.0, start), 0.001);
+        assert_eq!(v.set_difficulty(0.0005, start), 0.0005);
+    }
+
+    #[test]
+    fn the_share_rate_is_limited_per_connection() {
+        let start = Instant::now();
+        let config = VardiffConfig {
+            max_share_rate: 10.0,
+            target_interval: Duration::from_secs(10),
+            ..VardiffConfig::for_network(Network::Signet)
+        };
+        let mut v = Vardiff::new(config.clone(), start);
+        assert_eq!(v.share_rate_limit(), 10.0);
+        // A burst of five seconds' worth, then one more share every 0.1 s.
+        let burst = (0..1000).take_while(|_| v.admit(start)).count();
+        assert_eq!(burst, 50);
+        assert!(!v.admit(start + Duration::from_millis(50)));
+        assert!(v.admit(start + Duration::from_millis(100)));
+        // A flood of 1000 shares a second for a minute: 10 a second get through.
+        let mut admitted = 0;
+        for i in 1..=60_000u64 {
+            if v.admit(start + Duration::from_millis(100 + i)) {
+                admitted += 1;
+            }
+        }
+        assert!((599..=601).contains(&admitted), "{admitted}");
+        // A quiet connection fills its bucket again, up to the burst.
+        let later = start + Duration::from_secs(3600);
+        assert_eq!((0..1000).take_while(|_| v.admit(later)).count(), 50);
+        // The limit never fights vardiff's own aim (here 20 shares a second).
+        let fast = Vardiff::new(
+            VardiffConfig {
+                target_interval: Duration::from_millis(50),
+                ..config
+            },
+            start,
+        );
+        assert_eq!(fast.share_rate_limit(), 80.0);
     }
 
     #[test]

@@ -244,6 +244,7 @@ fn session_strategy() -> impl Strategy<Value = Session> {
                     authorized: authorized.into_iter().map(String::from).collect(),
                     version_mask,
                     target: ShareTarget::from_difficulty(difficulty).ok()?,
+                    job_targets: Default::default(),
                 })
             },
         )

@@ -163,6 +163,7 @@ fn found_share_assembles_into_a_valid_segwit_block() {
             authorized: vec!["w".into()],
             version_mask: 0x1fff_e000,
             target: block_target,
+            job_targets: Default::default(),
         };
         let submit = Submit {
             worker: "w".into(),

@@ -1,7 +1,7 @@
 //! The pool and its miners as processes, for tests against a [`Node`]: a `proxy` with the
 //! settings a test picks ([`ProxyOptions`]), `miner run` processes, and the proxy's
 //! `/api/stats` and journal as a test reads them, and the check that a block's coinbase pays
-//! exactly what some window of the journaled shares says. Every process is killed on drop, so a
+//! exactly what some window of the journaled shares says (a window by work, as the proxy's). Every process is killed on drop, so a
 //! failing test leaves none behind.
 
 use std::path::{Path, PathBuf};
@@ -179,17 +179,27 @@ pub fn payouts(block: &Block) -> Vec<TxOut> {
         .collect()
 }
 
-/// Whether some prefix of the journaled `shares`, as the proxy's PPLNS window under `config`,
-/// splits `value` into exactly `paid`: the window the proxy built the block's job from. For
-/// windows small enough that no coinbase budget binds.
+/// The network difficulty a block was mined at (its header's target).
+pub fn block_difficulty(block: &Block) -> f64 {
+    block.header.target().difficulty_float()
+}
+
+/// Whether some prefix of the journaled `shares`, as the proxy's PPLNS window under `config`
+/// at `network_difficulty` (the block's: [`block_difficulty`]), splits `value` into exactly
+/// `paid`: the window the proxy built the block's job from. The window is the newest shares of
+/// the prefix whose weights sum to `config.window_factor` blocks' work at that difficulty, the
+/// oldest of them counted in part ([`PplnsWindow`]). For windows small enough that no coinbase
+/// budget binds.
 pub fn paid_by_some_window(
     paid: &[TxOut],
     value: Amount,
     shares: &[(ScriptBuf, f64)],
     config: &PayoutConfig,
+    network_difficulty: f64,
 ) -> bool {
     let budget = CoinbaseBudget::unlimited();
     let mut window = PplnsWindow::from_config(config);
+    window.set_network_difficulty(network_difficulty);
     let pays = |window: &PplnsWindow| {
         window
             .outputs(value, config, &budget)

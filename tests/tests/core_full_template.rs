@@ -66,7 +66,8 @@ fn payees(wallet: &TestWallet, count: usize) -> Vec<ScriptBuf> {
 }
 
 /// A journal whose PPLNS window is one share per payee, of slightly decreasing difficulty, so
-/// the proxy's ranking of payees (by amount) is their order here.
+/// the proxy's ranking of payees (by amount) is their order here. The proxy's window must be
+/// at least their work ([`mine_full_block`] sizes it).
 fn write_journal(path: &std::path::Path, payees: &[ScriptBuf]) {
     let lines: String = payees
         .iter()
@@ -94,8 +95,13 @@ fn mine_full_block(
     let fallback = bitcoin::Address::from_script(&window[0], node.network())
         .unwrap()
         .to_string();
-    let options = ProxyOptions::new(&fallback, dir.path());
+    let mut options = ProxyOptions::new(&fallback, dir.path());
     write_journal(&options.journal, window);
+    // The window is measured in work: make it hold every journaled share (each up to
+    // difficulty 2) and the few the miner adds.
+    let journaled = 2.0 * window.len() as f64;
+    let factor = 2.0 * journaled / proxy::vardiff::REGTEST_DIFFICULTY;
+    options.extra_args = vec!["--pplns-window-factor".into(), factor.to_string()];
     let start = node.height().unwrap();
     let proxy = Proxy::start(node, &options);
     let mining = miner(&proxy.url(), miner_user);

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use proxy::payouts::PayoutConfig;
 use tests::mining::{
-    journal_shares, mined_by_proxy, miner, paid_by_some_window, payouts, wait_until, Proxy,
-    ProxyOptions,
+    block_difficulty, journal_shares, mined_by_proxy, miner, paid_by_some_window, payouts,
+    wait_until, Proxy, ProxyOptions,
 };
 use tests::node::{Chain, Node};
 use tests::wallet::{AddressKind, TestWallet};
@@ -63,7 +63,7 @@ fn shares_and_blocks_differ_and_every_coinbase_pays_the_journaled_work() {
         let outs = payouts(&block);
         let value = outs.iter().map(|o| o.value).sum();
         assert!(
-            paid_by_some_window(&outs, value, &shares, &config),
+            paid_by_some_window(&outs, value, &shares, &config, block_difficulty(&block)),
             "block {h} pays {outs:?}, which no window of the journaled shares gives"
         );
         for o in outs {

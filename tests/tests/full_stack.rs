@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use proxy::payouts::PayoutConfig;
 use tests::bins::workspace_bin;
-use tests::mining::{journal_shares, mined_by_proxy, paid_by_some_window, payouts};
+use tests::mining::{
+    block_difficulty, journal_shares, mined_by_proxy, paid_by_some_window, payouts,
+};
 use tests::node::{Chain, Node};
 use tests::stack::{Stack, StackConfig, Tasks};
 use tests::wallet::{AddressKind, TestWallet};
@@ -78,7 +80,7 @@ fn mine_through_mesos(chain: Chain, blocks: u64) {
         let paid = payouts(&block);
         let value = paid.iter().map(|o| o.value).sum();
         assert!(
-            paid_by_some_window(&paid, value, &shares, &config),
+            paid_by_some_window(&paid, value, &shares, &config, block_difficulty(&block)),
             "block {h} pays {paid:?}, which no window of the journaled shares gives"
         );
     }

@@ -21,7 +21,8 @@ static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn options(fallback: &str, dir: &std::path::Path) -> ProxyOptions {
     let mut options = ProxyOptions::new(fallback, dir);
-    options.extra_args = vec!["--pplns-window".into(), "1000".into()];
+    // About 1000 regtest shares: each is a block, credited one block's work.
+    options.extra_args = vec!["--pplns-window-factor".into(), "500".into()];
     options
 }
 
