@@ -69,15 +69,34 @@ struct Args {
     /// Most miner connections at once.
     #[arg(long, env = "PROXY_MAX_CONNECTIONS", default_value = "50000")]
     max_connections: usize,
-    /// Most connections from one IP address.
-    #[arg(long, env = "PROXY_MAX_PER_IP", default_value = "50000")]
+    /// Most connections from one IP address (IPv6: one --ipv6-prefix).
+    #[arg(long, env = "PROXY_MAX_PER_IP", default_value = "32")]
     max_per_ip: usize,
-    /// Close a connection silent for this many seconds.
+    /// Close a connection that sends no request for this many seconds.
     #[arg(long, env = "PROXY_IDLE_SECONDS", default_value = "600")]
     idle_seconds: u64,
-    /// Invalid shares before a connection is closed and its IP banned for ten minutes.
+    /// Close a connection not subscribed and authorized this many seconds after connecting.
+    #[arg(long, env = "PROXY_HANDSHAKE_SECONDS", default_value = "30")]
+    handshake_seconds: u64,
+    /// Drop a miner that does not take a write (a job) within this many seconds.
+    #[arg(long, env = "PROXY_WRITE_TIMEOUT_SECONDS", default_value = "15")]
+    write_timeout_seconds: u64,
+    /// Worker names one connection may authorize.
+    #[arg(long, env = "PROXY_MAX_WORKERS", default_value = "16")]
+    max_workers: usize,
+    /// Ban score at which a source (an IPv4 address or an IPv6 prefix) is banned: each invalid
+    /// share, unparsable line, unknown method or failed authorize adds one point.
     #[arg(long, env = "PROXY_BAN_AFTER_INVALID", default_value = "100")]
     ban_after_invalid: u32,
+    /// One point of ban score drains every this many seconds.
+    #[arg(long, env = "PROXY_BAN_DECAY_SECONDS", default_value = "10")]
+    ban_decay_seconds: u64,
+    /// How long a ban lasts, in seconds.
+    #[arg(long, env = "PROXY_BAN_SECONDS", default_value = "600")]
+    ban_seconds: u64,
+    /// IPv6 addresses are banned and capped (--max-per-ip) by this prefix length.
+    #[arg(long, env = "PROXY_IPV6_PREFIX", default_value = "64")]
+    ipv6_prefix: u8,
     /// Fault injection for tests: hang right after journaling a found block
     /// (before submitting it), to be killed there.
     #[arg(long, env = "PROXY_FAULT_CRASH_AFTER_JOURNAL", hide = true)]
@@ -179,7 +198,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
         max_connections: args.max_connections.max(1),
         max_per_ip: args.max_per_ip.max(1),
         idle_timeout: Duration::from_secs(args.idle_seconds.max(1)),
+        handshake_timeout: Duration::from_secs(args.handshake_seconds.max(1)),
+        write_timeout: Duration::from_secs(args.write_timeout_seconds.max(1)),
+        max_workers: args.max_workers.max(1),
         ban_after_invalid: args.ban_after_invalid.max(1),
+        ban_decay: Duration::from_secs(args.ban_decay_seconds),
+        ban_for: Duration::from_secs(args.ban_seconds),
+        ipv6_prefix: args.ipv6_prefix.min(128),
         // The same line limit the coinbase budget keeps mining.notify within.
         max_line_len: config_line_len,
         ..ServerConfig::default()
