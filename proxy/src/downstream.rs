@@ -12,7 +12,7 @@ mod session;
 pub use ban::BanPolicy;
 pub use limits::source_of;
 
-use limits::Limits;
+pub(crate) use limits::Limits;
 
 use crate::pool::{worker_script, Pool};
 use crate::shares::{self, ShareError};
