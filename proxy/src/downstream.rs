@@ -276,7 +276,8 @@ async fn handle(call: ClientRequest, id: Id, pool: &Arc<Pool>, m: &mut Miner) ->
         ClientRequest::ExtranonceSubscribe => Response::ok(id, Value::Bool(true)),
         ClientRequest::Submit(submit) => {
             let checked = {
-                let book = pool.jobs.lock().unwrap_or_else(|e| e.into_inner());
+                // A snapshot of the book: the hashing runs without the pool's lock.
+                let book = pool.jobs.lock().unwrap_or_else(|e| e.into_inner()).clone();
                 shares::validate(&book, &m.session, &submit)
             };
             match checked {
