@@ -213,7 +213,13 @@ async fn handle(call: ClientRequest, id: Id, pool: &Arc<Pool>, m: &mut Miner) ->
             Response::ok(id, ConfigureResult::version_rolling(mask).to_value())
         }
         ClientRequest::Subscribe(_) => {
-            let extranonce1 = pool.next_extranonce1();
+            // One extranonce1 per connection: subscribing again does not draw (and so cannot
+            // cycle through) the pool's extranonce1 space.
+            let extranonce1 = m
+                .session
+                .extranonce1
+                .clone()
+                .unwrap_or_else(|| pool.next_extranonce1());
             m.session.extranonce1 = Some(extranonce1.clone());
             let sub = SubscribeResult {
                 subscriptions: vec![

@@ -1,8 +1,8 @@
 //! The real stratum server, in process on 127.0.0.1, against clients that hold sessions
 //! without mining: silent sockets while jobs flow (handshake and idle deadlines), a client
 //! that stops reading (write timeout), one IP opening every slot (per-IP cap), and the
-//! per-connection bounds and ban score (workers, name length, unknown methods, failed
-//! authorizes, alternating valid and invalid shares). Deadlines are short so the tests take
+//! per-connection bounds and ban score (workers, name length, one extranonce1 however often
+//! it subscribes, unknown methods, failed authorizes, alternating valid and invalid shares). Deadlines are short so the tests take
 //! seconds.
 
 mod common;
@@ -350,6 +350,19 @@ async fn workers_per_connection_and_name_length_are_bounded() {
         .await
         .unwrap();
     assert_eq!(r["result"], json!(true), "a 70-byte name: {r}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribing_again_keeps_the_extranonce1() {
+    let server = Server::start(ServerConfig::default()).await;
+    let mut c = server.client().await;
+    let first = c.subscribe().await;
+    for _ in 0..20 {
+        assert_eq!(c.subscribe().await, first);
+    }
+    // Another connection still gets its own.
+    assert_ne!(server.client().await.subscribe().await, first);
     server.stop().await;
 }
 
