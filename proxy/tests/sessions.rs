@@ -41,8 +41,13 @@ fn job_stream(pool: &Arc<Pool>, every: Duration) -> JoinHandle<()> {
 /// Adds and broadcasts a job whose coinbase pays 300 outputs: a ~20 KB `mining.notify`, so
 /// a few hundred of them fill the socket buffers of a miner that does not read.
 fn push_big_job(pool: &Pool) -> Arc<Job> {
+    push_job_paying(pool, 300)
+}
+
+/// Adds and broadcasts a job whose coinbase pays `outputs` outputs (31 bytes each).
+fn push_job_paying(pool: &Pool, outputs: u16) -> Arc<Job> {
     let t = Arc::new(common::template(1));
-    let outputs = (0..300u16)
+    let outputs = (0..outputs)
         .map(|i| TxOut {
             value: Amount::from_sat(1_000_000),
             script_pubkey: ScriptBuf::new_p2wpkh(&WPubkeyHash::from_byte_array(
@@ -476,5 +481,61 @@ async fn valid_shares_do_not_reset_the_ban_score() {
     );
     assert!(c.closed_within(WAIT).await);
     banned(&server, 60).await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn share_hashing_does_not_hold_the_job_book_lock() {
+    let server = Server::start(ServerConfig {
+        ban_after_invalid: u32::MAX,
+        ..ServerConfig::default()
+    })
+    .await;
+    // A ~28 KB coinbase: hashing each share takes a while in a debug build.
+    let job = push_job_paying(&server.pool, 900);
+    let worker = regtest_address(5);
+    let mut c = server.client().await;
+    handshake(&mut c, &worker).await;
+    c.notification("mining.notify").await;
+
+    // Another thread samples the book's lock the whole time the shares are validated.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = std::thread::spawn({
+        let (pool, stop) = (Arc::clone(&server.pool), Arc::clone(&stop));
+        move || {
+            let (mut tries, mut busy) = (0u64, 0u64);
+            while !stop.load(Ordering::Relaxed) {
+                tries += 1;
+                if pool.jobs.try_lock().is_err() {
+                    busy += 1;
+                }
+                std::thread::sleep(Duration::from_micros(100));
+            }
+            (tries, busy)
+        }
+    });
+    let mut flood = String::new();
+    let n = 300u32;
+    for i in 0..n {
+        // Well-formed, for the live job: each is hashed (and then too weak).
+        let params = submit_params(&worker, job.id(), &i.to_be_bytes(), 1_700_000_600, i);
+        flood += &json!({"id": 100 + i, "method": "mining.submit", "params": params}).to_string();
+        flood.push('\n');
+    }
+    let started = Instant::now();
+    c.send_raw(flood.as_bytes()).await.unwrap();
+    let last = c.response(u64::from(99 + n)).await.expect("all answered");
+    let took = started.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    let (tries, busy) = sampler.join().unwrap();
+    assert_eq!(error_code(&last), Some(23), "{last}");
+    let share = busy as f64 / tries as f64;
+    println!("{n} shares in {took:?}: the lock was busy at {busy} of {tries} samples");
+    assert!(tries > 100, "{tries} samples");
+    assert!(
+        share < 0.2,
+        "the job book was locked at {:.0} % of the samples while shares were hashed",
+        share * 100.0
+    );
     server.stop().await;
 }
