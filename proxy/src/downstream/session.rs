@@ -142,11 +142,13 @@ pub(super) async fn run(
             Some(Ok(message)) => message,
         };
         let was_request = matches!(message, Ok(Message::Request(_)));
-        if let Err(ended) = on_message(&mut conn, pool, &mut m, message).await {
-            break ended;
-        }
+        let handled = on_message(&mut conn, pool, &mut m, message).await;
+        // Charged even when the answer could not be written.
         if charge(&mut m, admission) {
             break Ended::Banned;
+        }
+        if let Err(ended) = handled {
+            break ended;
         }
         if was_request {
             idle_by = tokio::time::Instant::now() + config.idle_timeout;
