@@ -1,66 +1,106 @@
-//! The stratum v1 server the miners connect to: one task per connection,
-//! newline-delimited JSON with a bounded line length, the handshake
-//! (configure/subscribe/authorize), jobs pushed as they come from the node,
-//! share submission with the standard error codes, per-connection vardiff,
-//! and limits (connections in all and per IP, idle timeout, a ban after
-//! repeated invalid shares) that none of which can stall the other sessions.
+//! The stratum v1 server the miners connect to: one task per connection ([`session`]: the
+//! line loop, its deadlines and write timeout), the handshake (configure/subscribe/authorize),
+//! jobs pushed as they come from the node, share submission with the standard error codes,
+//! per-connection vardiff, and limits: connections in all and per source, what a source may
+//! hold and when it is banned ([`limits`], with the scoring in [`ban`]). None of them can
+//! stall the other sessions.
+
+mod ban;
+mod limits;
+mod session;
+
+pub use ban::BanPolicy;
+pub use limits::source_of;
+
+pub(crate) use limits::Limits;
 
 use crate::pool::{worker_script, Pool};
 use crate::shares::{self, ShareError};
 use crate::vardiff::{Vardiff, VardiffConfig};
 use bitcoin::ScriptBuf;
-use futures_util::{SinkExt, StreamExt};
 use miner::ShareTarget;
 use serde_json::Value;
+use session::{Conn, Ended};
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use stratum::{
-    ClientRequest, ConfigureResult, ErrorCode, Id, Message, Response, ServerMessage, StratumCodec,
-    StratumError, SubscribeResult,
+    ClientRequest, ConfigureResult, ErrorCode, Id, Response, ServerMessage, StratumError,
+    SubscribeResult,
 };
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{broadcast, watch, Semaphore};
-use tokio_util::codec::Framed;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
 use tracing::{debug, info, warn};
 
 /// The version bits miners may roll (BIP310/BIP320 general-purpose bits).
 pub const VERSION_ROLLING_MASK: u32 = 0x1fff_e000;
 
+/// Default [`ServerConfig::max_per_ip`].
+pub const DEFAULT_MAX_PER_IP: usize = 32;
+
 /// Server limits and policy.
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
+    /// The longest line either way (a `mining.notify` paying hundreds of outputs needs more
+    /// than 16 KiB).
     pub max_line_len: usize,
+    /// Connections at once, in all.
     pub max_connections: usize,
+    /// Connections at once from one source (an IPv4 address, or an IPv6 prefix of
+    /// [`ServerConfig::ipv6_prefix`] bits).
     pub max_per_ip: usize,
+    /// Subscribe and authorize within this long of connecting.
+    pub handshake_timeout: Duration,
+    /// Close a connection that sends no request for this long (the jobs we send do not count).
     pub idle_timeout: Duration,
-    /// Invalid shares that get a connection closed and its IP banned...
+    /// Drop a connection that takes longer than this to accept one write.
+    pub write_timeout: Duration,
+    /// Worker names one connection may authorize.
+    pub max_workers: usize,
+    /// The longest worker name, in bytes.
+    pub max_worker_name_len: usize,
+    /// The ban score (in offences: invalid shares, bad lines, unknown methods, failed
+    /// authorizes) at which a source is banned...
     pub ban_after_invalid: u32,
-    /// ...for this long.
+    /// ...which drains one point per this long (valid shares do not lower it)...
+    pub ban_decay: Duration,
+    /// ...and the ban lasts this long.
     pub ban_for: Duration,
+    /// IPv6 addresses count by this prefix for bans and [`ServerConfig::max_per_ip`].
+    pub ipv6_prefix: u8,
     pub vardiff: VardiffConfig,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
-            // Both ways: a mining.notify paying hundreds of outputs needs more than 16 KiB.
             max_line_len: stratum::DEFAULT_MAX_LINE_LEN,
             max_connections: 50_000,
-            max_per_ip: 50_000,
+            max_per_ip: DEFAULT_MAX_PER_IP,
+            handshake_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(600),
+            write_timeout: Duration::from_secs(15),
+            max_workers: 16,
+            max_worker_name_len: 128,
             ban_after_invalid: 100,
+            ban_decay: Duration::from_secs(10),
             ban_for: Duration::from_secs(600),
+            ipv6_prefix: 64,
             vardiff: VardiffConfig::default(),
         }
     }
 }
 
-#[derive(Default)]
-struct Gate {
-    per_ip: HashMap<IpAddr, usize>,
-    banned: HashMap<IpAddr, Instant>,
+impl ServerConfig {
+    /// The ban policy these settings make.
+    pub fn ban_policy(&self) -> BanPolicy {
+        BanPolicy {
+            threshold: self.ban_after_invalid.max(1),
+            decay: self.ban_decay,
+            ban_for: self.ban_for,
+        }
+    }
 }
 
 /// Accepts miners until `shutdown` turns true, then asks every miner to reconnect.
@@ -71,7 +111,11 @@ pub async fn serve(
     shutdown: watch::Receiver<bool>,
 ) {
     let slots = Arc::new(Semaphore::new(config.max_connections));
-    let gate = Arc::new(Mutex::new(Gate::default()));
+    let limits = Arc::new(Limits::new(
+        config.max_per_ip,
+        config.ipv6_prefix,
+        config.ban_policy(),
+    ));
     let config = Arc::new(config);
     let mut stop = shutdown.clone();
     loop {
@@ -90,47 +134,28 @@ pub async fn serve(
             debug!(%peer, "connection limit reached");
             continue;
         };
-        {
-            let mut g = gate.lock().unwrap_or_else(|e| e.into_inner());
-            let now = Instant::now();
-            g.banned.retain(|_, until| *until > now);
-            if g.banned.contains_key(&peer.ip()) {
+        let admission = match limits.admit(peer.ip(), Instant::now()) {
+            Ok(admission) => admission,
+            Err(refused) => {
+                debug!(%peer, ?refused, "connection refused");
                 continue;
             }
-            let n = g.per_ip.entry(peer.ip()).or_default();
-            if *n >= config.max_per_ip {
-                continue;
-            }
-            *n += 1;
-        }
-        let (pool, config, gate, shutdown) = (
-            Arc::clone(&pool),
-            Arc::clone(&config),
-            Arc::clone(&gate),
-            shutdown.clone(),
-        );
+        };
+        let (pool, config, shutdown) = (Arc::clone(&pool), Arc::clone(&config), shutdown.clone());
         tokio::spawn(async move {
-            pool.stats
-                .connections
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let banned = session(stream, peer, &pool, &config, shutdown).await;
-            pool.stats
-                .connections
-                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-            let mut g = gate.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(n) = g.per_ip.get_mut(&peer.ip()) {
-                *n -= 1;
-                if *n == 0 {
-                    g.per_ip.remove(&peer.ip());
-                }
-            }
-            if banned {
-                warn!(%peer, "banned after repeated invalid shares");
-                g.banned.insert(peer.ip(), Instant::now() + config.ban_for);
-            }
+            pool.stats.connections.fetch_add(1, Ordering::Relaxed);
+            session::run(stream, peer, &pool, &config, &admission, shutdown).await;
+            pool.stats.connections.fetch_sub(1, Ordering::Relaxed);
+            drop(admission);
             drop(permit);
         });
     }
+}
+
+/// What one connection may hold.
+struct SessionLimits {
+    max_workers: usize,
+    max_worker_name_len: usize,
 }
 
 /// One miner's connection state.
@@ -140,131 +165,9 @@ struct Miner {
     vardiff: Vardiff,
     /// Difficulty to announce before the next job.
     pending_difficulty: Option<f64>,
+    /// Offences not yet charged to the source's ban score (see [`charge`]).
     invalid: u32,
-}
-
-/// Serves one connection; returns whether its IP should be banned.
-async fn session(
-    stream: TcpStream,
-    peer: SocketAddr,
-    pool: &Arc<Pool>,
-    config: &ServerConfig,
-    mut shutdown: watch::Receiver<bool>,
-) -> bool {
-    stream.set_nodelay(true).ok();
-    let mut conn = Framed::new(stream, StratumCodec::new(config.max_line_len));
-    let mut jobs = pool.jobs_tx.subscribe();
-    let now = Instant::now();
-    let vardiff = Vardiff::new(config.vardiff.clone(), now);
-    let mut m = Miner {
-        session: shares::Session {
-            extranonce1: None,
-            extranonce2_size: pool.config.coinbase.extranonce2_size,
-            authorized: Vec::new(),
-            version_mask: 0,
-            target: ShareTarget::from_difficulty(vardiff.difficulty())
-                .expect("vardiff difficulties are positive"),
-            job_targets: Default::default(),
-        },
-        scripts: HashMap::new(),
-        pending_difficulty: Some(vardiff.difficulty()),
-        vardiff,
-        invalid: 0,
-    };
-    debug!(%peer, "miner connected");
-    loop {
-        let event = tokio::select! {
-            line = tokio::time::timeout(config.idle_timeout, conn.next()) => line,
-            job = jobs.recv() => {
-                match job {
-                    Ok(job) => {
-                        if ready(&m) && send_job(&mut conn, &mut m, &job, false).await.is_err() {
-                            return false;
-                        }
-                    }
-                    Err(broadcast::error::RecvError::Lagged(_)) => {
-                        if let Some(job) = pool.latest_job() {
-                            if ready(&m) && send_job(&mut conn, &mut m, &job, true).await.is_err() {
-                                return false;
-                            }
-                        }
-                    }
-                    Err(broadcast::error::RecvError::Closed) => return false,
-                }
-                continue;
-            }
-            _ = shutdown.changed() => {
-                let bye = ServerMessage::Reconnect(Default::default()).into_notification();
-                let _ = conn.send(bye).await;
-                return false;
-            }
-        };
-        let message = match event {
-            Err(_) => {
-                debug!(%peer, "idle timeout");
-                return false;
-            }
-            Ok(None) => return false,
-            Ok(Some(Err(e))) => {
-                // Line too long or I/O error: the stream cannot be trusted further.
-                debug!(%peer, error = %e, "closing connection");
-                return false;
-            }
-            Ok(Some(Ok(Err(bad)))) => {
-                let reply = Response::err(None, bad.to_stratum());
-                if conn.send(reply).await.is_err() {
-                    return false;
-                }
-                m.invalid += 1;
-                if m.invalid >= config.ban_after_invalid {
-                    return true;
-                }
-                continue;
-            }
-            Ok(Some(Ok(Ok(message)))) => message,
-        };
-        let Message::Request(req) = message else {
-            continue;
-        };
-        let id = req.id.clone();
-        let call = match ClientRequest::from_request(&req) {
-            Ok(call) => call,
-            Err(e) => {
-                if conn
-                    .send(Response::err(Some(id), e.to_stratum()))
-                    .await
-                    .is_err()
-                {
-                    return false;
-                }
-                // A submit whose fields do not parse is an invalid share like any other:
-                // counted, and toward the ban.
-                if req.method == stratum::methods::names::SUBMIT {
-                    pool.stats.reject("malformed");
-                    m.invalid += 1;
-                    if m.invalid >= config.ban_after_invalid {
-                        return true;
-                    }
-                }
-                continue;
-            }
-        };
-        let was_ready = ready(&m);
-        let reply = handle(call, id, pool, &mut m).await;
-        if conn.send(reply).await.is_err() {
-            return false;
-        }
-        if m.invalid >= config.ban_after_invalid {
-            return true;
-        }
-        if !was_ready && ready(&m) {
-            if let Some(job) = pool.latest_job() {
-                if send_job(&mut conn, &mut m, &job, true).await.is_err() {
-                    return false;
-                }
-            }
-        }
-    }
+    limits: SessionLimits,
 }
 
 /// Subscribed and authorized: jobs can be sent.
@@ -274,11 +177,11 @@ fn ready(m: &Miner) -> bool {
 
 /// Announces a pending difficulty change, then the job.
 async fn send_job(
-    conn: &mut Framed<TcpStream, StratumCodec>,
+    conn: &mut Conn,
     m: &mut Miner,
     job: &crate::jobs::Job,
     force_clean: bool,
-) -> Result<(), stratum::CodecError> {
+) -> Result<(), Ended> {
     let now = Instant::now();
     if let Some(d) = m.vardiff.set_ceiling(job.network_difficulty(), now) {
         m.pending_difficulty = Some(d);
@@ -312,7 +215,13 @@ async fn handle(call: ClientRequest, id: Id, pool: &Arc<Pool>, m: &mut Miner) ->
             Response::ok(id, ConfigureResult::version_rolling(mask).to_value())
         }
         ClientRequest::Subscribe(_) => {
-            let extranonce1 = pool.next_extranonce1();
+            // One extranonce1 per connection: subscribing again does not draw (and so cannot
+            // cycle through) the pool's extranonce1 space.
+            let extranonce1 = m
+                .session
+                .extranonce1
+                .clone()
+                .unwrap_or_else(|| pool.next_extranonce1());
             m.session.extranonce1 = Some(extranonce1.clone());
             let sub = SubscribeResult {
                 subscriptions: vec![
@@ -324,18 +233,44 @@ async fn handle(call: ClientRequest, id: Id, pool: &Arc<Pool>, m: &mut Miner) ->
             };
             Response::ok(id, sub.to_value())
         }
-        ClientRequest::Authorize(a) => match worker_script(pool, &a.username) {
-            Ok(script) => {
-                info!(worker = %a.username, "authorized");
-                m.scripts.insert(a.username.clone(), script);
-                m.session.authorized.push(a.username);
-                Response::ok(id, Value::Bool(true))
+        ClientRequest::Authorize(a) => {
+            if m.session.authorized.contains(&a.username) {
+                return Response::ok(id, Value::Bool(true));
             }
-            Err(e) => Response::err(
-                Some(id),
-                StratumError::new(ErrorCode::UnauthorizedWorker, e.to_string()),
-            ),
-        },
+            let refused = if a.username.len() > m.limits.max_worker_name_len {
+                Some(format!(
+                    "worker name longer than {} bytes",
+                    m.limits.max_worker_name_len
+                ))
+            } else if m.session.authorized.len() >= m.limits.max_workers {
+                Some(format!(
+                    "at most {} workers per connection",
+                    m.limits.max_workers
+                ))
+            } else {
+                None
+            };
+            let checked = match refused {
+                Some(why) => Err(why),
+                None => worker_script(pool, &a.username).map_err(|e| e.to_string()),
+            };
+            match checked {
+                Ok(script) => {
+                    info!(worker = %a.username, "authorized");
+                    m.scripts.insert(a.username.clone(), script);
+                    m.session.authorized.push(a.username);
+                    Response::ok(id, Value::Bool(true))
+                }
+                Err(why) => {
+                    // A failed authorize counts towards the ban like an invalid share.
+                    m.invalid += 1;
+                    Response::err(
+                        Some(id),
+                        StratumError::new(ErrorCode::UnauthorizedWorker, why),
+                    )
+                }
+            }
+        }
         ClientRequest::SuggestDifficulty(d) => {
             let now = Instant::now();
             // Capped at the network difficulty (of the latest job, and of every job sent).
@@ -349,7 +284,8 @@ async fn handle(call: ClientRequest, id: Id, pool: &Arc<Pool>, m: &mut Miner) ->
         ClientRequest::ExtranonceSubscribe => Response::ok(id, Value::Bool(true)),
         ClientRequest::Submit(submit) => {
             let checked = {
-                let book = pool.jobs.lock().unwrap_or_else(|e| e.into_inner());
+                // A snapshot of the book: the hashing runs without the pool's lock.
+                let book = pool.jobs.lock().unwrap_or_else(|e| e.into_inner()).clone();
                 shares::validate(&book, &m.session, &submit)
             };
             match checked {
@@ -394,7 +330,6 @@ async fn handle(call: ClientRequest, id: Id, pool: &Arc<Pool>, m: &mut Miner) ->
                     if let Some(d) = m.vardiff.on_share(Instant::now()) {
                         m.pending_difficulty = Some(d);
                     }
-                    m.invalid = m.invalid.saturating_sub(1);
                     Response::ok(id, Value::Bool(true))
                 }
                 Err(e) => {

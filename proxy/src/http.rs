@@ -1,6 +1,11 @@
 //! Observability over HTTP (hyper 1): `GET /metrics` in the Prometheus text exposition format
 //! and `GET /api/stats` as JSON, both read from the pool's [`Stats`] counters.
 //!
+//! The server is bounded like the stratum side ([`HttpConfig`]): connections in all and per
+//! source (IPv4 address or IPv6 /64, counted by [`crate::downstream`]'s table), a deadline for
+//! each request's header, a header size limit, and a lifetime per connection after which it is
+//! shut down gracefully.
+//!
 //! The hash rate is estimated from the accepted share difficulty over a sliding window:
 //! `difficulty_sum * 2^32 / seconds`. The server samples the cumulative difficulty on a timer
 //! (and on every request), keeping just enough samples to cover the window.
@@ -18,12 +23,13 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{header, Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use serde::Serialize;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
 use tracing::{debug, warn};
 
+use crate::downstream::{BanPolicy, Limits};
 use crate::pool::{Pool, Stats};
 
 /// The reasons `downstream` rejects shares with; always exported, zero or not.
@@ -38,6 +44,38 @@ pub const REJECT_REASONS: &[&str] = &[
 
 /// The default hash-rate window.
 pub const DEFAULT_WINDOW: Duration = Duration::from_secs(600);
+
+/// The server's limits.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// The hash-rate window.
+    pub window: Duration,
+    /// Connections at once, in all; more are closed at once.
+    pub max_connections: usize,
+    /// Connections at once from one source (IPv4 address, or IPv6 /64).
+    pub max_per_ip: usize,
+    /// A request's header must arrive within this long (from the connection's start, or the
+    /// end of the previous response): slow or silent clients are closed.
+    pub header_read_timeout: Duration,
+    /// The most bytes buffered for a request's header (at least 8192, hyper's floor); a larger
+    /// header is answered 431 and the connection closed.
+    pub max_header_bytes: usize,
+    /// A connection is shut down gracefully (after the response in flight) once this old.
+    pub max_connection_age: Duration,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            window: DEFAULT_WINDOW,
+            max_connections: 64,
+            max_per_ip: 8,
+            header_read_timeout: Duration::from_secs(10),
+            max_header_bytes: 16 * 1024,
+            max_connection_age: Duration::from_secs(300),
+        }
+    }
+}
 
 /// `GET /api/stats`.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
@@ -315,14 +353,29 @@ async fn handle(
     Ok(response)
 }
 
-/// Serves `/metrics` and `/api/stats` on `listener` until `shutdown` turns true. The hash
-/// rate covers the last `window`.
+/// Serves `/metrics` and `/api/stats` on `listener` until `shutdown` turns true, with the
+/// default limits. The hash rate covers the last `window`.
 pub async fn serve(
     listener: TcpListener,
     pool: Arc<Pool>,
     window: Duration,
+    shutdown: watch::Receiver<bool>,
+) {
+    let config = HttpConfig {
+        window,
+        ..HttpConfig::default()
+    };
+    serve_with(listener, pool, config, shutdown).await
+}
+
+/// [`serve`] with the limits in `config`.
+pub async fn serve_with(
+    listener: TcpListener,
+    pool: Arc<Pool>,
+    config: HttpConfig,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let window = config.window;
     let state = Arc::new(State {
         meter: Mutex::new(HashRateMeter::new(
             window,
@@ -331,6 +384,18 @@ pub async fn serve(
         )),
         pool,
     });
+    let slots = Arc::new(Semaphore::new(config.max_connections));
+    // The stratum side's per-source table; nothing is ever charged to a score here.
+    let sources = Arc::new(Limits::new(
+        config.max_per_ip,
+        64,
+        BanPolicy {
+            threshold: u32::MAX,
+            decay: Duration::from_secs(1),
+            ban_for: Duration::ZERO,
+        },
+    ));
+    let config = Arc::new(config);
     // Sample often enough that the window's anchor is never much older than the window.
     let mut tick = tokio::time::interval((window / 10).max(Duration::from_millis(100)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -355,15 +420,42 @@ pub async fn serve(
             }
             _ = shutdown.changed() => return,
         };
-        let state = Arc::clone(&state);
+        let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
+            debug!(%peer, "http: connection limit reached");
+            continue;
+        };
+        let admission = match sources.admit(peer.ip(), Instant::now()) {
+            Ok(admission) => admission,
+            Err(refused) => {
+                debug!(%peer, ?refused, "http: connection refused");
+                continue;
+            }
+        };
+        let (state, config) = (Arc::clone(&state), Arc::clone(&config));
         tokio::spawn(async move {
             let service = service_fn(move |request| handle(request, Arc::clone(&state)));
-            if let Err(e) = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
+            let conn = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(config.header_read_timeout)
+                .max_buf_size(config.max_header_bytes.max(8192))
+                .serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(conn);
+            let ended = tokio::select! {
+                ended = conn.as_mut() => ended,
+                () = tokio::time::sleep(config.max_connection_age) => {
+                    conn.as_mut().graceful_shutdown();
+                    // The response in flight gets one more header deadline to go out.
+                    match tokio::time::timeout(config.header_read_timeout, conn.as_mut()).await {
+                        Ok(ended) => ended,
+                        Err(_) => Ok(()),
+                    }
+                }
+            };
+            if let Err(e) = ended {
                 debug!(%peer, error = %e, "http connection ended");
             }
+            drop(admission);
+            drop(permit);
         });
     }
 }

@@ -277,7 +277,10 @@ impl Job {
 }
 
 /// The live jobs, newest last, bounded; emptied when the previous block hash changes.
-#[derive(Debug)]
+///
+/// A clone is a cheap snapshot (the jobs are shared, duplicate sets included): share
+/// validation takes one under the pool's lock and hashes against it after letting go.
+#[derive(Debug, Clone)]
 pub struct JobBook {
     jobs: VecDeque<Arc<Job>>,
     capacity: usize,
@@ -535,6 +538,25 @@ pub(crate) mod tests {
         assert_eq!(book.len(), 1);
         assert!(book.get(&ids[3]).is_none());
         assert!(book.get(fresh.id()).is_some());
+    }
+
+    #[test]
+    fn a_snapshot_shares_its_jobs_with_the_book() {
+        let t = Arc::new(fake_template(0, 1));
+        let mut book = JobBook::new(2);
+        let job = book.push(Arc::clone(&t), coinbase_for(&t));
+        let snapshot = book.clone();
+        // A share recorded through the snapshot is a duplicate in the book, and back.
+        let h = job
+            .header(&[0; 4], &[0; 4], t.version, t.curtime, 1)
+            .block_hash();
+        assert!(snapshot.get(job.id()).unwrap().record_share(&h));
+        assert!(!book.get(job.id()).unwrap().record_share(&h));
+        // Jobs pushed later are not in the snapshot; retired ones still count as issued there.
+        let newer = book.push(Arc::clone(&t), coinbase_for(&t));
+        assert!(snapshot.get(newer.id()).is_none());
+        assert!(book.get(newer.id()).is_some());
+        assert!(snapshot.was_issued(job.id()));
     }
 
     #[test]

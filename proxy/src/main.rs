@@ -4,6 +4,7 @@
 //! miners until Ctrl-C.
 
 use anyhow::{bail, Context};
+use bitcoin::Network;
 use clap::Parser;
 use proxy::coinbase::CoinbaseConfig;
 use proxy::downstream::{self, ServerConfig};
@@ -12,7 +13,9 @@ use proxy::payouts::{payout_script, PayoutConfig};
 use proxy::pool::{Pool, PoolConfig};
 use proxy::upstream::{Auth, NodeClient};
 use proxy::vardiff::VardiffConfig;
+use std::fmt::Display;
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -46,27 +49,27 @@ struct Args {
     journal: PathBuf,
     /// Journal records after which it is compacted into a snapshot of the unresolved blocks and
     /// the PPLNS window (bounds its size and the recovery time on start).
-    #[arg(long, env = "PROXY_JOURNAL_COMPACT_EVERY", default_value = "100000", value_parser = clap::value_parser!(u64).range(1..))]
-    journal_compact_every: u64,
+    #[arg(long, env = "PROXY_JOURNAL_COMPACT_EVERY", value_parser = number_in(1usize, 1_000_000_000), default_value = "100000")]
+    journal_compact_every: usize,
     /// Starting share difficulty of a connection (may be below 1; vardiff
     /// adapts it; 1/1024 is a few shares a second for one CPU core).
-    #[arg(long, env = "PROXY_DIFFICULTY", default_value = "0.0009765625")]
+    #[arg(long, env = "PROXY_DIFFICULTY", value_parser = difficulty, default_value = "0.0009765625")]
     difficulty: f64,
     /// Vardiff aims at one share per this many seconds per connection.
-    #[arg(long, env = "PROXY_SHARE_SECONDS", default_value = "10")]
+    #[arg(long, env = "PROXY_SHARE_SECONDS", value_parser = number_in(0.001, DAY as f64), default_value = "10")]
     share_seconds: f64,
     /// The PPLNS window in blocks' worth of work at the network difficulty: the newest
     /// shares whose difficulties sum to this many times it are paid. 3 is p2pool's choice:
     /// each share is paid its fair expectation at any value; larger smooths payouts over more
     /// blocks but pays later and makes coinbases with more payees.
-    #[arg(long, env = "PROXY_PPLNS_WINDOW_FACTOR", default_value = "3")]
+    #[arg(long, env = "PROXY_PPLNS_WINDOW_FACTOR", value_parser = number_in(0.001, 1e6), default_value = "3")]
     pplns_window_factor: f64,
     /// Most shares a second one connection may have accepted (blocks are always taken); never
     /// below four times the rate --share-seconds aims at.
-    #[arg(long, env = "PROXY_MAX_SHARE_RATE", default_value = "20")]
+    #[arg(long, env = "PROXY_MAX_SHARE_RATE", value_parser = number_in(0.001, 1e9), default_value = "20")]
     max_share_rate: f64,
     /// Operator fee in basis points, paid to --operator-address.
-    #[arg(long, env = "PROXY_FEE_BPS", default_value = "0")]
+    #[arg(long, env = "PROXY_FEE_BPS", value_parser = number_in(0u16, 10_000), default_value = "0")]
     fee_bps: u16,
     #[arg(long, env = "PROXY_OPERATOR_ADDRESS")]
     operator_address: Option<String>,
@@ -75,24 +78,105 @@ struct Args {
     #[arg(long, env = "PROXY_HTTP")]
     http: Option<String>,
     /// Rebuild the job from a fresh template when the current one is this old (seconds).
-    #[arg(long, env = "PROXY_REFRESH_SECONDS", default_value = "30")]
+    #[arg(long, env = "PROXY_REFRESH_SECONDS", value_parser = number_in(1.0, DAY as f64), default_value = "30")]
     refresh_seconds: f64,
     /// Most miner connections at once.
-    #[arg(long, env = "PROXY_MAX_CONNECTIONS", default_value = "50000")]
+    #[arg(long, env = "PROXY_MAX_CONNECTIONS", value_parser = number_in(1usize, 10_000_000), default_value = "50000")]
     max_connections: usize,
-    /// Most connections from one IP address.
-    #[arg(long, env = "PROXY_MAX_PER_IP", default_value = "50000")]
+    /// Most connections from one IP address (IPv6: one --ipv6-prefix).
+    #[arg(long, env = "PROXY_MAX_PER_IP", value_parser = number_in(1usize, 10_000_000), default_value = "32")]
     max_per_ip: usize,
-    /// Close a connection silent for this many seconds.
-    #[arg(long, env = "PROXY_IDLE_SECONDS", default_value = "600")]
+    /// Close a connection that sends no request for this many seconds.
+    #[arg(long, env = "PROXY_IDLE_SECONDS", value_parser = number_in(1u64, WEEK), default_value = "600")]
     idle_seconds: u64,
-    /// Invalid shares before a connection is closed and its IP banned for ten minutes.
-    #[arg(long, env = "PROXY_BAN_AFTER_INVALID", default_value = "100")]
+    /// Close a connection not subscribed and authorized this many seconds after connecting.
+    #[arg(long, env = "PROXY_HANDSHAKE_SECONDS", value_parser = number_in(1u64, WEEK), default_value = "30")]
+    handshake_seconds: u64,
+    /// Drop a miner that does not take a write (a job) within this many seconds.
+    #[arg(long, env = "PROXY_WRITE_TIMEOUT_SECONDS", value_parser = number_in(1u64, WEEK), default_value = "15")]
+    write_timeout_seconds: u64,
+    /// Worker names one connection may authorize.
+    #[arg(long, env = "PROXY_MAX_WORKERS", value_parser = number_in(1usize, 10_000), default_value = "16")]
+    max_workers: usize,
+    /// Ban score at which a source (an IPv4 address or an IPv6 prefix) is banned: each invalid
+    /// share, unparsable line, unknown method or failed authorize adds one point.
+    #[arg(long, env = "PROXY_BAN_AFTER_INVALID", value_parser = number_in(1u32, u32::MAX), default_value = "100")]
     ban_after_invalid: u32,
+    /// One point of ban score drains every this many seconds.
+    #[arg(long, env = "PROXY_BAN_DECAY_SECONDS", value_parser = number_in(1u64, YEAR), default_value = "10")]
+    ban_decay_seconds: u64,
+    /// How long a ban lasts, in seconds.
+    #[arg(long, env = "PROXY_BAN_SECONDS", value_parser = number_in(1u64, YEAR), default_value = "600")]
+    ban_seconds: u64,
+    /// IPv6 addresses are banned and capped (--max-per-ip) by this prefix length.
+    #[arg(long, env = "PROXY_IPV6_PREFIX", value_parser = number_in(1u8, 128), default_value = "64")]
+    ipv6_prefix: u8,
     /// Fault injection for tests: hang right after journaling a found block
     /// (before submitting it), to be killed there.
     #[arg(long, env = "PROXY_FAULT_CRASH_AFTER_JOURNAL", hide = true)]
     fault_crash_after_journal: bool,
+}
+
+/// Seconds in a day, a week and a year: the upper bounds of the time flags (far enough for any
+/// use, near enough that no deadline overflows an `Instant`).
+const DAY: u64 = 86_400;
+const WEEK: u64 = 7 * DAY;
+const YEAR: u64 = 365 * DAY;
+
+/// A clap value parser taking numbers from `min` to `max` and refusing anything else with a
+/// clear message (NaN and infinities included: they fail both comparisons or the upper one).
+fn number_in<T>(min: T, max: T) -> impl Fn(&str) -> Result<T, String> + Clone + Send + Sync
+where
+    T: FromStr + PartialOrd + Display + Copy + Send + Sync + 'static,
+    T::Err: Display,
+{
+    move |s| {
+        let v: T = s.trim().parse().map_err(|e| format!("{e}"))?;
+        if v >= min && v <= max {
+            Ok(v)
+        } else {
+            Err(format!("must be from {min} to {max}"))
+        }
+    }
+}
+
+/// `--difficulty`: a finite number above 0, at most the vardiff ceiling (the network's floor
+/// is checked once the chain is known: [`check_difficulty`]).
+fn difficulty(s: &str) -> Result<f64, String> {
+    let max = VardiffConfig::default().max_difficulty;
+    let v: f64 = s.trim().parse().map_err(|e| format!("{e}"))?;
+    if v > 0.0 && v <= max {
+        Ok(v)
+    } else {
+        Err(format!("must be a number above 0 and at most {max}"))
+    }
+}
+
+/// The starting difficulty against the network's floor (vardiff would raise it silently).
+fn check_difficulty(difficulty: f64, network: Network) -> anyhow::Result<()> {
+    let floor = proxy::vardiff::min_difficulty_for(network);
+    if difficulty < floor {
+        bail!("--difficulty {difficulty} is below the {network} minimum share difficulty {floor}");
+    }
+    Ok(())
+}
+
+/// Checks between flags, before anything is started.
+fn check(args: &Args) -> anyhow::Result<()> {
+    if args.fee_bps > 0 && args.operator_address.is_none() {
+        bail!(
+            "--fee-bps {} needs --operator-address to pay the fee to",
+            args.fee_bps
+        );
+    }
+    let max_tag = CoinbaseConfig::default().max_tag_len();
+    if args.tag.len() > max_tag {
+        bail!(
+            "--tag is {} bytes; the coinbase has room for {max_tag}",
+            args.tag.len()
+        );
+    }
+    Ok(())
 }
 
 fn main() -> anyhow::Result<()> {
@@ -110,6 +194,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
+    check(&args)?;
     let auth = match (
         &args.rpc_cookie,
         std::env::var("PROXY_RPC_USER"),
@@ -138,6 +223,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let network = info
         .network()
         .with_context(|| format!("node reports an unknown chain {:?}", info.chain))?;
+    check_difficulty(args.difficulty, network)?;
     // Signet templates need the "signet" rule.
     let node = node.with_network(network);
     let fallback = payout_script(&args.fallback_address, network)
@@ -151,23 +237,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
     info!(chain = %info.chain, height = info.blocks, "node ready");
 
     let options = JournalOptions {
-        compact_every: usize::try_from(args.journal_compact_every).unwrap_or(usize::MAX),
+        compact_every: args.journal_compact_every,
     };
     let (journal, recovered) = Journal::open_with(&args.journal, options)?;
     let mut payouts = PayoutConfig::new(fallback);
-    if !(args.pplns_window_factor.is_finite() && args.pplns_window_factor > 0.0) {
-        bail!(
-            "--pplns-window-factor must be a positive number of blocks, not {}",
-            args.pplns_window_factor
-        );
-    }
     payouts.window_factor = args.pplns_window_factor;
-    if !(args.max_share_rate.is_finite() && args.max_share_rate > 0.0) {
-        bail!(
-            "--max-share-rate must be a positive number of shares a second, not {}",
-            args.max_share_rate
-        );
-    }
     payouts.fee_bps = args.fee_bps;
     payouts.operator = operator;
     let config = PoolConfig {
@@ -178,7 +252,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         },
         payouts,
         poll_interval: Duration::from_secs(5),
-        refresh_interval: Duration::from_secs_f64(args.refresh_seconds.max(1.0)),
+        refresh_interval: Duration::from_secs_f64(args.refresh_seconds),
         crash_after_journal: args.fault_crash_after_journal,
         max_notify_line: stratum::DEFAULT_MAX_LINE_LEN,
         inconclusive_checks: proxy::pool::DEFAULT_INCONCLUSIVE_CHECKS,
@@ -199,14 +273,20 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let server = ServerConfig {
         vardiff: VardiffConfig {
             initial_difficulty: args.difficulty,
-            target_interval: Duration::from_secs_f64(args.share_seconds.max(0.001)),
+            target_interval: Duration::from_secs_f64(args.share_seconds),
             max_share_rate: args.max_share_rate,
             ..VardiffConfig::for_network(network)
         },
-        max_connections: args.max_connections.max(1),
-        max_per_ip: args.max_per_ip.max(1),
-        idle_timeout: Duration::from_secs(args.idle_seconds.max(1)),
-        ban_after_invalid: args.ban_after_invalid.max(1),
+        max_connections: args.max_connections,
+        max_per_ip: args.max_per_ip,
+        idle_timeout: Duration::from_secs(args.idle_seconds),
+        handshake_timeout: Duration::from_secs(args.handshake_seconds),
+        write_timeout: Duration::from_secs(args.write_timeout_seconds),
+        max_workers: args.max_workers,
+        ban_after_invalid: args.ban_after_invalid,
+        ban_decay: Duration::from_secs(args.ban_decay_seconds),
+        ban_for: Duration::from_secs(args.ban_seconds),
+        ipv6_prefix: args.ipv6_prefix,
         // The same line limit the coinbase budget keeps mining.notify within.
         max_line_len: config_line_len,
         ..ServerConfig::default()
@@ -235,4 +315,101 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let _ = stop.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(2), serving).await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::error::ErrorKind;
+
+    fn parse(extra: &[&str]) -> Result<Args, clap::Error> {
+        let base = ["proxy", "--fallback-address", "addr"];
+        Args::try_parse_from(base.iter().chain(extra))
+    }
+
+    #[test]
+    fn defaults_parse_and_pass() {
+        let args = parse(&[]).unwrap();
+        check(&args).unwrap();
+        check_difficulty(args.difficulty, Network::Regtest).unwrap();
+        assert_eq!(args.max_per_ip, proxy::downstream::DEFAULT_MAX_PER_IP);
+    }
+
+    #[test]
+    fn out_of_range_values_are_errors_naming_the_flag() {
+        for (flag, value) in [
+            ("--difficulty", "NaN"),
+            ("--difficulty", "0"),
+            ("--difficulty", "-1"),
+            ("--difficulty", "inf"),
+            ("--difficulty", "1e300"),
+            ("--share-seconds", "NaN"),
+            ("--share-seconds", "0"),
+            ("--share-seconds", "1e20"),
+            ("--refresh-seconds", "inf"),
+            ("--refresh-seconds", "0.5"),
+            ("--pplns-window-factor", "0"),
+            ("--pplns-window-factor", "NaN"),
+            ("--max-share-rate", "inf"),
+            ("--journal-compact-every", "0"),
+            ("--fee-bps", "10001"),
+            ("--max-connections", "0"),
+            ("--max-per-ip", "0"),
+            ("--idle-seconds", "0"),
+            ("--idle-seconds", "18446744073709551615"),
+            ("--handshake-seconds", "0"),
+            ("--write-timeout-seconds", "0"),
+            ("--max-workers", "0"),
+            ("--ban-after-invalid", "0"),
+            ("--ban-decay-seconds", "0"),
+            ("--ban-seconds", "99999999999"),
+            ("--ipv6-prefix", "0"),
+            ("--ipv6-prefix", "129"),
+        ] {
+            let e = parse(&[&format!("{flag}={value}")])
+                .expect_err(&format!("{flag} {value} accepted"));
+            assert_eq!(e.kind(), ErrorKind::ValueValidation, "{flag} {value}: {e}");
+            let text = e.to_string();
+            assert!(
+                text.contains(flag) && text.contains(value),
+                "{flag} {value}: {text}"
+            );
+        }
+        // The bounds themselves are fine.
+        for (flag, value) in [
+            ("--share-seconds", "0.001"),
+            ("--refresh-seconds", "1"),
+            ("--fee-bps", "10000"),
+            ("--ipv6-prefix", "128"),
+            ("--difficulty", "1e15"),
+        ] {
+            parse(&[flag, value]).unwrap_or_else(|e| panic!("{flag} {value}: {e}"));
+        }
+    }
+
+    #[test]
+    fn checks_between_flags() {
+        let fee = parse(&["--fee-bps", "100"]).unwrap();
+        let e = check(&fee).unwrap_err().to_string();
+        assert!(e.contains("--operator-address"), "{e}");
+        let paid = parse(&["--fee-bps", "100", "--operator-address", "op"]).unwrap();
+        check(&paid).unwrap();
+        let max = CoinbaseConfig::default().max_tag_len();
+        let tag = "t".repeat(max + 1);
+        let e = check(&parse(&["--tag", &tag]).unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--tag"), "{e}");
+        check(&parse(&["--tag", &tag[1..]]).unwrap()).unwrap();
+    }
+
+    #[test]
+    fn difficulty_below_the_network_floor_is_an_error() {
+        let e = check_difficulty(0.5, Network::Bitcoin)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--difficulty 0.5"), "{e}");
+        check_difficulty(1.0, Network::Bitcoin).unwrap();
+        check_difficulty(0.5, Network::Testnet4).unwrap();
+    }
 }

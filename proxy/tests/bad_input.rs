@@ -1,6 +1,7 @@
 //! The real stratum server, in process on 127.0.0.1, against misbehaving clients: oversized
 //! lines, invalid JSON, floods of invalid shares (ban per IP), half-open connections, and the
-//! share error codes (20..25) end to end.
+//! share error codes (20..25) end to end. The deadlines and limits against slow or silent
+//! clients (handshake, idle, write timeout, per-IP cap) are in `sessions.rs`.
 
 mod common;
 
@@ -157,7 +158,11 @@ async fn malformed_submit_flood_also_bans() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn half_open_connections_do_not_stall_new_miners() {
-    let server = Server::start(ServerConfig::default()).await;
+    let server = Server::start(ServerConfig {
+        max_per_ip: 500,
+        ..ServerConfig::default()
+    })
+    .await;
     let mut idle = Vec::new();
     for _ in 0..200 {
         idle.push(server.client_from(5).await);
@@ -175,7 +180,7 @@ async fn half_open_connections_do_not_stall_new_miners() {
         "new miner waited {:?}",
         started.elapsed()
     );
-    // The idle ones are still open under the default (long) idle timeout.
+    // The idle ones are still open under the default (long) handshake and idle timeouts.
     assert!(!idle[0].closed_within(Duration::from_millis(100)).await);
     drop(idle);
     server.stop().await;
@@ -185,6 +190,7 @@ async fn half_open_connections_do_not_stall_new_miners() {
 async fn idle_timeout_closes_silent_connections() {
     let server = Server::start(ServerConfig {
         idle_timeout: Duration::from_millis(300),
+        max_per_ip: 100,
         ..ServerConfig::default()
     })
     .await;
