@@ -189,18 +189,15 @@ async fn send_job(
     if let Some(d) = m.vardiff.retarget(now) {
         m.pending_difficulty = Some(d);
     }
-    if let Some(d) = m.pending_difficulty.take() {
+    let difficulty = m.pending_difficulty.take().map(|d| {
         if let Ok(target) = ShareTarget::from_difficulty(d) {
             m.session.target = target;
         }
-        conn.send(ServerMessage::SetDifficulty(d).into_notification())
-            .await?;
-    }
+        ServerMessage::SetDifficulty(d).into_notification().into()
+    });
     // Shares for this job are judged at the difficulty announced before it.
     m.session.job_sent(job.id());
-    let mut notify = job.notify();
-    notify.clean_jobs |= force_clean;
-    conn.send(ServerMessage::Notify(notify).into_notification())
+    conn.send_line(difficulty, job.notify_line(force_clean))
         .await
 }
 

@@ -19,13 +19,13 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::ops::RangeInclusive;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use bitcoin::block::{Header, Version};
 use bitcoin::consensus::encode;
 use bitcoin::hashes::{sha256d, Hash, HashEngine};
 use bitcoin::{BlockHash, CompactTarget, Target, TxMerkleNode};
-use stratum::Notify;
+use stratum::{Line, Notify, ServerMessage};
 
 use crate::coinbase::{CoinbaseError, CoinbaseParts};
 use crate::upstream::BlockTemplate;
@@ -44,6 +44,9 @@ pub struct Job {
     merkle_branch: Vec<[u8; 32]>,
     clean_jobs: bool,
     seen: Arc<SeenShares>,
+    /// The `mining.notify` line as every connection gets it, serialized once (see
+    /// [`Job::notify_line`]).
+    notify_lines: OnceLock<[Line; 2]>,
 }
 
 /// Header hashes of the shares accepted on one previous block hash, across all its jobs. A
@@ -134,6 +137,7 @@ impl Job {
             coinbase,
             clean_jobs,
             seen,
+            notify_lines: OnceLock::new(),
         }
     }
 
@@ -207,6 +211,25 @@ impl Job {
             nbits: self.bits(),
             ntime: self.template.curtime,
             clean_jobs: self.clean_jobs,
+        }
+    }
+
+    /// The serialized `mining.notify` for this job (with `clean_jobs` forced on when
+    /// `force_clean`), built on first use and shared by every connection: a fan-out to
+    /// thousands of miners copies bytes instead of hex-encoding and serializing per miner.
+    pub fn notify_line(&self, force_clean: bool) -> &Line {
+        let [plain, clean] = self.notify_lines.get_or_init(|| {
+            let line = |force: bool| {
+                let mut notify = self.notify();
+                notify.clean_jobs |= force;
+                Line::new(ServerMessage::Notify(notify).into_notification())
+            };
+            [line(false), line(true)]
+        });
+        if force_clean {
+            clean
+        } else {
+            plain
         }
     }
 
@@ -448,6 +471,19 @@ pub(crate) mod tests {
             );
             assert_eq!(job.merkle_branch().len(), merkle_branch_len(n), "{n}");
         }
+    }
+
+    #[test]
+    fn the_cached_notify_line_is_the_notify_serialized() {
+        let t = fake_template(3, 2);
+        let job = Job::new("ab", Arc::new(t.clone()), coinbase_for(&t), false);
+        for force in [false, true] {
+            let mut notify = job.notify();
+            notify.clean_jobs |= force;
+            let direct = Line::new(ServerMessage::Notify(notify).into_notification());
+            assert_eq!(job.notify_line(force), &direct);
+        }
+        assert_ne!(job.notify_line(false), job.notify_line(true));
     }
 
     #[test]

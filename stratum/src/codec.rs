@@ -155,6 +155,37 @@ impl<T: Into<Message>> Encoder<T> for StratumCodec {
     }
 }
 
+/// A message serialized once and sent many times (the same `mining.notify` to every
+/// connection): the encoder copies its bytes instead of serializing it again. Cheap to clone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line(bytes::Bytes);
+
+impl Line {
+    /// Serializes `message` (without the newline).
+    pub fn new(message: impl Into<Message>) -> Self {
+        Self(bytes::Bytes::from(message.into().to_line()))
+    }
+
+    /// The serialized message, without the newline.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl Encoder<&Line> for StratumCodec {
+    type Error = CodecError;
+
+    fn encode(&mut self, line: &Line, dst: &mut BytesMut) -> Result<(), CodecError> {
+        if line.0.len() > self.max_line_len {
+            return Err(self.too_long());
+        }
+        dst.reserve(line.0.len() + 1);
+        dst.put_slice(&line.0);
+        dst.put_u8(b'\n');
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,6 +258,28 @@ mod tests {
         let mut out = BytesMut::new();
         let big = Response::ok(Id::Num(1), json!("a long enough result"));
         assert!(codec.encode(big, &mut out).is_err());
+    }
+
+    #[test]
+    fn a_line_encodes_as_its_message_does_and_keeps_the_limit() {
+        let message = Notification {
+            method: "mining.set_difficulty".into(),
+            params: vec![json!(0.5)],
+        };
+        let mut codec = StratumCodec::default();
+        let (mut direct, mut cached) = (BytesMut::new(), BytesMut::new());
+        codec.encode(message.clone(), &mut direct).unwrap();
+        let line = Line::new(message);
+        codec.encode(&line, &mut cached).unwrap();
+        codec.encode(&line, &mut cached).unwrap();
+        assert_eq!(&cached[..direct.len()], &direct[..]);
+        assert_eq!(&cached[direct.len()..], &direct[..]);
+        assert_eq!(line.as_bytes().len() + 1, direct.len());
+        let mut small = StratumCodec::new(line.as_bytes().len() - 1);
+        assert!(matches!(
+            small.encode(&line, &mut BytesMut::new()),
+            Err(CodecError::LineTooLong { .. })
+        ));
     }
 
     #[tokio::test]

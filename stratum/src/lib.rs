@@ -28,7 +28,7 @@ pub mod error;
 pub mod message;
 pub mod methods;
 
-pub use codec::{CodecError, StratumCodec, DEFAULT_MAX_LINE_LEN};
+pub use codec::{CodecError, Line, StratumCodec, DEFAULT_MAX_LINE_LEN};
 pub use error::{ErrorCode, ParseError, StratumError};
 pub use message::{Id, Message, Notification, Request, Response, ResponseError};
 pub use methods::{

@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use stratum::{ClientRequest, Message, ParseError, Response, ServerMessage, StratumCodec};
+use stratum::{ClientRequest, Line, Message, ParseError, Response, ServerMessage, StratumCodec};
 use tokio::net::TcpStream;
 use tokio::sync::{broadcast, watch};
 use tokio_util::codec::Framed;
@@ -53,7 +53,31 @@ pub(super) struct Conn {
 
 impl Conn {
     pub(super) async fn send(&mut self, message: impl Into<Message>) -> Result<(), Ended> {
-        match tokio::time::timeout(self.write_timeout, self.framed.send(message.into())).await {
+        Self::bounded(self.write_timeout, self.framed.send(message.into())).await
+    }
+
+    /// Sends `before` (if any) and the shared, already serialized `line` with one flush: one
+    /// write for a difficulty change and its job, and no serialization per connection.
+    pub(super) async fn send_line(
+        &mut self,
+        before: Option<Message>,
+        line: &Line,
+    ) -> Result<(), Ended> {
+        let framed = &mut self.framed;
+        Self::bounded(self.write_timeout, async move {
+            if let Some(message) = before {
+                framed.feed(message).await?;
+            }
+            framed.send(line).await
+        })
+        .await
+    }
+
+    async fn bounded(
+        limit: Duration,
+        write: impl std::future::Future<Output = Result<(), stratum::CodecError>>,
+    ) -> Result<(), Ended> {
+        match tokio::time::timeout(limit, write).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(_)) => Err(Ended::Broken),
             Err(_) => Err(Ended::SlowReader),
