@@ -54,6 +54,15 @@ pub enum ClientError {
     /// A redirect whose `Location` is missing or unusable.
     #[error("redirect with unusable Location {0:?}")]
     BadRedirect(String),
+    /// A redirect from `https` to `http`: refused, as it would send the
+    /// call (and credentials) in the clear.
+    #[error("refusing the redirect from {from} to {to}: a downgrade from https to http")]
+    InsecureRedirect {
+        /// The URI that answered with the redirect.
+        from: String,
+        /// Where it pointed.
+        to: String,
+    },
     /// Redirects kept coming (masters disagreeing about the leader).
     #[error("gave up after {0} redirects")]
     TooManyRedirects(usize),
