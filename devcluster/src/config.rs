@@ -51,6 +51,10 @@ pub struct ClusterConfig {
     /// The `docker` CLI of the Docker containerizer (Mesos'
     /// `--containerizers=docker,mesos`); `None` = processes only.
     pub docker: Option<PathBuf>,
+    /// Addresses the master answers on, as a Mesos HA cluster's masters:
+    /// the first is `listen`, the others free ports of its IP. One leads;
+    /// the others redirect scheduler calls to it (`307`, as Mesos does).
+    pub masters: usize,
 }
 
 impl Default for ClusterConfig {
@@ -75,6 +79,7 @@ impl Default for ClusterConfig {
             subscription_backoff_max: Duration::from_secs(2),
             hostname: None,
             docker: None,
+            masters: 1,
         }
     }
 }

@@ -30,7 +30,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
-use crate::cluster::Inner;
+use crate::cluster::{Inner, Leading};
 
 /// Largest call body accepted.
 const MAX_CALL_LEN: usize = 16 * 1024 * 1024;
@@ -313,12 +313,37 @@ async fn read_call<M: WireMessage>(
     Ok((call, answer_type))
 }
 
+/// How a master that does not lead answers a scheduler call, as Mesos'
+/// masters do: `307` to the leader (a scheme-relative `Location`), or `503`
+/// while none leads.
+fn not_leading(leading: Leading) -> Option<Response<Body>> {
+    match leading {
+        Leading::Yes => None,
+        Leading::Elsewhere(leader) => {
+            let mut response = text(StatusCode::TEMPORARY_REDIRECT, String::new());
+            let location = format!("//{leader}{SCHEDULER_API_PATH}");
+            if let Ok(value) = http::HeaderValue::from_str(&location) {
+                response.headers_mut().insert(http::header::LOCATION, value);
+            }
+            Some(response)
+        }
+        Leading::Nobody => Some(text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "No leader elected".into(),
+        )),
+    }
+}
+
 async fn master_service(
     inner: Arc<Inner>,
+    index: usize,
     request: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
     let path = request.uri().path().to_owned();
     if path == SCHEDULER_API_PATH {
+        if let Some(response) = not_leading(inner.leading(index)) {
+            return Ok(response);
+        }
         let stream_id = request
             .headers()
             .get(STREAM_ID_HEADER)
@@ -361,13 +386,17 @@ async fn agent_service(
 /// Which API a listener serves.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Role {
-    Master,
+    /// The master at this address index.
+    Master(usize),
     Agent(usize),
 }
 
-/// Accepts connections until the task is aborted; one task per connection.
+/// Accepts connections until the task is aborted; one task per connection,
+/// all of them cut when this one is aborted.
 pub(crate) async fn serve(listener: TcpListener, inner: Weak<Inner>, role: Role) {
+    let mut connections = tokio::task::JoinSet::new();
     loop {
+        while connections.try_join_next().is_some() {}
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(error) => {
@@ -378,7 +407,7 @@ pub(crate) async fn serve(listener: TcpListener, inner: Weak<Inner>, role: Role)
         };
         let _ = stream.set_nodelay(true);
         let inner = inner.clone();
-        tokio::spawn(async move {
+        connections.spawn(async move {
             let service = service_fn(move |request| {
                 let inner = inner.clone();
                 async move {
@@ -386,7 +415,7 @@ pub(crate) async fn serve(listener: TcpListener, inner: Weak<Inner>, role: Role)
                         return Ok(text(StatusCode::SERVICE_UNAVAILABLE, "shut down".into()));
                     };
                     match role {
-                        Role::Master => master_service(inner, request).await,
+                        Role::Master(index) => master_service(inner, index, request).await,
                         Role::Agent(agent) => agent_service(inner, agent, request).await,
                     }
                 }
