@@ -27,6 +27,10 @@ const TICK: Duration = Duration::from_millis(50);
 pub(crate) struct Inner {
     state: Mutex<State>,
     masters: Mutex<Masters>,
+    /// Frameworks must authenticate when set.
+    pub(crate) credentials: Option<crate::auth::Credentials>,
+    /// Whether `/devcluster/faults/...` is served.
+    pub(crate) fault_endpoints: bool,
 }
 
 /// The master addresses, which are listening, and which one leads.
@@ -149,12 +153,17 @@ impl Inner {
                         seconds
                             .parse::<f64>()
                             .ok()
-                            .filter(|s| s.is_finite() && *s >= 0.0)
-                            .ok_or_else(|| Error::UnknownFault(fault.to_owned()))?,
+                            .and_then(crate::config::seconds)
+                            .ok_or_else(|| {
+                                Error::InvalidFault(format!(
+                                    "{fault}: the downtime must be 0 to {} seconds",
+                                    crate::config::MAX_INTERVAL.as_secs()
+                                ))
+                            })?,
                     ),
-                    None => (rest, 1.0),
+                    None => (rest, Duration::from_secs(1)),
                 };
-                restart_agent(&mut self.lock(), agent_id, Duration::from_secs_f64(seconds))
+                restart_agent(&mut self.lock(), agent_id, seconds)
             }
             (Some("kill-executor"), Some(executor_id)) => {
                 kill_executor(&mut self.lock(), executor_id)
@@ -273,9 +282,12 @@ fn restart_agent(state: &mut State, agent_id: &str, downtime: Duration) -> Resul
     let index = state
         .agent_index(agent_id)
         .ok_or_else(|| Error::UnknownAgent(agent_id.to_owned()))?;
-    info!(agent = %agent_id, ?downtime, "fault: restarting an agent");
-    let back_at = std::time::Instant::now() + downtime;
     let reregistration = state.config.executor_reregistration_timeout;
+    let back_at = std::time::Instant::now()
+        .checked_add(downtime)
+        .filter(|back_at| back_at.checked_add(reregistration).is_some())
+        .ok_or_else(|| Error::InvalidFault(format!("agent downtime {downtime:?}")))?;
+    info!(agent = %agent_id, ?downtime, "fault: restarting an agent");
     rescind_agent_offers(state, index);
     let agent = &mut state.agents[index];
     agent.down_until = Some(back_at);
@@ -349,8 +361,25 @@ impl Cluster {
         if !(config.cpus.is_finite() && config.cpus >= 0.0 && config.mem_mb.is_finite()) {
             return Err(Error::InvalidConfig("cpus and mem must be numbers".into()));
         }
+        if !config.listen.ip().is_loopback() && config.credentials.is_none() {
+            return Err(Error::InvalidConfig(format!(
+                "{} is not a loopback address: frameworks must authenticate there \
+                 (credentials, Mesos' --authenticate_frameworks)",
+                config.listen.ip()
+            )));
+        }
         if config.masters == 0 {
             return Err(Error::InvalidConfig("at least one master is needed".into()));
+        }
+        if let Some((name, value)) = config
+            .intervals()
+            .into_iter()
+            .find(|(_, value)| *value > crate::config::MAX_INTERVAL)
+        {
+            return Err(Error::InvalidConfig(format!(
+                "{name} of {value:?} is beyond {:?}",
+                crate::config::MAX_INTERVAL
+            )));
         }
         if config.heartbeat_interval.is_zero() || config.status_update_retry.is_zero() {
             return Err(Error::InvalidConfig(
@@ -412,6 +441,8 @@ impl Cluster {
             }
             Inner {
                 state: Mutex::new(state),
+                credentials: config.credentials.clone(),
+                fault_endpoints: config.fault_endpoints,
                 masters: Mutex::new(Masters {
                     up: vec![true; master_addrs.len()],
                     addrs: master_addrs.clone(),

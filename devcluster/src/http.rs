@@ -1,7 +1,9 @@
 //! The HTTP side: hyper 1 listeners for the master (`/api/v1/scheduler`,
-//! `/devcluster/faults/...`) and for each agent (`/api/v1/executor`), request
-//! decoding and status codes, and the endless RecordIO response body of a
-//! SUBSCRIBE, which tells the cluster when the client went away.
+//! `/devcluster/faults/...` when enabled) and for each agent
+//! (`/api/v1/executor`), request decoding and status codes, framework
+//! authentication (see [`crate::auth`]), redirects from masters that do not
+//! lead, and the endless RecordIO response body of a SUBSCRIBE, which tells
+//! the cluster when the client went away.
 //!
 //! Like Mesos, both APIs speak protobuf and JSON: a call is decoded by its
 //! `Content-Type`, and the answer is written in the type its `Accept` asks
@@ -334,6 +336,53 @@ fn not_leading(leading: Leading) -> Option<Response<Body>> {
     }
 }
 
+/// The principal the request authenticates as (`None` when the cluster
+/// does not authenticate), or the `401` to answer.
+fn authenticate(
+    inner: &Inner,
+    request: &Request<Incoming>,
+) -> Result<Option<String>, Response<Body>> {
+    let Some(credentials) = &inner.credentials else {
+        return Ok(None);
+    };
+    let authorization = request
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok());
+    credentials
+        .authenticate(authorization)
+        .map(Some)
+        .map_err(|error| {
+            debug!(%error, "refusing an unauthenticated request");
+            let mut response = text(StatusCode::UNAUTHORIZED, error.to_string());
+            let challenge = format!("Basic realm=\"{}\"", crate::auth::REALM);
+            if let Ok(value) = http::HeaderValue::from_str(&challenge) {
+                response
+                    .headers_mut()
+                    .insert(http::header::WWW_AUTHENTICATE, value);
+            }
+            response
+        })
+}
+
+/// Refuses a SUBSCRIBE whose `FrameworkInfo.principal` is not the one the
+/// request authenticated as.
+fn check_principal(call: &scheduler::Call, principal: Option<&str>) -> Result<(), HttpError> {
+    let claimed = call
+        .subscribe
+        .as_ref()
+        .and_then(|subscribe| subscribe.framework_info.principal.as_deref());
+    match (principal, claimed) {
+        (Some(principal), Some(claimed)) if principal != claimed => {
+            Err(HttpError::bad_request(format!(
+                "Authenticated principal '{principal}' does not match principal \
+                 '{claimed}' set in `FrameworkInfo`"
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
 async fn master_service(
     inner: Arc<Inner>,
     index: usize,
@@ -341,6 +390,10 @@ async fn master_service(
 ) -> Result<Response<Body>, Infallible> {
     let path = request.uri().path().to_owned();
     if path == SCHEDULER_API_PATH {
+        let principal = match authenticate(&inner, &request) {
+            Ok(principal) => principal,
+            Err(response) => return Ok(response),
+        };
         if let Some(response) = not_leading(inner.leading(index)) {
             return Ok(response);
         }
@@ -349,18 +402,31 @@ async fn master_service(
             .get(STREAM_ID_HEADER)
             .and_then(|value| value.to_str().ok())
             .map(str::to_owned);
-        let (result, answer) = match read_call(request).await {
-            Ok((call, answer)) => (inner.scheduler_call(call, stream_id), answer),
+        let (result, answer) = match read_call::<scheduler::Call>(request).await {
+            Ok((call, answer)) => {
+                let result = check_principal(&call, principal.as_deref())
+                    .and_then(|()| inner.scheduler_call(call, stream_id));
+                (result, answer)
+            }
             Err(error) => (Err(error), ContentType::Protobuf),
         };
         return Ok(reply(result, SCHEDULER_API, answer));
     }
-    if let Some(fault) = path.strip_prefix("/devcluster/faults/") {
+    if let Some(fault) = path
+        .strip_prefix("/devcluster/faults/")
+        .filter(|_| inner.fault_endpoints)
+    {
+        if let Err(response) = authenticate(&inner, &request) {
+            return Ok(response);
+        }
         if request.method() != Method::POST {
             return Ok(text(StatusCode::METHOD_NOT_ALLOWED, "POST only".into()));
         }
         return Ok(match inner.http_fault(fault) {
             Ok(()) => text(StatusCode::OK, String::new()),
+            Err(error @ crate::Error::InvalidFault(_)) => {
+                text(StatusCode::BAD_REQUEST, error.to_string())
+            }
             Err(error) => text(StatusCode::NOT_FOUND, error.to_string()),
         });
     }

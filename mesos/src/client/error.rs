@@ -66,6 +66,9 @@ pub enum ClientError {
     /// Redirects kept coming (masters disagreeing about the leader).
     #[error("gave up after {0} redirects")]
     TooManyRedirects(usize),
+    /// An event holds a value that cannot be used (an absurd interval).
+    #[error("invalid event: {0}")]
+    InvalidEvent(String),
     /// The SUBSCRIBE answer lacked the `Mesos-Stream-Id` header.
     #[error("SUBSCRIBE response has no usable Mesos-Stream-Id header")]
     MissingStreamId,

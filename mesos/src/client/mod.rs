@@ -68,7 +68,10 @@ use std::time::Duration;
 pub use error::ClientError;
 pub use event_stream::EventStream;
 pub use executor::{ExecutorClient, AGENT_ENDPOINT_ENV, EXECUTOR_API_PATH};
-pub use scheduler::{SchedulerClient, SchedulerSubscription, SCHEDULER_API_PATH};
+pub use scheduler::{
+    heartbeat_interval, SchedulerClient, SchedulerSubscription, MAX_HEARTBEAT_INTERVAL,
+    SCHEDULER_API_PATH,
+};
 pub use transport::STREAM_ID_HEADER;
 
 use crate::recordio::DEFAULT_MAX_RECORD_LEN;

@@ -9,6 +9,7 @@
 //! asks of schedulers after a leader change.
 
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{StatusCode, Uri};
@@ -16,11 +17,36 @@ use tracing::{info, warn};
 
 use super::transport::{endpoint_uri, Transport, STREAM_ID_HEADER};
 use super::{ClientConfig, ClientError, EventStream};
+use crate::v1::scheduler::event::Subscribed;
 use crate::v1::scheduler::{call, Call, Event};
 use crate::ContentType;
 
 /// Path of the scheduler API on a master.
 pub const SCHEDULER_API_PATH: &str = "/api/v1/scheduler";
+
+/// Longest `heartbeat_interval_seconds` taken from a master (Mesos sends
+/// 15 s): anything longer would switch off the detection of a dead
+/// connection, and is refused as invalid.
+pub const MAX_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(24 * 3600);
+
+/// The heartbeat interval SUBSCRIBED announces: `None` when it names none,
+/// an error when it is not a positive number of seconds up to
+/// [`MAX_HEARTBEAT_INTERVAL`] (NaN, infinite, 1e300, ...).
+pub fn heartbeat_interval(subscribed: &Subscribed) -> Result<Option<Duration>, ClientError> {
+    let Some(seconds) = subscribed.heartbeat_interval_seconds else {
+        return Ok(None);
+    };
+    Duration::try_from_secs_f64(seconds)
+        .ok()
+        .filter(|interval| !interval.is_zero() && *interval <= MAX_HEARTBEAT_INTERVAL)
+        .map(Some)
+        .ok_or_else(|| {
+            ClientError::InvalidEvent(format!(
+                "SUBSCRIBED.heartbeat_interval_seconds {seconds} is not in (0, {}]",
+                MAX_HEARTBEAT_INTERVAL.as_secs()
+            ))
+        })
+}
 
 /// A live subscription: its id and its events.
 #[derive(Debug)]
@@ -207,4 +233,36 @@ fn is_unreachable(error: &ClientError) -> bool {
             | ClientError::ServerError { .. }
             | ClientError::TooManyRedirects(_)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn subscribed(seconds: Option<f64>) -> Subscribed {
+        Subscribed {
+            heartbeat_interval_seconds: seconds,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn heartbeat_intervals_are_checked() {
+        assert_eq!(heartbeat_interval(&subscribed(None)).unwrap(), None);
+        assert_eq!(
+            heartbeat_interval(&subscribed(Some(15.0))).unwrap(),
+            Some(Duration::from_secs(15))
+        );
+        assert_eq!(
+            heartbeat_interval(&subscribed(Some(86_400.0))).unwrap(),
+            Some(MAX_HEARTBEAT_INTERVAL)
+        );
+        for absurd in [1e300, 86_401.0, 0.0, -15.0, f64::NAN, f64::INFINITY] {
+            let error = heartbeat_interval(&subscribed(Some(absurd))).unwrap_err();
+            assert!(
+                matches!(error, ClientError::InvalidEvent(_)),
+                "{absurd}: {error}"
+            );
+        }
+    }
 }
