@@ -337,11 +337,11 @@ fn not_leading(leading: Leading) -> Option<Response<Body>> {
 }
 
 /// The principal the request authenticates as (`None` when the cluster
-/// does not authenticate), or the `401` to answer.
+/// does not authenticate), or why it does not.
 fn authenticate(
     inner: &Inner,
     request: &Request<Incoming>,
-) -> Result<Option<String>, Response<Body>> {
+) -> Result<Option<String>, crate::auth::AuthError> {
     let Some(credentials) = &inner.credentials else {
         return Ok(None);
     };
@@ -349,20 +349,20 @@ fn authenticate(
         .headers()
         .get(http::header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok());
-    credentials
-        .authenticate(authorization)
-        .map(Some)
-        .map_err(|error| {
-            debug!(%error, "refusing an unauthenticated request");
-            let mut response = text(StatusCode::UNAUTHORIZED, error.to_string());
-            let challenge = format!("Basic realm=\"{}\"", crate::auth::REALM);
-            if let Ok(value) = http::HeaderValue::from_str(&challenge) {
-                response
-                    .headers_mut()
-                    .insert(http::header::WWW_AUTHENTICATE, value);
-            }
-            response
-        })
+    credentials.authenticate(authorization).map(Some)
+}
+
+/// The `401` for a request that did not authenticate, with the challenge.
+fn unauthorized(error: crate::auth::AuthError) -> Response<Body> {
+    debug!(%error, "refusing an unauthenticated request");
+    let mut response = text(StatusCode::UNAUTHORIZED, error.to_string());
+    let challenge = format!("Basic realm=\"{}\"", crate::auth::REALM);
+    if let Ok(value) = http::HeaderValue::from_str(&challenge) {
+        response
+            .headers_mut()
+            .insert(http::header::WWW_AUTHENTICATE, value);
+    }
+    response
 }
 
 /// Refuses a SUBSCRIBE whose `FrameworkInfo.principal` is not the one the
@@ -392,7 +392,7 @@ async fn master_service(
     if path == SCHEDULER_API_PATH {
         let principal = match authenticate(&inner, &request) {
             Ok(principal) => principal,
-            Err(response) => return Ok(response),
+            Err(error) => return Ok(unauthorized(error)),
         };
         if let Some(response) = not_leading(inner.leading(index)) {
             return Ok(response);
@@ -416,8 +416,8 @@ async fn master_service(
         .strip_prefix("/devcluster/faults/")
         .filter(|_| inner.fault_endpoints)
     {
-        if let Err(response) = authenticate(&inner, &request) {
-            return Ok(response);
+        if let Err(error) = authenticate(&inner, &request) {
+            return Ok(unauthorized(error));
         }
         if request.method() != Method::POST {
             return Ok(text(StatusCode::METHOD_NOT_ALLOWED, "POST only".into()));
