@@ -1,7 +1,8 @@
-//! The [`Cluster`] handle: binds the master's and the agents' listeners,
+//! The [`Cluster`] handle: binds the masters' and the agents' listeners,
 //! runs the one ticker task that drives time-based work, and offers the
 //! fault injection used by tests (also reachable over HTTP as
-//! `POST /devcluster/faults/...`).
+//! `POST /devcluster/faults/...`), including moving the leadership between
+//! master addresses and taking one off the network.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
@@ -25,11 +26,51 @@ const TICK: Duration = Duration::from_millis(50);
 /// Shared by the listeners, the ticker and the process monitors.
 pub(crate) struct Inner {
     state: Mutex<State>,
+    masters: Mutex<Masters>,
+    /// Frameworks must authenticate when set.
+    pub(crate) credentials: Option<crate::auth::Credentials>,
+    /// Whether `/devcluster/faults/...` is served.
+    pub(crate) fault_endpoints: bool,
+}
+
+/// The master addresses, which are listening, and which one leads.
+#[derive(Debug)]
+struct Masters {
+    addrs: Vec<SocketAddr>,
+    up: Vec<bool>,
+    leader: usize,
+}
+
+/// What the master at one address does with a scheduler call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Leading {
+    /// It leads: it serves the call.
+    Yes,
+    /// Another master leads: `307` to it.
+    Elsewhere(SocketAddr),
+    /// The leader is gone and none took over: `503`.
+    Nobody,
 }
 
 impl Inner {
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn masters(&self) -> MutexGuard<'_, Masters> {
+        self.masters.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether the master at address `index` leads.
+    pub(crate) fn leading(&self, index: usize) -> Leading {
+        let masters = self.masters();
+        if index == masters.leader {
+            Leading::Yes
+        } else if masters.up[masters.leader] {
+            Leading::Elsewhere(masters.addrs[masters.leader])
+        } else {
+            Leading::Nobody
+        }
     }
 
     pub(crate) fn scheduler_call(
@@ -112,12 +153,17 @@ impl Inner {
                         seconds
                             .parse::<f64>()
                             .ok()
-                            .filter(|s| s.is_finite() && *s >= 0.0)
-                            .ok_or_else(|| Error::UnknownFault(fault.to_owned()))?,
+                            .and_then(crate::config::seconds)
+                            .ok_or_else(|| {
+                                Error::InvalidFault(format!(
+                                    "{fault}: the downtime must be 0 to {} seconds",
+                                    crate::config::MAX_INTERVAL.as_secs()
+                                ))
+                            })?,
                     ),
-                    None => (rest, 1.0),
+                    None => (rest, Duration::from_secs(1)),
                 };
-                restart_agent(&mut self.lock(), agent_id, Duration::from_secs_f64(seconds))
+                restart_agent(&mut self.lock(), agent_id, seconds)
             }
             (Some("kill-executor"), Some(executor_id)) => {
                 kill_executor(&mut self.lock(), executor_id)
@@ -236,9 +282,12 @@ fn restart_agent(state: &mut State, agent_id: &str, downtime: Duration) -> Resul
     let index = state
         .agent_index(agent_id)
         .ok_or_else(|| Error::UnknownAgent(agent_id.to_owned()))?;
-    info!(agent = %agent_id, ?downtime, "fault: restarting an agent");
-    let back_at = std::time::Instant::now() + downtime;
     let reregistration = state.config.executor_reregistration_timeout;
+    let back_at = std::time::Instant::now()
+        .checked_add(downtime)
+        .filter(|back_at| back_at.checked_add(reregistration).is_some())
+        .ok_or_else(|| Error::InvalidFault(format!("agent downtime {downtime:?}")))?;
+    info!(agent = %agent_id, ?downtime, "fault: restarting an agent");
     rescind_agent_offers(state, index);
     let agent = &mut state.agents[index];
     agent.down_until = Some(back_at);
@@ -286,14 +335,15 @@ pub struct AgentSummary {
 /// executor process.
 pub struct Cluster {
     inner: Arc<Inner>,
-    master_addr: SocketAddr,
+    /// The listener task of each master address; `None` once stopped.
+    master_handles: Mutex<Vec<Option<JoinHandle<()>>>>,
     handles: Vec<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for Cluster {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Cluster")
-            .field("master_addr", &self.master_addr)
+            .field("masters", &self.inner.masters().addrs)
             .finish_non_exhaustive()
     }
 }
@@ -311,6 +361,26 @@ impl Cluster {
         if !(config.cpus.is_finite() && config.cpus >= 0.0 && config.mem_mb.is_finite()) {
             return Err(Error::InvalidConfig("cpus and mem must be numbers".into()));
         }
+        if !config.listen.ip().is_loopback() && config.credentials.is_none() {
+            return Err(Error::InvalidConfig(format!(
+                "{} is not a loopback address: frameworks must authenticate there \
+                 (credentials, Mesos' --authenticate_frameworks)",
+                config.listen.ip()
+            )));
+        }
+        if config.masters == 0 {
+            return Err(Error::InvalidConfig("at least one master is needed".into()));
+        }
+        if let Some((name, value)) = config
+            .intervals()
+            .into_iter()
+            .find(|(_, value)| *value > crate::config::MAX_INTERVAL)
+        {
+            return Err(Error::InvalidConfig(format!(
+                "{name} of {value:?} is beyond {:?}",
+                crate::config::MAX_INTERVAL
+            )));
+        }
         if config.heartbeat_interval.is_zero() || config.status_update_retry.is_zero() {
             return Err(Error::InvalidConfig(
                 "heartbeat and retry intervals must be positive".into(),
@@ -325,11 +395,22 @@ impl Cluster {
                 .await
                 .map_err(|source| Error::Bind { addr, source })
         };
-        let master_listener = bind(config.listen).await?;
-        let master_addr = master_listener.local_addr().map_err(|source| Error::Bind {
-            addr: config.listen,
-            source,
-        })?;
+        let mut master_listeners = Vec::with_capacity(config.masters);
+        for index in 0..config.masters {
+            let addr = if index == 0 {
+                config.listen
+            } else {
+                SocketAddr::new(config.listen.ip(), 0)
+            };
+            let listener = bind(addr).await?;
+            let local = listener
+                .local_addr()
+                .map_err(|source| Error::Bind { addr, source })?;
+            master_listeners.push((listener, local));
+        }
+        let master_addrs: Vec<SocketAddr> =
+            master_listeners.iter().map(|(_, addr)| *addr).collect();
+        let master_addr = master_addrs[0];
         let mut agent_listeners = Vec::with_capacity(config.agents);
         for _ in 0..config.agents {
             let listener = bind(SocketAddr::new(config.listen.ip(), 0)).await?;
@@ -360,14 +441,27 @@ impl Cluster {
             }
             Inner {
                 state: Mutex::new(state),
+                credentials: config.credentials.clone(),
+                fault_endpoints: config.fault_endpoints,
+                masters: Mutex::new(Masters {
+                    up: vec![true; master_addrs.len()],
+                    addrs: master_addrs.clone(),
+                    leader: 0,
+                }),
             }
         });
+        let master_handles = master_listeners
+            .into_iter()
+            .enumerate()
+            .map(|(index, (listener, _))| {
+                Some(tokio::spawn(http::serve(
+                    listener,
+                    Arc::downgrade(&inner),
+                    Role::Master(index),
+                )))
+            })
+            .collect();
         let mut handles = Vec::new();
-        handles.push(tokio::spawn(http::serve(
-            master_listener,
-            Arc::downgrade(&inner),
-            Role::Master,
-        )));
         for (index, (listener, _)) in agent_listeners.into_iter().enumerate() {
             handles.push(tokio::spawn(http::serve(
                 listener,
@@ -387,17 +481,67 @@ impl Cluster {
                 inner.lock().tick();
             }
         }));
-        info!(master = %master_addr, agents = config.agents, "devcluster started");
+        info!(master = %master_addr, masters = ?master_addrs, agents = config.agents, "devcluster started");
         Ok(Self {
             inner,
-            master_addr,
+            master_handles: Mutex::new(master_handles),
             handles,
         })
     }
 
-    /// The master's address (scheduler API at `/api/v1/scheduler`).
+    /// The leading master's address (scheduler API at `/api/v1/scheduler`).
     pub fn master_addr(&self) -> SocketAddr {
-        self.master_addr
+        let masters = self.inner.masters();
+        masters.addrs[masters.leader]
+    }
+
+    /// Every master address, in order (`ClusterConfig::masters` of them);
+    /// the first leads until [`Cluster::move_leader`].
+    pub fn master_addrs(&self) -> Vec<SocketAddr> {
+        self.inner.masters().addrs.clone()
+    }
+
+    /// Fault: the master at address `index` is elected leader (a master
+    /// failover, as [`Cluster::restart_master`]): streams close, offers and
+    /// filters are forgotten, and the other addresses redirect to it.
+    pub fn move_leader(&self, index: usize) -> Result<(), Error> {
+        let addr = {
+            let mut masters = self.inner.masters();
+            let addr = *masters
+                .addrs
+                .get(index)
+                .ok_or(Error::UnknownMaster(index))?;
+            masters.leader = index;
+            masters.up[index] = true;
+            addr
+        };
+        info!(master = %addr, "fault: leadership moves");
+        let mut state = self.inner.lock();
+        state.master_addr = addr;
+        restart_master(&mut state);
+        Ok(())
+    }
+
+    /// Fault: the master at address `index` goes dark: its port is closed
+    /// and its connections (event streams included) are cut. While the
+    /// leader is dark the other addresses answer `503`.
+    pub fn stop_master(&self, index: usize) -> Result<(), Error> {
+        let handle = {
+            let mut handles = self
+                .master_handles
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            handles
+                .get_mut(index)
+                .ok_or(Error::UnknownMaster(index))?
+                .take()
+        };
+        if let Some(handle) = handle {
+            info!(master = %self.inner.masters().addrs[index], "fault: a master goes dark");
+            handle.abort();
+        }
+        self.inner.masters().up[index] = false;
+        Ok(())
     }
 
     /// The agents, in order.
@@ -473,7 +617,11 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        for handle in &self.handles {
+        let master_handles = self
+            .master_handles
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        for handle in master_handles.iter().flatten().chain(&self.handles) {
             handle.abort();
         }
         let mut state = self.inner.lock();

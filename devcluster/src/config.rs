@@ -5,6 +5,18 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// Longest interval or delay accepted anywhere (about 31 years): beyond it
+/// deadlines would overflow the clock; such values are configuration
+/// errors, not panics.
+pub const MAX_INTERVAL: Duration = Duration::from_secs(1_000_000_000);
+
+/// `secs` seconds as a duration, if it is a number in `0..=MAX_INTERVAL`.
+pub fn seconds(secs: f64) -> Option<Duration> {
+    Duration::try_from_secs_f64(secs)
+        .ok()
+        .filter(|duration| *duration <= MAX_INTERVAL)
+}
+
 /// Configuration of a [`crate::Cluster`].
 #[derive(Debug, Clone)]
 pub struct ClusterConfig {
@@ -51,6 +63,45 @@ pub struct ClusterConfig {
     /// The `docker` CLI of the Docker containerizer (Mesos'
     /// `--containerizers=docker,mesos`); `None` = processes only.
     pub docker: Option<PathBuf>,
+    /// Addresses the master answers on, as a Mesos HA cluster's masters:
+    /// the first is `listen`, the others free ports of its IP. One leads;
+    /// the others redirect scheduler calls to it (`307`, as Mesos does).
+    pub masters: usize,
+    /// When set, frameworks must authenticate as one of these principals
+    /// (Mesos' `--authenticate_frameworks` with `--credentials`). Needed
+    /// when `listen` is not a loopback address.
+    pub credentials: Option<crate::auth::Credentials>,
+    /// Serve `POST /devcluster/faults/...` (off by default; for tests). The
+    /// in-process fault methods of [`crate::Cluster`] are always there.
+    pub fault_endpoints: bool,
+}
+
+impl ClusterConfig {
+    /// The named intervals, each at most [`MAX_INTERVAL`].
+    pub(crate) fn intervals(&self) -> [(&'static str, Duration); 11] {
+        [
+            ("heartbeat_interval", self.heartbeat_interval),
+            (
+                "executor_heartbeat_interval",
+                self.executor_heartbeat_interval,
+            ),
+            ("allocation_interval", self.allocation_interval),
+            ("status_update_retry", self.status_update_retry),
+            ("status_update_retry_max", self.status_update_retry_max),
+            ("executor_shutdown_grace", self.executor_shutdown_grace),
+            ("kill_grace", self.kill_grace),
+            (
+                "executor_registration_timeout",
+                self.executor_registration_timeout,
+            ),
+            (
+                "executor_reregistration_timeout",
+                self.executor_reregistration_timeout,
+            ),
+            ("recovery_timeout", self.recovery_timeout),
+            ("subscription_backoff_max", self.subscription_backoff_max),
+        ]
+    }
 }
 
 impl Default for ClusterConfig {
@@ -75,6 +126,9 @@ impl Default for ClusterConfig {
             subscription_backoff_max: Duration::from_secs(2),
             hostname: None,
             docker: None,
+            masters: 1,
+            credentials: None,
+            fault_endpoints: false,
         }
     }
 }
@@ -120,6 +174,16 @@ pub fn mesos_duration(duration: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn seconds_refuse_absurd_values() {
+        assert_eq!(seconds(1.5), Some(Duration::from_millis(1500)));
+        assert_eq!(seconds(0.0), Some(Duration::ZERO));
+        assert_eq!(seconds(1e9), Some(MAX_INTERVAL));
+        for absurd in [1e300, 1e10, -1.0, f64::NAN, f64::INFINITY] {
+            assert_eq!(seconds(absurd), None, "{absurd}");
+        }
+    }
 
     #[test]
     fn durations_read_like_mesos() {

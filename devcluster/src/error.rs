@@ -30,6 +30,12 @@ pub enum Error {
     /// The fault injection API has no such fault.
     #[error("unknown fault {0:?}")]
     UnknownFault(String),
+    /// A fault's parameters cannot be used (a delay beyond the clock).
+    #[error("invalid fault: {0}")]
+    InvalidFault(String),
+    /// No master has this index.
+    #[error("no master {0}")]
+    UnknownMaster(usize),
     /// No running executor has this id.
     #[error("unknown executor {0:?}")]
     UnknownExecutor(String),

@@ -1,7 +1,9 @@
 //! The HTTP side: hyper 1 listeners for the master (`/api/v1/scheduler`,
-//! `/devcluster/faults/...`) and for each agent (`/api/v1/executor`), request
-//! decoding and status codes, and the endless RecordIO response body of a
-//! SUBSCRIBE, which tells the cluster when the client went away.
+//! `/devcluster/faults/...` when enabled) and for each agent
+//! (`/api/v1/executor`), request decoding and status codes, framework
+//! authentication (see [`crate::auth`]), redirects from masters that do not
+//! lead, and the endless RecordIO response body of a SUBSCRIBE, which tells
+//! the cluster when the client went away.
 //!
 //! Like Mesos, both APIs speak protobuf and JSON: a call is decoded by its
 //! `Content-Type`, and the answer is written in the type its `Accept` asks
@@ -30,7 +32,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
-use crate::cluster::Inner;
+use crate::cluster::{Inner, Leading};
 
 /// Largest call body accepted.
 const MAX_CALL_LEN: usize = 16 * 1024 * 1024;
@@ -313,29 +315,118 @@ async fn read_call<M: WireMessage>(
     Ok((call, answer_type))
 }
 
+/// How a master that does not lead answers a scheduler call, as Mesos'
+/// masters do: `307` to the leader (a scheme-relative `Location`), or `503`
+/// while none leads.
+fn not_leading(leading: Leading) -> Option<Response<Body>> {
+    match leading {
+        Leading::Yes => None,
+        Leading::Elsewhere(leader) => {
+            let mut response = text(StatusCode::TEMPORARY_REDIRECT, String::new());
+            let location = format!("//{leader}{SCHEDULER_API_PATH}");
+            if let Ok(value) = http::HeaderValue::from_str(&location) {
+                response.headers_mut().insert(http::header::LOCATION, value);
+            }
+            Some(response)
+        }
+        Leading::Nobody => Some(text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "No leader elected".into(),
+        )),
+    }
+}
+
+/// The principal the request authenticates as (`None` when the cluster
+/// does not authenticate), or why it does not.
+fn authenticate(
+    inner: &Inner,
+    request: &Request<Incoming>,
+) -> Result<Option<String>, crate::auth::AuthError> {
+    let Some(credentials) = &inner.credentials else {
+        return Ok(None);
+    };
+    let authorization = request
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok());
+    credentials.authenticate(authorization).map(Some)
+}
+
+/// The `401` for a request that did not authenticate, with the challenge.
+fn unauthorized(error: crate::auth::AuthError) -> Response<Body> {
+    debug!(%error, "refusing an unauthenticated request");
+    let mut response = text(StatusCode::UNAUTHORIZED, error.to_string());
+    let challenge = format!("Basic realm=\"{}\"", crate::auth::REALM);
+    if let Ok(value) = http::HeaderValue::from_str(&challenge) {
+        response
+            .headers_mut()
+            .insert(http::header::WWW_AUTHENTICATE, value);
+    }
+    response
+}
+
+/// Refuses a SUBSCRIBE whose `FrameworkInfo.principal` is not the one the
+/// request authenticated as.
+fn check_principal(call: &scheduler::Call, principal: Option<&str>) -> Result<(), HttpError> {
+    let claimed = call
+        .subscribe
+        .as_ref()
+        .and_then(|subscribe| subscribe.framework_info.principal.as_deref());
+    match (principal, claimed) {
+        (Some(principal), Some(claimed)) if principal != claimed => {
+            Err(HttpError::bad_request(format!(
+                "Authenticated principal '{principal}' does not match principal \
+                 '{claimed}' set in `FrameworkInfo`"
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
 async fn master_service(
     inner: Arc<Inner>,
+    index: usize,
     request: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
     let path = request.uri().path().to_owned();
     if path == SCHEDULER_API_PATH {
+        let principal = match authenticate(&inner, &request) {
+            Ok(principal) => principal,
+            Err(error) => return Ok(unauthorized(error)),
+        };
+        if let Some(response) = not_leading(inner.leading(index)) {
+            return Ok(response);
+        }
         let stream_id = request
             .headers()
             .get(STREAM_ID_HEADER)
             .and_then(|value| value.to_str().ok())
             .map(str::to_owned);
-        let (result, answer) = match read_call(request).await {
-            Ok((call, answer)) => (inner.scheduler_call(call, stream_id), answer),
+        let (result, answer) = match read_call::<scheduler::Call>(request).await {
+            Ok((call, answer)) => {
+                let result = check_principal(&call, principal.as_deref())
+                    .and_then(|()| inner.scheduler_call(call, stream_id));
+                (result, answer)
+            }
             Err(error) => (Err(error), ContentType::Protobuf),
         };
         return Ok(reply(result, SCHEDULER_API, answer));
     }
-    if let Some(fault) = path.strip_prefix("/devcluster/faults/") {
+    if let Some(fault) = path
+        .strip_prefix("/devcluster/faults/")
+        .filter(|_| inner.fault_endpoints)
+    {
+        if let Err(error) = authenticate(&inner, &request) {
+            return Ok(unauthorized(error));
+        }
         if request.method() != Method::POST {
             return Ok(text(StatusCode::METHOD_NOT_ALLOWED, "POST only".into()));
         }
         return Ok(match inner.http_fault(fault) {
             Ok(()) => text(StatusCode::OK, String::new()),
+            Err(error @ crate::Error::InvalidFault(_)) => {
+                text(StatusCode::BAD_REQUEST, error.to_string())
+            }
             Err(error) => text(StatusCode::NOT_FOUND, error.to_string()),
         });
     }
@@ -361,13 +452,17 @@ async fn agent_service(
 /// Which API a listener serves.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Role {
-    Master,
+    /// The master at this address index.
+    Master(usize),
     Agent(usize),
 }
 
-/// Accepts connections until the task is aborted; one task per connection.
+/// Accepts connections until the task is aborted; one task per connection,
+/// all of them cut when this one is aborted.
 pub(crate) async fn serve(listener: TcpListener, inner: Weak<Inner>, role: Role) {
+    let mut connections = tokio::task::JoinSet::new();
     loop {
+        while connections.try_join_next().is_some() {}
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(error) => {
@@ -378,7 +473,7 @@ pub(crate) async fn serve(listener: TcpListener, inner: Weak<Inner>, role: Role)
         };
         let _ = stream.set_nodelay(true);
         let inner = inner.clone();
-        tokio::spawn(async move {
+        connections.spawn(async move {
             let service = service_fn(move |request| {
                 let inner = inner.clone();
                 async move {
@@ -386,7 +481,7 @@ pub(crate) async fn serve(listener: TcpListener, inner: Weak<Inner>, role: Role)
                         return Ok(text(StatusCode::SERVICE_UNAVAILABLE, "shut down".into()));
                     };
                     match role {
-                        Role::Master => master_service(inner, request).await,
+                        Role::Master(index) => master_service(inner, index, request).await,
                         Role::Agent(agent) => agent_service(inner, agent, request).await,
                     }
                 }

@@ -5,8 +5,9 @@
 //! executors it starts talk to their agent with `ExecutorClient`.
 //!
 //! - [`Cluster`]: start with a [`ClusterConfig`]; inject faults (dropped
-//!   scheduler streams, master failover, agent loss, agent restart,
-//!   executor SIGKILL).
+//!   scheduler streams, master failover, leadership moving between master
+//!   addresses, a master going dark, agent loss, agent restart, executor
+//!   SIGKILL); over HTTP only with `ClusterConfig::fault_endpoints`.
 //! - `master`: the scheduler API: SUBSCRIBE with RecordIO event streams,
 //!   `Mesos-Stream-Id`, heartbeats, framework failover; offers, filters,
 //!   SUPPRESS / REVIVE; launch validation; KILL, SHUTDOWN, ACKNOWLEDGE,
@@ -20,13 +21,18 @@
 //! - `state`: all of it behind one mutex, driven in time by one ticker task
 //!   (no task or thread per agent, so 100 agents stay cheap).
 //!
+//! - [`auth`]: framework authentication (HTTP Basic against a Mesos
+//!   credentials file), required when the master is not on loopback.
+//!
 //! Not modelled: the Mesos command executor (command tasks run only in
 //! Docker containers), the default executor (LAUNCH_GROUP), reservations and
-//! persistent volumes, authentication, fetching remote URIs, and an agent
+//! persistent volumes, executor authentication, authorization (ACLs),
+//! fetching remote URIs, and an agent
 //! restart's loss of state (a restart is downtime of its executor API;
 //! executors and the master's view of tasks survive it).
 
 mod agent;
+pub mod auth;
 mod cluster;
 mod config;
 mod docker;
@@ -38,5 +44,7 @@ mod state;
 pub mod testing;
 
 pub use cluster::{AgentSummary, Cluster};
-pub use config::{machine_cpus, machine_mem_mb, mesos_duration, ClusterConfig};
+pub use config::{
+    machine_cpus, machine_mem_mb, mesos_duration, seconds, ClusterConfig, MAX_INTERVAL,
+};
 pub use error::Error;

@@ -1,6 +1,12 @@
 //! The two kinds of task: a miner run in-process with [`PoolClient`], and the
 //! proxy run as a child process. Each runs on its own tokio task, reports
 //! its states and hash rates on a channel, and stops when told to.
+//!
+//! The proxy child leads its own process group (so a kill reaches whatever
+//! it starts, and a signal to the executor's group does not stop it behind
+//! the executor's back), and on Linux it dies with the executor
+//! (`PR_SET_PDEATHSIG`): an executor killed alone (the OOM killer) must not
+//! leave a proxy holding its port and journal lock.
 
 use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
@@ -227,6 +233,7 @@ async fn run_proxy(
         .envs(proxy_env(&spec, lookup))
         .stdin(Stdio::null())
         .kill_on_drop(true);
+    tie_to_this_process(&mut command);
     let mut child = match command.spawn() {
         Ok(child) => child,
         Err(error) => {
@@ -277,21 +284,68 @@ async fn run_proxy(
     }
 }
 
-/// SIGTERM, then SIGKILL if `child` has not exited after `grace`.
-pub async fn terminate(child: &mut Child, grace: Duration) -> std::io::Result<ExitStatus> {
-    if let Some(pid) = child.id().and_then(|pid| libc::pid_t::try_from(pid).ok()) {
-        // SAFETY: kill(2) only sends a signal; it touches no memory of ours.
-        // `pid` is our own child, not yet reaped (Child::id is None once it
-        // has been), so the id cannot have been reused by another process.
-        let result = unsafe { libc::kill(pid, libc::SIGTERM) };
-        if result != 0 {
-            warn!(pid, error = %std::io::Error::last_os_error(), "SIGTERM failed");
+/// The signal a proxy child gets when the executor dies.
+pub const PARENT_DEATH_SIGNAL: libc::c_int = libc::SIGKILL;
+
+/// Makes `command`'s child lead its own process group and, on Linux, get
+/// [`PARENT_DEATH_SIGNAL`] when this process dies. The death signal is
+/// armed in the child between fork and exec; if this process died before
+/// that, the child exits at once instead (the spawn fails).
+///
+/// Linux sends the signal when the *thread* that forked exits; the proxy is
+/// spawned from a tokio worker thread, which lives as long as the runtime.
+pub fn tie_to_this_process(command: &mut Command) {
+    command.process_group(0);
+    #[cfg(target_os = "linux")]
+    {
+        let parent = libc::pid_t::try_from(std::process::id()).unwrap_or(0);
+        // SAFETY: the closure runs in the forked child before exec, where only
+        // async-signal-safe calls are allowed: prctl(2) and getppid(2) are,
+        // and building an io::Error from a raw errno does not allocate.
+        unsafe {
+            command.pre_exec(move || {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, PARENT_DEATH_SIGNAL, 0, 0, 0) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // The parent may have died before the prctl: then no signal
+                // comes, and we were reparented.
+                if libc::getppid() != parent {
+                    return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+                }
+                Ok(())
+            });
         }
     }
+}
+
+/// Sends `signal` to the process group `child` leads (see
+/// [`tie_to_this_process`]), or to `child` alone if it leads none.
+fn signal_child(child: &Child, signal: libc::c_int) {
+    let Some(pid) = child.id().and_then(|pid| libc::pid_t::try_from(pid).ok()) else {
+        return;
+    };
+    // SAFETY: kill(2) only sends a signal; it touches no memory of ours.
+    // `pid` is our own child, not yet reaped (Child::id is None once it has
+    // been), so neither it nor the group it leads can have been reused.
+    let result = unsafe { libc::kill(-pid, signal) };
+    if result != 0 {
+        // SAFETY: as above.
+        let result = unsafe { libc::kill(pid, signal) };
+        if result != 0 {
+            warn!(pid, signal, error = %std::io::Error::last_os_error(), "signal failed");
+        }
+    }
+}
+
+/// SIGTERM, then SIGKILL if `child` has not exited after `grace`; to its
+/// whole process group when it leads one.
+pub async fn terminate(child: &mut Child, grace: Duration) -> std::io::Result<ExitStatus> {
+    signal_child(child, libc::SIGTERM);
     match tokio::time::timeout(grace, child.wait()).await {
         Ok(exit) => exit,
         Err(_) => {
             warn!(?grace, "child ignored SIGTERM: SIGKILL");
+            signal_child(child, libc::SIGKILL);
             child.start_kill()?;
             child.wait().await
         }

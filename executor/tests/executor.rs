@@ -376,11 +376,12 @@ fn sleeping_proxy() -> tempfile::TempDir {
     scripts
 }
 
+/// Launches the sleeping proxy; returns its agent and TASK_RUNNING status.
 async fn launch_sleeping_proxy(
     sched: &mut Sched,
     task_id: &str,
     script: &std::path::Path,
-) -> AgentId {
+) -> (AgentId, TaskStatus) {
     let agent_id = sched
         .launch(
             task_id,
@@ -392,8 +393,8 @@ async fn launch_sleeping_proxy(
         )
         .await;
     expect_state(sched, task_id, TaskState::TaskStarting).await;
-    expect_state(sched, task_id, TaskState::TaskRunning).await;
-    agent_id
+    let running = expect_state(sched, task_id, TaskState::TaskRunning).await;
+    (agent_id, running)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -401,7 +402,7 @@ async fn proxy_is_terminated_on_shutdown() {
     let scripts = sleeping_proxy();
     let mut sched = start().await;
     let task_id = "proxy-3";
-    let agent_id = launch_sleeping_proxy(&mut sched, task_id, scripts.path()).await;
+    let (agent_id, _) = launch_sleeping_proxy(&mut sched, task_id, scripts.path()).await;
     let mut shutdown = sched.base(call::Type::Shutdown);
     shutdown.shutdown = Some(call::Shutdown {
         executor_id: ExecutorId {
@@ -420,9 +421,63 @@ async fn proxy_is_terminated_on_kill() {
     let scripts = sleeping_proxy();
     let mut sched = start().await;
     let task_id = "proxy-2";
-    let agent_id = launch_sleeping_proxy(&mut sched, task_id, scripts.path()).await;
+    let (agent_id, _) = launch_sleeping_proxy(&mut sched, task_id, scripts.path()).await;
     kill_and_expect_killed(&mut sched, task_id, &agent_id).await;
     expect_executor_exit(&mut sched, task_id).await;
+}
+
+/// State, parent and process group of `pid` from `/proc/PID/stat`; `None`
+/// once it is gone.
+#[cfg(target_os = "linux")]
+fn proc_stat(pid: u32) -> Option<(char, u32, u32)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // "PID (COMM) STATE PPID PGRP ...": COMM may hold anything, even ')'.
+    let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let ppid = fields.next()?.parse().ok()?;
+    let pgrp = fields.next()?.parse().ok()?;
+    Some((state, ppid, pgrp))
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_dies_when_only_the_executor_is_killed() {
+    let scripts = sleeping_proxy();
+    let mut sched = start().await;
+    let task_id = "proxy-4";
+    let (_, running) = launch_sleeping_proxy(&mut sched, task_id, scripts.path()).await;
+    let proxy: u32 = running
+        .message()
+        .rsplit_once("pid ")
+        .and_then(|(_, pid)| pid.parse().ok())
+        .unwrap_or_else(|| panic!("no pid in {running:?}"));
+    let executor = sched
+        .cluster
+        .executor_pid(&format!("exec-{task_id}"))
+        .expect("the executor runs");
+    let (state, parent, group) = proc_stat(proxy).expect("the proxy runs");
+    assert_ne!(state, 'Z');
+    assert_eq!(parent, executor, "the proxy is the executor's child");
+    assert_eq!(group, proxy, "the proxy leads its own process group");
+
+    // As the OOM killer would: SIGKILL to the executor process alone.
+    let pid = libc::pid_t::try_from(executor).unwrap();
+    // SAFETY: kill(2) only sends a signal. The executor is devcluster's
+    // child, not yet reaped (it has just been seen running).
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match proc_stat(proxy) {
+            None => break,
+            // Dead, waiting for its new parent to reap it.
+            Some(('Z' | 'X', _, _)) => break,
+            Some(_) => assert!(
+                Instant::now() < deadline,
+                "the proxy (pid {proxy}) outlived its executor"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

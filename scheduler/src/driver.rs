@@ -241,15 +241,16 @@ impl Driver {
                     if event.r#type() == event::Type::Subscribed {
                         *subscribed = true;
                         self.status.subscribed();
-                        if let Some(seconds) = event
-                            .subscribed
-                            .as_ref()
-                            .and_then(|s| s.heartbeat_interval_seconds)
-                            .filter(|s| s.is_finite() && *s > 0.0)
-                        {
-                            silence = Duration::from_secs_f64(seconds)
-                                * self.config.heartbeat_misses.max(1)
-                                + self.config.heartbeat_margin;
+                        match event.subscribed.as_ref().map(mesos::client::heartbeat_interval) {
+                            Some(Ok(Some(interval))) => {
+                                silence = interval
+                                    .saturating_mul(self.config.heartbeat_misses.max(1))
+                                    .saturating_add(self.config.heartbeat_margin);
+                            }
+                            Some(Err(error)) => {
+                                warn!(%error, ?silence, "keeping the default heartbeat timeout")
+                            }
+                            _ => {}
                         }
                     }
                     deadline = Instant::now() + silence;

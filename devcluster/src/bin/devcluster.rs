@@ -42,6 +42,19 @@ struct Args {
     /// The docker CLI the Docker containerizer runs (it honours DOCKER_HOST).
     #[arg(long, default_value = "docker")]
     docker: PathBuf,
+    /// Require frameworks to authenticate (HTTP Basic) as a principal of
+    /// `--credentials`, as Mesos' flag of the same name. Required when
+    /// `--listen` is not a loopback address.
+    #[arg(long, alias = "authenticate_frameworks", requires = "credentials")]
+    authenticate_frameworks: bool,
+    /// Mesos credentials file (a path or file:// URL), JSON:
+    /// {"credentials":[{"principal":"...","secret":"..."}]}.
+    #[arg(long)]
+    credentials: Option<PathBuf>,
+    /// Serve the fault injection endpoints (POST /devcluster/faults/...);
+    /// for tests only.
+    #[arg(long)]
+    fault_endpoints: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -61,6 +74,18 @@ fn parse_ports(text: &str) -> anyhow::Result<(u64, u64)> {
     Ok(range)
 }
 
+/// `--heartbeat-secs`: positive, and no more than devcluster's longest
+/// interval.
+fn heartbeat(secs: f64) -> anyhow::Result<std::time::Duration> {
+    match devcluster::seconds(secs) {
+        Some(interval) if !interval.is_zero() => Ok(interval),
+        _ => bail!(
+            "--heartbeat-secs {secs} must be positive and at most {}",
+            devcluster::MAX_INTERVAL.as_secs()
+        ),
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -71,9 +96,12 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let args = Args::parse();
     let defaults = ClusterConfig::default();
-    if !(args.heartbeat_secs.is_finite() && args.heartbeat_secs > 0.0) {
-        bail!("--heartbeat-secs must be positive");
-    }
+    let heartbeat_interval = heartbeat(args.heartbeat_secs)?;
+    let credentials = match (&args.credentials, args.authenticate_frameworks) {
+        (Some(path), true) => Some(devcluster::auth::Credentials::from_file(path)?),
+        (Some(_), false) => bail!("--credentials is only used with --authenticate-frameworks"),
+        (None, _) => None,
+    };
     let config = ClusterConfig {
         listen: args.listen,
         agents: args.agents,
@@ -81,7 +109,9 @@ async fn main() -> anyhow::Result<()> {
         mem_mb: args.mem.unwrap_or(defaults.mem_mb),
         ports: parse_ports(&args.ports)?,
         work_dir: args.work_dir.unwrap_or(defaults.work_dir.clone()),
-        heartbeat_interval: std::time::Duration::from_secs_f64(args.heartbeat_secs),
+        heartbeat_interval,
+        credentials,
+        fault_endpoints: args.fault_endpoints,
         docker: args
             .containerizers
             .contains(&Containerizer::Docker)
@@ -91,6 +121,9 @@ async fn main() -> anyhow::Result<()> {
     let cluster = Cluster::start(config)
         .await
         .context("starting devcluster")?;
+    if args.fault_endpoints {
+        tracing::warn!("fault injection endpoints are enabled");
+    }
     println!("master listening on {}", cluster.master_addr());
     for agent in cluster.agents() {
         println!("agent {} at {}", agent.id, agent.endpoint);
@@ -107,4 +140,25 @@ async fn main() -> anyhow::Result<()> {
     // Let the monitors deliver the kills.
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absurd_heartbeats_are_errors() {
+        assert_eq!(heartbeat(15.0).unwrap(), std::time::Duration::from_secs(15));
+        for absurd in [1e300, 0.0, -1.0, f64::NAN, f64::INFINITY] {
+            let error = heartbeat(absurd).unwrap_err().to_string();
+            assert!(error.contains("--heartbeat-secs"), "{error}");
+        }
+    }
+
+    #[test]
+    fn port_ranges() {
+        assert_eq!(parse_ports("31000-32000").unwrap(), (31000, 32000));
+        assert!(parse_ports("32000-31000").is_err());
+        assert!(parse_ports("31000").is_err());
+    }
 }

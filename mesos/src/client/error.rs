@@ -54,9 +54,21 @@ pub enum ClientError {
     /// A redirect whose `Location` is missing or unusable.
     #[error("redirect with unusable Location {0:?}")]
     BadRedirect(String),
+    /// A redirect from `https` to `http`: refused, as it would send the
+    /// call (and credentials) in the clear.
+    #[error("refusing the redirect from {from} to {to}: a downgrade from https to http")]
+    InsecureRedirect {
+        /// The URI that answered with the redirect.
+        from: String,
+        /// Where it pointed.
+        to: String,
+    },
     /// Redirects kept coming (masters disagreeing about the leader).
     #[error("gave up after {0} redirects")]
     TooManyRedirects(usize),
+    /// An event holds a value that cannot be used (an absurd interval).
+    #[error("invalid event: {0}")]
+    InvalidEvent(String),
     /// The SUBSCRIBE answer lacked the `Mesos-Stream-Id` header.
     #[error("SUBSCRIBE response has no usable Mesos-Stream-Id header")]
     MissingStreamId,

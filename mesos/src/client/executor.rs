@@ -27,9 +27,10 @@ impl ExecutorClient {
     /// `MESOS_AGENT_ENDPOINT`, or a full `http(s)://` URI), speaking
     /// `config.content_type`.
     pub fn new(agent_endpoint: &str, config: ClientConfig) -> Result<Self, ClientError> {
+        let endpoint = endpoint_uri(agent_endpoint, EXECUTOR_API_PATH)?;
         Ok(Self {
-            endpoint: endpoint_uri(agent_endpoint, EXECUTOR_API_PATH)?,
-            transport: Transport::new(config)?,
+            transport: Transport::new(config, std::slice::from_ref(&endpoint))?,
+            endpoint,
         })
     }
 

@@ -7,7 +7,10 @@
 //! as `Content-Type` and `Accept`. SUBSCRIBE answers with an endless
 //! RecordIO-framed body, read as an [`EventStream`]; every other call must be
 //! answered `202 Accepted`. Redirects (`307`) to the leading master are
-//! followed. HTTP basic or bearer authentication is optional.
+//! followed, except from `https` to `http`. HTTP basic or bearer
+//! authentication is optional, and only sent to the configured endpoints
+//! ([`SchedulerClient::with_masters`] names every master of a cluster).
+//! A remembered leader that has gone is left for the configured masters.
 //!
 //! `https://` endpoints need the `tls` feature (on by default): rustls with
 //! the Mozilla roots of `webpki-roots` (no system certificate store needed,
@@ -65,13 +68,17 @@ use std::time::Duration;
 pub use error::ClientError;
 pub use event_stream::EventStream;
 pub use executor::{ExecutorClient, AGENT_ENDPOINT_ENV, EXECUTOR_API_PATH};
-pub use scheduler::{SchedulerClient, SchedulerSubscription, SCHEDULER_API_PATH};
+pub use scheduler::{
+    heartbeat_interval, SchedulerClient, SchedulerSubscription, MAX_HEARTBEAT_INTERVAL,
+    SCHEDULER_API_PATH,
+};
 pub use transport::STREAM_ID_HEADER;
 
 use crate::recordio::DEFAULT_MAX_RECORD_LEN;
 use crate::ContentType;
 
-/// Credentials sent in the `Authorization` header of every request.
+/// Credentials sent in the `Authorization` header of every request to a
+/// configured endpoint (never to another host a redirect names).
 #[derive(Clone, PartialEq, Eq)]
 pub enum Auth {
     /// HTTP basic authentication with a Mesos principal and its secret.
@@ -102,7 +109,7 @@ impl fmt::Debug for Auth {
 /// Settings shared by both clients.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
-    /// Sent with every request when set.
+    /// Sent with every request to a configured endpoint when set.
     pub auth: Option<Auth>,
     /// Redirects followed per call before giving up.
     pub max_redirects: usize,

@@ -385,6 +385,199 @@ async fn scheduler_follows_redirect_to_the_leader() {
     assert_eq!(leader_log.lock().unwrap().len(), 2);
 }
 
+/// A server answering every request with a 307 to `location`.
+async fn redirector(location: String) -> (SocketAddr, Arc<Mutex<Vec<Seen>>>) {
+    serve(move |_seen| {
+        let location = location.clone();
+        async move {
+            Response::builder()
+                .status(StatusCode::TEMPORARY_REDIRECT)
+                .header("Location", location)
+                .body(Full::new(Bytes::new()).boxed())
+                .unwrap()
+        }
+    })
+    .await
+}
+
+fn basic_auth() -> ClientConfig {
+    ClientConfig {
+        auth: Some(Auth::Basic {
+            principal: "miner".into(),
+            secret: "s3cret".into(),
+        }),
+        ..Default::default()
+    }
+}
+
+const BASIC: &str = "Basic bWluZXI6czNjcmV0";
+
+#[tokio::test]
+async fn credentials_go_only_to_configured_masters() {
+    let (leader, leader_log) = fake_master(scheduler_events()).await;
+    let (follower, follower_log) =
+        redirector(format!("//127.0.0.1:{}{SCHEDULER_API_PATH}", leader.port())).await;
+
+    // Only the follower is configured: the leader (another origin) gets the
+    // call but not the credentials, on the redirect and on later calls.
+    let client = SchedulerClient::new(&follower.to_string(), basic_auth()).unwrap();
+    let subscription = within(client.subscribe(&subscribe_call())).await.unwrap();
+    within(client.call(&subscription.stream_id, &decline_call()))
+        .await
+        .unwrap();
+    assert_eq!(
+        follower_log.lock().unwrap()[0].header("authorization"),
+        Some(BASIC)
+    );
+    {
+        let log = leader_log.lock().unwrap();
+        assert_eq!(log.len(), 2);
+        assert!(log
+            .iter()
+            .all(|seen| seen.header("authorization").is_none()));
+    }
+
+    // Both configured: both get them.
+    let masters = [follower.to_string(), leader.to_string()];
+    let client = SchedulerClient::with_masters(&masters, basic_auth()).unwrap();
+    let subscription = within(client.subscribe(&subscribe_call())).await.unwrap();
+    within(client.call(&subscription.stream_id, &decline_call()))
+        .await
+        .unwrap();
+    let log = leader_log.lock().unwrap();
+    assert_eq!(log.len(), 4);
+    assert!(log[2..]
+        .iter()
+        .all(|seen| seen.header("authorization") == Some(BASIC)));
+}
+
+#[tokio::test]
+async fn same_origin_redirects_keep_the_credentials() {
+    let (addr, log) = serve(|seen: Seen| async move {
+        if seen.path == SCHEDULER_API_PATH {
+            Response::builder()
+                .status(StatusCode::TEMPORARY_REDIRECT)
+                .header("Location", "/master/api/v1/scheduler")
+                .body(Full::new(Bytes::new()).boxed())
+                .unwrap()
+        } else {
+            streaming(framed(&scheduler_events()), vec![], Some("s"))
+        }
+    })
+    .await;
+    let client = SchedulerClient::new(&addr.to_string(), basic_auth()).unwrap();
+    within(client.subscribe(&subscribe_call())).await.unwrap();
+    let log = log.lock().unwrap();
+    assert_eq!(log.len(), 2);
+    assert_eq!(log[1].path, "/master/api/v1/scheduler");
+    assert!(log
+        .iter()
+        .all(|seen| seen.header("authorization") == Some(BASIC)));
+}
+
+#[tokio::test]
+async fn a_refusal_after_withheld_credentials_says_so() {
+    let (leader, _log) =
+        serve(|_seen| async { full(StatusCode::UNAUTHORIZED, "who are you") }).await;
+    let (follower, _follower_log) =
+        redirector(format!("//127.0.0.1:{}{SCHEDULER_API_PATH}", leader.port())).await;
+    let client = SchedulerClient::new(&follower.to_string(), basic_auth()).unwrap();
+    let error = within(client.subscribe(&subscribe_call()))
+        .await
+        .unwrap_err();
+    match &error {
+        ClientError::Unauthorized(body) => {
+            assert!(body.starts_with("who are you"), "{body}");
+            assert!(body.contains("credentials were not sent"), "{body}");
+        }
+        other => panic!("expected 401, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_gone_leader_falls_back_to_the_configured_masters() {
+    // Two candidate leaders; the follower redirects to whichever leads now.
+    let (first, first_log) = fake_master(scheduler_events()).await;
+    let (second, second_log) = fake_master(scheduler_events()).await;
+    let leading = Arc::new(Mutex::new(first));
+    let follower_target = leading.clone();
+    let (follower, follower_log) = serve(move |_seen| {
+        let location = format!(
+            "//127.0.0.1:{}{SCHEDULER_API_PATH}",
+            follower_target.lock().unwrap().port()
+        );
+        async move {
+            Response::builder()
+                .status(StatusCode::TEMPORARY_REDIRECT)
+                .header("Location", location)
+                .body(Full::new(Bytes::new()).boxed())
+                .unwrap()
+        }
+    })
+    .await;
+    let client = SchedulerClient::new(&follower.to_string(), ClientConfig::default()).unwrap();
+    drop(within(client.subscribe(&subscribe_call())).await.unwrap());
+    assert_eq!(client.endpoint().port_u16(), Some(first.port()));
+
+    // The leader moves and the old one goes dark: the remembered leader is
+    // a closed port.
+    *leading.lock().unwrap() = second;
+    let dark = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let dark_addr = dark.local_addr().unwrap();
+    drop(dark);
+    client.remember_leader(
+        format!("http://{dark_addr}{SCHEDULER_API_PATH}")
+            .parse()
+            .unwrap(),
+    );
+
+    let subscription = within(client.subscribe(&subscribe_call())).await.unwrap();
+    assert_eq!(subscription.stream_id, "stream-42");
+    assert_eq!(client.endpoint().port_u16(), Some(second.port()));
+    assert_eq!(follower_log.lock().unwrap().len(), 2);
+    assert_eq!(first_log.lock().unwrap().len(), 1);
+    assert_eq!(second_log.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_failing_leader_falls_back_too() {
+    let (leader, leader_log) =
+        serve(|_seen| async { full(StatusCode::SERVICE_UNAVAILABLE, "no longer leading") }).await;
+    let (master, master_log) = fake_master(scheduler_events()).await;
+    let client = SchedulerClient::new(&master.to_string(), ClientConfig::default()).unwrap();
+    client.remember_leader(
+        format!("http://{leader}{SCHEDULER_API_PATH}")
+            .parse()
+            .unwrap(),
+    );
+    within(client.subscribe(&subscribe_call())).await.unwrap();
+    assert_eq!(leader_log.lock().unwrap().len(), 1);
+    assert_eq!(master_log.lock().unwrap().len(), 1);
+    assert_eq!(client.endpoint().port_u16(), Some(master.port()));
+
+    // Refusals that another master would repeat are not retried elsewhere.
+    let (refusing, _log) = serve(|_seen| async { full(StatusCode::FORBIDDEN, "no") }).await;
+    client.remember_leader(
+        format!("http://{refusing}{SCHEDULER_API_PATH}")
+            .parse()
+            .unwrap(),
+    );
+    let error = within(client.subscribe(&subscribe_call()))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, ClientError::Forbidden(_)), "{error}");
+    assert_eq!(master_log.lock().unwrap().len(), 1);
+}
+
+#[test]
+fn a_client_needs_a_master() {
+    let none: [&str; 0] = [];
+    assert!(matches!(
+        SchedulerClient::with_masters(&none, ClientConfig::default()),
+        Err(ClientError::InvalidEndpoint { .. })
+    ));
+}
+
 #[tokio::test]
 async fn redirect_loops_are_cut_short() {
     let (addr, log) = serve(|_seen| async {
@@ -861,6 +1054,48 @@ mod tls {
         let chain = format!("{:?}", std::error::Error::source(&error));
         assert!(chain.contains("UnknownIssuer"), "{chain}");
         assert!(log.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn https_to_http_redirects_are_refused() {
+        let (acceptor, pem) = self_signed();
+        let (plain, plain_log) = fake_master(scheduler_events()).await;
+        let location = format!("http://127.0.0.1:{}{SCHEDULER_API_PATH}", plain.port());
+        let (secure, secure_log) = serve_over(Some(acceptor), move |_seen| {
+            let location = location.clone();
+            async move {
+                Response::builder()
+                    .status(StatusCode::TEMPORARY_REDIRECT)
+                    .header("Location", location)
+                    .body(Full::new(Bytes::new()).boxed())
+                    .unwrap()
+            }
+        })
+        .await;
+        // Even with the http master configured: no credentials, no call,
+        // in the clear.
+        let masters = [format!("https://{secure}"), format!("http://{plain}")];
+        let client =
+            SchedulerClient::with_masters(&masters[..1], basic_auth().with_ca_file(pem.path()))
+                .unwrap();
+        let error = within(client.subscribe(&subscribe_call()))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&error, ClientError::InsecureRedirect { to, .. } if to.starts_with("http://")),
+            "{error}"
+        );
+        let client =
+            SchedulerClient::with_masters(&masters, basic_auth().with_ca_file(pem.path())).unwrap();
+        let error = within(client.subscribe(&subscribe_call()))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, ClientError::InsecureRedirect { .. }),
+            "{error}"
+        );
+        assert_eq!(secure_log.lock().unwrap().len(), 2);
+        assert!(plain_log.lock().unwrap().is_empty());
     }
 
     #[test]

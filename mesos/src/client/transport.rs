@@ -3,6 +3,12 @@
 //! following `307 Temporary Redirect` to the leading master, and turning
 //! unwanted statuses into [`ClientError`]s. `https://` goes through rustls
 //! when the `tls` feature is on.
+//!
+//! Credentials only go where they were meant to: `Authorization` is sent to
+//! the origins (scheme, host, port) of the configured endpoints and to no
+//! other host a redirect names, and a redirect from `https` to `http` is
+//! refused outright (it would carry the call, and any secret in it, in the
+//! clear).
 
 use base64::Engine as _;
 use bytes::Bytes;
@@ -35,11 +41,38 @@ pub const STREAM_ID_HEADER: &str = "Mesos-Stream-Id";
 /// How much of an error response body is kept.
 const MAX_ERROR_BODY: usize = 64 * 1024;
 
+/// Where a URI points for the same-origin rule: scheme, host (lower case)
+/// and port (the scheme's default when absent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Origin {
+    scheme: String,
+    host: String,
+    port: Option<u16>,
+}
+
+impl Origin {
+    pub(crate) fn of(uri: &Uri) -> Self {
+        let scheme = uri.scheme_str().unwrap_or("http").to_ascii_lowercase();
+        let port = uri.port_u16().or(match scheme.as_str() {
+            "http" => Some(80),
+            "https" => Some(443),
+            _ => None,
+        });
+        Self {
+            host: uri.host().unwrap_or("").to_ascii_lowercase(),
+            scheme,
+            port,
+        }
+    }
+}
+
 /// A pooled HTTP/1.1 client plus our configuration; cheap to clone.
 #[derive(Clone)]
 pub(crate) struct Transport {
     client: Client<Connector, Full<Bytes>>,
     config: ClientConfig,
+    /// The origins credentials may be sent to: the configured endpoints'.
+    trusted: Vec<Origin>,
 }
 
 impl std::fmt::Debug for Transport {
@@ -51,7 +84,8 @@ impl std::fmt::Debug for Transport {
 }
 
 impl Transport {
-    pub(crate) fn new(config: ClientConfig) -> Result<Self, ClientError> {
+    /// A transport sending credentials only to the origins of `endpoints`.
+    pub(crate) fn new(config: ClientConfig, endpoints: &[Uri]) -> Result<Self, ClientError> {
         let mut http = HttpConnector::new();
         http.set_connect_timeout(Some(config.connect_timeout));
         http.set_nodelay(true);
@@ -75,7 +109,12 @@ impl Transport {
             http
         };
         let client = Client::builder(TokioExecutor::new()).build(connector);
-        Ok(Self { client, config })
+        let trusted = endpoints.iter().map(Origin::of).collect();
+        Ok(Self {
+            client,
+            config,
+            trusted,
+        })
     }
 
     pub(crate) fn config(&self) -> &ClientConfig {
@@ -108,7 +147,8 @@ impl Transport {
     ) -> Result<(Uri, Response<Incoming>), ClientError> {
         let mut uri = endpoint.clone();
         for _ in 0..=self.config.max_redirects {
-            let request = self.build_request(&uri, body.clone(), stream_id)?;
+            let send_auth = self.trusts(&uri);
+            let request = self.build_request(&uri, body.clone(), stream_id, send_auth)?;
             let response =
                 tokio::time::timeout(self.config.request_timeout, self.client.request(request))
                     .await
@@ -123,6 +163,12 @@ impl Transport {
                     .and_then(|value| value.to_str().ok())
                     .ok_or_else(|| ClientError::BadRedirect(String::new()))?;
                 let next = resolve_location(&uri, location)?;
+                if is_downgrade(&uri, &next) {
+                    return Err(ClientError::InsecureRedirect {
+                        from: uri.to_string(),
+                        to: next.to_string(),
+                    });
+                }
                 debug!(from = %uri, to = %next, "following redirect");
                 uri = next;
                 continue;
@@ -130,11 +176,21 @@ impl Transport {
             if status.is_success() {
                 return Ok((uri, response));
             }
-            let text = read_error_body(response).await;
+            let mut text = read_error_body(response).await;
+            if status == StatusCode::UNAUTHORIZED && !send_auth && self.config.auth.is_some() {
+                text = format!(
+                    "{text} (credentials were not sent to {uri}: it is not a configured endpoint)"
+                );
+            }
             debug!(%uri, %status, body = %text, "Mesos refused the call");
             return Err(ClientError::from_status(status, text));
         }
         Err(ClientError::TooManyRedirects(self.config.max_redirects))
+    }
+
+    /// Whether credentials may go to `uri`: one of the configured origins.
+    fn trusts(&self, uri: &Uri) -> bool {
+        self.trusted.contains(&Origin::of(uri))
     }
 
     fn build_request(
@@ -142,6 +198,7 @@ impl Transport {
         uri: &Uri,
         body: Bytes,
         stream_id: Option<&str>,
+        send_auth: bool,
     ) -> Result<Request<Full<Bytes>>, ClientError> {
         check_scheme(uri.scheme_str().unwrap_or(""), &uri.to_string())?;
         let media_type = self.config.content_type.mime();
@@ -153,7 +210,7 @@ impl Transport {
         if let Some(stream_id) = stream_id {
             request = request.header(STREAM_ID_HEADER, header_value(stream_id)?);
         }
-        if let Some(auth) = &self.config.auth {
+        if let Some(auth) = self.config.auth.as_ref().filter(|_| send_auth) {
             request = request.header(AUTHORIZATION, header_value(&authorization(auth))?);
         }
         request
@@ -187,6 +244,15 @@ fn check_scheme(scheme: &str, endpoint: &str) -> Result<(), ClientError> {
 fn header_value(value: &str) -> Result<HeaderValue, ClientError> {
     HeaderValue::from_str(value)
         .map_err(|_| ClientError::InvalidCall(format!("{value:?} is not a valid header value")))
+}
+
+/// Whether going from `from` to `to` leaves TLS behind.
+fn is_downgrade(from: &Uri, to: &Uri) -> bool {
+    let https = |uri: &Uri| {
+        uri.scheme_str()
+            .is_some_and(|s| s.eq_ignore_ascii_case("https"))
+    };
+    https(from) && !https(to)
 }
 
 /// The `Authorization` header value for `auth`.
@@ -359,6 +425,29 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn origins_compare_scheme_host_and_port() {
+        let origin = |text: &str| Origin::of(&uri(text));
+        assert_eq!(
+            origin("http://Master:5050/api/v1/scheduler"),
+            origin("http://master:5050/other")
+        );
+        assert_eq!(origin("http://m/x"), origin("http://m:80/y"));
+        assert_eq!(origin("https://m/x"), origin("https://m:443/y"));
+        assert_ne!(origin("http://m:5050/x"), origin("https://m:5050/x"));
+        assert_ne!(origin("http://m:5050/x"), origin("http://m:5051/x"));
+        assert_ne!(origin("http://m:5050/x"), origin("http://evil:5050/x"));
+    }
+
+    #[test]
+    fn downgrades_are_https_to_http() {
+        assert!(is_downgrade(&uri("https://a/x"), &uri("http://a/x")));
+        assert!(is_downgrade(&uri("HTTPS://a/x"), &uri("http://b/x")));
+        assert!(!is_downgrade(&uri("http://a/x"), &uri("https://b/x")));
+        assert!(!is_downgrade(&uri("https://a/x"), &uri("https://b/x")));
+        assert!(!is_downgrade(&uri("http://a/x"), &uri("http://b/x")));
     }
 
     #[test]
