@@ -23,7 +23,7 @@ use crate::cluster::Inner;
 use crate::config::mesos_duration;
 use crate::docker;
 use crate::http::{EventBody, HttpError, Reply, StreamOwner};
-use crate::resources::Res;
+use crate::resources::Bundle;
 use crate::state::{make_status, random_uuid, ExecKey, ExecRec, State, TaskKey};
 
 /// Sends `signal` to the process group led by `pid` (executors run in their
@@ -135,6 +135,30 @@ fn fetch(uris: &[mesos::v1::command_info::Uri], sandbox: &Path) -> Result<(), St
     Ok(())
 }
 
+/// Makes each persistent volume appear at its `container_path` in the
+/// sandbox of a process executor: a symlink to the volume's directory (what
+/// Mesos' `filesystem/posix` isolator does; Docker mounts it instead).
+fn link_volumes(sandbox: &Path, mounts: &[docker::Mount]) -> Result<(), String> {
+    for mount in mounts {
+        let link = sandbox.join(&mount.container_path);
+        if std::fs::read_link(&link).is_ok_and(|target| target == mount.host) {
+            continue;
+        }
+        if let Some(parent) = link.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|error| format!("cannot create {}: {error}", parent.display()))?;
+        }
+        std::os::unix::fs::symlink(&mount.host, &link).map_err(|error| {
+            format!(
+                "cannot link volume {} at {}: {error}",
+                mount.host.display(),
+                link.display()
+            )
+        })?;
+    }
+    Ok(())
+}
+
 impl State {
     fn sandbox_dir(&self, agent: usize, key: &ExecKey, container_id: &str) -> PathBuf {
         self.config
@@ -149,6 +173,34 @@ impl State {
             .join(container_id)
     }
 
+    /// Where a persistent volume of `role` lives on an agent: outside every
+    /// sandbox, so it outlives tasks and executors (Mesos:
+    /// `<work_dir>/volumes/roles/<role>/<id>`).
+    pub(crate) fn volume_dir(&self, agent: usize, role: &str, id: &str) -> PathBuf {
+        self.config
+            .work_dir
+            .join("volumes")
+            .join(&self.agents[agent].id)
+            .join("roles")
+            .join(role)
+            .join(id)
+    }
+
+    /// The persistent volumes among `resources`, where they live on this agent.
+    fn mounts(&self, agent: usize, resources: &[mesos::v1::Resource]) -> Vec<docker::Mount> {
+        let Ok(bundle) = Bundle::from_resources(resources) else {
+            return Vec::new();
+        };
+        bundle
+            .volumes()
+            .map(|(role, volume)| docker::Mount {
+                host: self.volume_dir(agent, role, &volume.id),
+                container_path: volume.container_path.clone(),
+                read_only: volume.read_only,
+            })
+            .collect()
+    }
+
     /// Hands a validated task to its executor, starting the executor first
     /// if it is not running on the agent.
     pub fn deliver_task(
@@ -159,6 +211,14 @@ impl State {
         task: TaskInfo,
     ) {
         let key: ExecKey = (framework_id.to_owned(), executor.executor_id.value.clone());
+        if let Some(exec) = self.agents[agent].executors.get(&key) {
+            if exec.docker.is_none() {
+                let mounts = self.mounts(agent, &task.resources);
+                if let Err(message) = link_volumes(&exec.sandbox, &mounts) {
+                    warn!(task = %task.task_id.value, %message, "cannot link the task's volumes");
+                }
+            }
+        }
         if let Some(exec) = self.agents[agent].executors.get_mut(&key) {
             let launch = Event {
                 r#type: Some(event::Type::Launch as i32),
@@ -200,6 +260,8 @@ impl State {
             .map_err(|error| format!("cannot create sandbox {}: {error}", sandbox.display()))?;
         let command = info.command.clone().unwrap_or_default();
         fetch(&command.uris, &sandbox)?;
+        let mut mounts = self.mounts(agent, &info.resources);
+        mounts.extend(self.mounts(agent, &task.resources));
         let docker_container = info
             .container
             .as_ref()
@@ -276,8 +338,18 @@ impl State {
                 use std::os::unix::fs::PermissionsExt as _;
                 std::fs::set_permissions(&sandbox, std::fs::Permissions::from_mode(0o777))
                     .map_err(|error| format!("cannot open up the sandbox: {error}"))?;
-                let mut limits = Res::from_resources(&info.resources).unwrap_or_default();
-                limits.add(&Res::from_resources(&task.resources).unwrap_or_default());
+                for mount in &mounts {
+                    std::fs::set_permissions(&mount.host, std::fs::Permissions::from_mode(0o777))
+                        .map_err(|error| format!("cannot open up the volume: {error}"))?;
+                }
+                let mut limits = Bundle::from_resources(&info.resources)
+                    .unwrap_or_default()
+                    .total();
+                limits.add(
+                    &Bundle::from_resources(&task.resources)
+                        .unwrap_or_default()
+                        .total(),
+                );
                 let labels = docker::labels(
                     &agent_rec.id,
                     &key.0,
@@ -293,6 +365,7 @@ impl State {
                     &container_id,
                     &sandbox,
                     &limits,
+                    &mounts,
                     env,
                     &labels,
                 )?;
@@ -309,6 +382,7 @@ impl State {
                 )
             }
             None => {
+                link_volumes(&sandbox, &mounts)?;
                 let value = command.value.clone().unwrap_or_default();
                 let mut cmd = if command.shell.unwrap_or(true) {
                     let mut cmd = std::process::Command::new("/bin/sh");
@@ -366,7 +440,7 @@ impl State {
             runs,
             signal_rx,
         ));
-        let res = Res::from_resources(&info.resources).unwrap_or_default();
+        let res = Bundle::from_resources(&info.resources).unwrap_or_default();
         let pending_launch = if command_task.is_some() {
             let status = make_status(
                 &task.task_id.value,

@@ -16,7 +16,7 @@ use tracing::info;
 use crate::config::ClusterConfig;
 use crate::error::Error;
 use crate::http::{self, HttpError, Reply, Role, StreamOwner};
-use crate::resources::Res;
+use crate::resources::{Bundle, Res};
 use crate::state::{make_status, random_uuid, Agent, State};
 
 /// How often time-driven work runs.
@@ -342,10 +342,13 @@ impl Cluster {
         let inner = Arc::new_cyclic(|weak: &Weak<Inner>| {
             let mut state = State::new(config.clone(), weak.clone(), master_addr);
             let hostname = state.hostname();
-            let total = Res::new(
-                config.cpus,
-                config.mem_mb,
-                vec![(config.ports.0, config.ports.1)],
+            let total = Bundle::from(
+                Res::new(
+                    config.cpus,
+                    config.mem_mb,
+                    vec![(config.ports.0, config.ports.1)],
+                )
+                .with_disk(config.disk_mb),
             );
             for (index, (_, addr)) in agent_listeners.iter().enumerate() {
                 state.agents.push(Agent {

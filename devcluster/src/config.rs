@@ -17,6 +17,8 @@ pub struct ClusterConfig {
     pub cpus: f64,
     /// Memory per agent, MB.
     pub mem_mb: f64,
+    /// Disk per agent, MB (offered as `disk`, for persistent volumes).
+    pub disk_mb: f64,
     /// Inclusive port range per agent.
     pub ports: (u64, u64),
     /// Root of the executor sandboxes.
@@ -60,6 +62,7 @@ impl Default for ClusterConfig {
             agents: 1,
             cpus: machine_cpus(),
             mem_mb: machine_mem_mb(),
+            disk_mb: 10240.0,
             ports: (31000, 32000),
             work_dir: std::env::temp_dir().join("devcluster"),
             heartbeat_interval: Duration::from_secs(15),

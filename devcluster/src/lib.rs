@@ -10,9 +10,13 @@
 //! - `master`: the scheduler API: SUBSCRIBE with RecordIO event streams,
 //!   `Mesos-Stream-Id`, heartbeats, framework failover; offers, filters,
 //!   SUPPRESS / REVIVE; launch validation; KILL, SHUTDOWN, ACKNOWLEDGE,
-//!   RECONCILE, MESSAGE, TEARDOWN.
+//!   RECONCILE, MESSAGE, TEARDOWN; the offer operations RESERVE,
+//!   UNRESERVE, CREATE and DESTROY (dynamic reservations and persistent
+//!   volumes, see [`resources`]).
 //! - `agent`: the executor API of each agent and CUSTOM executors as OS
-//!   processes in Mesos-style sandboxes under the work dir.
+//!   processes in Mesos-style sandboxes under the work dir; persistent
+//!   volumes are directories under `<work dir>/volumes/`, linked into the
+//!   sandbox at their `container_path` (mounted there with `-v` in Docker).
 //! - `docker`: the Docker containerizer (when `ClusterConfig::docker` names
 //!   the CLI): executors and command tasks with a DOCKER `ContainerInfo` run
 //!   through `docker run`, as Mesos' agent runs them.
@@ -21,8 +25,9 @@
 //!   (no task or thread per agent, so 100 agents stay cheap).
 //!
 //! Not modelled: the Mesos command executor (command tasks run only in
-//! Docker containers), the default executor (LAUNCH_GROUP), reservations and
-//! persistent volumes, authentication, fetching remote URIs, and an agent
+//! Docker containers), the default executor (LAUNCH_GROUP), static and
+//! refined reservations, non-persistent disk info, operation feedback
+//! (`Offer.Operation.id`), authentication, fetching remote URIs, and an agent
 //! restart's loss of state (a restart is downtime of its executor API;
 //! executors and the master's view of tasks survive it).
 
