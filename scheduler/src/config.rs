@@ -64,7 +64,7 @@ impl Default for FrameworkConfig {
     fn default() -> Self {
         Self {
             name: "mesos-miner".into(),
-            role: "*".into(),
+            role: "mesos-miner".into(),
             user: "root".into(),
             principal: None,
             failover_timeout_secs: 7.0 * 24.0 * 3600.0,
@@ -89,6 +89,37 @@ pub struct ProxyConfig {
     /// Seconds the proxy may stay UNREACHABLE before it is replaced
     /// (0 = wait for it forever).
     pub unreachable_timeout_secs: f64,
+    /// The persistent volume its journal lives on.
+    pub volume: VolumeConfig,
+}
+
+/// The proxy's persistent volume: its journal (found blocks not yet
+/// submitted, the PPLNS window) outlives the task, on resources reserved for
+/// `framework.role` on one agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VolumeConfig {
+    /// Reserve resources and keep the journal on a persistent volume
+    /// (`false`: in the sandbox, lost on every relaunch).
+    pub enabled: bool,
+    /// Size of the volume, MB.
+    pub disk_mb: f64,
+    /// Where the volume appears, relative to the proxy's sandbox.
+    pub container_path: String,
+    /// Seconds to wait for the volume's agent to offer it again before
+    /// starting the proxy fresh elsewhere (0 = wait forever).
+    pub agent_gone_timeout_secs: f64,
+}
+
+impl Default for VolumeConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            disk_mb: 64.0,
+            container_path: "proxy-data".into(),
+            agent_gone_timeout_secs: 300.0,
+        }
+    }
 }
 
 impl Default for ProxyConfig {
@@ -99,6 +130,7 @@ impl Default for ProxyConfig {
             stratum_port: None,
             http_port: None,
             unreachable_timeout_secs: 300.0,
+            volume: VolumeConfig::default(),
         }
     }
 }
@@ -335,6 +367,10 @@ impl Config {
                 self.proxy.unreachable_timeout_secs,
             ),
             (
+                "proxy.volume.agent_gone_timeout_secs",
+                self.proxy.volume.agent_gone_timeout_secs,
+            ),
+            (
                 "miner.unreachable_timeout_secs",
                 self.miner.unreachable_timeout_secs,
             ),
@@ -367,6 +403,25 @@ impl Config {
                 return Err(ConfigError::SamePorts(a));
             }
         }
+        let volume = &self.proxy.volume;
+        if volume.enabled {
+            if self.framework.role.trim() == "*" {
+                return Err(ConfigError::VolumeWithoutRole);
+            }
+            if !(volume.disk_mb.is_finite() && volume.disk_mb > 0.0) {
+                return Err(ConfigError::NotPositive {
+                    field: "proxy.volume.disk_mb",
+                    value: volume.disk_mb,
+                });
+            }
+            let path = std::path::Path::new(&volume.container_path);
+            let inside = path
+                .components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)));
+            if volume.container_path.is_empty() || !inside {
+                return Err(ConfigError::VolumePath(volume.container_path.clone()));
+            }
+        }
         Ok(())
     }
 
@@ -391,6 +446,9 @@ impl Config {
                 capability(framework_info::capability::Type::MultiRole),
                 capability(framework_info::capability::Type::PartitionAware),
                 capability(framework_info::capability::Type::TaskKillingState),
+                // Reserved resources in the post-refinement format
+                // (`Resource.reservations`), which is what we send.
+                capability(framework_info::capability::Type::ReservationRefinement),
             ],
             ..Default::default()
         }
@@ -446,6 +504,23 @@ mod tests {
 
     #[test]
     fn validate_rejects_bad_values() {
+        let mut config = Config::default();
+        config.framework.role = "*".into();
+        assert_eq!(config.validate(), Err(ConfigError::VolumeWithoutRole));
+        config.proxy.volume.enabled = false;
+        config.validate().unwrap();
+        for path in ["/data", "../up", "a/../../b", ""] {
+            let mut config = Config::default();
+            config.proxy.volume.container_path = path.into();
+            assert_eq!(
+                config.validate(),
+                Err(ConfigError::VolumePath(path.into())),
+                "{path:?}"
+            );
+        }
+        let mut config = Config::default();
+        config.proxy.volume.disk_mb = 0.0;
+        assert!(config.validate().is_err());
         let mut config = Config::default();
         config.miner.min_cpus = 0.0;
         assert!(matches!(
