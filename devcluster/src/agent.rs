@@ -208,8 +208,11 @@ impl State {
         agent: usize,
         framework_id: &str,
         executor: ExecutorInfo,
-        task: TaskInfo,
+        mut task: TaskInfo,
     ) {
+        // The executor gets the task without secret values (it gets them,
+        // resolved, in its environment and secret files).
+        crate::secrets::redact_task(&mut task);
         let key: ExecKey = (framework_id.to_owned(), executor.executor_id.value.clone());
         if let Some(exec) = self.agents[agent].executors.get(&key) {
             if exec.docker.is_none() {
@@ -278,16 +281,52 @@ impl State {
             .flat_map(|environment| environment.variables.iter())
         {
             let value = match variable.r#type() {
-                environment::variable::Type::Secret => variable
-                    .secret
-                    .as_ref()
-                    .and_then(|secret| secret.value.as_ref())
-                    .map(|value| String::from_utf8_lossy(&value.data).into_owned()),
+                environment::variable::Type::Secret => {
+                    let secret = variable.secret.as_ref().ok_or_else(|| {
+                        format!("variable {} is a SECRET without a secret", variable.name)
+                    })?;
+                    let bytes = self.secrets.resolve(secret).map_err(|error| {
+                        format!("cannot resolve the secret of {}: {error}", variable.name)
+                    })?;
+                    Some(String::from_utf8_lossy(&bytes).into_owned())
+                }
                 _ => variable.value.clone(),
             };
             if let Some(value) = value {
                 env.push((variable.name.clone(), value));
             }
+        }
+        // File-based secrets: resolved into files outside the sandbox, seen
+        // at their container_path like volumes.
+        let secret_volumes = info
+            .container
+            .iter()
+            .flat_map(|container| container.volumes.iter())
+            .filter_map(|volume| {
+                let source = volume.source.as_ref()?;
+                (source.r#type() == mesos::v1::volume::source::Type::Secret)
+                    .then_some((volume, source.secret.as_ref()))
+            });
+        let secrets_dir = crate::secrets::secrets_dir(&self.config.work_dir, &container_id);
+        for (index, (volume, secret)) in secret_volumes.enumerate() {
+            let secret = secret.ok_or("a SECRET volume without a secret")?;
+            let bytes = self.secrets.resolve(secret).map_err(|error| {
+                format!(
+                    "cannot resolve the secret volume at {}: {error}",
+                    volume.container_path
+                )
+            })?;
+            let path = crate::secrets::write_secret_file(
+                &secrets_dir,
+                index,
+                &bytes,
+                docker_container.is_some(),
+            )?;
+            mounts.push(docker::Mount {
+                host: path,
+                container_path: volume.container_path.clone(),
+                read_only: true,
+            });
         }
         let checkpoint = self
             .frameworks
@@ -338,7 +377,7 @@ impl State {
                 use std::os::unix::fs::PermissionsExt as _;
                 std::fs::set_permissions(&sandbox, std::fs::Permissions::from_mode(0o777))
                     .map_err(|error| format!("cannot open up the sandbox: {error}"))?;
-                for mount in &mounts {
+                for mount in mounts.iter().filter(|mount| mount.host.is_dir()) {
                     std::fs::set_permissions(&mount.host, std::fs::Permissions::from_mode(0o777))
                         .map_err(|error| format!("cannot open up the volume: {error}"))?;
                 }
@@ -524,6 +563,12 @@ impl State {
             return;
         }
         let removed = self.agents[agent].executors.remove(key);
+        let secrets = crate::secrets::secrets_dir(&self.config.work_dir, container_id);
+        if secrets.exists() {
+            if let Err(error) = std::fs::remove_dir_all(&secrets) {
+                warn!(dir = %secrets.display(), %error, "cannot remove the executor's secret files");
+            }
+        }
         let command_task = removed.as_ref().and_then(|exec| exec.command_task.clone());
         let reason = removed
             .and_then(|exec| exec.termination_reason)

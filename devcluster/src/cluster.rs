@@ -330,6 +330,10 @@ impl Cluster {
             addr: config.listen,
             source,
         })?;
+        let secrets = match &config.secrets {
+            Some(path) => crate::secrets::SecretStore::load(path)?,
+            None => Default::default(),
+        };
         let mut agent_listeners = Vec::with_capacity(config.agents);
         for _ in 0..config.agents {
             let listener = bind(SocketAddr::new(config.listen.ip(), 0)).await?;
@@ -341,6 +345,7 @@ impl Cluster {
         }
         let inner = Arc::new_cyclic(|weak: &Weak<Inner>| {
             let mut state = State::new(config.clone(), weak.clone(), master_addr);
+            state.secrets = secrets;
             let hostname = state.hostname();
             let total = Bundle::from(
                 Res::new(

@@ -53,6 +53,9 @@ pub struct ClusterConfig {
     /// The `docker` CLI of the Docker containerizer (Mesos'
     /// `--containerizers=docker,mesos`); `None` = processes only.
     pub docker: Option<PathBuf>,
+    /// The secret store REFERENCE secrets resolve from (JSON; see
+    /// `secrets`); `None` = only VALUE secrets resolve.
+    pub secrets: Option<PathBuf>,
 }
 
 impl Default for ClusterConfig {
@@ -78,6 +81,7 @@ impl Default for ClusterConfig {
             subscription_backoff_max: Duration::from_secs(2),
             hostname: None,
             docker: None,
+            secrets: None,
         }
     }
 }

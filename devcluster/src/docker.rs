@@ -89,6 +89,10 @@ pub fn run_spec(
     args.push(format!("-v={}:{SANDBOX_MOUNT}", sandbox.display()));
     args.push(format!("-w={SANDBOX_MOUNT}"));
     for volume in &container.volumes {
+        // Volumes with a source (secrets) come resolved, as `mounts`.
+        if volume.source.is_some() {
+            continue;
+        }
         let Some(host) = &volume.host_path else {
             return Err("only host_path volumes are supported by devcluster".into());
         };

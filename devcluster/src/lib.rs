@@ -21,6 +21,9 @@
 //!   the CLI): executors and command tasks with a DOCKER `ContainerInfo` run
 //!   through `docker run`, as Mesos' agent runs them.
 //! - [`testing`]: a minimal framework for tests, over the real scheduler API.
+//! - `secrets`: REFERENCE secrets resolved from the store file the cluster
+//!   is started with, into environment variables or secret volume files;
+//!   VALUE secrets redacted in what executors are sent.
 //! - `state`: all of it behind one mutex, driven in time by one ticker task
 //!   (no task or thread per agent, so 100 agents stay cheap).
 //!
@@ -39,6 +42,7 @@ mod error;
 mod http;
 mod master;
 pub mod resources;
+mod secrets;
 mod state;
 pub mod testing;
 

@@ -24,6 +24,7 @@ use tracing::{debug, info};
 use crate::cluster::Inner;
 use crate::config::ClusterConfig;
 use crate::resources::Bundle;
+use crate::secrets::SecretStore;
 
 /// `(framework id, task id)`.
 pub(crate) type TaskKey = (String, String);
@@ -280,6 +281,8 @@ pub(crate) struct State {
     pub next_allocation: Instant,
     pub allocation_needed: bool,
     pub stream_seq: u64,
+    /// Where REFERENCE secrets resolve from.
+    pub secrets: SecretStore,
 }
 
 impl State {
@@ -298,6 +301,7 @@ impl State {
             next_allocation: Instant::now(),
             allocation_needed: true,
             stream_seq: 0,
+            secrets: SecretStore::default(),
         }
     }
 

@@ -91,6 +91,9 @@ pub struct ProxyConfig {
     pub unreachable_timeout_secs: f64,
     /// The persistent volume its journal lives on.
     pub volume: VolumeConfig,
+    /// Paid the whole reward while the PPLNS window is empty; `None` =
+    /// `payout_address`.
+    pub fallback_address: Option<String>,
 }
 
 /// The proxy's persistent volume: its journal (found blocks not yet
@@ -131,6 +134,7 @@ impl Default for ProxyConfig {
             http_port: None,
             unreachable_timeout_secs: 300.0,
             volume: VolumeConfig::default(),
+            fallback_address: None,
         }
     }
 }
@@ -249,8 +253,14 @@ pub struct UriConfig {
     pub cache: bool,
 }
 
-/// The Bitcoin node's JSON-RPC endpoint, passed to the proxy task through
-/// environment variables only.
+/// The Bitcoin node's JSON-RPC endpoint and credentials for the proxy task.
+///
+/// With `rpc_secret`, the credentials never leave Mesos' secret store: the
+/// proxy gets a file-based secret volume (`Volume.source` SECRET, a
+/// REFERENCE to `rpc_secret`, whose value is `user:password`) and reads it
+/// as its cookie file; no TaskInfo, endpoint or container config holds them.
+/// Without it, `rpc_user` and `rpc_password` go in the task's environment
+/// (visible in Mesos' `/state` and `docker inspect`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NodeConfig {
@@ -260,6 +270,8 @@ pub struct NodeConfig {
     pub rpc_user: String,
     /// RPC password.
     pub rpc_password: Secret,
+    /// Name of a secret in the agents' secret store holding `user:password`.
+    pub rpc_secret: Option<String>,
 }
 
 impl Default for NodeConfig {
@@ -268,6 +280,7 @@ impl Default for NodeConfig {
             rpc_url: "http://127.0.0.1:18443".into(),
             rpc_user: String::new(),
             rpc_password: Secret::default(),
+            rpc_secret: None,
         }
     }
 }

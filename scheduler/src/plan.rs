@@ -66,6 +66,8 @@ pub mod env {
     pub const NODE_RPC_USER: &str = "PROXY_RPC_USER";
     /// The node's RPC password (secret: environment only).
     pub const NODE_RPC_PASSWORD: &str = "PROXY_RPC_PASSWORD";
+    /// The node's cookie file (`proxy --rpc-cookie`): the secret volume.
+    pub const PROXY_RPC_COOKIE: &str = "PROXY_RPC_COOKIE";
     /// The proxy's journal (`proxy --journal`), on its persistent volume.
     pub const PROXY_JOURNAL: &str = "PROXY_JOURNAL";
     /// Path of the `proxy` binary for the executor (default: next to the executor).
@@ -109,6 +111,30 @@ pub enum TaskSpec {
         /// CPUs given to the task.
         cpus: f64,
     },
+}
+
+/// Where the node's credentials appear in the proxy's sandbox, with
+/// `node.rpc_secret`.
+pub const SECRET_PATH: &str = ".secrets/node-rpc";
+
+/// The secret volume holding the node's `user:password`.
+fn secret_volume(name: &str) -> mesos::v1::Volume {
+    mesos::v1::Volume {
+        mode: mesos::v1::volume::Mode::Ro as i32,
+        container_path: SECRET_PATH.into(),
+        source: Some(mesos::v1::volume::Source {
+            r#type: Some(mesos::v1::volume::source::Type::Secret as i32),
+            secret: Some(mesos::v1::Secret {
+                r#type: Some(mesos::v1::secret::Type::Reference as i32),
+                reference: Some(mesos::v1::secret::Reference {
+                    name: name.to_owned(),
+                    key: None,
+                }),
+                value: None,
+            }),
+        }),
+        ..Default::default()
+    }
 }
 
 /// The proxy's journal file name on its volume.
@@ -412,14 +438,26 @@ fn launch_proxy(
         (env::PROXY_HTTP_PORT, http_port.to_string()),
         (env::PROXY_LISTEN, format!("0.0.0.0:{stratum_port}")),
         (env::PROXY_HTTP, format!("0.0.0.0:{http_port}")),
-        (env::PROXY_FALLBACK_ADDRESS, config.payout_address.clone()),
-        (env::NODE_RPC_URL, node.rpc_url.clone()),
-        (env::NODE_RPC_USER, node.rpc_user.clone()),
         (
-            env::NODE_RPC_PASSWORD,
-            node.rpc_password.expose().to_owned(),
+            env::PROXY_FALLBACK_ADDRESS,
+            config
+                .proxy
+                .fallback_address
+                .clone()
+                .unwrap_or_else(|| config.payout_address.clone()),
         ),
+        (env::NODE_RPC_URL, node.rpc_url.clone()),
     ];
+    match &node.rpc_secret {
+        Some(_) => env.push((env::PROXY_RPC_COOKIE, SECRET_PATH.to_owned())),
+        None => {
+            env.push((env::NODE_RPC_USER, node.rpc_user.clone()));
+            env.push((
+                env::NODE_RPC_PASSWORD,
+                node.rpc_password.expose().to_owned(),
+            ));
+        }
+    }
     if config.proxy.volume.enabled {
         env.push((
             env::PROXY_JOURNAL,
@@ -430,6 +468,7 @@ fn launch_proxy(
         stratum_port,
         http_port,
     };
+    let volumes = node.rpc_secret.iter().map(|name| secret_volume(name)).collect();
     let task = task_info(
         config,
         &id,
@@ -438,6 +477,7 @@ fn launch_proxy(
         resources,
         executor_resources,
         env,
+        volumes,
         &spec,
     );
     let record = TaskRecord {
@@ -508,6 +548,7 @@ fn launch_miner(
         resources,
         executor_resources,
         env,
+        Vec::new(),
         &spec,
     );
     let record = TaskRecord {
@@ -541,6 +582,7 @@ fn task_info(
     resources: Vec<Resource>,
     executor_resources: Vec<Resource>,
     env: Vec<(&str, String)>,
+    volumes: Vec<mesos::v1::Volume>,
     spec: &TaskSpec,
 ) -> TaskInfo {
     let role_name = match role {
@@ -592,7 +634,9 @@ fn task_info(
                 shell: Some(false),
                 ..Default::default()
             });
-            task.container = Some(docker(&containers.proxy_image, Vec::new()));
+            let mut container = docker(&containers.proxy_image, Vec::new());
+            container.volumes = volumes;
+            task.container = Some(container);
             return task;
         }
         // Our executor, inside the miner image: its path overrides the
@@ -626,15 +670,25 @@ fn task_info(
             }
         }
     };
-    let container = (containers.containerizer == Containerizer::Docker).then(|| {
-        docker(
-            &containers.miner_image,
-            vec![Parameter {
-                key: "entrypoint".into(),
-                value: containers.executor_path.clone(),
-            }],
-        )
-    });
+    let container = match containers.containerizer {
+        Containerizer::Docker => {
+            let mut container = docker(
+                &containers.miner_image,
+                vec![Parameter {
+                    key: "entrypoint".into(),
+                    value: containers.executor_path.clone(),
+                }],
+            );
+            container.volumes = volumes;
+            Some(container)
+        }
+        // The Mesos containerizer (no image) gives the executor the volumes.
+        Containerizer::Process => (!volumes.is_empty()).then(|| ContainerInfo {
+            r#type: container_info::Type::Mesos as i32,
+            volumes,
+            ..Default::default()
+        }),
+    };
     task.executor = Some(ExecutorInfo {
         r#type: Some(executor_info::Type::Custom as i32),
         executor_id: ExecutorId {
@@ -725,7 +779,12 @@ pub(crate) mod tests {
     }
 
     fn env_of(task: &TaskInfo) -> BTreeMap<String, String> {
-        let command = task.executor.as_ref().unwrap().command.as_ref().unwrap();
+        let command = task
+            .executor
+            .as_ref()
+            .and_then(|executor| executor.command.as_ref())
+            .or(task.command.as_ref())
+            .unwrap();
         command
             .environment
             .as_ref()
@@ -1061,6 +1120,52 @@ pub(crate) mod tests {
         assert!(seen_in_env, "the proxy gets the password by environment");
         assert!(!format!("{decisions:?}").contains(secret));
         assert!(!format!("{:?}", config).contains(secret));
+    }
+
+    /// With `node.rpc_secret`, no byte of any task names the credentials:
+    /// the proxy gets a REFERENCE secret volume and the cookie path instead.
+    #[test]
+    fn secret_mode_puts_no_credentials_in_any_task() {
+        for containerizer in [Containerizer::Process, Containerizer::Docker] {
+            let mut config = config();
+            config.node.rpc_secret = Some("mesos-miner/node-rpc".into());
+            config.containers.containerizer = containerizer;
+            let mut book = TaskBook::default();
+            let decisions = plan_offers(
+                &config,
+                &mut book,
+                &[offer("o1", "a1", 1.0, 512.0, &[(31000, 31001)])],
+                0,
+            );
+            let tasks = launches(&decisions);
+            assert_eq!(tasks.len(), 1);
+            let task = tasks[0];
+            let secret = config.node.rpc_password.expose();
+            let bytes = prost::Message::encode_to_vec(task);
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{containerizer:?}: the password is in the TaskInfo"
+            );
+            let json = serde_json::to_string(task).unwrap();
+            assert!(!json.contains(secret) && !json.contains("rpcuser"), "{json}");
+            let env = env_of(task);
+            assert!(!env.contains_key(env::NODE_RPC_PASSWORD));
+            assert!(!env.contains_key(env::NODE_RPC_USER));
+            assert_eq!(env.get(env::PROXY_RPC_COOKIE).map(String::as_str), Some(SECRET_PATH));
+            let container = match containerizer {
+                Containerizer::Process => task.executor.as_ref().unwrap().container.as_ref(),
+                Containerizer::Docker => task.container.as_ref(),
+            };
+            let volume = &container.expect("a container with the secret volume").volumes[0];
+            assert_eq!(volume.container_path, SECRET_PATH);
+            assert_eq!(volume.mode(), mesos::v1::volume::Mode::Ro);
+            let source = volume.source.as_ref().unwrap();
+            assert_eq!(source.r#type(), mesos::v1::volume::source::Type::Secret);
+            let secret_ref = source.secret.as_ref().unwrap();
+            assert_eq!(secret_ref.r#type(), mesos::v1::secret::Type::Reference);
+            assert!(secret_ref.value.is_none());
+            assert_eq!(secret_ref.reference.as_ref().unwrap().name, "mesos-miner/node-rpc");
+        }
     }
 
     #[test]

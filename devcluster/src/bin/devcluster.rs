@@ -42,6 +42,10 @@ struct Args {
     /// The docker CLI the Docker containerizer runs (it honours DOCKER_HOST).
     #[arg(long, default_value = "docker")]
     docker: PathBuf,
+    /// The secret store REFERENCE secrets resolve from: a JSON object of
+    /// name -> value (or name -> {key -> value}).
+    #[arg(long)]
+    secrets_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -86,6 +90,7 @@ async fn main() -> anyhow::Result<()> {
             .containerizers
             .contains(&Containerizer::Docker)
             .then_some(args.docker),
+        secrets: args.secrets_file,
         ..defaults
     };
     let cluster = Cluster::start(config)
