@@ -465,7 +465,8 @@ impl State {
                 | offer::operation::Type::Unreserve
                 | offer::operation::Type::Create
                 | offer::operation::Type::Destroy => {
-                    if let Err(message) = self.apply_operation(framework_id, agent, &mut pool, operation)
+                    if let Err(message) =
+                        self.apply_operation(framework_id, agent, &mut pool, operation)
                     {
                         // Mesos drops an invalid operation and goes on with
                         // the next (feedback needs `id`, not modelled).
@@ -571,7 +572,10 @@ impl State {
         for (role, volume) in created.volumes() {
             let dir = self.volume_dir(agent, role, &volume.id);
             std::fs::create_dir_all(&dir).map_err(|error| {
-                format!("cannot create the volume directory {}: {error}", dir.display())
+                format!(
+                    "cannot create the volume directory {}: {error}",
+                    dir.display()
+                )
             })?;
             info!(framework = %framework_id, id = %volume.id, %role, dir = %dir.display(), "persistent volume created");
         }

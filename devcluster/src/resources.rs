@@ -96,10 +96,7 @@ impl Res {
                     .ok_or_else(|| "resource \"ports\" has no ranges".to_owned())?;
                 for range in &ranges.range {
                     if range.begin > range.end {
-                        return Err(format!(
-                            "port range {}-{} is empty",
-                            range.begin, range.end
-                        ));
+                        return Err(format!("port range {}-{} is empty", range.begin, range.end));
                     }
                     self.ports.push((range.begin, range.end));
                 }
@@ -374,9 +371,7 @@ fn validate_id(id: &str) -> Result<(), String> {
         .chars()
         .any(|c| c == '/' || c == '\\' || c.is_control() || c.is_whitespace())
     {
-        return Err(format!(
-            "Persistence ID {id:?} contains invalid characters"
-        ));
+        return Err(format!("Persistence ID {id:?} contains invalid characters"));
     }
     Ok(())
 }
@@ -589,7 +584,11 @@ pub(crate) fn reserve(pool: &mut Bundle, wanted: &Bundle, asker: Asker<'_>) -> R
 
 /// UNRESERVE: reserved resources of the offer (not volumes: destroy those
 /// first) go back to the unreserved pool.
-pub(crate) fn unreserve(pool: &mut Bundle, wanted: &Bundle, asker: Asker<'_>) -> Result<(), String> {
+pub(crate) fn unreserve(
+    pool: &mut Bundle,
+    wanted: &Bundle,
+    asker: Asker<'_>,
+) -> Result<(), String> {
     if wanted.is_empty() {
         return Err("Invalid UNRESERVE operation: no resources".into());
     }
@@ -763,7 +762,9 @@ mod tests {
         let mut refined = reserved(Resource::scalar("cpus", 1.0), "a", None);
         refined.reservations.push(refined.reservations[0].clone());
         assert!(Bundle::from_resources(&[refined]).is_err());
-        assert!(Bundle::from_resources(&[reserved(Resource::scalar("cpus", 1.0), "*", None)]).is_err());
+        assert!(
+            Bundle::from_resources(&[reserved(Resource::scalar("cpus", 1.0), "*", None)]).is_err()
+        );
         assert!(Bundle::from_resources(&[Resource::scalar("cpus", -1.0)]).is_err());
         assert!(Bundle::from_resources(&[Resource::ranges("ports", &[(5, 4)])]).is_err());
         // Volumes: reserved, relative path, a valid id.
@@ -771,10 +772,24 @@ mod tests {
         unreserved.reservations.clear();
         assert!(Bundle::from_resources(&[unreserved]).is_err());
         let mut absolute = volume("v", 1.0, "a", None);
-        absolute.disk.as_mut().unwrap().volume.as_mut().unwrap().container_path = "/etc".into();
+        absolute
+            .disk
+            .as_mut()
+            .unwrap()
+            .volume
+            .as_mut()
+            .unwrap()
+            .container_path = "/etc".into();
         assert!(Bundle::from_resources(&[absolute]).is_err());
         let mut escaping = volume("v", 1.0, "a", None);
-        escaping.disk.as_mut().unwrap().volume.as_mut().unwrap().container_path = "a/../..".into();
+        escaping
+            .disk
+            .as_mut()
+            .unwrap()
+            .volume
+            .as_mut()
+            .unwrap()
+            .container_path = "a/../..".into();
         assert!(Bundle::from_resources(&[escaping]).is_err());
         assert!(Bundle::from_resources(&[volume("a/b", 1.0, "a", None)]).is_err());
         assert!(Bundle::from_resources(&[volume("", 1.0, "a", None)]).is_err());
@@ -792,7 +807,11 @@ mod tests {
         reserve(&mut pool, &to_reserve, asker(&roles)).unwrap();
         assert_eq!(pool.total(), total.total(), "nothing appears or vanishes");
         assert!(pool.contains(&to_reserve));
-        assert_eq!(pool.for_roles(ROLES).total().cpus, 1500, "others see 1.5 CPUs");
+        assert_eq!(
+            pool.for_roles(ROLES).total().cpus,
+            1500,
+            "others see 1.5 CPUs"
+        );
 
         let volumes = bundle(&[volume("proxy", 64.0, "miners", Some("me"))]);
         create(&mut pool, &volumes, &total, asker(&roles)).unwrap();
@@ -803,7 +822,11 @@ mod tests {
         let err = create(&mut pool.clone(), &volumes, &existing, asker(&roles)).unwrap_err();
         assert!(err.contains("already used"), "{err}");
         // The reserved disk cannot be unreserved while it is a volume.
-        let disk = bundle(&[reserved(Resource::scalar("disk", 64.0), "miners", Some("me"))]);
+        let disk = bundle(&[reserved(
+            Resource::scalar("disk", 64.0),
+            "miners",
+            Some("me"),
+        )]);
         assert!(unreserve(&mut pool.clone(), &disk, asker(&roles)).is_err());
         // Half a volume is not a volume.
         let half = bundle(&[volume("proxy", 32.0, "miners", Some("me"))]);
@@ -823,13 +846,20 @@ mod tests {
         let other_role = bundle(&[reserved(Resource::scalar("cpus", 0.5), "web", Some("me"))]);
         let err = reserve(&mut pool, &other_role, asker(&roles)).unwrap_err();
         assert!(err.contains("role"), "{err}");
-        let other_principal =
-            bundle(&[reserved(Resource::scalar("cpus", 0.5), "miners", Some("you"))]);
+        let other_principal = bundle(&[reserved(
+            Resource::scalar("cpus", 0.5),
+            "miners",
+            Some("you"),
+        )]);
         let err = reserve(&mut pool, &other_principal, asker(&roles)).unwrap_err();
         assert!(err.contains("principal"), "{err}");
         let no_principal = bundle(&[reserved(Resource::scalar("cpus", 0.5), "miners", None)]);
         assert!(reserve(&mut pool, &no_principal, asker(&roles)).is_err());
-        let too_much = bundle(&[reserved(Resource::scalar("cpus", 2.0), "miners", Some("me"))]);
+        let too_much = bundle(&[reserved(
+            Resource::scalar("cpus", 2.0),
+            "miners",
+            Some("me"),
+        )]);
         let err = reserve(&mut pool, &too_much, asker(&roles)).unwrap_err();
         assert!(err.contains("not in the offer"), "{err}");
         let unreserved = bundle(&[Resource::scalar("cpus", 0.5)]);
@@ -854,7 +884,11 @@ mod tests {
     fn offers_show_reservations_and_volumes_to_their_role_only() {
         let roles = vec!["miners".to_owned()];
         let mut pool = Bundle::from(Res::new(1.0, 256.0, vec![]).with_disk(100.0));
-        let disk = bundle(&[reserved(Resource::scalar("disk", 10.0), "miners", Some("me"))]);
+        let disk = bundle(&[reserved(
+            Resource::scalar("disk", 10.0),
+            "miners",
+            Some("me"),
+        )]);
         reserve(&mut pool, &disk, asker(&roles)).unwrap();
         let existing = pool.clone();
         let volumes = bundle(&[volume("v", 10.0, "miners", Some("me"))]);
@@ -870,7 +904,11 @@ mod tests {
         let disk_info = volume.disk.as_ref().unwrap();
         assert_eq!(disk_info.persistence.as_ref().unwrap().id, "v");
         assert_eq!(disk_info.volume.as_ref().unwrap().container_path, "data");
-        assert_eq!(bundle(&offered), pool, "offers parse back to what they offer");
+        assert_eq!(
+            bundle(&offered),
+            pool,
+            "offers parse back to what they offer"
+        );
         let others = pool.for_roles(&["web".to_owned()]);
         assert_eq!(others.volumes().count(), 0);
         assert_eq!(others.total().disk, 90_000);

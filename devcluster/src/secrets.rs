@@ -46,7 +46,10 @@ impl SecretStore {
     /// Reads the store file.
     pub fn load(path: &Path) -> Result<Self, Error> {
         let text = std::fs::read_to_string(path).map_err(|error| {
-            Error::InvalidConfig(format!("cannot read secrets file {}: {error}", path.display()))
+            Error::InvalidConfig(format!(
+                "cannot read secrets file {}: {error}",
+                path.display()
+            ))
         })?;
         Self::parse(&text).map_err(|error| {
             Error::InvalidConfig(format!("secrets file {}: {error}", path.display()))
@@ -81,9 +84,7 @@ impl SecretStore {
                     (Entry::Keys(keys), Some(key)) => keys
                         .get(key)
                         .map(|value| value.clone().into_bytes())
-                        .ok_or_else(|| {
-                            format!("secret {:?} has no key {key:?}", reference.name)
-                        }),
+                        .ok_or_else(|| format!("secret {:?} has no key {key:?}", reference.name)),
                     (Entry::Value(_), Some(key)) => Err(format!(
                         "secret {:?} has no keys (asked for {key:?})",
                         reference.name
@@ -209,8 +210,14 @@ mod tests {
     #[test]
     fn references_resolve_from_the_store_and_errors_name_no_value() {
         let store = SecretStore::parse(r#"{"rpc": "u:hunter2", "db": {"user": "alice"}}"#).unwrap();
-        assert_eq!(store.resolve(&reference("rpc", None)).unwrap(), b"u:hunter2");
-        assert_eq!(store.resolve(&reference("db", Some("user"))).unwrap(), b"alice");
+        assert_eq!(
+            store.resolve(&reference("rpc", None)).unwrap(),
+            b"u:hunter2"
+        );
+        assert_eq!(
+            store.resolve(&reference("db", Some("user"))).unwrap(),
+            b"alice"
+        );
         for bad in [
             reference("nope", None),
             reference("db", None),
@@ -218,7 +225,10 @@ mod tests {
             reference("rpc", Some("x")),
         ] {
             let error = store.resolve(&bad).unwrap_err();
-            assert!(!error.contains("hunter2") && !error.contains("alice"), "{error}");
+            assert!(
+                !error.contains("hunter2") && !error.contains("alice"),
+                "{error}"
+            );
         }
         assert!(!format!("{store:?}").contains("hunter2"));
         assert!(SecretStore::parse("[1]").is_err());
@@ -236,7 +246,10 @@ mod tests {
         assert_eq!(mode(&shared), 0o444);
         assert_eq!(mode(&secrets), 0o700);
         assert_eq!(std::fs::read(&private).unwrap(), b"s3cret");
-        assert!(write_secret_file(&secrets, 0, b"again", false).is_err(), "never overwritten");
+        assert!(
+            write_secret_file(&secrets, 0, b"again", false).is_err(),
+            "never overwritten"
+        );
     }
 
     #[test]

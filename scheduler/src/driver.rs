@@ -117,7 +117,10 @@ fn describe(decision: &Decision) -> String {
             ..
         } => {
             let ids: Vec<&str> = tasks.iter().map(|t| t.task_id.value.as_str()).collect();
-            let ops: Vec<&str> = operations.iter().map(|o| o.r#type().as_str_name()).collect();
+            let ops: Vec<&str> = operations
+                .iter()
+                .map(|o| o.r#type().as_str_name())
+                .collect();
             format!("ACCEPT {offer_id} {ops:?} LAUNCH {ids:?}")
         }
         Decision::Decline { offer_ids, .. } => format!("DECLINE {} offer(s)", offer_ids.len()),

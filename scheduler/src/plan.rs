@@ -242,7 +242,11 @@ fn tidy_offer(config: &Config, book: &mut TaskBook, offer: &Offer) -> Option<Off
             .first()
             .and_then(|resource| volume::our_volume_id(config, resource))
         {
-            info!(agent, persistence_id = id, "found the proxy's volume in an offer");
+            info!(
+                agent,
+                persistence_id = id,
+                "found the proxy's volume in an offer"
+            );
             book.home_mut().site = Some(Site {
                 agent_id: agent.to_owned(),
                 persistence_id: id.to_owned(),
@@ -468,7 +472,11 @@ fn launch_proxy(
         stratum_port,
         http_port,
     };
-    let volumes = node.rpc_secret.iter().map(|name| secret_volume(name)).collect();
+    let volumes = node
+        .rpc_secret
+        .iter()
+        .map(|name| secret_volume(name))
+        .collect();
     let task = task_info(
         config,
         &id,
@@ -1147,16 +1155,24 @@ pub(crate) mod tests {
                 "{containerizer:?}: the password is in the TaskInfo"
             );
             let json = serde_json::to_string(task).unwrap();
-            assert!(!json.contains(secret) && !json.contains("rpcuser"), "{json}");
+            assert!(
+                !json.contains(secret) && !json.contains("rpcuser"),
+                "{json}"
+            );
             let env = env_of(task);
             assert!(!env.contains_key(env::NODE_RPC_PASSWORD));
             assert!(!env.contains_key(env::NODE_RPC_USER));
-            assert_eq!(env.get(env::PROXY_RPC_COOKIE).map(String::as_str), Some(SECRET_PATH));
+            assert_eq!(
+                env.get(env::PROXY_RPC_COOKIE).map(String::as_str),
+                Some(SECRET_PATH)
+            );
             let container = match containerizer {
                 Containerizer::Process => task.executor.as_ref().unwrap().container.as_ref(),
                 Containerizer::Docker => task.container.as_ref(),
             };
-            let volume = &container.expect("a container with the secret volume").volumes[0];
+            let volume = &container
+                .expect("a container with the secret volume")
+                .volumes[0];
             assert_eq!(volume.container_path, SECRET_PATH);
             assert_eq!(volume.mode(), mesos::v1::volume::Mode::Ro);
             let source = volume.source.as_ref().unwrap();
@@ -1164,7 +1180,10 @@ pub(crate) mod tests {
             let secret_ref = source.secret.as_ref().unwrap();
             assert_eq!(secret_ref.r#type(), mesos::v1::secret::Type::Reference);
             assert!(secret_ref.value.is_none());
-            assert_eq!(secret_ref.reference.as_ref().unwrap().name, "mesos-miner/node-rpc");
+            assert_eq!(
+                secret_ref.reference.as_ref().unwrap().name,
+                "mesos-miner/node-rpc"
+            );
         }
     }
 

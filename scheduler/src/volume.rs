@@ -61,7 +61,10 @@ impl Home {
 
 /// The generation in one of our persistence ids (to never reuse it).
 fn generation_of(persistence_id: &str) -> Option<u64> {
-    persistence_id.strip_prefix(PERSISTENCE_PREFIX)?.parse().ok()
+    persistence_id
+        .strip_prefix(PERSISTENCE_PREFIX)?
+        .parse()
+        .ok()
 }
 
 fn is_our_reservation(config: &Config, resource: &Resource) -> bool {
@@ -187,7 +190,11 @@ pub fn create_operation(volumes: Vec<Resource>) -> offer::Operation {
 /// proxy's home: DESTROY of the volumes, then UNRESERVE of their disk and of
 /// the other reserved pieces. With `keep`, the home's volume and reserved
 /// pieces are kept and only other volumes go.
-pub fn cleanup(config: &Config, resources: &[Resource], keep: Option<&str>) -> Vec<offer::Operation> {
+pub fn cleanup(
+    config: &Config,
+    resources: &[Resource],
+    keep: Option<&str>,
+) -> Vec<offer::Operation> {
     let found = ours(config, resources);
     let doomed: Vec<&Resource> = found
         .volumes
@@ -286,7 +293,12 @@ mod tests {
 
     /// What the agent offers once `operations` were applied and the task
     /// using them ended: the reserved pieces and the volume, plus `extra`.
-    fn offer_after(operations: &[offer::Operation], agent: &str, id: &str, extra: Vec<Resource>) -> Offer {
+    fn offer_after(
+        operations: &[offer::Operation],
+        agent: &str,
+        id: &str,
+        extra: Vec<Resource>,
+    ) -> Offer {
         let mut resources: Vec<Resource> = operations
             .iter()
             .filter_map(|o| o.reserve.as_ref())
@@ -321,7 +333,10 @@ mod tests {
     fn first_launch(fw: &mut Framework) -> Vec<offer::Operation> {
         subscribed(fw, "fw-1", 0);
         let d = fw.on_offers(
-            &[with_disk(offer("o1", "p", 2.0, 1024.0, &[(31000, 31009)]), 1000.0)],
+            &[with_disk(
+                offer("o1", "p", 2.0, 1024.0, &[(31000, 31009)]),
+                1000.0,
+            )],
             1,
         );
         let accepts = accepts(&d);
@@ -329,7 +344,10 @@ mod tests {
         let (operations, tasks) = &accepts[0];
         assert_eq!(
             kinds(operations),
-            vec![offer::operation::Type::Reserve, offer::operation::Type::Create]
+            vec![
+                offer::operation::Type::Reserve,
+                offer::operation::Type::Create
+            ]
         );
         let reserved = &operations[0].reserve.as_ref().unwrap().resources;
         for resource in reserved {
@@ -394,7 +412,12 @@ mod tests {
         let d = fw.on_offers(
             &[
                 with_disk(offer("o2", "a1", 8.0, 8192.0, &[(31000, 31009)]), 1000.0),
-                offer_after(&operations, "p", "o3", vec![Resource::ranges("ports", &[(31000, 31009)])]),
+                offer_after(
+                    &operations,
+                    "p",
+                    "o3",
+                    vec![Resource::ranges("ports", &[(31000, 31009)])],
+                ),
             ],
             later,
         );
@@ -406,7 +429,9 @@ mod tests {
         assert_eq!(tasks[0].agent_id.value, "p");
         let volume = &operations[1].create.as_ref().unwrap().volumes[0];
         assert!(tasks[0].resources.contains(volume));
-        assert!(d.iter().any(|d| matches!(d, Decision::Decline { offer_ids, .. } if offer_ids == &["o2"])));
+        assert!(d
+            .iter()
+            .any(|d| matches!(d, Decision::Decline { offer_ids, .. } if offer_ids == &["o2"])));
     }
 
     #[test]
@@ -421,7 +446,10 @@ mod tests {
                 &operations,
                 "p",
                 "o9",
-                vec![Resource::ranges("ports", &[(31000, 31009)]), Resource::scalar(DISK, 500.0)],
+                vec![
+                    Resource::ranges("ports", &[(31000, 31009)]),
+                    Resource::scalar(DISK, 500.0),
+                ],
             )],
             200,
         );
@@ -447,9 +475,21 @@ mod tests {
         // An old volume and reservation of ours on another agent.
         let mut stale = operations.clone();
         let volume = &mut stale[1].create.as_mut().unwrap().volumes[0];
-        volume.disk.as_mut().unwrap().persistence.as_mut().unwrap().id = "mesos-miner-proxy-7".into();
+        volume
+            .disk
+            .as_mut()
+            .unwrap()
+            .persistence
+            .as_mut()
+            .unwrap()
+            .id = "mesos-miner-proxy-7".into();
         let d = fw.on_offers(
-            &[offer_after(&stale, "a1", "o5", vec![Resource::scalar("cpus", 1.0)])],
+            &[offer_after(
+                &stale,
+                "a1",
+                "o5",
+                vec![Resource::scalar("cpus", 1.0)],
+            )],
             20,
         );
         let accepts = accepts(&d);
@@ -458,21 +498,39 @@ mod tests {
         assert!(tasks.is_empty());
         assert_eq!(
             kinds(ops),
-            vec![offer::operation::Type::Destroy, offer::operation::Type::Unreserve]
+            vec![
+                offer::operation::Type::Destroy,
+                offer::operation::Type::Unreserve
+            ]
         );
         let unreserved = &ops[1].unreserve.as_ref().unwrap().resources;
-        assert!(unreserved.iter().all(|r| r.disk.is_none() && !r.reservations.is_empty()));
+        assert!(unreserved
+            .iter()
+            .all(|r| r.disk.is_none() && !r.reservations.is_empty()));
         let names: Vec<&str> = unreserved.iter().map(|r| r.name.as_str()).collect();
-        assert!(names.contains(&"disk") && names.contains(&"cpus"), "{names:?}");
+        assert!(
+            names.contains(&"disk") && names.contains(&"cpus"),
+            "{names:?}"
+        );
         assert_eq!(fw.state().book.home().generation, 7);
         // A foreign volume on the home agent goes too, the home's stays.
         let mut both = offer_after(&operations, "p", "o6", Vec::new());
-        both.resources.extend(stale[1].create.as_ref().unwrap().volumes.clone());
+        both.resources
+            .extend(stale[1].create.as_ref().unwrap().volumes.clone());
         let ops = cleanup(fw.config(), &both.resources, Some("mesos-miner-proxy-1"));
-        assert_eq!(kinds(&ops), vec![offer::operation::Type::Destroy, offer::operation::Type::Unreserve]);
+        assert_eq!(
+            kinds(&ops),
+            vec![
+                offer::operation::Type::Destroy,
+                offer::operation::Type::Unreserve
+            ]
+        );
         let destroyed = &ops[0].destroy.as_ref().unwrap().volumes;
         assert_eq!(destroyed.len(), 1);
-        assert_eq!(our_volume_id(fw.config(), &destroyed[0]), Some("mesos-miner-proxy-7"));
+        assert_eq!(
+            our_volume_id(fw.config(), &destroyed[0]),
+            Some("mesos-miner-proxy-7")
+        );
         // Someone else's reservation (no label, other role) is not ours.
         let mut foreign = Resource::scalar("cpus", 1.0);
         foreign.reservations = vec![resource::ReservationInfo {
@@ -493,19 +551,34 @@ mod tests {
         fw.tick(1_000);
         assert_eq!(fw.state().book.home().waiting_since_ms, Some(1_000));
         // Not the home: declined while waiting.
-        let d = fw.on_offers(&[with_disk(offer("o2", "a1", 2.0, 1024.0, &[(31000, 31009)]), 1000.0)], 30_000);
+        let d = fw.on_offers(
+            &[with_disk(
+                offer("o2", "a1", 2.0, 1024.0, &[(31000, 31009)]),
+                1000.0,
+            )],
+            30_000,
+        );
         assert!(accepts(&d).is_empty(), "{d:?}");
         fw.tick(59_000);
         assert!(fw.state().book.home().site.is_some(), "not yet");
         let d = fw.tick(61_000);
         assert!(d.contains(&Decision::Revive), "{d:?}");
         assert_eq!(fw.state().book.home().site, None);
-        let d = fw.on_offers(&[with_disk(offer("o3", "a1", 2.0, 1024.0, &[(31000, 31009)]), 1000.0)], 62_000);
+        let d = fw.on_offers(
+            &[with_disk(
+                offer("o3", "a1", 2.0, 1024.0, &[(31000, 31009)]),
+                1000.0,
+            )],
+            62_000,
+        );
         let accepts = accepts(&d);
         assert_eq!(accepts.len(), 1, "{d:?}");
         assert_eq!(
             kinds(&accepts[0].0),
-            vec![offer::operation::Type::Reserve, offer::operation::Type::Create]
+            vec![
+                offer::operation::Type::Reserve,
+                offer::operation::Type::Create
+            ]
         );
         let id = &accepts[0].0[1].create.as_ref().unwrap().volumes[0]
             .disk

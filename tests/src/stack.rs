@@ -4,8 +4,8 @@
 //! the `local-stack` launcher and the full-stack tests alike.
 
 use std::io::{Read as _, Write as _};
-use std::os::unix::fs::OpenOptionsExt as _;
 use std::net::TcpStream;
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -124,7 +124,10 @@ impl SchedulerLaunch {
             .open(&self.log)?;
         let mut command = Command::new(&self.binary);
         command
-            .args(["--master", &format!("http://127.0.0.1:{}", self.master_port)])
+            .args([
+                "--master",
+                &format!("http://127.0.0.1:{}", self.master_port),
+            ])
             .arg("--config")
             .arg(&self.config_path)
             .arg("--state-dir")
@@ -202,7 +205,11 @@ impl Stack {
                 .mode(0o600)
                 .open(&store)?;
             let entry = format!("{}:{}", node.rpc_user(), node.rpc_password());
-            file.write_all(serde_json::json!({ NODE_RPC_SECRET: entry }).to_string().as_bytes())?;
+            file.write_all(
+                serde_json::json!({ NODE_RPC_SECRET: entry })
+                    .to_string()
+                    .as_bytes(),
+            )?;
             cluster.arg("--secrets-file").arg(&store);
             scheduler_config["node"] = serde_json::json!({
                 "rpc_url": node.rpc_url(),

@@ -172,6 +172,7 @@ fn proxy_task_killed_with_a_held_block_is_relaunched_on_its_volume() {
                 wrapper.display().to_string(),
             )],
             fallback_address: Some(fallback),
+            rpc_secret: false,
         },
     )
     .expect("start devcluster and the scheduler");
@@ -193,7 +194,10 @@ fn proxy_task_killed_with_a_held_block_is_relaunched_on_its_volume() {
         "the journal is on the persistent volume, outside the sandbox: {}",
         journal.display()
     );
-    assert!(node.cli(&["getblock", &hash]).is_err(), "held, not submitted");
+    assert!(
+        node.cli(&["getblock", &hash]).is_err(),
+        "held, not submitted"
+    );
     assert_eq!(node.height().unwrap(), start);
     let old_window = journal_shares(&journal);
     assert!(!old_window.is_empty(), "the miners' work before the kill");
@@ -219,17 +223,26 @@ fn proxy_task_killed_with_a_held_block_is_relaunched_on_its_volume() {
         || node.cli(&["getblock", &hash]).is_ok(),
     );
     let mut relaunched = None;
-    wait_until("the new proxy task in the status", Duration::from_secs(30), || {
-        relaunched = proxy_tasks(&stack).into_iter().find(|(id, _)| *id != first_id);
-        relaunched.is_some()
-    });
+    wait_until(
+        "the new proxy task in the status",
+        Duration::from_secs(30),
+        || {
+            relaunched = proxy_tasks(&stack)
+                .into_iter()
+                .find(|(id, _)| *id != first_id);
+            relaunched.is_some()
+        },
+    );
     let (second_id, second_agent) = relaunched.unwrap();
     assert_eq!(second_id, "proxy-2", "a new task id");
     assert_eq!(second_agent, first_agent, "on the volume's agent");
 
     // 4. The next block pays the old window's miners, not the fallback.
     let held_height = start + 1;
-    assert_eq!(node.block_at(held_height).unwrap().block_hash().to_string(), hash);
+    assert_eq!(
+        node.block_at(held_height).unwrap().block_hash().to_string(),
+        hash
+    );
     wait_until("the block after it", Duration::from_secs(240), || {
         node.height().unwrap() > held_height
     });
@@ -311,9 +324,11 @@ fn node_password_as_a_mesos_secret_appears_nowhere() {
     )
     .expect("start devcluster and the scheduler");
     // The proxy reaches the node with the resolved secret: blocks land.
-    wait_until("blocks through the secret", Duration::from_secs(240), || {
-        node.height().unwrap() >= start + 2
-    });
+    wait_until(
+        "blocks through the secret",
+        Duration::from_secs(240),
+        || node.height().unwrap() >= start + 2,
+    );
     let password = node.rpc_password().to_owned();
     assert!(password.len() >= 16, "a password worth looking for");
 
@@ -326,18 +341,27 @@ fn node_password_as_a_mesos_secret_appears_nowhere() {
         .output()
         .unwrap();
     let listing = String::from_utf8_lossy(&ps.stdout);
-    assert!(!listing.contains(&password), "a command line has the password");
+    assert!(
+        !listing.contains(&password),
+        "a command line has the password"
+    );
     // Not in the proxy's environment either (it reads the secret file).
     let proxy_pids: Vec<&str> = listing
         .lines()
-        .filter(|line| line.split_whitespace().nth(1).is_some_and(|a| a.ends_with("/proxy")))
+        .filter(|line| {
+            line.split_whitespace()
+                .nth(1)
+                .is_some_and(|a| a.ends_with("/proxy"))
+        })
         .filter_map(|line| line.split_whitespace().next())
         .collect();
     assert!(!proxy_pids.is_empty(), "the proxy runs: {listing}");
     for pid in proxy_pids {
         let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
         assert!(
-            !environ.windows(password.len()).any(|w| w == password.as_bytes()),
+            !environ
+                .windows(password.len())
+                .any(|w| w == password.as_bytes()),
             "the proxy's environment has the password"
         );
     }
@@ -348,7 +372,11 @@ fn node_password_as_a_mesos_secret_appears_nowhere() {
     let leaks = files_containing(dir.path(), password.as_bytes(), &[store, resolved.clone()]);
     assert!(leaks.is_empty(), "the password is in {leaks:?}");
     let secret_files = files_containing(&resolved, password.as_bytes(), &[]);
-    assert_eq!(secret_files.len(), 1, "one resolved secret file: {secret_files:?}");
+    assert_eq!(
+        secret_files.len(),
+        1,
+        "one resolved secret file: {secret_files:?}"
+    );
     let mode = std::os::unix::fs::PermissionsExt::mode(
         &std::fs::metadata(secret_files[0].parent().unwrap())
             .unwrap()

@@ -501,9 +501,16 @@ fn create_operation_with_reserved_persistent_volume() {
     let disk = [
         bytes_field(
             1,
-            &[bytes_field(1, b"proxy-data"), bytes_field(2, b"mesos-miner")].concat(),
+            &[
+                bytes_field(1, b"proxy-data"),
+                bytes_field(2, b"mesos-miner"),
+            ]
+            .concat(),
         ),
-        bytes_field(2, &[bytes_field(1, b"proxy-data"), varint_field(3, 1)].concat()),
+        bytes_field(
+            2,
+            &[bytes_field(1, b"proxy-data"), varint_field(3, 1)].concat(),
+        ),
     ]
     .concat();
     let resource = [
@@ -514,7 +521,11 @@ fn create_operation_with_reserved_persistent_volume() {
         bytes_field(13, &reservation),
     ]
     .concat();
-    let operation = [varint_field(1, 4), bytes_field(5, &bytes_field(1, &resource))].concat();
+    let operation = [
+        varint_field(1, 4),
+        bytes_field(5, &bytes_field(1, &resource)),
+    ]
+    .concat();
     let volume = Resource {
         disk: Some(resource::DiskInfo {
             persistence: Some(resource::disk_info::Persistence {
@@ -547,7 +558,11 @@ fn create_operation_with_reserved_persistent_volume() {
         },
     );
     // RESERVE = 2 carries its resources in reserve = 3 { resources = 1 }.
-    let reserve = [varint_field(1, 2), bytes_field(3, &bytes_field(1, &resource))].concat();
+    let reserve = [
+        varint_field(1, 2),
+        bytes_field(3, &bytes_field(1, &resource)),
+    ]
+    .concat();
     let decoded = offer::Operation::decode(reserve.as_slice()).unwrap();
     assert_eq!(decoded.r#type(), offer::operation::Type::Reserve);
     assert_eq!(decoded.reserve.unwrap().resources.len(), 1);
