@@ -7,7 +7,7 @@
 mod common;
 
 use common::*;
-use mesos::v1::scheduler::call;
+use mesos::v1::scheduler::{call, event};
 use mesos::v1::{
     framework_info, offer, resource, volume, FrameworkInfo, Offer, Resource, TaskInfo, TaskState,
     Volume,
@@ -70,10 +70,9 @@ fn task_with_volume(offer: &Offer, task_id: &str) -> TaskInfo {
         }
     }
     task.resources.push(volume_resource("v1"));
-    let executor = task.executor.as_mut().unwrap();
-    for resource in &mut executor.resources {
-        *resource = reserved(resource.clone(), ROLE, PRINCIPAL);
-    }
+    // An executor without resources of its own: the freed reservation and
+    // volume are all a relaunch needs.
+    task.executor.as_mut().unwrap().resources.clear();
     task
 }
 
@@ -106,8 +105,44 @@ async fn accept(sched: &Sched, offer: &Offer, operations: Vec<offer::Operation>)
     sched.send(call).await;
 }
 
-async fn one_offer(sched: &mut Sched) -> Offer {
-    sched.offers().await.remove(0)
+/// The scheduler and the offers it received while waiting for updates.
+struct Client {
+    sched: Sched,
+    stash: Vec<Offer>,
+}
+
+impl Client {
+    async fn one_offer(&mut self) -> Offer {
+        if self.stash.is_empty() {
+            self.stash = self.sched.offers().await;
+        }
+        self.stash.remove(0)
+    }
+
+    /// The next update of `id` (acknowledged); offers meanwhile are kept.
+    async fn update(&mut self, id: &str) -> TaskState {
+        loop {
+            let event = self
+                .sched
+                .expect("UPDATE or OFFERS", |event| {
+                    event.r#type() == event::Type::Offers
+                        || event
+                            .update
+                            .as_ref()
+                            .is_some_and(|update| update.status.task_id.value == id)
+                })
+                .await;
+            if let Some(offers) = event.offers {
+                self.stash.extend(offers.offers);
+                continue;
+            }
+            let status = event.update.unwrap().status;
+            if status.uuid.is_some() {
+                self.sched.acknowledge(&status).await;
+            }
+            return state(&status);
+        }
+    }
 }
 
 fn volume_ids(offer: &Offer) -> Vec<String> {
@@ -146,28 +181,23 @@ fn sandbox_links(root: &std::path::Path, executor_id: &str) -> Vec<std::path::Pa
     found
 }
 
-async fn run(sched: &mut Sched, id: &str) {
-    let status = sched.update(id).await;
-    sched.acknowledge(&status).await;
-    assert_eq!(state(&status), TaskState::TaskRunning, "{status:?}");
+async fn run(client: &mut Client, id: &str) {
+    assert_eq!(client.update(id).await, TaskState::TaskRunning);
 }
 
-async fn kill(sched: &mut Sched, offer: &Offer, id: &str) {
-    sched.kill(id, &offer.agent_id, None).await;
-    loop {
-        let status = sched.update(id).await;
-        sched.acknowledge(&status).await;
-        if state(&status) == TaskState::TaskKilled {
-            break;
-        }
-    }
+async fn kill(client: &mut Client, offer: &Offer, id: &str) {
+    client.sched.kill(id, &offer.agent_id, None).await;
+    while client.update(id).await != TaskState::TaskKilled {}
 }
 
 #[tokio::test]
 async fn reserve_create_launch_relaunch_on_the_volume_then_destroy_and_unreserve() {
     let harness = start(1, 2.0, 1024.0, (31000, 31009)).await;
-    let mut sched = Sched::subscribe(&harness.client, framework()).await;
-    let first = one_offer(&mut sched).await;
+    let mut client = Client {
+        sched: Sched::subscribe(&harness.client, framework()).await,
+        stash: Vec::new(),
+    };
+    let first = client.one_offer().await;
     assert_eq!(volume_ids(&first), Vec::<String>::new());
 
     // One ACCEPT: RESERVE what the task and its executor use plus the disk,
@@ -176,13 +206,12 @@ async fn reserve_create_launch_relaunch_on_the_volume_then_destroy_and_unreserve
     let mut to_reserve: Vec<Resource> = task
         .resources
         .iter()
-        .chain(&task.executor.as_ref().unwrap().resources)
         .filter(|r| r.name != "ports" && r.disk.is_none())
         .cloned()
         .collect();
     to_reserve.push(reserved(Resource::scalar("disk", 10.0), ROLE, PRINCIPAL));
     accept(
-        &sched,
+        &client.sched,
         &first,
         vec![
             reserve(to_reserve.clone()),
@@ -201,7 +230,7 @@ async fn reserve_create_launch_relaunch_on_the_volume_then_destroy_and_unreserve
         ],
     )
     .await;
-    run(&mut sched, "t1").await;
+    run(&mut client, "t1").await;
 
     // The volume is a directory outside the sandbox, linked at `data`.
     let links = sandbox_links(harness.dir.path(), "exec-t1");
@@ -222,41 +251,42 @@ async fn reserve_create_launch_relaunch_on_the_volume_then_destroy_and_unreserve
     std::fs::write(links[0].join("journal"), b"kept").unwrap();
 
     // While the task runs, neither the volume nor its reservation is offered.
-    let busy = one_offer(&mut sched).await;
+    let busy = client.one_offer().await;
     assert!(volume_ids(&busy).is_empty());
     assert_eq!(reserved_scalar(&busy, "cpus"), 0.0);
-    sched.decline(vec![busy.id.clone()], 0.0).await;
+    client.sched.decline(vec![busy.id.clone()], 0.0).await;
 
-    kill(&mut sched, &first, "t1").await;
+    kill(&mut client, &first, "t1").await;
     // Back in offers: the reservation (role, principal) and the volume.
-    let mut back = one_offer(&mut sched).await;
+    let mut back = client.one_offer().await;
     while volume_ids(&back).is_empty() {
-        sched.decline(vec![back.id.clone()], 0.0).await;
-        back = one_offer(&mut sched).await;
+        client.sched.decline(vec![back.id.clone()], 0.0).await;
+        back = client.one_offer().await;
     }
     assert_eq!(volume_ids(&back), vec!["v1".to_owned()]);
-    assert_eq!(reserved_scalar(&back, "cpus"), 0.6);
+    assert_eq!(reserved_scalar(&back, "cpus"), 0.5);
     let volume = back.resources.iter().find(|r| r.disk.is_some()).unwrap();
     assert_eq!(volume.reservations[0].principal.as_deref(), Some(PRINCIPAL));
     assert_eq!(volume.reservations[0].role.as_deref(), Some(ROLE));
 
     // A new task on it sees what the first one wrote.
-    sched
+    client
+        .sched
         .launch(vec![back.id.clone()], vec![task_with_volume(&back, "t2")])
         .await;
-    run(&mut sched, "t2").await;
+    run(&mut client, "t2").await;
     let links = sandbox_links(harness.dir.path(), "exec-t2");
     assert_eq!(std::fs::read(links[0].join("journal")).unwrap(), b"kept");
-    kill(&mut sched, &first, "t2").await;
+    kill(&mut client, &first, "t2").await;
 
     // DESTROY and UNRESERVE: the directory goes, offers are unreserved again.
-    let mut last = one_offer(&mut sched).await;
+    let mut last = client.one_offer().await;
     while volume_ids(&last).is_empty() {
-        sched.decline(vec![last.id.clone()], 0.0).await;
-        last = one_offer(&mut sched).await;
+        client.sched.decline(vec![last.id.clone()], 0.0).await;
+        last = client.one_offer().await;
     }
     accept(
-        &sched,
+        &client.sched,
         &last,
         vec![
             offer::Operation {
@@ -274,7 +304,12 @@ async fn reserve_create_launch_relaunch_on_the_volume_then_destroy_and_unreserve
         ],
     )
     .await;
-    let clean = one_offer(&mut sched).await;
+    // Offers that came before the operations were applied are declined.
+    let mut clean = client.one_offer().await;
+    while clean.resources.iter().any(|r| !r.reservations.is_empty()) && !client.stash.is_empty() {
+        client.sched.decline(vec![clean.id.clone()], 0.0).await;
+        clean = client.one_offer().await;
+    }
     assert!(volume_ids(&clean).is_empty());
     assert!(clean.resources.iter().all(|r| r.reservations.is_empty()));
     assert!(!target.exists(), "the destroyed volume's directory is gone");
@@ -283,10 +318,13 @@ async fn reserve_create_launch_relaunch_on_the_volume_then_destroy_and_unreserve
 #[tokio::test]
 async fn reservations_for_other_roles_or_principals_are_refused() {
     let harness = start(1, 2.0, 1024.0, (31000, 31009)).await;
-    let mut sched = Sched::subscribe(&harness.client, framework()).await;
-    let offer = one_offer(&mut sched).await;
+    let mut client = Client {
+        sched: Sched::subscribe(&harness.client, framework()).await,
+        stash: Vec::new(),
+    };
+    let offer = client.one_offer().await;
     accept(
-        &sched,
+        &client.sched,
         &offer,
         vec![
             reserve(vec![reserved(
@@ -314,7 +352,7 @@ async fn reservations_for_other_roles_or_principals_are_refused() {
         ],
     )
     .await;
-    let next = one_offer(&mut sched).await;
+    let next = client.one_offer().await;
     assert!(next.resources.iter().all(|r| r.reservations.is_empty()));
     assert_eq!(devcluster::resources::scalar(&next.resources, "cpus"), 2.0);
     assert!(!harness.dir.path().join("volumes").exists());
