@@ -47,6 +47,7 @@ pub fn container_name(container_id: &str) -> String {
 /// follows Mesos: `shell` runs `/bin/sh -c value` as the entrypoint;
 /// otherwise `value` (if any) and `arguments` follow the image and go to its
 /// own entrypoint.
+#[allow(clippy::too_many_arguments)]
 pub fn run_spec(
     container: &ContainerInfo,
     command: &CommandInfo,

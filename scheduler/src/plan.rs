@@ -161,7 +161,7 @@ enum HomePlan {
     /// RESERVE and CREATE a new one, with this persistence id.
     Fresh(String),
     /// The home's volume, as offered.
-    Existing(Resource),
+    Existing(Box<Resource>),
 }
 
 /// Plans one OFFERS event: launches recorded in `book` and returned as
@@ -297,7 +297,7 @@ fn home_plan(config: &Config, book: &TaskBook, offer: &Offer) -> Option<HomePlan
     if existing.is_none() {
         debug!(agent = %site.agent_id, "the home agent's offer lacks the proxy's volume");
     }
-    existing.map(|resource| HomePlan::Existing(resource.clone()))
+    existing.map(|resource| HomePlan::Existing(Box::new(resource.clone())))
 }
 
 fn plan_offer(config: &Config, book: &mut TaskBook, offer: &Offer, now_ms: u64) -> OfferOutcome {
@@ -395,7 +395,7 @@ fn launch_proxy(
             OfferPool::new(&reserved)
         }
         HomePlan::Existing(resource) => {
-            volume_resource = Some(resource.clone());
+            volume_resource = Some(Resource::clone(resource));
             pool.clone()
         }
         HomePlan::Sandbox => pool.clone(),
