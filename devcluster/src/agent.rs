@@ -23,7 +23,7 @@ use crate::cluster::Inner;
 use crate::config::mesos_duration;
 use crate::docker;
 use crate::http::{EventBody, HttpError, Reply, StreamOwner};
-use crate::resources::Res;
+use crate::resources::Bundle;
 use crate::state::{make_status, random_uuid, ExecKey, ExecRec, State, TaskKey};
 
 /// Sends `signal` to the process group led by `pid` (executors run in their
@@ -135,6 +135,30 @@ fn fetch(uris: &[mesos::v1::command_info::Uri], sandbox: &Path) -> Result<(), St
     Ok(())
 }
 
+/// Makes each persistent volume appear at its `container_path` in the
+/// sandbox of a process executor: a symlink to the volume's directory (what
+/// Mesos' `filesystem/posix` isolator does; Docker mounts it instead).
+fn link_volumes(sandbox: &Path, mounts: &[docker::Mount]) -> Result<(), String> {
+    for mount in mounts {
+        let link = sandbox.join(&mount.container_path);
+        if std::fs::read_link(&link).is_ok_and(|target| target == mount.host) {
+            continue;
+        }
+        if let Some(parent) = link.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|error| format!("cannot create {}: {error}", parent.display()))?;
+        }
+        std::os::unix::fs::symlink(&mount.host, &link).map_err(|error| {
+            format!(
+                "cannot link volume {} at {}: {error}",
+                mount.host.display(),
+                link.display()
+            )
+        })?;
+    }
+    Ok(())
+}
+
 impl State {
     fn sandbox_dir(&self, agent: usize, key: &ExecKey, container_id: &str) -> PathBuf {
         self.config
@@ -149,6 +173,34 @@ impl State {
             .join(container_id)
     }
 
+    /// Where a persistent volume of `role` lives on an agent: outside every
+    /// sandbox, so it outlives tasks and executors (Mesos:
+    /// `<work_dir>/volumes/roles/<role>/<id>`).
+    pub(crate) fn volume_dir(&self, agent: usize, role: &str, id: &str) -> PathBuf {
+        self.config
+            .work_dir
+            .join("volumes")
+            .join(&self.agents[agent].id)
+            .join("roles")
+            .join(role)
+            .join(id)
+    }
+
+    /// The persistent volumes among `resources`, where they live on this agent.
+    fn mounts(&self, agent: usize, resources: &[mesos::v1::Resource]) -> Vec<docker::Mount> {
+        let Ok(bundle) = Bundle::from_resources(resources) else {
+            return Vec::new();
+        };
+        bundle
+            .volumes()
+            .map(|(role, volume)| docker::Mount {
+                host: self.volume_dir(agent, role, &volume.id),
+                container_path: volume.container_path.clone(),
+                read_only: volume.read_only,
+            })
+            .collect()
+    }
+
     /// Hands a validated task to its executor, starting the executor first
     /// if it is not running on the agent.
     pub fn deliver_task(
@@ -156,9 +208,20 @@ impl State {
         agent: usize,
         framework_id: &str,
         executor: ExecutorInfo,
-        task: TaskInfo,
+        mut task: TaskInfo,
     ) {
+        // The executor gets the task without secret values (it gets them,
+        // resolved, in its environment and secret files).
+        crate::secrets::redact_task(&mut task);
         let key: ExecKey = (framework_id.to_owned(), executor.executor_id.value.clone());
+        if let Some(exec) = self.agents[agent].executors.get(&key) {
+            if exec.docker.is_none() {
+                let mounts = self.mounts(agent, &task.resources);
+                if let Err(message) = link_volumes(&exec.sandbox, &mounts) {
+                    warn!(task = %task.task_id.value, %message, "cannot link the task's volumes");
+                }
+            }
+        }
         if let Some(exec) = self.agents[agent].executors.get_mut(&key) {
             let launch = Event {
                 r#type: Some(event::Type::Launch as i32),
@@ -200,6 +263,8 @@ impl State {
             .map_err(|error| format!("cannot create sandbox {}: {error}", sandbox.display()))?;
         let command = info.command.clone().unwrap_or_default();
         fetch(&command.uris, &sandbox)?;
+        let mut mounts = self.mounts(agent, &info.resources);
+        mounts.extend(self.mounts(agent, &task.resources));
         let docker_container = info
             .container
             .as_ref()
@@ -216,16 +281,52 @@ impl State {
             .flat_map(|environment| environment.variables.iter())
         {
             let value = match variable.r#type() {
-                environment::variable::Type::Secret => variable
-                    .secret
-                    .as_ref()
-                    .and_then(|secret| secret.value.as_ref())
-                    .map(|value| String::from_utf8_lossy(&value.data).into_owned()),
+                environment::variable::Type::Secret => {
+                    let secret = variable.secret.as_ref().ok_or_else(|| {
+                        format!("variable {} is a SECRET without a secret", variable.name)
+                    })?;
+                    let bytes = self.secrets.resolve(secret).map_err(|error| {
+                        format!("cannot resolve the secret of {}: {error}", variable.name)
+                    })?;
+                    Some(String::from_utf8_lossy(&bytes).into_owned())
+                }
                 _ => variable.value.clone(),
             };
             if let Some(value) = value {
                 env.push((variable.name.clone(), value));
             }
+        }
+        // File-based secrets: resolved into files outside the sandbox, seen
+        // at their container_path like volumes.
+        let secret_volumes = info
+            .container
+            .iter()
+            .flat_map(|container| container.volumes.iter())
+            .filter_map(|volume| {
+                let source = volume.source.as_ref()?;
+                (source.r#type() == mesos::v1::volume::source::Type::Secret)
+                    .then_some((volume, source.secret.as_ref()))
+            });
+        let secrets_dir = crate::secrets::secrets_dir(&self.config.work_dir, &container_id);
+        for (index, (volume, secret)) in secret_volumes.enumerate() {
+            let secret = secret.ok_or("a SECRET volume without a secret")?;
+            let bytes = self.secrets.resolve(secret).map_err(|error| {
+                format!(
+                    "cannot resolve the secret volume at {}: {error}",
+                    volume.container_path
+                )
+            })?;
+            let path = crate::secrets::write_secret_file(
+                &secrets_dir,
+                index,
+                &bytes,
+                docker_container.is_some(),
+            )?;
+            mounts.push(docker::Mount {
+                host: path,
+                container_path: volume.container_path.clone(),
+                read_only: true,
+            });
         }
         let checkpoint = self
             .frameworks
@@ -276,8 +377,18 @@ impl State {
                 use std::os::unix::fs::PermissionsExt as _;
                 std::fs::set_permissions(&sandbox, std::fs::Permissions::from_mode(0o777))
                     .map_err(|error| format!("cannot open up the sandbox: {error}"))?;
-                let mut limits = Res::from_resources(&info.resources).unwrap_or_default();
-                limits.add(&Res::from_resources(&task.resources).unwrap_or_default());
+                for mount in mounts.iter().filter(|mount| mount.host.is_dir()) {
+                    std::fs::set_permissions(&mount.host, std::fs::Permissions::from_mode(0o777))
+                        .map_err(|error| format!("cannot open up the volume: {error}"))?;
+                }
+                let mut limits = Bundle::from_resources(&info.resources)
+                    .unwrap_or_default()
+                    .total();
+                limits.add(
+                    &Bundle::from_resources(&task.resources)
+                        .unwrap_or_default()
+                        .total(),
+                );
                 let labels = docker::labels(
                     &agent_rec.id,
                     &key.0,
@@ -293,6 +404,7 @@ impl State {
                     &container_id,
                     &sandbox,
                     &limits,
+                    &mounts,
                     env,
                     &labels,
                 )?;
@@ -309,6 +421,7 @@ impl State {
                 )
             }
             None => {
+                link_volumes(&sandbox, &mounts)?;
                 let value = command.value.clone().unwrap_or_default();
                 let mut cmd = if command.shell.unwrap_or(true) {
                     let mut cmd = std::process::Command::new("/bin/sh");
@@ -366,7 +479,7 @@ impl State {
             runs,
             signal_rx,
         ));
-        let res = Res::from_resources(&info.resources).unwrap_or_default();
+        let res = Bundle::from_resources(&info.resources).unwrap_or_default();
         let pending_launch = if command_task.is_some() {
             let status = make_status(
                 &task.task_id.value,
@@ -450,6 +563,12 @@ impl State {
             return;
         }
         let removed = self.agents[agent].executors.remove(key);
+        let secrets = crate::secrets::secrets_dir(&self.config.work_dir, container_id);
+        if secrets.exists() {
+            if let Err(error) = std::fs::remove_dir_all(&secrets) {
+                warn!(dir = %secrets.display(), %error, "cannot remove the executor's secret files");
+            }
+        }
         let command_task = removed.as_ref().and_then(|exec| exec.command_task.clone());
         let reason = removed
             .and_then(|exec| exec.termination_reason)

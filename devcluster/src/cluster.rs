@@ -17,7 +17,7 @@ use tracing::info;
 use crate::config::ClusterConfig;
 use crate::error::Error;
 use crate::http::{self, HttpError, Reply, Role, StreamOwner};
-use crate::resources::Res;
+use crate::resources::{Bundle, Res};
 use crate::state::{make_status, random_uuid, Agent, State};
 
 /// How often time-driven work runs.
@@ -411,6 +411,10 @@ impl Cluster {
         let master_addrs: Vec<SocketAddr> =
             master_listeners.iter().map(|(_, addr)| *addr).collect();
         let master_addr = master_addrs[0];
+        let secrets = match &config.secrets {
+            Some(path) => crate::secrets::SecretStore::load(path)?,
+            None => Default::default(),
+        };
         let mut agent_listeners = Vec::with_capacity(config.agents);
         for _ in 0..config.agents {
             let listener = bind(SocketAddr::new(config.listen.ip(), 0)).await?;
@@ -422,11 +426,15 @@ impl Cluster {
         }
         let inner = Arc::new_cyclic(|weak: &Weak<Inner>| {
             let mut state = State::new(config.clone(), weak.clone(), master_addr);
+            state.secrets = secrets;
             let hostname = state.hostname();
-            let total = Res::new(
-                config.cpus,
-                config.mem_mb,
-                vec![(config.ports.0, config.ports.1)],
+            let total = Bundle::from(
+                Res::new(
+                    config.cpus,
+                    config.mem_mb,
+                    vec![(config.ports.0, config.ports.1)],
+                )
+                .with_disk(config.disk_mb),
             );
             for (index, (_, addr)) in agent_listeners.iter().enumerate() {
                 state.agents.push(Agent {

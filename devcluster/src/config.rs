@@ -29,6 +29,8 @@ pub struct ClusterConfig {
     pub cpus: f64,
     /// Memory per agent, MB.
     pub mem_mb: f64,
+    /// Disk per agent, MB (offered as `disk`, for persistent volumes).
+    pub disk_mb: f64,
     /// Inclusive port range per agent.
     pub ports: (u64, u64),
     /// Root of the executor sandboxes.
@@ -74,6 +76,9 @@ pub struct ClusterConfig {
     /// Serve `POST /devcluster/faults/...` (off by default; for tests). The
     /// in-process fault methods of [`crate::Cluster`] are always there.
     pub fault_endpoints: bool,
+    /// The secret store REFERENCE secrets resolve from (JSON; see
+    /// `secrets`); `None` = only VALUE secrets resolve.
+    pub secrets: Option<PathBuf>,
 }
 
 impl ClusterConfig {
@@ -111,6 +116,7 @@ impl Default for ClusterConfig {
             agents: 1,
             cpus: machine_cpus(),
             mem_mb: machine_mem_mb(),
+            disk_mb: 10240.0,
             ports: (31000, 32000),
             work_dir: std::env::temp_dir().join("devcluster"),
             heartbeat_interval: Duration::from_secs(15),
@@ -129,6 +135,7 @@ impl Default for ClusterConfig {
             masters: 1,
             credentials: None,
             fault_endpoints: false,
+            secrets: None,
         }
     }
 }

@@ -7,7 +7,7 @@
 //! cleans up. Environment values reach the container through the CLI's own
 //! environment (`-e NAME`), so secrets never appear in its arguments.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use mesos::v1::{container_info, CommandInfo, ContainerInfo, Label};
@@ -28,6 +28,15 @@ pub struct RunSpec {
     pub env: Vec<(String, String)>,
 }
 
+/// A host directory a container sees at `container_path` (relative to the
+/// sandbox, or absolute): a persistent volume.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    pub host: PathBuf,
+    pub container_path: String,
+    pub read_only: bool,
+}
+
 /// Mesos' container name for a container id.
 pub fn container_name(container_id: &str) -> String {
     format!("mesos-{container_id}")
@@ -38,12 +47,14 @@ pub fn container_name(container_id: &str) -> String {
 /// follows Mesos: `shell` runs `/bin/sh -c value` as the entrypoint;
 /// otherwise `value` (if any) and `arguments` follow the image and go to its
 /// own entrypoint.
+#[allow(clippy::too_many_arguments)]
 pub fn run_spec(
     container: &ContainerInfo,
     command: &CommandInfo,
     container_id: &str,
     sandbox: &Path,
     resources: &Res,
+    mounts: &[Mount],
     env: Vec<(String, String)>,
     labels: &[(String, String)],
 ) -> Result<RunSpec, String> {
@@ -79,6 +90,10 @@ pub fn run_spec(
     args.push(format!("-v={}:{SANDBOX_MOUNT}", sandbox.display()));
     args.push(format!("-w={SANDBOX_MOUNT}"));
     for volume in &container.volumes {
+        // Volumes with a source (secrets) come resolved, as `mounts`.
+        if volume.source.is_some() {
+            continue;
+        }
         let Some(host) = &volume.host_path else {
             return Err("only host_path volumes are supported by devcluster".into());
         };
@@ -92,6 +107,17 @@ pub fn run_spec(
             format!("{SANDBOX_MOUNT}/{}", volume.container_path)
         };
         args.push(format!("-v={host}:{target}:{mode}"));
+    }
+    // Persistent volumes, inside the sandbox mount as Mesos' docker
+    // containerizer puts them.
+    for mount in mounts {
+        let mode = if mount.read_only { "ro" } else { "rw" };
+        let target = if mount.container_path.starts_with('/') {
+            mount.container_path.clone()
+        } else {
+            format!("{SANDBOX_MOUNT}/{}", mount.container_path)
+        };
+        args.push(format!("-v={}:{target}:{mode}", mount.host.display()));
     }
     match docker.network() {
         container_info::docker_info::Network::Host => args.push("--net=host".into()),
@@ -261,6 +287,7 @@ mod tests {
             "c",
             Path::new("/s"),
             &Res::default(),
+            &[],
             vec![],
             &[],
         )
@@ -281,6 +308,11 @@ mod tests {
             "abc",
             Path::new("/sb"),
             &res,
+            &[Mount {
+                host: PathBuf::from("/vol/proxy"),
+                container_path: "proxy-data".into(),
+                read_only: false,
+            }],
             vec![("PROXY_RPC_PASSWORD".into(), "s3cret".into())],
             &labels("a1", "f1", "e1", "t1", &[]),
         )
@@ -295,6 +327,7 @@ mod tests {
             &format!("--memory={}", 256u64 << 20),
             "-e PROXY_RPC_PASSWORD",
             "-v=/sb:/mnt/mesos/sandbox",
+            "-v=/vol/proxy:/mnt/mesos/sandbox/proxy-data:rw",
             "-w=/mnt/mesos/sandbox",
             "--net=host",
             "--label=mesos.task.id=t1",
@@ -326,6 +359,7 @@ mod tests {
             "c",
             Path::new("/s"),
             &Res::default(),
+            &[],
             vec![],
             &[],
         )

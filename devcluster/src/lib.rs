@@ -11,13 +11,20 @@
 //! - `master`: the scheduler API: SUBSCRIBE with RecordIO event streams,
 //!   `Mesos-Stream-Id`, heartbeats, framework failover; offers, filters,
 //!   SUPPRESS / REVIVE; launch validation; KILL, SHUTDOWN, ACKNOWLEDGE,
-//!   RECONCILE, MESSAGE, TEARDOWN.
+//!   RECONCILE, MESSAGE, TEARDOWN; the offer operations RESERVE,
+//!   UNRESERVE, CREATE and DESTROY (dynamic reservations and persistent
+//!   volumes, see [`resources`]).
 //! - `agent`: the executor API of each agent and CUSTOM executors as OS
-//!   processes in Mesos-style sandboxes under the work dir.
+//!   processes in Mesos-style sandboxes under the work dir; persistent
+//!   volumes are directories under `<work dir>/volumes/`, linked into the
+//!   sandbox at their `container_path` (mounted there with `-v` in Docker).
 //! - `docker`: the Docker containerizer (when `ClusterConfig::docker` names
 //!   the CLI): executors and command tasks with a DOCKER `ContainerInfo` run
 //!   through `docker run`, as Mesos' agent runs them.
 //! - [`testing`]: a minimal framework for tests, over the real scheduler API.
+//! - `secrets`: REFERENCE secrets resolved from the store file the cluster
+//!   is started with, into environment variables or secret volume files;
+//!   VALUE secrets redacted in what executors are sent.
 //! - `state`: all of it behind one mutex, driven in time by one ticker task
 //!   (no task or thread per agent, so 100 agents stay cheap).
 //!
@@ -25,8 +32,9 @@
 //!   credentials file), required when the master is not on loopback.
 //!
 //! Not modelled: the Mesos command executor (command tasks run only in
-//! Docker containers), the default executor (LAUNCH_GROUP), reservations and
-//! persistent volumes, executor authentication, authorization (ACLs),
+//! Docker containers), the default executor (LAUNCH_GROUP), static and
+//! refined reservations, non-persistent disk info, operation feedback
+//! (`Offer.Operation.id`), executor authentication, authorization (ACLs),
 //! fetching remote URIs, and an agent
 //! restart's loss of state (a restart is downtime of its executor API;
 //! executors and the master's view of tasks survive it).
@@ -40,6 +48,7 @@ mod error;
 mod http;
 mod master;
 pub mod resources;
+mod secrets;
 mod state;
 pub mod testing;
 

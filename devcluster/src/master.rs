@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use crate::http::{EventBody, HttpError, Reply, StreamOwner};
-use crate::resources::Res;
+use crate::resources::{self, Asker, Bundle};
 use crate::state::{
     make_status, random_uuid, ExecKey, Filter, Framework, SchedStream, State, TaskKey, TaskRec,
 };
@@ -43,7 +43,7 @@ fn refuse_duration(filters: Option<&mesos::v1::Filters>) -> Duration {
 /// A task that passed validation, ready to launch.
 struct ValidTask {
     task: TaskInfo,
-    res: Res,
+    res: Bundle,
     executor: ExecutorInfo,
 }
 
@@ -330,7 +330,7 @@ impl State {
     }
 
     /// Removes an outstanding offer of this framework: (agent, resources).
-    fn take_offer(&mut self, framework_id: &str, offer_id: &str) -> Option<(usize, Res)> {
+    fn take_offer(&mut self, framework_id: &str, offer_id: &str) -> Option<(usize, Bundle)> {
         match self.offers.get(offer_id) {
             Some(offer) if offer.framework_id == framework_id => {
                 let offer = self.offers.remove(offer_id)?;
@@ -340,7 +340,7 @@ impl State {
         }
     }
 
-    fn add_filter(&mut self, framework_id: &str, agent: usize, res: Res, refuse: Duration) {
+    fn add_filter(&mut self, framework_id: &str, agent: usize, res: Bundle, refuse: Duration) {
         if refuse.is_zero() || res.is_empty() {
             return;
         }
@@ -376,7 +376,7 @@ impl State {
     }
 
     fn accept(&mut self, framework_id: &str, accept: call::Accept) {
-        let mut pool: Option<(usize, Res)> = None;
+        let mut pool: Option<(usize, Bundle)> = None;
         let mut invalid = None;
         let mut seen_offers = HashSet::new();
         for offer_id in &accept.offer_ids {
@@ -461,6 +461,19 @@ impl State {
                     }
                     continue;
                 }
+                offer::operation::Type::Reserve
+                | offer::operation::Type::Unreserve
+                | offer::operation::Type::Create
+                | offer::operation::Type::Destroy => {
+                    if let Err(message) =
+                        self.apply_operation(framework_id, agent, &mut pool, operation)
+                    {
+                        // Mesos drops an invalid operation and goes on with
+                        // the next (feedback needs `id`, not modelled).
+                        warn!(framework = %framework_id, ?message, "offer operation dropped");
+                    }
+                    continue;
+                }
                 other => {
                     warn!(
                         ?other,
@@ -501,6 +514,84 @@ impl State {
         self.allocation_needed = true;
     }
 
+    /// RESERVE / UNRESERVE / CREATE / DESTROY on the offered `pool`, and
+    /// the same conversion on the agent's total (its checkpointed
+    /// resources); CREATE makes the volume's directory, DESTROY deletes it.
+    fn apply_operation(
+        &mut self,
+        framework_id: &str,
+        agent: usize,
+        pool: &mut Bundle,
+        operation: &offer::Operation,
+    ) -> Result<(), String> {
+        use offer::operation::Type;
+        let framework = self
+            .frameworks
+            .get(framework_id)
+            .ok_or("the framework is gone")?;
+        let roles = framework.roles();
+        let principal = framework.info.principal.clone();
+        let asker = Asker {
+            roles: &roles,
+            principal: principal.as_deref(),
+        };
+        let parse = |resources: Option<&Vec<mesos::v1::Resource>>| {
+            Bundle::from_resources(resources.map_or(&[][..], Vec::as_slice))
+        };
+        let kind = operation.r#type();
+        let mut total = self.agents[agent].total.clone();
+        let mut trial = pool.clone();
+        let (created, destroyed) = match kind {
+            Type::Reserve => {
+                let wanted = parse(operation.reserve.as_ref().map(|op| &op.resources))?;
+                resources::reserve(&mut trial, &wanted, asker)?;
+                resources::reserve(&mut total, &wanted, asker)?;
+                (Bundle::default(), Bundle::default())
+            }
+            Type::Unreserve => {
+                let wanted = parse(operation.unreserve.as_ref().map(|op| &op.resources))?;
+                resources::unreserve(&mut trial, &wanted, asker)?;
+                resources::unreserve(&mut total, &wanted, asker)?;
+                (Bundle::default(), Bundle::default())
+            }
+            Type::Create => {
+                let volumes = parse(operation.create.as_ref().map(|op| &op.volumes))?;
+                let existing = self.agents[agent].total.clone();
+                resources::create(&mut trial, &volumes, &existing, asker)?;
+                resources::create(&mut total, &volumes, &existing, asker)?;
+                (volumes, Bundle::default())
+            }
+            Type::Destroy => {
+                let volumes = parse(operation.destroy.as_ref().map(|op| &op.volumes))?;
+                resources::destroy(&mut trial, &volumes, asker)?;
+                resources::destroy(&mut total, &volumes, asker)?;
+                (Bundle::default(), volumes)
+            }
+            _ => return Err(format!("{kind:?} is not a resource operation")),
+        };
+        for (role, volume) in created.volumes() {
+            let dir = self.volume_dir(agent, role, &volume.id);
+            std::fs::create_dir_all(&dir).map_err(|error| {
+                format!(
+                    "cannot create the volume directory {}: {error}",
+                    dir.display()
+                )
+            })?;
+            info!(framework = %framework_id, id = %volume.id, %role, dir = %dir.display(), "persistent volume created");
+        }
+        for (role, volume) in destroyed.volumes() {
+            let dir = self.volume_dir(agent, role, &volume.id);
+            if let Err(error) = std::fs::remove_dir_all(&dir) {
+                warn!(dir = %dir.display(), %error, "cannot remove the destroyed volume's directory");
+            }
+            info!(framework = %framework_id, id = %volume.id, %role, "persistent volume destroyed");
+        }
+        info!(framework = %framework_id, agent = %self.agents[agent].id, ?kind, "offer operation applied");
+        *pool = trial;
+        self.agents[agent].total = total;
+        Ok(())
+    }
+
     fn validate_task(
         &self,
         framework_id: &str,
@@ -508,7 +599,7 @@ impl State {
         task: &TaskInfo,
         seen_tasks: &mut HashSet<String>,
         new_executors: &mut HashMap<String, ExecutorInfo>,
-        pool: &mut Res,
+        pool: &mut Bundle,
     ) -> Result<ValidTask, String> {
         let task_id = &task.task_id.value;
         if task_id.is_empty() {
@@ -605,7 +696,7 @@ impl State {
             .filter(|exec| exec.shutdown.is_none())
             .map(|exec| &exec.info)
             .or_else(|| new_executors.get(&executor_id));
-        let mut need = Res::from_resources(&task.resources)?;
+        let mut need = Bundle::from_resources(&task.resources)?;
         match existing {
             Some(info) => {
                 if *info != executor {
@@ -616,7 +707,7 @@ impl State {
                 }
             }
             None => {
-                need.add(&Res::from_resources(&executor.resources)?);
+                need.add(&Bundle::from_resources(&executor.resources)?);
             }
         }
         if agent_rec
@@ -637,7 +728,7 @@ impl State {
         if is_new {
             new_executors.insert(executor_id, executor.clone());
         }
-        let res = Res::from_resources(&task.resources)?;
+        let res = Bundle::from_resources(&task.resources)?;
         Ok(ValidTask {
             task: task.clone(),
             res,

@@ -23,7 +23,8 @@ use tracing::{debug, info};
 
 use crate::cluster::Inner;
 use crate::config::ClusterConfig;
-use crate::resources::Res;
+use crate::resources::Bundle;
+use crate::secrets::SecretStore;
 
 /// `(framework id, task id)`.
 pub(crate) type TaskKey = (String, String);
@@ -41,7 +42,7 @@ pub(crate) struct SchedStream {
 #[derive(Debug)]
 pub(crate) struct Filter {
     pub agent: usize,
-    pub res: Res,
+    pub res: Bundle,
     pub until: Instant,
 }
 
@@ -67,6 +68,16 @@ impl Framework {
 
     pub fn partition_aware(&self) -> bool {
         self.has_capability(mesos::v1::framework_info::capability::Type::PartitionAware)
+    }
+
+    /// The roles it is subscribed with (`roles` for MULTI_ROLE frameworks,
+    /// else `role`).
+    pub fn roles(&self) -> Vec<String> {
+        if self.has_capability(mesos::v1::framework_info::capability::Type::MultiRole) {
+            self.info.roles.clone()
+        } else {
+            vec![self.info.role.clone().unwrap_or_else(|| "*".into())]
+        }
     }
 
     /// The role offers are allocated to, for MULTI_ROLE frameworks.
@@ -120,7 +131,7 @@ pub(crate) struct ExecRec {
     pub shutdown: Option<ExecShutdown>,
     /// Why the agent is terminating the executor, for its tasks' updates.
     pub termination_reason: Option<task_status::Reason>,
-    pub res: Res,
+    pub res: Bundle,
     /// After an agent restart: the executor must resubscribe by then or be
     /// killed (Mesos' `--executor_reregistration_timeout`).
     pub reregister_by: Option<Instant>,
@@ -146,7 +157,8 @@ pub(crate) struct Agent {
     pub id: String,
     pub addr: SocketAddr,
     pub hostname: String,
-    pub total: Res,
+    /// Everything it has, as reserved and made into volumes by operations.
+    pub total: Bundle,
     pub alive: bool,
     /// Restarting (a fault): its executor API answers 503 until then, and it
     /// makes no offers.
@@ -177,7 +189,7 @@ impl Agent {
 pub(crate) struct OfferRec {
     pub framework_id: String,
     pub agent: usize,
-    pub res: Res,
+    pub res: Bundle,
 }
 
 /// A status update waiting for the scheduler's acknowledgement.
@@ -192,7 +204,7 @@ pub(crate) struct PendingUpdate {
 pub(crate) struct TaskRec {
     pub agent: usize,
     pub executor_id: String,
-    pub res: Res,
+    pub res: Bundle,
     pub state: TaskState,
     pub latest: TaskStatus,
     pub kill_policy: Option<mesos::v1::KillPolicy>,
@@ -269,6 +281,8 @@ pub(crate) struct State {
     pub next_allocation: Instant,
     pub allocation_needed: bool,
     pub stream_seq: u64,
+    /// Where REFERENCE secrets resolve from.
+    pub secrets: SecretStore,
 }
 
 impl State {
@@ -287,6 +301,7 @@ impl State {
             next_allocation: Instant::now(),
             allocation_needed: true,
             stream_seq: 0,
+            secrets: SecretStore::default(),
         }
     }
 
@@ -333,8 +348,8 @@ impl State {
     }
 
     /// Resources of each agent taken by live tasks, executors and offers.
-    fn used_per_agent(&self) -> Vec<Res> {
-        let mut used = vec![Res::default(); self.agents.len()];
+    fn used_per_agent(&self) -> Vec<Bundle> {
+        let mut used = vec![Bundle::default(); self.agents.len()];
         for task in self.tasks.values() {
             if !task.state.is_terminal() && task.state != TaskState::TaskUnreachable {
                 used[task.agent].add(&task.res);
@@ -381,17 +396,20 @@ impl State {
                 continue;
             }
             let start = index % eligible.len();
+            // Each framework sees the unreserved part and what is reserved
+            // for its roles.
             let chosen = (0..eligible.len())
                 .map(|offset| &eligible[(start + offset) % eligible.len()])
-                .find(|framework_id| {
-                    let framework = &self.frameworks[*framework_id];
-                    !framework
+                .find_map(|framework_id| {
+                    let framework = &self.frameworks[framework_id];
+                    let offered = free.for_roles(&framework.roles());
+                    let filtered = framework
                         .filters
                         .iter()
-                        .any(|filter| filter.agent == index && filter.res.contains(&free))
-                })
-                .cloned();
-            let Some(framework_id) = chosen else {
+                        .any(|filter| filter.agent == index && filter.res.contains(&offered));
+                    (!offered.is_empty() && !filtered).then(|| (framework_id.clone(), offered))
+                });
+            let Some((framework_id, free)) = chosen else {
                 continue;
             };
             let seq = self.next_seq();

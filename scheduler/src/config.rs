@@ -64,7 +64,7 @@ impl Default for FrameworkConfig {
     fn default() -> Self {
         Self {
             name: "mesos-miner".into(),
-            role: "*".into(),
+            role: "mesos-miner".into(),
             user: "root".into(),
             principal: None,
             failover_timeout_secs: 7.0 * 24.0 * 3600.0,
@@ -89,6 +89,40 @@ pub struct ProxyConfig {
     /// Seconds the proxy may stay UNREACHABLE before it is replaced
     /// (0 = wait for it forever).
     pub unreachable_timeout_secs: f64,
+    /// The persistent volume its journal lives on.
+    pub volume: VolumeConfig,
+    /// Paid the whole reward while the PPLNS window is empty; `None` =
+    /// `payout_address`.
+    pub fallback_address: Option<String>,
+}
+
+/// The proxy's persistent volume: its journal (found blocks not yet
+/// submitted, the PPLNS window) outlives the task, on resources reserved for
+/// `framework.role` on one agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VolumeConfig {
+    /// Reserve resources and keep the journal on a persistent volume
+    /// (`false`: in the sandbox, lost on every relaunch).
+    pub enabled: bool,
+    /// Size of the volume, MB.
+    pub disk_mb: f64,
+    /// Where the volume appears, relative to the proxy's sandbox.
+    pub container_path: String,
+    /// Seconds to wait for the volume's agent to offer it again before
+    /// starting the proxy fresh elsewhere (0 = wait forever).
+    pub agent_gone_timeout_secs: f64,
+}
+
+impl Default for VolumeConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            disk_mb: 64.0,
+            container_path: "proxy-data".into(),
+            agent_gone_timeout_secs: 300.0,
+        }
+    }
 }
 
 impl Default for ProxyConfig {
@@ -99,6 +133,8 @@ impl Default for ProxyConfig {
             stratum_port: None,
             http_port: None,
             unreachable_timeout_secs: 300.0,
+            volume: VolumeConfig::default(),
+            fallback_address: None,
         }
     }
 }
@@ -217,8 +253,14 @@ pub struct UriConfig {
     pub cache: bool,
 }
 
-/// The Bitcoin node's JSON-RPC endpoint, passed to the proxy task through
-/// environment variables only.
+/// The Bitcoin node's JSON-RPC endpoint and credentials for the proxy task.
+///
+/// With `rpc_secret`, the credentials never leave Mesos' secret store: the
+/// proxy gets a file-based secret volume (`Volume.source` SECRET, a
+/// REFERENCE to `rpc_secret`, whose value is `user:password`) and reads it
+/// as its cookie file; no TaskInfo, endpoint or container config holds them.
+/// Without it, `rpc_user` and `rpc_password` go in the task's environment
+/// (visible in Mesos' `/state` and `docker inspect`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NodeConfig {
@@ -228,6 +270,8 @@ pub struct NodeConfig {
     pub rpc_user: String,
     /// RPC password.
     pub rpc_password: Secret,
+    /// Name of a secret in the agents' secret store holding `user:password`.
+    pub rpc_secret: Option<String>,
 }
 
 impl Default for NodeConfig {
@@ -236,6 +280,7 @@ impl Default for NodeConfig {
             rpc_url: "http://127.0.0.1:18443".into(),
             rpc_user: String::new(),
             rpc_password: Secret::default(),
+            rpc_secret: None,
         }
     }
 }
@@ -335,6 +380,10 @@ impl Config {
                 self.proxy.unreachable_timeout_secs,
             ),
             (
+                "proxy.volume.agent_gone_timeout_secs",
+                self.proxy.volume.agent_gone_timeout_secs,
+            ),
+            (
                 "miner.unreachable_timeout_secs",
                 self.miner.unreachable_timeout_secs,
             ),
@@ -367,6 +416,25 @@ impl Config {
                 return Err(ConfigError::SamePorts(a));
             }
         }
+        let volume = &self.proxy.volume;
+        if volume.enabled {
+            if self.framework.role.trim() == "*" {
+                return Err(ConfigError::VolumeWithoutRole);
+            }
+            if !(volume.disk_mb.is_finite() && volume.disk_mb > 0.0) {
+                return Err(ConfigError::NotPositive {
+                    field: "proxy.volume.disk_mb",
+                    value: volume.disk_mb,
+                });
+            }
+            let path = std::path::Path::new(&volume.container_path);
+            let inside = path
+                .components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)));
+            if volume.container_path.is_empty() || !inside {
+                return Err(ConfigError::VolumePath(volume.container_path.clone()));
+            }
+        }
         Ok(())
     }
 
@@ -391,6 +459,9 @@ impl Config {
                 capability(framework_info::capability::Type::MultiRole),
                 capability(framework_info::capability::Type::PartitionAware),
                 capability(framework_info::capability::Type::TaskKillingState),
+                // Reserved resources in the post-refinement format
+                // (`Resource.reservations`), which is what we send.
+                capability(framework_info::capability::Type::ReservationRefinement),
             ],
             ..Default::default()
         }
@@ -446,6 +517,23 @@ mod tests {
 
     #[test]
     fn validate_rejects_bad_values() {
+        let mut config = Config::default();
+        config.framework.role = "*".into();
+        assert_eq!(config.validate(), Err(ConfigError::VolumeWithoutRole));
+        config.proxy.volume.enabled = false;
+        config.validate().unwrap();
+        for path in ["/data", "../up", "a/../../b", ""] {
+            let mut config = Config::default();
+            config.proxy.volume.container_path = path.into();
+            assert_eq!(
+                config.validate(),
+                Err(ConfigError::VolumePath(path.into())),
+                "{path:?}"
+            );
+        }
+        let mut config = Config::default();
+        config.proxy.volume.disk_mb = 0.0;
+        assert!(config.validate().is_err());
         let mut config = Config::default();
         config.miner.min_cpus = 0.0;
         assert!(matches!(

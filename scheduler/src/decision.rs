@@ -14,10 +14,13 @@ use mesos::v1::{offer, AgentId, Filters, FrameworkId, OfferId, TaskId, TaskInfo}
 /// environment holds the node's RPC credentials.
 #[derive(Clone, PartialEq)]
 pub enum Decision {
-    /// ACCEPT one offer with one LAUNCH of `tasks`.
+    /// ACCEPT one offer with `operations` (RESERVE, CREATE, DESTROY,
+    /// UNRESERVE), then one LAUNCH of `tasks` (none: no LAUNCH).
     Launch {
         /// The offer used (never used twice).
         offer_id: String,
+        /// Resource operations applied, in order, before the launch.
+        operations: Vec<offer::Operation>,
         /// Tasks to launch from it.
         tasks: Vec<TaskInfo>,
         /// `refuse_seconds` for what the tasks leave of the offer.
@@ -62,11 +65,16 @@ impl fmt::Debug for Decision {
         match self {
             Self::Launch {
                 offer_id,
+                operations,
                 tasks,
                 refuse_seconds,
             } => f
                 .debug_struct("Launch")
                 .field("offer_id", offer_id)
+                .field(
+                    "operations",
+                    &operations.iter().map(|o| o.r#type()).collect::<Vec<_>>(),
+                )
                 .field(
                     "tasks",
                     &tasks.iter().map(|t| &t.task_id.value).collect::<Vec<_>>(),
@@ -127,16 +135,22 @@ impl Decision {
         match self {
             Self::Launch {
                 offer_id,
+                mut operations,
                 tasks,
                 refuse_seconds,
             } => Call {
                 accept: Some(call::Accept {
                     offer_ids: vec![OfferId { value: offer_id }],
-                    operations: vec![offer::Operation {
-                        r#type: Some(offer::operation::Type::Launch as i32),
-                        launch: Some(offer::operation::Launch { task_infos: tasks }),
-                        ..Default::default()
-                    }],
+                    operations: {
+                        if !tasks.is_empty() {
+                            operations.push(offer::Operation {
+                                r#type: Some(offer::operation::Type::Launch as i32),
+                                launch: Some(offer::operation::Launch { task_infos: tasks }),
+                                ..Default::default()
+                            });
+                        }
+                        operations
+                    },
                     filters: Some(Filters {
                         refuse_seconds: Some(refuse_seconds),
                     }),
@@ -210,6 +224,7 @@ mod tests {
     fn launch_becomes_accept_with_launch_operation() {
         let call = Decision::Launch {
             offer_id: "o1".into(),
+            operations: Vec::new(),
             tasks: vec![TaskInfo::default()],
             refuse_seconds: 5.0,
         }
@@ -247,6 +262,7 @@ mod tests {
             "{:?}",
             Decision::Launch {
                 offer_id: "o1".into(),
+                operations: Vec::new(),
                 tasks: vec![task],
                 refuse_seconds: 5.0,
             }

@@ -111,10 +111,17 @@ fn now_ms() -> u64 {
 fn describe(decision: &Decision) -> String {
     match decision {
         Decision::Launch {
-            offer_id, tasks, ..
+            offer_id,
+            operations,
+            tasks,
+            ..
         } => {
             let ids: Vec<&str> = tasks.iter().map(|t| t.task_id.value.as_str()).collect();
-            format!("ACCEPT {offer_id} LAUNCH {ids:?}")
+            let ops: Vec<&str> = operations
+                .iter()
+                .map(|o| o.r#type().as_str_name())
+                .collect();
+            format!("ACCEPT {offer_id} {ops:?} LAUNCH {ids:?}")
         }
         Decision::Decline { offer_ids, .. } => format!("DECLINE {} offer(s)", offer_ids.len()),
         Decision::Kill { task_id, .. } => format!("KILL {task_id}"),
@@ -358,6 +365,7 @@ mod tests {
         };
         let text = describe(&Decision::Launch {
             offer_id: "o1".into(),
+            operations: Vec::new(),
             tasks: vec![task],
             refuse_seconds: 1.0,
         });

@@ -31,6 +31,17 @@ pub enum ConfigError {
         /// Dotted field name.
         field: &'static str,
     },
+    /// The proxy's persistent volume needs resources reserved for a role,
+    /// and Mesos reserves for no one under "*".
+    #[error(
+        "proxy.volume.enabled needs framework.role other than \"*\" (Mesos reserves only \
+         for a role); set a role, or proxy.volume.enabled = false to keep the journal in \
+         the sandbox (lost on every relaunch)"
+    )]
+    VolumeWithoutRole,
+    /// The volume's container path is absolute or leaves the sandbox.
+    #[error("proxy.volume.container_path {0:?} must be a relative path inside the sandbox")]
+    VolumePath(String),
     /// The proxy's stratum and HTTP ports are the same fixed port.
     #[error("proxy.stratum_port and proxy.http_port are both {0}")]
     SamePorts(u64),

@@ -211,6 +211,51 @@ impl Framework {
         decisions
     }
 
+    /// While a proxy is wanted and its home agent does not offer: after
+    /// `proxy.volume.agent_gone_timeout_secs`, forget the home (its volume
+    /// and reservation are given back if the agent returns) and start the
+    /// proxy fresh wherever offers allow.
+    fn check_home(&mut self, now_ms: u64) -> Vec<Decision> {
+        let volume = &self.config.proxy.volume;
+        let book = &mut self.state.book;
+        if !volume.enabled || book.home().site.is_none() {
+            return Vec::new();
+        }
+        if book.proxy().is_some() {
+            if book.home_mut().waiting_since_ms.take().is_some() {
+                self.dirty = true;
+            }
+            return Vec::new();
+        }
+        let home = book.home_mut();
+        let since = match home.waiting_since_ms {
+            Some(since) => since,
+            None => {
+                home.waiting_since_ms = Some(now_ms);
+                self.dirty = true;
+                now_ms
+            }
+        };
+        let timeout_ms = (volume.agent_gone_timeout_secs * 1000.0) as u64;
+        if timeout_ms == 0 || now_ms.saturating_sub(since) < timeout_ms {
+            return Vec::new();
+        }
+        if let Some(site) = home.abandon() {
+            warn!(
+                agent = %site.agent_id,
+                persistence_id = %site.persistence_id,
+                waited_secs = now_ms.saturating_sub(since) / 1000,
+                "the proxy's agent has not offered its volume in time: starting the proxy fresh \
+                 elsewhere (its unsubmitted blocks and PPLNS window stay on that volume, which is \
+                 destroyed and unreserved if the agent comes back)"
+            );
+        }
+        self.dirty = true;
+        // Other agents' offers were declined while we waited.
+        self.suppressed = false;
+        vec![Decision::Revive]
+    }
+
     /// The event stream closed: no calls until the next SUBSCRIBED.
     pub fn disconnected(&mut self) {
         self.in_session = false;
@@ -247,6 +292,7 @@ impl Framework {
                 decisions.extend(forgotten);
             }
         }
+        decisions.extend(self.check_home(now_ms));
         let interval_ms = (self.config.framework.reconcile_interval_secs * 1000.0) as u64;
         if interval_ms > 0 && now_ms.saturating_sub(self.last_reconcile_ms) >= interval_ms {
             self.last_reconcile_ms = now_ms;

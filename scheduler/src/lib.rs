@@ -10,6 +10,8 @@
 //! - [`framework`]: ties them together per master event, with SUPPRESS/REVIVE.
 //! - [`decision`]: the typed decisions and their `scheduler::Call`s.
 //! - [`resources`]: carving tasks out of one offer's resources.
+//! - [`volume`]: the proxy's reservation and persistent volume (what is ours
+//!   in an offer, RESERVE / CREATE, leftovers destroyed and unreserved).
 //!
 //! - [`driver`]: the async HTTP driver on top of
 //!   `mesos::client::SchedulerClient` (subscribe, save, send calls, tick,
@@ -29,6 +31,7 @@ pub mod resources;
 pub mod state;
 pub mod status;
 pub mod tasks;
+pub mod volume;
 
 pub use config::Config;
 pub use decision::Decision;

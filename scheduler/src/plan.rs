@@ -11,6 +11,15 @@
 //! 3. decline everything else: `offers.refuse_seconds`, or the rest of the
 //!    agent's backoff.
 //!
+//! With `proxy.volume` (the default), the proxy's journal lives on a
+//! persistent volume (see [`crate::volume`]): its first launch also RESERVEs
+//! its CPUs, memory and disk for our role and CREATEs the volume, in the same
+//! ACCEPT; every relaunch takes the reserved resources and the volume from
+//! the home agent's offer, and other agents' offers are declined until that
+//! agent has been gone for `proxy.volume.agent_gone_timeout_secs`. An offer
+//! with our leftovers (volumes other than the home's, reservations away from
+//! home) is used to DESTROY and UNRESERVE them first.
+//!
 //! Tasks run under our CUSTOM executor, one executor per task
 //! (`exec-<task id>`), as a process on the agent or, with the Docker
 //! containerizer, inside the miner image; there the proxy is a command task
@@ -24,17 +33,18 @@ use std::collections::HashSet;
 
 use bytes::Bytes;
 use mesos::v1::{
-    command_info, container_info, executor_info, AgentId, CommandInfo, ContainerInfo, DurationInfo,
-    Environment, ExecutorId, ExecutorInfo, KillPolicy, Label, Labels, Offer, Parameter, Resource,
-    TaskId, TaskInfo,
+    command_info, container_info, executor_info, offer, AgentId, CommandInfo, ContainerInfo,
+    DurationInfo, Environment, ExecutorId, ExecutorInfo, KillPolicy, Label, Labels, Offer,
+    Parameter, Resource, TaskId, TaskInfo,
 };
 use serde::{Deserialize, Serialize};
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use crate::config::{Config, Containerizer};
 use crate::decision::Decision;
-use crate::resources::{from_millis, to_millis, OfferPool, CPUS, MEM};
+use crate::resources::{from_millis, to_millis, OfferPool, CPUS, DISK, MEM};
 use crate::tasks::{ProxyEndpoint, TaskBook, TaskRecord, TaskRole, TaskState};
+use crate::volume::{self, Site};
 
 /// Environment variable names tasks receive.
 pub mod env {
@@ -56,6 +66,10 @@ pub mod env {
     pub const NODE_RPC_USER: &str = "PROXY_RPC_USER";
     /// The node's RPC password (secret: environment only).
     pub const NODE_RPC_PASSWORD: &str = "PROXY_RPC_PASSWORD";
+    /// The node's cookie file (`proxy --rpc-cookie`): the secret volume.
+    pub const PROXY_RPC_COOKIE: &str = "PROXY_RPC_COOKIE";
+    /// The proxy's journal (`proxy --journal`), on its persistent volume.
+    pub const PROXY_JOURNAL: &str = "PROXY_JOURNAL";
     /// Path of the `proxy` binary for the executor (default: next to the executor).
     pub const PROXY_BIN: &str = "MESOS_MINER_PROXY_BIN";
     /// `host:port` of the proxy's stratum server.
@@ -99,9 +113,55 @@ pub enum TaskSpec {
     },
 }
 
+/// Where the node's credentials appear in the proxy's sandbox, with
+/// `node.rpc_secret`.
+pub const SECRET_PATH: &str = ".secrets/node-rpc";
+
+/// The secret volume holding the node's `user:password`.
+fn secret_volume(name: &str) -> mesos::v1::Volume {
+    mesos::v1::Volume {
+        mode: mesos::v1::volume::Mode::Ro as i32,
+        container_path: SECRET_PATH.into(),
+        source: Some(mesos::v1::volume::Source {
+            r#type: Some(mesos::v1::volume::source::Type::Secret as i32),
+            secret: Some(mesos::v1::Secret {
+                r#type: Some(mesos::v1::secret::Type::Reference as i32),
+                reference: Some(mesos::v1::secret::Reference {
+                    name: name.to_owned(),
+                    key: None,
+                }),
+                value: None,
+            }),
+        }),
+        ..Default::default()
+    }
+}
+
+/// The proxy's journal file name on its volume.
+pub const JOURNAL_FILE: &str = "proxy-journal.jsonl";
+
+/// A planned launch: resource operations first, then the task.
+struct Launch {
+    operations: Vec<offer::Operation>,
+    task: TaskInfo,
+    record: TaskRecord,
+}
+
 enum OfferOutcome {
-    Launch(Box<(TaskInfo, TaskRecord)>),
+    Launch(Box<Launch>),
+    /// Only resource operations (giving leftovers back).
+    Operate(Vec<offer::Operation>),
     Decline(f64),
+}
+
+/// Where the proxy's journal goes on this launch.
+enum HomePlan {
+    /// No volume (`proxy.volume.enabled` is false): the sandbox.
+    Sandbox,
+    /// RESERVE and CREATE a new one, with this persistence id.
+    Fresh(String),
+    /// The home's volume, as offered.
+    Existing(Box<Resource>),
 }
 
 /// Plans one OFFERS event: launches recorded in `book` and returned as
@@ -122,7 +182,11 @@ pub fn plan_offers(
         }
         match plan_offer(config, book, offer, now_ms) {
             OfferOutcome::Launch(launch) => {
-                let (task, record) = *launch;
+                let Launch {
+                    operations,
+                    task,
+                    record,
+                } = *launch;
                 info!(
                     task = %record.id,
                     agent = %record.agent_id,
@@ -133,10 +197,18 @@ pub fn plan_offers(
                 book.insert(record);
                 decisions.push(Decision::Launch {
                     offer_id: offer.id.value.clone(),
+                    operations,
                     tasks: vec![task],
                     refuse_seconds: config.offers.refuse_seconds,
                 });
             }
+            OfferOutcome::Operate(operations) => decisions.push(Decision::Launch {
+                offer_id: offer.id.value.clone(),
+                operations,
+                tasks: Vec::new(),
+                // What is given back comes straight back in a new offer.
+                refuse_seconds: 0.0,
+            }),
             OfferOutcome::Decline(refuse_seconds) => declines
                 .entry((refuse_seconds * 1000.0) as u64)
                 .or_default()
@@ -154,15 +226,97 @@ pub fn plan_offers(
     decisions
 }
 
+/// Finds our volumes and reservations in `offer`: the first volume offered
+/// becomes the home when there is none; leftovers are given back.
+fn tidy_offer(config: &Config, book: &mut TaskBook, offer: &Offer) -> Option<OfferOutcome> {
+    let agent = offer.agent_id.value.as_str();
+    let found = volume::ours(config, &offer.resources);
+    for resource in &found.volumes {
+        if let Some(id) = volume::our_volume_id(config, resource) {
+            volume::note_generation(book.home_mut(), id);
+        }
+    }
+    if book.home().site.is_none() {
+        if let Some(id) = found
+            .volumes
+            .first()
+            .and_then(|resource| volume::our_volume_id(config, resource))
+        {
+            info!(
+                agent,
+                persistence_id = id,
+                "found the proxy's volume in an offer"
+            );
+            book.home_mut().site = Some(Site {
+                agent_id: agent.to_owned(),
+                persistence_id: id.to_owned(),
+            });
+        }
+    }
+    let keep = book
+        .home()
+        .site
+        .as_ref()
+        .filter(|site| site.agent_id == agent)
+        .map(|site| site.persistence_id.as_str());
+    let operations = volume::cleanup(config, &offer.resources, keep);
+    if operations.is_empty() {
+        return None;
+    }
+    warn!(
+        agent,
+        operations = ?operations.iter().map(|o| o.r#type()).collect::<Vec<_>>(),
+        "giving back a leftover reservation or volume of the proxy"
+    );
+    Some(OfferOutcome::Operate(operations))
+}
+
+/// Where the proxy launched from `offer` keeps its journal; `None`: not
+/// from this offer (the home is another agent, or its volume is not here).
+fn home_plan(config: &Config, book: &TaskBook, offer: &Offer) -> Option<HomePlan> {
+    if !config.proxy.volume.enabled {
+        return Some(HomePlan::Sandbox);
+    }
+    let home = book.home();
+    let Some(site) = &home.site else {
+        return Some(HomePlan::Fresh(format!(
+            "{}{}",
+            volume::PERSISTENCE_PREFIX,
+            home.generation + 1
+        )));
+    };
+    if site.agent_id != offer.agent_id.value {
+        debug!(agent = %offer.agent_id.value, home = %site.agent_id, "the proxy waits for its home agent");
+        return None;
+    }
+    let found = volume::ours(config, &offer.resources);
+    let existing = found
+        .volumes
+        .into_iter()
+        .find(|resource| volume::our_volume_id(config, resource) == Some(&site.persistence_id));
+    if existing.is_none() {
+        debug!(agent = %site.agent_id, "the home agent's offer lacks the proxy's volume");
+    }
+    existing.map(|resource| HomePlan::Existing(Box::new(resource.clone())))
+}
+
 fn plan_offer(config: &Config, book: &mut TaskBook, offer: &Offer, now_ms: u64) -> OfferOutcome {
     let refuse = config.offers.refuse_seconds;
+    if config.proxy.volume.enabled {
+        if let Some(outcome) = tidy_offer(config, book, offer) {
+            return outcome;
+        }
+    }
     match book.proxy() {
         None => {
             let backoff_ms = book.proxy_backoff_ms(now_ms);
             if backoff_ms > 0 {
                 return OfferOutcome::Decline(refuse.min(backoff_ms as f64 / 1000.0));
             }
-            match launch_proxy(config, book, offer, now_ms) {
+            let Some(plan) = home_plan(config, book, offer) else {
+                return OfferOutcome::Decline(refuse);
+            };
+            match launch_proxy(config, book, offer, now_ms, plan) {
                 Some(launch) => OfferOutcome::Launch(Box::new(launch)),
                 None => {
                     debug!(offer = %offer.id.value, "offer too small for the proxy");
@@ -181,7 +335,11 @@ fn plan_offer(config: &Config, book: &mut TaskBook, offer: &Offer, now_ms: u64) 
                 return OfferOutcome::Decline(backoff_ms as f64 / 1000.0);
             }
             match launch_miner(config, book, offer, &endpoint, &proxy_id, now_ms) {
-                Some(launch) => OfferOutcome::Launch(Box::new(launch)),
+                Some((task, record)) => OfferOutcome::Launch(Box::new(Launch {
+                    operations: Vec::new(),
+                    task,
+                    record,
+                })),
                 None => {
                     debug!(offer = %offer.id.value, "offer too small for a miner");
                     OfferOutcome::Decline(refuse)
@@ -205,40 +363,120 @@ fn launch_proxy(
     book: &mut TaskBook,
     offer: &Offer,
     now_ms: u64,
-) -> Option<(TaskInfo, TaskRecord)> {
+    plan: HomePlan,
+) -> Option<Launch> {
     let mut pool = OfferPool::new(&offer.resources);
     // In Docker the proxy is a command task: no executor of ours.
-    let executor_resources = match config.containers.containerizer {
-        Containerizer::Process => take_executor(config, &mut pool)?,
-        Containerizer::Docker => Vec::new(),
+    let with_executor = config.containers.containerizer == Containerizer::Process;
+    let mut operations = Vec::new();
+    let mut volume_resource = None;
+    // Where the CPUs and memory come from: what we reserve now, or the
+    // offer (reserved pieces first, so a relaunch takes the home's).
+    let mut scalars = match &plan {
+        HomePlan::Fresh(persistence_id) => {
+            let exec = |value: f64| if with_executor { value } else { 0.0 };
+            let cpus = to_millis(config.proxy.cpus + exec(config.executor.cpus));
+            let mem = to_millis(config.proxy.mem_mb + exec(config.executor.mem_mb));
+            let mut taken = pool.take_scalar(CPUS, cpus)?;
+            taken.extend(pool.take_scalar(MEM, mem)?);
+            // A volume is one disk resource.
+            let disk = pool.take_scalar(DISK, to_millis(config.proxy.volume.disk_mb))?;
+            let [disk] = disk.as_slice() else {
+                return None;
+            };
+            let reserved = volume::reserved(config, &taken);
+            let reserved_disk = volume::reserved(config, std::slice::from_ref(disk)).remove(0);
+            let created = volume::volume(config, &reserved_disk, persistence_id);
+            let mut to_reserve = reserved.clone();
+            to_reserve.push(reserved_disk);
+            operations.push(volume::reserve_operation(to_reserve));
+            operations.push(volume::create_operation(vec![created.clone()]));
+            volume_resource = Some(created);
+            OfferPool::new(&reserved)
+        }
+        HomePlan::Existing(resource) => {
+            volume_resource = Some(Resource::clone(resource));
+            pool.clone()
+        }
+        HomePlan::Sandbox => pool.clone(),
     };
-    let mut resources = pool.take_scalar(CPUS, to_millis(config.proxy.cpus))?;
-    resources.extend(pool.take_scalar(MEM, to_millis(config.proxy.mem_mb))?);
+    let executor_resources = if with_executor {
+        take_executor(config, &mut scalars)?
+    } else {
+        Vec::new()
+    };
+    let mut resources = scalars.take_scalar(CPUS, to_millis(config.proxy.cpus))?;
+    resources.extend(scalars.take_scalar(MEM, to_millis(config.proxy.mem_mb))?);
     let (ports, port_resources) =
         pool.take_ports(&[config.proxy.stratum_port, config.proxy.http_port])?;
     resources.extend(port_resources);
+    resources.extend(volume_resource);
     let (stratum_port, http_port) = (ports[0], ports[1]);
 
     let id = book.next_proxy_id();
+    match plan {
+        HomePlan::Fresh(persistence_id) => {
+            info!(
+                agent = %offer.agent_id.value,
+                %persistence_id,
+                "reserving resources and creating the proxy's persistent volume"
+            );
+            let home = book.home_mut();
+            volume::note_generation(home, &persistence_id);
+            home.site = Some(Site {
+                agent_id: offer.agent_id.value.clone(),
+                persistence_id,
+            });
+            home.waiting_since_ms = None;
+        }
+        HomePlan::Existing(_) => {
+            info!(agent = %offer.agent_id.value, "relaunching the proxy on its volume");
+            book.home_mut().waiting_since_ms = None;
+        }
+        HomePlan::Sandbox => {}
+    }
     let node = &config.node;
-    let env = vec![
+    let mut env = vec![
         (env::TASK_ROLE, "proxy".to_owned()),
         (env::PROXY_STRATUM_PORT, stratum_port.to_string()),
         (env::PROXY_HTTP_PORT, http_port.to_string()),
         (env::PROXY_LISTEN, format!("0.0.0.0:{stratum_port}")),
         (env::PROXY_HTTP, format!("0.0.0.0:{http_port}")),
-        (env::PROXY_FALLBACK_ADDRESS, config.payout_address.clone()),
-        (env::NODE_RPC_URL, node.rpc_url.clone()),
-        (env::NODE_RPC_USER, node.rpc_user.clone()),
         (
-            env::NODE_RPC_PASSWORD,
-            node.rpc_password.expose().to_owned(),
+            env::PROXY_FALLBACK_ADDRESS,
+            config
+                .proxy
+                .fallback_address
+                .clone()
+                .unwrap_or_else(|| config.payout_address.clone()),
         ),
+        (env::NODE_RPC_URL, node.rpc_url.clone()),
     ];
+    match &node.rpc_secret {
+        Some(_) => env.push((env::PROXY_RPC_COOKIE, SECRET_PATH.to_owned())),
+        None => {
+            env.push((env::NODE_RPC_USER, node.rpc_user.clone()));
+            env.push((
+                env::NODE_RPC_PASSWORD,
+                node.rpc_password.expose().to_owned(),
+            ));
+        }
+    }
+    if config.proxy.volume.enabled {
+        env.push((
+            env::PROXY_JOURNAL,
+            format!("{}/{JOURNAL_FILE}", config.proxy.volume.container_path),
+        ));
+    }
     let spec = TaskSpec::Proxy {
         stratum_port,
         http_port,
     };
+    let volumes = node
+        .rpc_secret
+        .iter()
+        .map(|name| secret_volume(name))
+        .collect();
     let task = task_info(
         config,
         &id,
@@ -247,6 +485,7 @@ fn launch_proxy(
         resources,
         executor_resources,
         env,
+        volumes,
         &spec,
     );
     let record = TaskRecord {
@@ -268,7 +507,11 @@ fn launch_proxy(
         running_since_ms: None,
         unreachable_since_ms: None,
     };
-    Some((task, record))
+    Some(Launch {
+        operations,
+        task,
+        record,
+    })
 }
 
 fn launch_miner(
@@ -313,6 +556,7 @@ fn launch_miner(
         resources,
         executor_resources,
         env,
+        Vec::new(),
         &spec,
     );
     let record = TaskRecord {
@@ -346,6 +590,7 @@ fn task_info(
     resources: Vec<Resource>,
     executor_resources: Vec<Resource>,
     env: Vec<(&str, String)>,
+    volumes: Vec<mesos::v1::Volume>,
     spec: &TaskSpec,
 ) -> TaskInfo {
     let role_name = match role {
@@ -397,7 +642,9 @@ fn task_info(
                 shell: Some(false),
                 ..Default::default()
             });
-            task.container = Some(docker(&containers.proxy_image, Vec::new()));
+            let mut container = docker(&containers.proxy_image, Vec::new());
+            container.volumes = volumes;
+            task.container = Some(container);
             return task;
         }
         // Our executor, inside the miner image: its path overrides the
@@ -431,15 +678,25 @@ fn task_info(
             }
         }
     };
-    let container = (containers.containerizer == Containerizer::Docker).then(|| {
-        docker(
-            &containers.miner_image,
-            vec![Parameter {
-                key: "entrypoint".into(),
-                value: containers.executor_path.clone(),
-            }],
-        )
-    });
+    let container = match containers.containerizer {
+        Containerizer::Docker => {
+            let mut container = docker(
+                &containers.miner_image,
+                vec![Parameter {
+                    key: "entrypoint".into(),
+                    value: containers.executor_path.clone(),
+                }],
+            );
+            container.volumes = volumes;
+            Some(container)
+        }
+        // The Mesos containerizer (no image) gives the executor the volumes.
+        Containerizer::Process => (!volumes.is_empty()).then(|| ContainerInfo {
+            r#type: container_info::Type::Mesos as i32,
+            volumes,
+            ..Default::default()
+        }),
+    };
     task.executor = Some(ExecutorInfo {
         r#type: Some(executor_info::Type::Custom as i32),
         executor_id: ExecutorId {
@@ -496,6 +753,8 @@ pub(crate) mod tests {
         config.node.rpc_user = "rpcuser".into();
         config.node.rpc_password = Secret::new("s3cret-pa55");
         config.executor.arguments = vec!["--verbose".into()];
+        // These tests are about placement; the volume has its own (`volume_tests`).
+        config.proxy.volume.enabled = false;
         config
     }
 
@@ -528,7 +787,12 @@ pub(crate) mod tests {
     }
 
     fn env_of(task: &TaskInfo) -> BTreeMap<String, String> {
-        let command = task.executor.as_ref().unwrap().command.as_ref().unwrap();
+        let command = task
+            .executor
+            .as_ref()
+            .and_then(|executor| executor.command.as_ref())
+            .or(task.command.as_ref())
+            .unwrap();
         command
             .environment
             .as_ref()
@@ -864,6 +1128,63 @@ pub(crate) mod tests {
         assert!(seen_in_env, "the proxy gets the password by environment");
         assert!(!format!("{decisions:?}").contains(secret));
         assert!(!format!("{:?}", config).contains(secret));
+    }
+
+    /// With `node.rpc_secret`, no byte of any task names the credentials:
+    /// the proxy gets a REFERENCE secret volume and the cookie path instead.
+    #[test]
+    fn secret_mode_puts_no_credentials_in_any_task() {
+        for containerizer in [Containerizer::Process, Containerizer::Docker] {
+            let mut config = config();
+            config.node.rpc_secret = Some("mesos-miner/node-rpc".into());
+            config.containers.containerizer = containerizer;
+            let mut book = TaskBook::default();
+            let decisions = plan_offers(
+                &config,
+                &mut book,
+                &[offer("o1", "a1", 1.0, 512.0, &[(31000, 31001)])],
+                0,
+            );
+            let tasks = launches(&decisions);
+            assert_eq!(tasks.len(), 1);
+            let task = tasks[0];
+            let secret = config.node.rpc_password.expose();
+            let bytes = prost::Message::encode_to_vec(task);
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{containerizer:?}: the password is in the TaskInfo"
+            );
+            let json = serde_json::to_string(task).unwrap();
+            assert!(
+                !json.contains(secret) && !json.contains("rpcuser"),
+                "{json}"
+            );
+            let env = env_of(task);
+            assert!(!env.contains_key(env::NODE_RPC_PASSWORD));
+            assert!(!env.contains_key(env::NODE_RPC_USER));
+            assert_eq!(
+                env.get(env::PROXY_RPC_COOKIE).map(String::as_str),
+                Some(SECRET_PATH)
+            );
+            let container = match containerizer {
+                Containerizer::Process => task.executor.as_ref().unwrap().container.as_ref(),
+                Containerizer::Docker => task.container.as_ref(),
+            };
+            let volume = &container
+                .expect("a container with the secret volume")
+                .volumes[0];
+            assert_eq!(volume.container_path, SECRET_PATH);
+            assert_eq!(volume.mode(), mesos::v1::volume::Mode::Ro);
+            let source = volume.source.as_ref().unwrap();
+            assert_eq!(source.r#type(), mesos::v1::volume::source::Type::Secret);
+            let secret_ref = source.secret.as_ref().unwrap();
+            assert_eq!(secret_ref.r#type(), mesos::v1::secret::Type::Reference);
+            assert!(secret_ref.value.is_none());
+            assert_eq!(
+                secret_ref.reference.as_ref().unwrap().name,
+                "mesos-miner/node-rpc"
+            );
+        }
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! `Resource` (role, reservations, allocation info) as a template, so what we
 //! hand back in a LAUNCH matches what was offered, reserved resources
 //! included. Reserved pieces are used before unreserved ones. Revocable,
-//! shared and resource-provider resources are ignored.
+//! shared and resource-provider resources and persistent volumes are ignored
+//! (volumes are used whole: see [`crate::volume`]).
 //!
 //! Taking is all-or-nothing per call; to take several kinds atomically, take
 //! from a clone and keep the clone only if every take succeeded.
@@ -17,6 +18,8 @@ use mesos::v1::{value, Resource};
 pub const CPUS: &str = "cpus";
 /// Name of the memory scalar resource (MB).
 pub const MEM: &str = "mem";
+/// Name of the disk scalar resource (MB).
+pub const DISK: &str = "disk";
 /// Name of the port ranges resource.
 pub const PORTS: &str = "ports";
 
@@ -67,12 +70,14 @@ impl OfferPool {
         let mut sorted: Vec<&Resource> = resources
             .iter()
             .filter(|r| r.revocable.is_none() && r.shared.is_none() && r.provider_id.is_none())
+            // Persistent volumes are used whole, never carved.
+            .filter(|r| r.disk.is_none())
             .collect();
         // Reserved first: stable sort keeps the offer's order otherwise.
         sorted.sort_by_key(|r| !is_reserved(r));
         for resource in sorted {
             match (resource.r#type(), resource.name.as_str()) {
-                (value::Type::Scalar, CPUS | MEM) => {
+                (value::Type::Scalar, CPUS | MEM | DISK) => {
                     let left = resource.scalar.as_ref().map_or(0, |s| to_millis(s.value));
                     if left > 0 {
                         pool.scalars.push(ScalarPiece {

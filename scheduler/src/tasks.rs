@@ -25,6 +25,7 @@ use tracing::{debug, info, warn};
 
 use crate::config::BackoffConfig;
 use crate::decision::Decision;
+use crate::volume::Home;
 
 /// Mesos' `TaskState`, as we persist it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -193,6 +194,8 @@ pub struct TaskBook {
     next_miner: u64,
     proxy_backoff: Backoff,
     miner_backoff: BTreeMap<String, Backoff>,
+    /// The proxy's reservation and persistent volume.
+    home: Home,
 }
 
 /// Task ids may not contain '/' or whitespace; keep agent ids readable.
@@ -247,6 +250,16 @@ impl TaskBook {
     pub fn next_miner_id(&mut self, agent_id: &str) -> String {
         self.next_miner += 1;
         format!("miner-{}-{}", id_safe(agent_id), self.next_miner)
+    }
+
+    /// The proxy's reservation and volume.
+    pub fn home(&self) -> &Home {
+        &self.home
+    }
+
+    /// The proxy's reservation and volume, to change.
+    pub fn home_mut(&mut self) -> &mut Home {
+        &mut self.home
     }
 
     /// Adds a just-launched task.

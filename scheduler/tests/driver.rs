@@ -574,6 +574,8 @@ async fn loss_setup(
     driver.client = mesos::client::ClientConfig::default().with_content_type(content_type);
     let mut config = scheduler_config();
     config.proxy.unreachable_timeout_secs = 2.0;
+    // The proxy's volume is on the lost agent: give up on it soon.
+    config.proxy.volume.agent_gone_timeout_secs = 2.0;
     config.validate().unwrap();
     let driver = spawn_driver_with(driver, config);
     let before = wait_long(&driver.status, "the proxy and 3 miners", |s| {

@@ -5,6 +5,7 @@
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -82,10 +83,71 @@ impl StackConfig {
     }
 }
 
+/// What tests may add to a [`StackConfig`].
+#[derive(Debug, Clone, Default)]
+pub struct StackExtras {
+    /// Environment of devcluster, which its executors (and the proxy they
+    /// start) inherit.
+    pub devcluster_env: Vec<(String, String)>,
+    /// The proxy's fallback address (scheduler `proxy.fallback_address`);
+    /// `None` = the payout address.
+    pub fallback_address: Option<String>,
+    /// The node's credentials as a Mesos secret: devcluster resolves
+    /// [`NODE_RPC_SECRET`] from a store file (`--secrets-file`), the
+    /// scheduler only names it (`node.rpc_secret`) and never gets the
+    /// password.
+    pub rpc_secret: bool,
+}
+
+/// The secret holding the node's `user:password` with [`StackExtras::rpc_secret`].
+pub const NODE_RPC_SECRET: &str = "mesos-miner/node-rpc";
+/// The secret store file devcluster reads, in the work dir.
+pub const SECRETS_FILE: &str = "devcluster-secrets.json";
+
+/// How to start the scheduler (again).
+struct SchedulerLaunch {
+    binary: PathBuf,
+    master_port: u16,
+    config_path: PathBuf,
+    state_dir: PathBuf,
+    status_port: u16,
+    password: Option<String>,
+    log_level: String,
+    log: PathBuf,
+}
+
+impl SchedulerLaunch {
+    fn spawn(&self) -> anyhow::Result<Stopping> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)?;
+        let mut command = Command::new(&self.binary);
+        command
+            .args([
+                "--master",
+                &format!("http://127.0.0.1:{}", self.master_port),
+            ])
+            .arg("--config")
+            .arg(&self.config_path)
+            .arg("--state-dir")
+            .arg(&self.state_dir)
+            .args(["--http", &format!("127.0.0.1:{}", self.status_port)])
+            .env("RUST_LOG", &self.log_level)
+            .stdout(Stdio::null())
+            .stderr(log);
+        if let Some(password) = &self.password {
+            command.env("MESOS_MINER_NODE_RPC_PASSWORD", password);
+        }
+        Ok(Stopping(command.spawn()?, "scheduler"))
+    }
+}
+
 /// A running devcluster + scheduler; both are stopped on drop (scheduler first).
 pub struct Stack {
     scheduler: Option<Stopping>,
     cluster: Option<Stopping>,
+    launch: SchedulerLaunch,
     /// The master's port on 127.0.0.1.
     pub master_port: u16,
     /// The scheduler's `/api/status` port on 127.0.0.1.
@@ -95,6 +157,16 @@ pub struct Stack {
 impl Stack {
     /// Starts devcluster, then the scheduler for `node`, paying `payout`.
     pub fn start(config: &StackConfig, node: &Node, payout: &str) -> anyhow::Result<Self> {
+        Self::start_with(config, node, payout, &StackExtras::default())
+    }
+
+    /// [`Stack::start`] with `extras`.
+    pub fn start_with(
+        config: &StackConfig,
+        node: &Node,
+        payout: &str,
+        extras: &StackExtras,
+    ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&config.work_dir)?;
         let ports = free_ports(2)?;
         let (master_port, status_port) = (ports[0], ports[1]);
@@ -111,6 +183,7 @@ impl Stack {
             .arg("--work-dir")
             .arg(config.work_dir.join("cluster"))
             .env("RUST_LOG", &config.log_level)
+            .envs(extras.devcluster_env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(log("devcluster.log")?);
         let mut scheduler_config = serde_json::json!({
@@ -121,6 +194,28 @@ impl Stack {
             "node": { "rpc_url": node.rpc_url(), "rpc_user": node.rpc_user() },
             "payout_address": payout,
         });
+        if let Some(fallback) = &extras.fallback_address {
+            scheduler_config["proxy"]["fallback_address"] = fallback.clone().into();
+        }
+        if extras.rpc_secret {
+            let store = config.work_dir.join(SECRETS_FILE);
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&store)?;
+            let entry = format!("{}:{}", node.rpc_user(), node.rpc_password());
+            file.write_all(
+                serde_json::json!({ NODE_RPC_SECRET: entry })
+                    .to_string()
+                    .as_bytes(),
+            )?;
+            cluster.arg("--secrets-file").arg(&store);
+            scheduler_config["node"] = serde_json::json!({
+                "rpc_url": node.rpc_url(),
+                "rpc_secret": NODE_RPC_SECRET,
+            });
+        }
         match &config.tasks {
             Tasks::Processes { executor } => {
                 scheduler_config["executor"]["command"] = executor.display().to_string().into();
@@ -149,27 +244,36 @@ impl Stack {
             serde_json::to_string_pretty(&scheduler_config)?,
         )?;
         wait_listening(master_port, Duration::from_secs(30))?;
-        let scheduler = Stopping(
-            Command::new(&config.scheduler)
-                .args(["--master", &format!("http://127.0.0.1:{master_port}")])
-                .arg("--config")
-                .arg(&config_path)
-                .arg("--state-dir")
-                .arg(config.work_dir.join("scheduler-state"))
-                .args(["--http", &format!("127.0.0.1:{status_port}")])
-                .env("MESOS_MINER_NODE_RPC_PASSWORD", node.rpc_password())
-                .env("RUST_LOG", &config.log_level)
-                .stdout(Stdio::null())
-                .stderr(log("scheduler.log")?)
-                .spawn()?,
-            "scheduler",
-        );
+        let launch = SchedulerLaunch {
+            binary: config.scheduler.clone(),
+            master_port,
+            config_path,
+            state_dir: config.work_dir.join("scheduler-state"),
+            status_port,
+            password: (!extras.rpc_secret).then(|| node.rpc_password().to_owned()),
+            log_level: config.log_level.clone(),
+            log: config.work_dir.join("scheduler.log"),
+        };
+        let scheduler = launch.spawn()?;
         Ok(Self {
             scheduler: Some(scheduler),
             cluster: Some(cluster),
+            launch,
             master_port,
             status_port,
         })
+    }
+
+    /// Stops the scheduler (SIGTERM: it exits without a teardown, so the
+    /// master keeps its tasks for the failover timeout).
+    pub fn stop_scheduler(&mut self) {
+        drop(self.scheduler.take());
+    }
+
+    /// Starts the scheduler again with the same config and state dir.
+    pub fn start_scheduler(&mut self) -> anyhow::Result<()> {
+        self.scheduler = Some(self.launch.spawn()?);
+        Ok(())
     }
 
     /// The scheduler's `/api/status` document, if it answers.

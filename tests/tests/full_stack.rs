@@ -2,31 +2,37 @@
 //! and agent), the `scheduler` framework, and our `executor`, which runs the `proxy` and an
 //! in-process miner as Mesos tasks. Blocks mined by the Mesos-launched miner land on the node,
 //! on regtest and on a custom signet (where shares are not blocks), and every coinbase pays
-//! what the proxy's journaled share work says.
+//! what the proxy's journaled share work says. The proxy's journal lives on a Mesos
+//! persistent volume: a proxy task killed while it holds a journaled block is relaunched on
+//! the same agent, as a new task on the same volume, even across a scheduler restart, and
+//! submits the block and keeps paying the window.
 
+use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use proxy::payouts::PayoutConfig;
 use tests::bins::workspace_bin;
 use tests::mining::{
-    block_difficulty, journal_shares, mined_by_proxy, paid_by_some_window, payouts,
+    block_difficulty, journal_entries, journal_shares, mined_by_proxy, paid_by_some_window,
+    payouts, wait_until,
 };
 use tests::node::{Chain, Node};
-use tests::stack::{Stack, StackConfig, Tasks};
+use tests::stack::{Stack, StackConfig, StackExtras, Tasks};
 use tests::wallet::{AddressKind, TestWallet};
 
 /// One stack at a time on the two cores.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-/// Every `proxy-journal.jsonl` under `dir` (the proxy task's sandbox).
+/// Every `proxy-journal.jsonl` under `dir` (on the proxy's volume), not following the
+/// links sandboxes have to the volume.
 fn journals(dir: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
     let mut todo = vec![dir.to_path_buf()];
     while let Some(d) = todo.pop() {
         for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
             let path = entry.path();
-            if path.is_dir() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
                 todo.push(path);
             } else if path.file_name().is_some_and(|n| n == "proxy-journal.jsonl") {
                 found.push(path);
@@ -94,4 +100,289 @@ fn mesos_launched_proxy_and_miner_mine_regtest_blocks() {
 #[test]
 fn mesos_launched_proxy_and_miner_mine_custom_signet_blocks() {
     mine_through_mesos(Chain::Signet, 3);
+}
+
+/// `POST path` to devcluster's master on 127.0.0.1:`port`; the status line.
+fn post(port: u16, path: &str) -> String {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        stream,
+        "POST {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    text.lines().next().unwrap_or_default().to_owned()
+}
+
+/// The scheduler's proxy tasks: `(id, agent)`.
+fn proxy_tasks(stack: &Stack) -> Vec<(String, String)> {
+    let Some(status) = stack.status() else {
+        return Vec::new();
+    };
+    status["tasks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|task| task["kind"] == "proxy")
+        .map(|task| {
+            let text = |key: &str| task[key].as_str().unwrap_or_default().to_owned();
+            (text("id"), text("agent"))
+        })
+        .collect()
+}
+
+#[test]
+fn proxy_task_killed_with_a_held_block_is_relaunched_on_its_volume() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let node = &Node::start(Chain::Regtest).expect("node");
+    let wallet = TestWallet::new(node.network(), "payout");
+    let payout = wallet.address(AddressKind::P2wpkh, 0).to_string();
+    let miners = wallet.script(AddressKind::P2wpkh, 0);
+    // Paid only while the window is empty: a relaunch that lost it would pay this.
+    let fallback = wallet.address(AddressKind::P2wpkh, 1).to_string();
+    let fallback_script = wallet.script(AddressKind::P2wpkh, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let (executor, proxy) = (workspace_bin("executor"), workspace_bin("proxy"));
+    // The first proxy started holds its first found block (journaled, not submitted);
+    // the ones after it do not.
+    let wrapper = dir.path().join("proxy-faulty-once");
+    let marker = dir.path().join("fault-used");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nif mkdir '{}' 2>/dev/null; then export PROXY_FAULT_CRASH_AFTER_JOURNAL=true; fi\nexec '{}' \"$@\"\n",
+            marker.display(),
+            proxy.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let start = node.height().unwrap();
+    let mut stack = Stack::start_with(
+        &StackConfig::for_test(Tasks::Processes { executor }, 1, 2.0, dir.path()).unwrap(),
+        node,
+        &payout,
+        &StackExtras {
+            devcluster_env: vec![(
+                "MESOS_MINER_PROXY_BIN".into(),
+                wrapper.display().to_string(),
+            )],
+            fallback_address: Some(fallback),
+            rpc_secret: false,
+        },
+    )
+    .expect("start devcluster and the scheduler");
+
+    // 1. The first proxy task journals a block and holds it.
+    let mut held = None;
+    wait_until("a journaled block", Duration::from_secs(240), || {
+        held = journals(dir.path()).into_iter().find_map(|path| {
+            journal_entries(&path)
+                .into_iter()
+                .find(|entry| entry["type"] == "block")
+                .map(|entry| (path, entry["hash"].as_str().unwrap().to_owned()))
+        });
+        held.is_some()
+    });
+    let (journal, hash) = held.unwrap();
+    assert!(
+        journal.components().any(|c| c.as_os_str() == "volumes"),
+        "the journal is on the persistent volume, outside the sandbox: {}",
+        journal.display()
+    );
+    assert!(
+        node.cli(&["getblock", &hash]).is_err(),
+        "held, not submitted"
+    );
+    assert_eq!(node.height().unwrap(), start);
+    let old_window = journal_shares(&journal);
+    assert!(!old_window.is_empty(), "the miners' work before the kill");
+    let proxies = proxy_tasks(&stack);
+    assert_eq!(proxies.len(), 1, "{proxies:?}");
+    let (first_id, first_agent) = proxies[0].clone();
+
+    // 2. The scheduler goes away; the proxy task is killed (its executor and the proxy
+    //    with it); the scheduler comes back and recovers from the master's offers.
+    stack.stop_scheduler();
+    let answer = post(
+        stack.master_port,
+        &format!("/devcluster/faults/kill-executor/exec-{first_id}"),
+    );
+    assert!(answer.contains("200"), "kill-executor: {answer}");
+    std::thread::sleep(Duration::from_secs(2));
+    stack.start_scheduler().unwrap();
+
+    // 3. A new proxy task on the same agent submits the held block.
+    wait_until(
+        "the held block in the chain",
+        Duration::from_secs(120),
+        || node.cli(&["getblock", &hash]).is_ok(),
+    );
+    let mut relaunched = None;
+    wait_until(
+        "the new proxy task in the status",
+        Duration::from_secs(30),
+        || {
+            relaunched = proxy_tasks(&stack)
+                .into_iter()
+                .find(|(id, _)| *id != first_id);
+            relaunched.is_some()
+        },
+    );
+    let (second_id, second_agent) = relaunched.unwrap();
+    assert_eq!(second_id, "proxy-2", "a new task id");
+    assert_eq!(second_agent, first_agent, "on the volume's agent");
+
+    // 4. The next block pays the old window's miners, not the fallback.
+    let held_height = start + 1;
+    assert_eq!(
+        node.block_at(held_height).unwrap().block_hash().to_string(),
+        hash
+    );
+    wait_until("the block after it", Duration::from_secs(240), || {
+        node.height().unwrap() > held_height
+    });
+    let next = node.block_at(held_height + 1).unwrap();
+    assert!(mined_by_proxy(&next));
+    let paid = payouts(&next);
+    assert!(
+        paid.iter().any(|out| out.script_pubkey == miners)
+            && paid.iter().all(|out| out.script_pubkey != fallback_script),
+        "the block after the relaunch pays {paid:?}: the window was lost"
+    );
+    let value = paid.iter().map(|o| o.value).sum();
+    let shares = journal_shares(&journal);
+    assert!(shares.len() >= old_window.len());
+    assert!(
+        paid_by_some_window(&paid, value, &shares, &PayoutConfig::new(fallback_script)),
+        "block pays {paid:?}, which no window of the journaled shares gives"
+    );
+
+    // 5. One reservation, one volume: none leaked or duplicated by the restart.
+    assert_eq!(journals(dir.path()), vec![journal.clone()], "one journal");
+    let volumes: Vec<PathBuf> = std::fs::read_dir(dir.path().join("cluster/volumes"))
+        .unwrap()
+        .flatten()
+        .flat_map(|agent| std::fs::read_dir(agent.path().join("roles")).unwrap())
+        .flatten()
+        .flat_map(|role| std::fs::read_dir(role.path()).unwrap())
+        .flatten()
+        .map(|volume| volume.path())
+        .collect();
+    assert_eq!(volumes.len(), 1, "one volume: {volumes:?}");
+    drop(stack);
+}
+
+/// Every file under `dir` whose bytes contain `needle`, not following links and skipping
+/// `except` (the secret store and the agent's resolved secret files: the mechanism itself).
+fn files_containing(dir: &Path, needle: &[u8], except: &[PathBuf]) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if except.iter().any(|skip| path.starts_with(skip)) {
+                continue;
+            }
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_dir() {
+                todo.push(path);
+            } else if kind.is_file()
+                && std::fs::read(&path)
+                    .is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle))
+            {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn node_password_as_a_mesos_secret_appears_nowhere() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let node = &Node::start(Chain::Regtest).expect("node");
+    let wallet = TestWallet::new(node.network(), "payout");
+    let payout = wallet.address(AddressKind::P2wpkh, 0).to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let (executor, _) = (workspace_bin("executor"), workspace_bin("proxy"));
+    let start = node.height().unwrap();
+    let stack = Stack::start_with(
+        &StackConfig::for_test(Tasks::Processes { executor }, 1, 2.0, dir.path()).unwrap(),
+        node,
+        &payout,
+        &StackExtras {
+            rpc_secret: true,
+            ..Default::default()
+        },
+    )
+    .expect("start devcluster and the scheduler");
+    // The proxy reaches the node with the resolved secret: blocks land.
+    wait_until(
+        "blocks through the secret",
+        Duration::from_secs(240),
+        || node.height().unwrap() >= start + 2,
+    );
+    let password = node.rpc_password().to_owned();
+    assert!(password.len() >= 16, "a password worth looking for");
+
+    // Not in the scheduler's endpoint.
+    let status = stack.status().expect("scheduler status").to_string();
+    assert!(!status.contains(&password));
+    // Not in any process' arguments.
+    let ps = std::process::Command::new("ps")
+        .args(["-eo", "pid=,args="])
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&ps.stdout);
+    assert!(
+        !listing.contains(&password),
+        "a command line has the password"
+    );
+    // Not in the proxy's environment either (it reads the secret file).
+    let proxy_pids: Vec<&str> = listing
+        .lines()
+        .filter(|line| {
+            line.split_whitespace()
+                .nth(1)
+                .is_some_and(|a| a.ends_with("/proxy"))
+        })
+        .filter_map(|line| line.split_whitespace().next())
+        .collect();
+    assert!(!proxy_pids.is_empty(), "the proxy runs: {listing}");
+    for pid in proxy_pids {
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+        assert!(
+            !environ
+                .windows(password.len())
+                .any(|w| w == password.as_bytes()),
+            "the proxy's environment has the password"
+        );
+    }
+    // Not in any log, state, config, sandbox or journal file: only in the store and the
+    // agent's resolved secret file for the running proxy.
+    let store = dir.path().join(tests::stack::SECRETS_FILE);
+    let resolved = dir.path().join("cluster/secrets");
+    let leaks = files_containing(dir.path(), password.as_bytes(), &[store, resolved.clone()]);
+    assert!(leaks.is_empty(), "the password is in {leaks:?}");
+    let secret_files = files_containing(&resolved, password.as_bytes(), &[]);
+    assert_eq!(
+        secret_files.len(),
+        1,
+        "one resolved secret file: {secret_files:?}"
+    );
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(secret_files[0].parent().unwrap())
+            .unwrap()
+            .permissions(),
+    );
+    assert_eq!(mode & 0o077, 0, "the secret's directory is ours alone");
+    drop(stack);
 }

@@ -55,6 +55,10 @@ struct Args {
     /// for tests only.
     #[arg(long)]
     fault_endpoints: bool,
+    /// The secret store REFERENCE secrets resolve from: a JSON object of
+    /// name -> value (or name -> {key -> value}).
+    #[arg(long)]
+    secrets_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -116,6 +120,7 @@ async fn main() -> anyhow::Result<()> {
             .containerizers
             .contains(&Containerizer::Docker)
             .then_some(args.docker),
+        secrets: args.secrets_file,
         ..defaults
     };
     let cluster = Cluster::start(config)

@@ -483,3 +483,87 @@ pub(super) fn subscribe_call() -> scheduler::Call {
         ..Default::default()
     }
 }
+
+/// A persistent volume as a framework sends it in CREATE (and gets it back in
+/// offers): reserved disk (`reservations` = 13, post-refinement) with
+/// `disk` = 7 { persistence = 1 { id = 1, principal = 2 }, volume = 2 {
+/// container_path = 1, mode = 3 } }, inside ACCEPT's Offer.Operation
+/// { type = 1 (CREATE = 4), create = 5 { volumes = 1 } }.
+#[test]
+fn create_operation_with_reserved_persistent_volume() {
+    // Encoded in field order: principal = 1, role = 3, type = 4 (DYNAMIC = 2).
+    let reservation = [
+        bytes_field(1, b"mesos-miner"),
+        bytes_field(3, b"miners"),
+        varint_field(4, 2),
+    ]
+    .concat();
+    let disk = [
+        bytes_field(
+            1,
+            &[
+                bytes_field(1, b"proxy-data"),
+                bytes_field(2, b"mesos-miner"),
+            ]
+            .concat(),
+        ),
+        bytes_field(
+            2,
+            &[bytes_field(1, b"proxy-data"), varint_field(3, 1)].concat(),
+        ),
+    ]
+    .concat();
+    let resource = [
+        bytes_field(1, b"disk"),
+        varint_field(2, 0),
+        bytes_field(3, &double_field(1, 64.0)),
+        bytes_field(7, &disk),
+        bytes_field(13, &reservation),
+    ]
+    .concat();
+    let operation = [
+        varint_field(1, 4),
+        bytes_field(5, &bytes_field(1, &resource)),
+    ]
+    .concat();
+    let volume = Resource {
+        disk: Some(resource::DiskInfo {
+            persistence: Some(resource::disk_info::Persistence {
+                id: "proxy-data".into(),
+                principal: Some("mesos-miner".into()),
+            }),
+            volume: Some(Volume {
+                mode: volume::Mode::Rw as i32,
+                container_path: "proxy-data".into(),
+                ..Default::default()
+            }),
+        }),
+        reservations: vec![resource::ReservationInfo {
+            r#type: Some(resource::reservation_info::Type::Dynamic as i32),
+            role: Some("miners".into()),
+            principal: Some("mesos-miner".into()),
+            labels: None,
+        }],
+        role: None,
+        ..Resource::scalar("disk", 64.0)
+    };
+    roundtrip(
+        &operation,
+        &offer::Operation {
+            r#type: Some(offer::operation::Type::Create as i32),
+            create: Some(offer::operation::Create {
+                volumes: vec![volume],
+            }),
+            ..Default::default()
+        },
+    );
+    // RESERVE = 2 carries its resources in reserve = 3 { resources = 1 }.
+    let reserve = [
+        varint_field(1, 2),
+        bytes_field(3, &bytes_field(1, &resource)),
+    ]
+    .concat();
+    let decoded = offer::Operation::decode(reserve.as_slice()).unwrap();
+    assert_eq!(decoded.r#type(), offer::operation::Type::Reserve);
+    assert_eq!(decoded.reserve.unwrap().resources.len(), 1);
+}
