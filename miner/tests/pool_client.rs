@@ -1,7 +1,7 @@
 //! `miner run`'s stratum client against a scripted pool on loopback that
 //! checks every submitted share itself (coinbase, merkle root, BIP310 version,
-//! target): shares are valid, a clean job switches the miner, and a dead
-//! first pool fails over to the next.
+//! target): shares are valid, a clean job switches the miner, a dead first
+//! pool fails over to the next, and a pool's absurd difficulty is floored.
 
 use bitcoin::block::Version;
 use bitcoin::consensus::serialize;
@@ -9,6 +9,7 @@ use bitcoin::hashes::Hash;
 use bitcoin::{BlockHash, CompactTarget};
 use futures_util::{SinkExt, StreamExt};
 use miner::pool::session::Endpoint;
+use miner::pool::work::MIN_SHARE_DIFFICULTY;
 use miner::pool::{PoolClient, PoolConfig};
 use miner::{Engine, ShareTarget};
 use serde_json::{json, Value};
@@ -37,11 +38,13 @@ fn notify(job_id: &str, seed: u8) -> Notify {
     }
 }
 
-/// A share as the pool saw it: job id and whether it checked out.
+/// A share as the pool saw it: job id, whether it checked out, and whether
+/// it also meets the miner's floor ([`MIN_SHARE_DIFFICULTY`]).
 #[derive(Debug)]
 struct Share {
     job_id: String,
     valid: bool,
+    meets_floor: bool,
 }
 
 /// Serves one miner: handshake, then `jobs` one after another, each switched
@@ -52,11 +55,23 @@ async fn pool(
     per_job: usize,
     out: mpsc::UnboundedSender<Share>,
 ) {
+    scripted(listener, jobs, per_job, DIFFICULTY, out).await
+}
+
+/// [`pool`] at share `difficulty`.
+async fn scripted(
+    listener: TcpListener,
+    jobs: Vec<Notify>,
+    per_job: usize,
+    difficulty: f64,
+    out: mpsc::UnboundedSender<Share>,
+) {
     let (stream, _) = listener.accept().await.unwrap();
     let mut conn = Framed::new(stream, StratumCodec::default());
     let by_id: HashMap<String, Notify> =
         jobs.iter().map(|n| (n.job_id.clone(), n.clone())).collect();
-    let target = ShareTarget::from_difficulty(DIFFICULTY).unwrap();
+    let target = ShareTarget::from_difficulty(difficulty).unwrap();
+    let floor = ShareTarget::from_difficulty(MIN_SHARE_DIFFICULTY).unwrap();
     let mut current = 0;
     let mut valid_for_current = 0;
     while let Some(Ok(Ok(Message::Request(req)))) = conn.next().await {
@@ -73,7 +88,7 @@ async fn pool(
                 conn.send(Response::ok(req.id.clone(), json!(true)))
                     .await
                     .unwrap();
-                conn.send(ServerMessage::SetDifficulty(DIFFICULTY).into_notification())
+                conn.send(ServerMessage::SetDifficulty(difficulty).into_notification())
                     .await
                     .unwrap();
                 conn.send(ServerMessage::Notify(jobs[0].clone()).into_notification())
@@ -96,6 +111,7 @@ async fn pool(
                 out.send(Share {
                     job_id: s.job_id.clone(),
                     valid,
+                    meets_floor: floor.is_met_by(&hash),
                 })
                 .unwrap();
                 if valid && s.job_id == jobs[current].job_id {
@@ -199,5 +215,27 @@ async fn a_dead_first_pool_fails_over_to_the_next() {
     let client = PoolClient::start(config(&[dead_port, port])).unwrap();
     let shares = collect(&mut rx, "only", 3).await;
     assert!(shares.iter().all(|s| s.valid), "{shares:?}");
+    client.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_difficulty_of_1e_300_is_mined_at_the_floor() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    tokio::spawn(scripted(
+        listener,
+        vec![notify("flood", 4)],
+        usize::MAX,
+        1e-300,
+        tx,
+    ));
+
+    let client = PoolClient::start(config(&[port])).unwrap();
+    let shares = collect(&mut rx, "flood", 20).await;
+    assert!(shares.iter().all(|s| s.valid), "{shares:?}");
+    // At 1e-300 every hash would be a share: only those meeting the floor are sent.
+    let below: Vec<&Share> = shares.iter().filter(|s| !s.meets_floor).collect();
+    assert!(below.is_empty(), "shares below the floor: {below:?}");
     client.stop().await;
 }

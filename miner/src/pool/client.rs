@@ -1,6 +1,10 @@
 //! The mining client: the search runs on its own thread against [`PoolWork`],
 //! while sessions to the configured pools run one at a time on tokio, failing
 //! over to the next pool with exponential backoff and jitter.
+//!
+//! Hits go from the search thread to the session through a bounded queue of
+//! [`HIT_QUEUE`]: the search never blocks on it, and a hit that finds it full
+//! is counted as dropped ([`ShareStats::dropped`]) rather than held in memory.
 
 use super::session::{self, Endpoint, SessionEnd};
 use super::work::{JobTag, PoolWork};
@@ -12,6 +16,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
+
+/// Hits queued between the search and the session at most.
+pub const HIT_QUEUE: usize = 1024;
 
 /// What `miner run` was asked to do.
 #[derive(Clone, Debug)]
@@ -32,6 +39,7 @@ pub struct ShareStats {
     accepted: AtomicU64,
     rejected: AtomicU64,
     stale: AtomicU64,
+    dropped: AtomicU64,
 }
 
 impl ShareStats {
@@ -47,6 +55,10 @@ impl ShareStats {
     }
     pub(crate) fn stale(&self) {
         self.stale.fetch_add(1, Ordering::Relaxed);
+    }
+    /// Hits not submitted because the queue to the session was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
     }
     /// `(submitted, accepted, rejected, dropped as stale before submission)`.
     pub fn snapshot(&self) -> (u64, u64, u64, u64) {
@@ -77,17 +89,15 @@ impl PoolClient {
         let search = searcher.handle();
         let work = PoolWork::for_engine(config.engine);
         let stats = Arc::new(ShareStats::default());
-        let (hits_tx, hits_rx) = mpsc::unbounded_channel::<Found<JobTag>>();
+        let (hits_tx, hits_rx) = mpsc::channel::<Found<JobTag>>(HIT_QUEUE);
         let (shutdown, shutdown_rx) = watch::channel(false);
 
         let mut source = work.clone();
+        let hit_stats = stats.clone();
         let searcher_thread = std::thread::Builder::new()
             .name("search".into())
             .spawn(move || {
-                searcher.run(&mut source, |found| {
-                    // A closed channel means the client is stopping.
-                    let _ = hits_tx.send(found);
-                });
+                searcher.run(&mut source, |found| forward(&hits_tx, found, &hit_stats));
             })
             .expect("spawning the search thread");
 
@@ -140,13 +150,28 @@ impl PoolClient {
     }
 }
 
+/// Queues a hit for the session without blocking the search: a full queue
+/// drops it (counted); a closed one means the client is stopping.
+fn forward(hits: &mpsc::Sender<Found<JobTag>>, found: Found<JobTag>, stats: &ShareStats) {
+    if let Err(mpsc::error::TrySendError::Full(found)) = hits.try_send(found) {
+        let dropped = stats.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+        if dropped.is_power_of_two() {
+            warn!(
+                dropped,
+                job = %found.tag.job_id,
+                "the pool connection is not keeping up with the hits: dropping them"
+            );
+        }
+    }
+}
+
 /// Runs sessions until shutdown: the pools in order, each failure waiting
 /// longer (with jitter) before the next attempt; a good session resets it.
 async fn sessions(
     config: PoolConfig,
     work: PoolWork,
     search: SearchHandle,
-    mut hits: mpsc::UnboundedReceiver<Found<JobTag>>,
+    mut hits: mpsc::Receiver<Found<JobTag>>,
     stats: Arc<ShareStats>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -213,10 +238,12 @@ pub async fn run(config: PoolConfig, every: Duration) -> Result<(), SearchError>
                 let rate = (now.0 - last.0) as f64 / (now.1 - last.1).as_secs_f64();
                 last = now;
                 let (submitted, accepted, rejected, stale) = client.stats.snapshot();
+                let dropped = client.stats.dropped() + client.search.hits_dropped();
                 eprintln!(
-                    "{:.2} MH/s ({})  shares: {accepted} accepted, {rejected} rejected, {submitted} submitted, {stale} stale",
+                    "{:.2} MH/s ({})  shares: {accepted} accepted, {rejected} rejected, {submitted} submitted, {stale} stale{}",
                     rate / 1e6,
                     client.mode_description(),
+                    if dropped > 0 { format!(", {dropped} dropped") } else { String::new() },
                 );
             }
         }
@@ -224,4 +251,51 @@ pub async fn run(config: PoolConfig, every: Duration) -> Result<(), SearchError>
     info!("stopping");
     client.stop().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Hit;
+
+    fn found(n: u32) -> Found<JobTag> {
+        Found {
+            tag: JobTag {
+                epoch: 1,
+                job_id: "j".into(),
+                extranonce2: vec![0; 4],
+                ntime: 0,
+                version_bits: None,
+                job_version: 0x2000_0000,
+                version_mask: 0,
+            },
+            job: 1,
+            hit: Hit {
+                nonce: n,
+                hash: [0; 32],
+            },
+            version: None,
+        }
+    }
+
+    #[test]
+    fn a_full_hit_queue_drops_and_counts_instead_of_growing() {
+        let (tx, mut rx) = mpsc::channel(2);
+        let stats = ShareStats::default();
+        for n in 0..5 {
+            forward(&tx, found(n), &stats);
+        }
+        assert_eq!(stats.dropped(), 3);
+        assert_eq!(rx.try_recv().unwrap().hit.nonce, 0);
+        assert_eq!(rx.try_recv().unwrap().hit.nonce, 1);
+        assert!(rx.try_recv().is_err());
+        // Room again: queued, not dropped.
+        forward(&tx, found(9), &stats);
+        assert_eq!(rx.try_recv().unwrap().hit.nonce, 9);
+        assert_eq!(stats.dropped(), 3);
+        // A closed queue (the client stopping) is not a drop.
+        drop(rx);
+        forward(&tx, found(10), &stats);
+        assert_eq!(stats.dropped(), 3);
+    }
 }

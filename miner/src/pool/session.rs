@@ -82,7 +82,7 @@ pub async fn run(
     endpoint: &Endpoint,
     work: &PoolWork,
     search: &SearchHandle,
-    shares: &mut mpsc::UnboundedReceiver<Found<JobTag>>,
+    shares: &mut mpsc::Receiver<Found<JobTag>>,
     stats: &ShareStats,
     shutdown: &mut tokio::sync::watch::Receiver<bool>,
 ) -> Result<SessionEnd, SessionError> {
@@ -148,11 +148,12 @@ pub async fn run(
                     continue;
                 }
                 // Never a version outside what the pool granted: the job's
-                // mask, and the session's (a `set_version_mask` may narrow it).
+                // mask, and the current one (a `set_version_mask` may narrow it).
+                let mask_now = work.version_mask();
                 let version_bits = match tag.version_bits_for(found.version) {
-                    Ok(bits) if bits.unwrap_or(0) & !version_mask == 0 => bits,
+                    Ok(bits) if bits.unwrap_or(0) & !mask_now == 0 => bits,
                     Ok(bits) => {
-                        warn!(bits = format_args!("{:08x}", bits.unwrap_or(0)), mask = format_args!("{version_mask:08x}"), "dropping a share whose version bits the pool no longer allows");
+                        warn!(bits = format_args!("{:08x}", bits.unwrap_or(0)), mask = format_args!("{mask_now:08x}"), "dropping a share whose version bits the pool no longer allows");
                         stats.stale();
                         continue;
                     }
@@ -300,8 +301,17 @@ fn apply(
             search.restart();
         }
         ServerMessage::SetDifficulty(d) => {
-            info!(difficulty = d, "share difficulty");
-            work.set_difficulty(d);
+            let mined = work.set_difficulty(d);
+            if mined == d {
+                info!(difficulty = d, "share difficulty");
+            } else {
+                warn!(
+                    asked = d,
+                    mined, "the pool's share difficulty is below the floor: mining at the floor"
+                );
+            }
+            // The current notify's next jobs get the new target at once.
+            search.restart();
         }
         ServerMessage::SetExtranonce(x) => {
             work.set_extranonce(x.extranonce1, x.extranonce2_size);
