@@ -5,20 +5,31 @@
 //! Hits go from the search thread to the session through a bounded queue of
 //! [`HIT_QUEUE`]: the search never blocks on it, and a hit that finds it full
 //! is counted as dropped ([`ShareStats::dropped`]) rather than held in memory.
+//!
+//! With `--suggest-difficulty auto` the search thread first measures the
+//! engine's hash rate for [`CALIBRATION`] (the benchmark's search, nonce-only),
+//! and each session suggests the difficulty for that rate; a session that ran
+//! long enough replaces it with the rate it actually hashed at, for the next.
 
+use super::policy::{PoolPolicy, Suggest};
 use super::session::{self, Endpoint, SessionEnd};
 use super::work::{JobTag, PoolWork};
+use crate::bench;
 use crate::engine::{Engine, Mode};
 use crate::search::{Found, SearchError, SearchHandle, Searcher};
 use rand::Rng;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{info, warn};
 
 /// Hits queued between the search and the session at most.
 pub const HIT_QUEUE: usize = 1024;
+/// How long the hash rate is measured before mining, for `--suggest-difficulty auto`.
+pub const CALIBRATION: Duration = Duration::from_millis(300);
+/// A session at least this long measures the hash rate suggested from then on.
+const RATE_SESSION: Duration = Duration::from_secs(10);
 
 /// What `miner run` was asked to do.
 #[derive(Clone, Debug)]
@@ -30,6 +41,8 @@ pub struct PoolConfig {
     /// First and largest wait between failed connection attempts.
     pub backoff_min: Duration,
     pub backoff_max: Duration,
+    /// What to suggest, and which reconnects to follow.
+    pub policy: PoolPolicy,
 }
 
 /// Share counters, readable while mining.
@@ -94,9 +107,15 @@ impl PoolClient {
 
         let mut source = work.clone();
         let hit_stats = stats.clone();
+        let (rate_tx, rate_rx) = oneshot::channel();
+        let calibrate = config.policy.suggest == Suggest::Auto;
+        let (engine, threads) = (config.engine, searcher.threads());
         let searcher_thread = std::thread::Builder::new()
             .name("search".into())
             .spawn(move || {
+                if calibrate {
+                    let _ = rate_tx.send(calibrate_rate(engine, threads));
+                }
                 searcher.run(&mut source, |found| forward(&hits_tx, found, &hit_stats));
             })
             .expect("spawning the search thread");
@@ -107,6 +126,7 @@ impl PoolClient {
             work.clone(),
             search.clone(),
             hits_rx,
+            rate_rx,
             stats.clone(),
             shutdown_rx,
         ));
@@ -150,6 +170,20 @@ impl PoolClient {
     }
 }
 
+/// The hash rate of `engine` on `threads` workers, measured for [`CALIBRATION`].
+fn calibrate_rate(engine: Engine, threads: usize) -> Option<f64> {
+    match bench::measure(engine, Mode::NonceOnly, threads, CALIBRATION, |_, _| {}) {
+        Ok(m) => {
+            info!(hash_rate = m.hash_rate, "measured the hash rate");
+            Some(m.hash_rate)
+        }
+        Err(e) => {
+            warn!(error = %e, "cannot measure the hash rate: no difficulty suggested");
+            None
+        }
+    }
+}
+
 /// Queues a hit for the session without blocking the search: a full queue
 /// drops it (counted); a closed one means the client is stopping.
 fn forward(hits: &mpsc::Sender<Found<JobTag>>, found: Found<JobTag>, stats: &ShareStats) {
@@ -172,9 +206,19 @@ async fn sessions(
     work: PoolWork,
     search: SearchHandle,
     mut hits: mpsc::Receiver<Found<JobTag>>,
+    calibrated: oneshot::Receiver<Option<f64>>,
     stats: Arc<ShareStats>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    // The first suggestion needs the calibration (a closed channel: none made).
+    let mut hash_rate = if config.policy.suggest == Suggest::Auto {
+        tokio::select! {
+            rate = calibrated => rate.ok().flatten(),
+            _ = shutdown.changed() => return,
+        }
+    } else {
+        None
+    };
     let mut backoff = config.backoff_min;
     let mut index = 0usize;
     let mut redirect: Option<Endpoint> = None;
@@ -186,8 +230,24 @@ async fn sessions(
             .take()
             .unwrap_or_else(|| config.pools[index % config.pools.len()].clone());
         let started = tokio::time::Instant::now();
-        let outcome =
-            session::run(&endpoint, &work, &search, &mut hits, &stats, &mut shutdown).await;
+        let hashed_before = search.hashes();
+        let suggest = config.policy.suggestion(hash_rate);
+        let outcome = session::run(
+            &endpoint,
+            suggest,
+            &work,
+            &search,
+            &mut hits,
+            &stats,
+            &mut shutdown,
+        )
+        .await;
+        if started.elapsed() >= RATE_SESSION {
+            let rate = (search.hashes() - hashed_before) as f64 / started.elapsed().as_secs_f64();
+            if rate > 0.0 {
+                hash_rate = Some(rate);
+            }
+        }
         let wait = match outcome {
             Ok(SessionEnd::Shutdown) => return,
             Ok(SessionEnd::Reconnect { to, wait }) => {

@@ -1,6 +1,8 @@
 //! One stratum v1 connection to a pool: `mining.configure` (BIP310 version
-//! rolling), `mining.subscribe`, `mining.authorize`, then notifications in and
-//! shares out until the connection ends or the pool asks us to reconnect.
+//! rolling), `mining.subscribe`, `mining.authorize`, then (once subscribed)
+//! `mining.suggest_difficulty` if there is a difficulty to suggest, then
+//! notifications in and shares out until the connection ends or the pool asks
+//! us to reconnect.
 
 use super::client::ShareStats;
 use super::work::{JobTag, PoolWork, Session};
@@ -73,13 +75,17 @@ enum Pending {
     Configure,
     Subscribe,
     Authorize,
+    SuggestDifficulty,
     Submit,
 }
 
 /// Runs one connection until it ends. Shares arrive on `shares`; `search`
-/// is restarted whenever the work changes under it.
+/// is restarted whenever the work changes under it; `suggest` is sent as
+/// `mining.suggest_difficulty` once the pool answered the subscription.
+#[allow(clippy::too_many_arguments)]
 pub async fn run(
     endpoint: &Endpoint,
+    suggest: Option<f64>,
     work: &PoolWork,
     search: &SearchHandle,
     shares: &mut mpsc::Receiver<Found<JobTag>>,
@@ -220,7 +226,16 @@ pub async fn run(
                                 live_set.clear();
                                 subscribed = true;
                                 search.restart();
+                                if let Some(d) = suggest {
+                                    info!(difficulty = d, "suggesting a share difficulty");
+                                    let req = send(ClientRequest::SuggestDifficulty(d), Pending::SuggestDifficulty, &mut pending);
+                                    framed.send(req).await?;
+                                }
                             }
+                            Pending::SuggestDifficulty => match &resp.error {
+                                None => debug!(result = %resp.result, "suggested difficulty answered"),
+                                Some(e) => info!(error = %e, "the pool refused the suggested difficulty"),
+                            },
                             Pending::Authorize => match resp.bool_result() {
                                 Ok(true) => info!(worker = %endpoint.user, "authorized"),
                                 Ok(false) => break Err(SessionError::Unauthorized(
