@@ -86,6 +86,11 @@ struct RunArgs {
     #[arg(long, env = "MINER_SHARE_SECONDS", value_name = "SECONDS", default_value = "5", value_parser = parse_seconds)]
     share_seconds: Duration,
 
+    /// Follow a pool's `client.reconnect` to another host, taking the worker
+    /// name and password there [default: reconnect to the same pool instead].
+    #[arg(long, env = "MINER_ALLOW_RECONNECT_ELSEWHERE")]
+    allow_reconnect_elsewhere: bool,
+
     /// Seconds between status lines.
     #[arg(long, env = "MINER_STATUS_SECONDS", value_name = "SECONDS", default_value = "10", value_parser = parse_seconds)]
     status_every: Duration,
@@ -200,7 +205,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         policy: PoolPolicy {
             suggest: args.suggest_difficulty,
             share_interval: args.share_seconds,
-            ..PoolPolicy::default()
+            allow_reconnect_elsewhere: args.allow_reconnect_elsewhere,
         },
     };
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -3,7 +3,8 @@
 //! target): shares are valid, a clean job switches the miner, a dead first
 //! pool fails over to the next, a pool's absurd difficulty is floored, and a
 //! pool starting at difficulty 16384 (public-pool's default) is sent
-//! `mining.suggest_difficulty` from the miner's hash rate, on every connection.
+//! `mining.suggest_difficulty` from the miner's hash rate, on every connection;
+//! `client.reconnect` to another host takes the credentials there only when allowed.
 
 use bitcoin::block::Version;
 use bitcoin::consensus::serialize;
@@ -404,4 +405,96 @@ async fn a_pool_starting_at_16384_is_suggested_a_difficulty_from_the_hash_rate_o
             "connection {conn}: suggested {d}, expected about {expected} at {rate:.0} H/s"
         );
     }
+}
+
+/// Answers the handshake of every miner that connects, reporting each
+/// `mining.authorize` (the credentials) as `(name, user, password)`; the first
+/// connection is then sent `client.reconnect` to `to`.
+async fn redirecting_pool(
+    name: &'static str,
+    listener: TcpListener,
+    to: Option<(String, u16)>,
+    out: mpsc::UnboundedSender<(&'static str, String, Option<String>)>,
+) {
+    let mut redirect = to;
+    loop {
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut conn = Framed::new(stream, StratumCodec::default());
+        while let Some(Ok(Ok(Message::Request(req)))) = conn.next().await {
+            let call = ClientRequest::from_request(&req).expect("the miner sends valid calls");
+            let result = match call {
+                ClientRequest::Configure(_) => json!({"version-rolling": false}),
+                ClientRequest::Subscribe(_) => {
+                    json!([[["mining.notify", "1"]], hex::encode(EXTRANONCE1), 4])
+                }
+                ClientRequest::Authorize(a) => {
+                    let _ = out.send((name, a.username, a.password));
+                    json!(true)
+                }
+                _ => json!(true),
+            };
+            conn.send(Response::ok(req.id.clone(), result))
+                .await
+                .unwrap();
+            if let (Some((host, port)), true) = (&redirect, req.method == "mining.authorize") {
+                let reconnect = ServerMessage::Reconnect(Reconnect {
+                    host: Some(host.clone()),
+                    port: Some(*port),
+                    wait_secs: Some(0),
+                });
+                conn.send(reconnect.into_notification()).await.unwrap();
+                redirect = None;
+            }
+        }
+    }
+}
+
+/// Pool "a" on 127.0.0.1 sends the miner to pool "b" on 127.0.0.2, once;
+/// returns the authorizations seen, by either pool, in order.
+async fn reconnect_elsewhere(allow: bool) -> Vec<(&'static str, String, Option<String>)> {
+    let a = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let b = TcpListener::bind("127.0.0.2:0").await.unwrap();
+    let (a_port, b_port) = (
+        a.local_addr().unwrap().port(),
+        b.local_addr().unwrap().port(),
+    );
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    tokio::spawn(redirecting_pool(
+        "a",
+        a,
+        Some(("127.0.0.2".into(), b_port)),
+        tx.clone(),
+    ));
+    tokio::spawn(redirecting_pool("b", b, None, tx));
+    let mut config = config(&[a_port]);
+    config.policy = PoolPolicy {
+        suggest: Suggest::Off,
+        allow_reconnect_elsewhere: allow,
+        ..PoolPolicy::default()
+    };
+    let client = PoolClient::start(config).unwrap();
+    let mut seen = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while seen.len() < 2 {
+            seen.push(rx.recv().await.unwrap());
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("authorizations: {seen:?}"));
+    // Then it stays where it is: no more connections.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    while let Ok(more) = rx.try_recv() {
+        seen.push(more);
+    }
+    client.stop().await;
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnect_to_another_host_keeps_the_credentials_unless_allowed() {
+    let auth = |pool| (pool, "bcrt1qtest.rig".to_string(), Some("x".to_string()));
+    // Not allowed: the miner reconnects to "a"; "b" never sees the worker.
+    assert_eq!(reconnect_elsewhere(false).await, vec![auth("a"), auth("a")]);
+    // Allowed: the miner follows, credentials and all.
+    assert_eq!(reconnect_elsewhere(true).await, vec![auth("a"), auth("b")]);
 }

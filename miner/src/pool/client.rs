@@ -11,7 +11,7 @@
 //! and each session suggests the difficulty for that rate; a session that ran
 //! long enough replaces it with the rate it actually hashed at, for the next.
 
-use super::policy::{PoolPolicy, Suggest};
+use super::policy::{PoolPolicy, Reconnect, Suggest};
 use super::session::{self, Endpoint, SessionEnd};
 use super::work::{JobTag, PoolWork};
 use crate::bench;
@@ -252,17 +252,35 @@ async fn sessions(
             Ok(SessionEnd::Shutdown) => return,
             Ok(SessionEnd::Reconnect { to, wait }) => {
                 info!(?to, ?wait, "pool asked us to reconnect");
-                if let Some((host, port)) = to {
-                    redirect = Some(Endpoint {
+                let (next, wait) = match config.policy.reconnect(&endpoint, to, wait) {
+                    Reconnect::Follow(next, wait) => (next, wait),
+                    Reconnect::Refused {
                         host,
-                        port: if port == 0 { endpoint.port } else { port },
-                        ..endpoint.clone()
-                    });
+                        port,
+                        stay,
+                        wait,
+                    } => {
+                        warn!(
+                            pool = %format!("{}:{}", endpoint.host, endpoint.port),
+                            to = %format!("{host}:{port}"),
+                            "not taking our credentials to the other host the pool named \
+                             (--allow-reconnect-elsewhere allows it): reconnecting here"
+                        );
+                        (stay, wait)
+                    }
+                };
+                redirect = Some(next);
+                // A pool that keeps sending us back at once waits out the
+                // backoff as a failure would, rather than spinning us.
+                if started.elapsed() > Duration::from_secs(60) {
+                    backoff = config.backoff_min;
+                    wait
                 } else {
-                    redirect = Some(endpoint.clone());
+                    let jitter = rand::thread_rng().gen_range(0.5..1.5);
+                    let floor = backoff.mul_f64(jitter);
+                    backoff = (backoff * 2).min(config.backoff_max);
+                    wait.max(floor)
                 }
-                backoff = config.backoff_min;
-                wait
             }
             Err(e) => {
                 warn!(pool = %format!("{}:{}", endpoint.host, endpoint.port), error = %e, "pool session ended");
