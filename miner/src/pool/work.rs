@@ -253,6 +253,18 @@ impl PoolWork {
     }
 }
 
+impl PoolWork {
+    /// The next job if there is work now, without waiting (`None` otherwise,
+    /// and once closed).
+    pub fn try_next_job(&self) -> Option<(JobTag, Work)> {
+        let mut state = self.inner.0.lock().unwrap_or_else(|e| e.into_inner());
+        if state.closed {
+            return None;
+        }
+        Self::make_job(&mut state)
+    }
+}
+
 impl WorkSource for PoolWork {
     type Tag = JobTag;
 
