@@ -15,7 +15,8 @@ use miner::pool::session::{
     apply, configured_mask, subscribed, Endpoint, LiveJobs, SessionEnd, VERSION_ROLLING_MASK,
 };
 use miner::pool::work::MIN_SHARE_DIFFICULTY;
-use miner::{Engine, PoolWork, SearchHandle, Searcher, ShareTarget, Work};
+use miner::pool::PoolWork;
+use miner::{Engine, SearchHandle, Searcher, ShareTarget, Work};
 use std::sync::OnceLock;
 use stratum::{Message, ServerMessage};
 
