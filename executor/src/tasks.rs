@@ -112,6 +112,7 @@ async fn run_miner(
         threads: Some(spec.threads),
         backoff_min: Duration::from_millis(500),
         backoff_max: Duration::from_secs(30),
+        policy: Default::default(),
     };
     let client = match PoolClient::start(config) {
         Ok(client) => client,

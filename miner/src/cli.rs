@@ -12,7 +12,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use miner::bench::{self, Format, Plan};
 use miner::engine::EngineError;
-use miner::pool::{self, session::Endpoint, PoolConfig};
+use miner::pool::{self, session::Endpoint, PoolConfig, PoolPolicy, Suggest};
 use miner::search::default_threads;
 use miner::{Engine, Mode};
 use tracing_subscriber::EnvFilter;
@@ -75,6 +75,21 @@ struct RunArgs {
     /// Hashing threads [default: one per CPU].
     #[arg(long, env = "MINER_THREADS", value_name = "N")]
     threads: Option<NonZeroUsize>,
+
+    /// `mining.suggest_difficulty` to send after subscribing (and again on
+    /// every reconnect): `auto` (from the hash rate measured at start, aimed
+    /// at one share every `--share-seconds`), a difficulty, or `off`.
+    #[arg(long, env = "MINER_SUGGEST_DIFFICULTY", value_name = "auto|N|off", default_value = "auto", value_parser = parse_suggest)]
+    suggest_difficulty: Suggest,
+
+    /// Seconds between shares that `--suggest-difficulty auto` aims at.
+    #[arg(long, env = "MINER_SHARE_SECONDS", value_name = "SECONDS", default_value = "5", value_parser = parse_seconds)]
+    share_seconds: Duration,
+
+    /// Follow a pool's `client.reconnect` to another host, taking the worker
+    /// name and password there [default: reconnect to the same pool instead].
+    #[arg(long, env = "MINER_ALLOW_RECONNECT_ELSEWHERE")]
+    allow_reconnect_elsewhere: bool,
 
     /// Seconds between status lines.
     #[arg(long, env = "MINER_STATUS_SECONDS", value_name = "SECONDS", default_value = "10", value_parser = parse_seconds)]
@@ -140,6 +155,10 @@ struct BenchArgs {
     json: bool,
 }
 
+fn parse_suggest(s: &str) -> Result<Suggest, String> {
+    s.parse()
+}
+
 /// An engine name that this CPU can run.
 fn parse_engine(name: &str) -> Result<Engine, EngineError> {
     name.parse::<Engine>()?.check()
@@ -183,6 +202,11 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         threads: args.threads.map(NonZeroUsize::get),
         backoff_min: Duration::from_secs(1),
         backoff_max: Duration::from_secs(60),
+        policy: PoolPolicy {
+            suggest: args.suggest_difficulty,
+            share_interval: args.share_seconds,
+            allow_reconnect_elsewhere: args.allow_reconnect_elsewhere,
+        },
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -290,6 +314,30 @@ mod tests {
         assert!(parse_pool("stratum+tcp://host").is_err());
         assert!(parse_pool(":3333").is_err());
         assert!(parse_pool("host:99999").is_err());
+    }
+
+    #[test]
+    fn suggest_difficulty_defaults_to_auto_and_takes_a_number_or_off() {
+        let run = |extra: &[&str]| {
+            let mut argv = vec!["miner", "run", "--pool", "h:1", "--user", "u"];
+            argv.extend_from_slice(extra);
+            match Cli::try_parse_from(argv).map(|c| c.command) {
+                Ok(Command::Run(args)) => Ok((args.suggest_difficulty, args.share_seconds)),
+                Ok(other) => panic!("{other:?}"),
+                Err(e) => Err(e.to_string()),
+            }
+        };
+        assert_eq!(run(&[]), Ok((Suggest::Auto, Duration::from_secs(5))));
+        assert_eq!(
+            run(&["--suggest-difficulty", "0.1", "--share-seconds", "2"]),
+            Ok((Suggest::Fixed(0.1), Duration::from_secs(2)))
+        );
+        assert_eq!(
+            run(&["--suggest-difficulty", "off"]).map(|r| r.0),
+            Ok(Suggest::Off)
+        );
+        let err = run(&["--suggest-difficulty=-3"]).unwrap_err();
+        assert!(err.contains("auto, off or a positive difficulty"), "{err}");
     }
 
     #[test]

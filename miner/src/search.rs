@@ -15,7 +15,10 @@
 //! A [`SearchHandle`] (cheap to clone, `Send + Sync`) controls a searcher
 //! from any thread, e.g. a tokio task: `restart` when a new job arrives,
 //! `stop` to end the run, and per-worker hash counters to read at any time.
-//! Hits go to the callback given to `run`, tagged with the job they belong to.
+//! Hits go to the callback given to `run`, tagged with the job they belong to,
+//! at most [`MAX_HITS_PER_CHUNK`] per chunk: a target so easy that more meet
+//! it (a pool's `set_difficulty 1e-300`) cannot flood the caller; the excess
+//! is counted ([`SearchHandle::hits_dropped`]), not reported.
 
 use std::num::NonZeroUsize;
 use std::ops::Range;
@@ -35,6 +38,10 @@ const FIRST_CHUNK: u64 = 4 * 1024;
 /// Bounds on a chunk's size; chunks are also multiples of the engine's lanes.
 const MIN_CHUNK: u64 = 64;
 const MAX_CHUNK: u64 = 256 * 1024;
+/// Hits reported per chunk at most; the rest are counted as dropped. A chunk
+/// is at most [`MAX_CHUNK`] nonces (times the versions of a version set), so
+/// a target worth searching (a few hits per chunk at the most) never meets it.
+pub const MAX_HITS_PER_CHUNK: usize = 256;
 /// Stack for each worker: unoptimised builds of the unrolled SIMD kernels
 /// need more than the default 2 MiB.
 const WORKER_STACK: usize = 8 << 20;
@@ -146,6 +153,8 @@ struct Shared {
     stop: AtomicBool,
     /// Nonces hashed by each worker, on its own cache line.
     hashed: Box<[CachePadded<AtomicU64>]>,
+    /// Hits not reported because their chunk had more than [`MAX_HITS_PER_CHUNK`].
+    dropped: AtomicU64,
 }
 
 impl Shared {
@@ -183,6 +192,12 @@ impl SearchHandle {
             .iter()
             .map(|c| c.load(Ordering::Relaxed))
             .sum()
+    }
+
+    /// Hits not reported because a chunk had more than [`MAX_HITS_PER_CHUNK`],
+    /// over the searcher's lifetime.
+    pub fn hits_dropped(&self) -> u64 {
+        self.shared.dropped.load(Ordering::Relaxed)
     }
 
     /// Headers hashed so far by each worker, over the searcher's lifetime.
@@ -224,6 +239,7 @@ impl Searcher {
             generation: AtomicU64::new(0),
             stop: AtomicBool::new(false),
             hashed: (0..threads).map(|_| Default::default()).collect(),
+            dropped: AtomicU64::new(0),
         });
         Ok(Self {
             engine,
@@ -341,7 +357,9 @@ impl<T: Clone, F: Fn(Found<T>)> JobRun<'_, T, F> {
                     candidates.clear();
                     self.engine.candidates(job, start..stop, &mut candidates);
                     counter.fetch_add(stop - start, Ordering::Relaxed);
-                    for hit in engine::confirm(job, &candidates) {
+                    let hits = engine::confirm(job, &candidates);
+                    self.count_dropped(hits.len());
+                    for hit in hits.into_iter().take(MAX_HITS_PER_CHUNK) {
                         self.report(hit, None);
                     }
                 }
@@ -349,7 +367,9 @@ impl<T: Clone, F: Fn(Found<T>)> JobRun<'_, T, F> {
                     rolled.clear();
                     self.engine.rolled_candidates(job, start..stop, &mut rolled);
                     counter.fetch_add((stop - start) * versions, Ordering::Relaxed);
-                    for hit in engine::confirm_rolled(job, &rolled) {
+                    let hits = engine::confirm_rolled(job, &rolled);
+                    self.count_dropped(hits.len());
+                    for hit in hits.into_iter().take(MAX_HITS_PER_CHUNK) {
                         self.report(hit.hit, Some(hit.version));
                     }
                 }
@@ -362,6 +382,15 @@ impl<T: Clone, F: Fn(Found<T>)> JobRun<'_, T, F> {
 }
 
 impl<T: Clone, F: Fn(Found<T>)> JobRun<'_, T, F> {
+    /// Counts the hits of a chunk of `hits` beyond [`MAX_HITS_PER_CHUNK`].
+    fn count_dropped(&self, hits: usize) {
+        if let Some(excess) = hits.checked_sub(MAX_HITS_PER_CHUNK).filter(|&n| n > 0) {
+            self.shared
+                .dropped
+                .fetch_add(excess as u64, Ordering::Relaxed);
+        }
+    }
+
     fn report(&self, hit: Hit, version: Option<u32>) {
         (self.on_hit)(Found {
             tag: self.tag.clone(),
@@ -478,6 +507,33 @@ mod tests {
     }
 
     #[test]
+    fn a_target_every_hash_meets_reports_a_bounded_number_of_hits_per_chunk() {
+        // Every hash meets the easiest target. One worker's first chunk is
+        // FIRST_CHUNK nonces (rounded to lanes): nearly the whole range, so one
+        // chunk of ~4096 hits, and the few nonces left over in a second chunk.
+        let every = ShareTarget::new(Target::from_be_bytes([0xff; 32]));
+        for engine in engines() {
+            let mut searcher = Searcher::new(engine, Some(1))
+                .unwrap()
+                .with_nonce_range(0..FIRST_CHUNK);
+            let handle = searcher.handle();
+            let reported = Mutex::new(Vec::new());
+            let mut once = Some(((), Job::new(header(5), every)));
+            searcher.run(&mut || once.take(), |f| reported.lock().unwrap().push(f));
+            let reported = reported.into_inner().unwrap().len() as u64;
+            let first = round_to_lanes(FIRST_CHUNK, engine.lanes());
+            let rest = FIRST_CHUNK - first;
+            assert_eq!(reported, MAX_HITS_PER_CHUNK as u64 + rest, "{engine}");
+            assert_eq!(
+                handle.hits_dropped(),
+                first - MAX_HITS_PER_CHUNK as u64,
+                "{engine}"
+            );
+            assert_eq!(handle.hashes(), FIRST_CHUNK, "{engine}");
+        }
+    }
+
+    #[test]
     fn counters_add_up_to_the_nonces_hashed() {
         let range = 100..20_100;
         let mut searcher = Searcher::new(Engine::best(), Some(2))
@@ -524,10 +580,14 @@ mod tests {
         let handle = searcher.handle();
         let (thread, jobs) = spawn_endless(searcher);
         jobs.recv().unwrap();
-        // Let the workers settle into their timed chunk sizes.
+        // Let the workers settle into their timed chunk sizes (on a loaded
+        // machine their first chunk may take longer than that).
         std::thread::sleep(Duration::from_millis(150));
-        let hashed = handle.hashes();
-        assert!(hashed > 0);
+        let waited = Instant::now();
+        while handle.hashes() == 0 {
+            assert!(waited.elapsed() < Duration::from_secs(10), "nothing hashed");
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let asked = Instant::now();
         handle.stop();
         while !thread.is_finished() {

@@ -1,17 +1,35 @@
 //! The mining client: the search runs on its own thread against [`PoolWork`],
 //! while sessions to the configured pools run one at a time on tokio, failing
 //! over to the next pool with exponential backoff and jitter.
+//!
+//! Hits go from the search thread to the session through a bounded queue of
+//! [`HIT_QUEUE`]: the search never blocks on it, and a hit that finds it full
+//! is counted as dropped ([`ShareStats::dropped`]) rather than held in memory.
+//!
+//! With `--suggest-difficulty auto` the search thread first measures the
+//! engine's hash rate for [`CALIBRATION`] (the benchmark's search, nonce-only),
+//! and each session suggests the difficulty for that rate; a session that ran
+//! long enough replaces it with the rate it actually hashed at, for the next.
 
+use super::policy::{PoolPolicy, Reconnect, Suggest};
 use super::session::{self, Endpoint, SessionEnd};
 use super::work::{JobTag, PoolWork};
+use crate::bench;
 use crate::engine::{Engine, Mode};
 use crate::search::{Found, SearchError, SearchHandle, Searcher};
 use rand::Rng;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{info, warn};
+
+/// Hits queued between the search and the session at most.
+pub const HIT_QUEUE: usize = 1024;
+/// How long the hash rate is measured before mining, for `--suggest-difficulty auto`.
+pub const CALIBRATION: Duration = Duration::from_millis(300);
+/// A session at least this long measures the hash rate suggested from then on.
+const RATE_SESSION: Duration = Duration::from_secs(10);
 
 /// What `miner run` was asked to do.
 #[derive(Clone, Debug)]
@@ -23,6 +41,8 @@ pub struct PoolConfig {
     /// First and largest wait between failed connection attempts.
     pub backoff_min: Duration,
     pub backoff_max: Duration,
+    /// What to suggest, and which reconnects to follow.
+    pub policy: PoolPolicy,
 }
 
 /// Share counters, readable while mining.
@@ -32,6 +52,7 @@ pub struct ShareStats {
     accepted: AtomicU64,
     rejected: AtomicU64,
     stale: AtomicU64,
+    dropped: AtomicU64,
 }
 
 impl ShareStats {
@@ -47,6 +68,10 @@ impl ShareStats {
     }
     pub(crate) fn stale(&self) {
         self.stale.fetch_add(1, Ordering::Relaxed);
+    }
+    /// Hits not submitted because the queue to the session was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
     }
     /// `(submitted, accepted, rejected, dropped as stale before submission)`.
     pub fn snapshot(&self) -> (u64, u64, u64, u64) {
@@ -77,17 +102,21 @@ impl PoolClient {
         let search = searcher.handle();
         let work = PoolWork::for_engine(config.engine);
         let stats = Arc::new(ShareStats::default());
-        let (hits_tx, hits_rx) = mpsc::unbounded_channel::<Found<JobTag>>();
+        let (hits_tx, hits_rx) = mpsc::channel::<Found<JobTag>>(HIT_QUEUE);
         let (shutdown, shutdown_rx) = watch::channel(false);
 
         let mut source = work.clone();
+        let hit_stats = stats.clone();
+        let (rate_tx, rate_rx) = oneshot::channel();
+        let calibrate = config.policy.suggest == Suggest::Auto;
+        let (engine, threads) = (config.engine, searcher.threads());
         let searcher_thread = std::thread::Builder::new()
             .name("search".into())
             .spawn(move || {
-                searcher.run(&mut source, |found| {
-                    // A closed channel means the client is stopping.
-                    let _ = hits_tx.send(found);
-                });
+                if calibrate {
+                    let _ = rate_tx.send(calibrate_rate(engine, threads));
+                }
+                searcher.run(&mut source, |found| forward(&hits_tx, found, &hit_stats));
             })
             .expect("spawning the search thread");
 
@@ -97,6 +126,7 @@ impl PoolClient {
             work.clone(),
             search.clone(),
             hits_rx,
+            rate_rx,
             stats.clone(),
             shutdown_rx,
         ));
@@ -140,16 +170,55 @@ impl PoolClient {
     }
 }
 
+/// The hash rate of `engine` on `threads` workers, measured for [`CALIBRATION`].
+fn calibrate_rate(engine: Engine, threads: usize) -> Option<f64> {
+    match bench::measure(engine, Mode::NonceOnly, threads, CALIBRATION, |_, _| {}) {
+        Ok(m) => {
+            info!(hash_rate = m.hash_rate, "measured the hash rate");
+            Some(m.hash_rate)
+        }
+        Err(e) => {
+            warn!(error = %e, "cannot measure the hash rate: no difficulty suggested");
+            None
+        }
+    }
+}
+
+/// Queues a hit for the session without blocking the search: a full queue
+/// drops it (counted); a closed one means the client is stopping.
+fn forward(hits: &mpsc::Sender<Found<JobTag>>, found: Found<JobTag>, stats: &ShareStats) {
+    if let Err(mpsc::error::TrySendError::Full(found)) = hits.try_send(found) {
+        let dropped = stats.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+        if dropped.is_power_of_two() {
+            warn!(
+                dropped,
+                job = %found.tag.job_id,
+                "the pool connection is not keeping up with the hits: dropping them"
+            );
+        }
+    }
+}
+
 /// Runs sessions until shutdown: the pools in order, each failure waiting
 /// longer (with jitter) before the next attempt; a good session resets it.
 async fn sessions(
     config: PoolConfig,
     work: PoolWork,
     search: SearchHandle,
-    mut hits: mpsc::UnboundedReceiver<Found<JobTag>>,
+    mut hits: mpsc::Receiver<Found<JobTag>>,
+    calibrated: oneshot::Receiver<Option<f64>>,
     stats: Arc<ShareStats>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    // The first suggestion needs the calibration (a closed channel: none made).
+    let mut hash_rate = if config.policy.suggest == Suggest::Auto {
+        tokio::select! {
+            rate = calibrated => rate.ok().flatten(),
+            _ = shutdown.changed() => return,
+        }
+    } else {
+        None
+    };
     let mut backoff = config.backoff_min;
     let mut index = 0usize;
     let mut redirect: Option<Endpoint> = None;
@@ -161,23 +230,57 @@ async fn sessions(
             .take()
             .unwrap_or_else(|| config.pools[index % config.pools.len()].clone());
         let started = tokio::time::Instant::now();
-        let outcome =
-            session::run(&endpoint, &work, &search, &mut hits, &stats, &mut shutdown).await;
+        let hashed_before = search.hashes();
+        let suggest = config.policy.suggestion(hash_rate);
+        let outcome = session::run(
+            &endpoint,
+            suggest,
+            &work,
+            &search,
+            &mut hits,
+            &stats,
+            &mut shutdown,
+        )
+        .await;
+        if started.elapsed() >= RATE_SESSION {
+            let rate = (search.hashes() - hashed_before) as f64 / started.elapsed().as_secs_f64();
+            if rate > 0.0 {
+                hash_rate = Some(rate);
+            }
+        }
         let wait = match outcome {
             Ok(SessionEnd::Shutdown) => return,
             Ok(SessionEnd::Reconnect { to, wait }) => {
                 info!(?to, ?wait, "pool asked us to reconnect");
-                if let Some((host, port)) = to {
-                    redirect = Some(Endpoint {
+                let (next, wait) = match config.policy.reconnect(&endpoint, to, wait) {
+                    Reconnect::Follow(next, wait) => (next, wait),
+                    Reconnect::Refused {
                         host,
-                        port: if port == 0 { endpoint.port } else { port },
-                        ..endpoint.clone()
-                    });
+                        port,
+                        stay,
+                        wait,
+                    } => {
+                        warn!(
+                            pool = %format!("{}:{}", endpoint.host, endpoint.port),
+                            to = %format!("{host}:{port}"),
+                            "not taking our credentials to the other host the pool named \
+                             (--allow-reconnect-elsewhere allows it): reconnecting here"
+                        );
+                        (stay, wait)
+                    }
+                };
+                redirect = Some(next);
+                // A pool that keeps sending us back at once waits out the
+                // backoff as a failure would, rather than spinning us.
+                if started.elapsed() > Duration::from_secs(60) {
+                    backoff = config.backoff_min;
+                    wait
                 } else {
-                    redirect = Some(endpoint.clone());
+                    let jitter = rand::thread_rng().gen_range(0.5..1.5);
+                    let floor = backoff.mul_f64(jitter);
+                    backoff = (backoff * 2).min(config.backoff_max);
+                    wait.max(floor)
                 }
-                backoff = config.backoff_min;
-                wait
             }
             Err(e) => {
                 warn!(pool = %format!("{}:{}", endpoint.host, endpoint.port), error = %e, "pool session ended");
@@ -213,10 +316,12 @@ pub async fn run(config: PoolConfig, every: Duration) -> Result<(), SearchError>
                 let rate = (now.0 - last.0) as f64 / (now.1 - last.1).as_secs_f64();
                 last = now;
                 let (submitted, accepted, rejected, stale) = client.stats.snapshot();
+                let dropped = client.stats.dropped() + client.search.hits_dropped();
                 eprintln!(
-                    "{:.2} MH/s ({})  shares: {accepted} accepted, {rejected} rejected, {submitted} submitted, {stale} stale",
+                    "{:.2} MH/s ({})  shares: {accepted} accepted, {rejected} rejected, {submitted} submitted, {stale} stale{}",
                     rate / 1e6,
                     client.mode_description(),
+                    if dropped > 0 { format!(", {dropped} dropped") } else { String::new() },
                 );
             }
         }
@@ -224,4 +329,51 @@ pub async fn run(config: PoolConfig, every: Duration) -> Result<(), SearchError>
     info!("stopping");
     client.stop().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Hit;
+
+    fn found(n: u32) -> Found<JobTag> {
+        Found {
+            tag: JobTag {
+                epoch: 1,
+                job_id: "j".into(),
+                extranonce2: vec![0; 4],
+                ntime: 0,
+                version_bits: None,
+                job_version: 0x2000_0000,
+                version_mask: 0,
+            },
+            job: 1,
+            hit: Hit {
+                nonce: n,
+                hash: [0; 32],
+            },
+            version: None,
+        }
+    }
+
+    #[test]
+    fn a_full_hit_queue_drops_and_counts_instead_of_growing() {
+        let (tx, mut rx) = mpsc::channel(2);
+        let stats = ShareStats::default();
+        for n in 0..5 {
+            forward(&tx, found(n), &stats);
+        }
+        assert_eq!(stats.dropped(), 3);
+        assert_eq!(rx.try_recv().unwrap().hit.nonce, 0);
+        assert_eq!(rx.try_recv().unwrap().hit.nonce, 1);
+        assert!(rx.try_recv().is_err());
+        // Room again: queued, not dropped.
+        forward(&tx, found(9), &stats);
+        assert_eq!(rx.try_recv().unwrap().hit.nonce, 9);
+        assert_eq!(stats.dropped(), 3);
+        // A closed queue (the client stopping) is not a drop.
+        drop(rx);
+        forward(&tx, found(10), &stats);
+        assert_eq!(stats.dropped(), 3);
+    }
 }

@@ -1,6 +1,12 @@
 //! One stratum v1 connection to a pool: `mining.configure` (BIP310 version
-//! rolling), `mining.subscribe`, `mining.authorize`, then notifications in and
-//! shares out until the connection ends or the pool asks us to reconnect.
+//! rolling), `mining.subscribe`, `mining.authorize`, then (once subscribed)
+//! `mining.suggest_difficulty` if there is a difficulty to suggest, then
+//! notifications in and shares out until the connection ends or the pool asks
+//! us to reconnect.
+//!
+//! What the pool's messages do to the work is plain functions without I/O
+//! ([`configured_mask`], [`subscribed`], [`apply`] with the [`LiveJobs`]), so
+//! that the fuzz target `miner_wire` drives the same code as a connection.
 
 use super::client::ShareStats;
 use super::work::{JobTag, PoolWork, Session};
@@ -73,16 +79,20 @@ enum Pending {
     Configure,
     Subscribe,
     Authorize,
+    SuggestDifficulty,
     Submit,
 }
 
 /// Runs one connection until it ends. Shares arrive on `shares`; `search`
-/// is restarted whenever the work changes under it.
+/// is restarted whenever the work changes under it; `suggest` is sent as
+/// `mining.suggest_difficulty` once the pool answered the subscription.
+#[allow(clippy::too_many_arguments)]
 pub async fn run(
     endpoint: &Endpoint,
+    suggest: Option<f64>,
     work: &PoolWork,
     search: &SearchHandle,
-    shares: &mut mpsc::UnboundedReceiver<Found<JobTag>>,
+    shares: &mut mpsc::Receiver<Found<JobTag>>,
     stats: &ShareStats,
     shutdown: &mut tokio::sync::watch::Receiver<bool>,
 ) -> Result<SessionEnd, SessionError> {
@@ -130,8 +140,7 @@ pub async fn run(
 
     let mut version_mask = 0u32;
     let mut subscribed = false;
-    let mut live_jobs: VecDeque<String> = VecDeque::new();
-    let mut live_set: HashSet<String> = HashSet::new();
+    let mut live = LiveJobs::default();
     let result = loop {
         tokio::select! {
             changed = shutdown.changed() => {
@@ -142,17 +151,18 @@ pub async fn run(
             found = shares.recv() => {
                 let Some(found) = found else { break Ok(SessionEnd::Shutdown) };
                 let tag = &found.tag;
-                if tag.epoch != work.epoch() || !live_set.contains(&tag.job_id) {
+                if tag.epoch != work.epoch() || !live.contains(&tag.job_id) {
                     stats.stale();
                     debug!(job = %tag.job_id, "dropping a share for work the pool no longer has");
                     continue;
                 }
                 // Never a version outside what the pool granted: the job's
-                // mask, and the session's (a `set_version_mask` may narrow it).
+                // mask, and the current one (a `set_version_mask` may narrow it).
+                let mask_now = work.version_mask();
                 let version_bits = match tag.version_bits_for(found.version) {
-                    Ok(bits) if bits.unwrap_or(0) & !version_mask == 0 => bits,
+                    Ok(bits) if bits.unwrap_or(0) & !mask_now == 0 => bits,
                     Ok(bits) => {
-                        warn!(bits = format_args!("{:08x}", bits.unwrap_or(0)), mask = format_args!("{version_mask:08x}"), "dropping a share whose version bits the pool no longer allows");
+                        warn!(bits = format_args!("{:08x}", bits.unwrap_or(0)), mask = format_args!("{mask_now:08x}"), "dropping a share whose version bits the pool no longer allows");
                         stats.stale();
                         continue;
                     }
@@ -202,24 +212,18 @@ pub async fn run(
                                 }
                             }
                             Pending::Subscribe => {
-                                let sub = subscription(&resp)?;
-                                info!(
-                                    extranonce1 = %hex::encode(&sub.extranonce1),
-                                    extranonce2_size = sub.extranonce2_size,
-                                    version_mask = format_args!("{version_mask:08x}"),
-                                    "subscribed"
-                                );
-                                work.set_session(Session {
-                                    extranonce1: sub.extranonce1,
-                                    extranonce2_size: sub.extranonce2_size,
-                                    version_mask,
-                                });
-                                info!(mode = %work.mode(), "search mode");
-                                live_jobs.clear();
-                                live_set.clear();
+                                self::subscribed(&resp, version_mask, work, search, &mut live)?;
                                 subscribed = true;
-                                search.restart();
+                                if let Some(d) = suggest {
+                                    info!(difficulty = d, "suggesting a share difficulty");
+                                    let req = send(ClientRequest::SuggestDifficulty(d), Pending::SuggestDifficulty, &mut pending);
+                                    framed.send(req).await?;
+                                }
                             }
+                            Pending::SuggestDifficulty => match &resp.error {
+                                None => debug!(result = %resp.result, "suggested difficulty answered"),
+                                Some(e) => info!(error = %e, "the pool refused the suggested difficulty"),
+                            },
                             Pending::Authorize => match resp.bool_result() {
                                 Ok(true) => info!(worker = %endpoint.user, "authorized"),
                                 Ok(false) => break Err(SessionError::Unauthorized(
@@ -237,7 +241,7 @@ pub async fn run(
                     Message::Notification(n) => {
                         match ServerMessage::from_notification(&n) {
                             Ok(msg) => {
-                                if let Some(end) = apply(msg, work, search, &mut live_jobs, &mut live_set) {
+                                if let Some(end) = apply(msg, work, search, &mut live) {
                                     break Ok(end);
                                 }
                             }
@@ -253,7 +257,7 @@ pub async fn run(
                             ),
                             _ => match ServerMessage::parse(&req.method, &req.params) {
                                 Ok(msg) => {
-                                    let end = apply(msg, work, search, &mut live_jobs, &mut live_set);
+                                    let end = apply(msg, work, search, &mut live);
                                     framed.send(Response::ok(req.id.clone(), Value::Bool(true))).await?;
                                     if let Some(end) = end {
                                         break Ok(end);
@@ -274,39 +278,107 @@ pub async fn run(
     result
 }
 
+/// The job ids shares may still be submitted for: the last [`LIVE_JOBS`]
+/// since the last clean job.
+#[derive(Debug, Default)]
+pub struct LiveJobs {
+    order: VecDeque<String>,
+    set: HashSet<String>,
+}
+
+impl LiveJobs {
+    pub fn contains(&self, job_id: &str) -> bool {
+        self.set.contains(job_id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+
+    fn clear(&mut self) {
+        self.order.clear();
+        self.set.clear();
+    }
+
+    /// A new job: the oldest one is forgotten once there are [`LIVE_JOBS`].
+    fn push(&mut self, job_id: &str) {
+        if self.set.contains(job_id) {
+            return;
+        }
+        if self.order.len() == LIVE_JOBS {
+            if let Some(old) = self.order.pop_front() {
+                self.set.remove(&old);
+            }
+        }
+        self.order.push_back(job_id.to_owned());
+        self.set.insert(job_id.to_owned());
+    }
+}
+
+/// The pool's answer to `mining.subscribe`: a new session of work with the
+/// mask `mining.configure` granted, or the error that ends the connection.
+pub fn subscribed(
+    resp: &Response,
+    version_mask: u32,
+    work: &PoolWork,
+    search: &SearchHandle,
+    live: &mut LiveJobs,
+) -> Result<(), SessionError> {
+    let sub = subscription(resp)?;
+    info!(
+        extranonce1 = %hex::encode(&sub.extranonce1),
+        extranonce2_size = sub.extranonce2_size,
+        version_mask = format_args!("{version_mask:08x}"),
+        "subscribed"
+    );
+    work.set_session(Session {
+        extranonce1: sub.extranonce1,
+        extranonce2_size: sub.extranonce2_size,
+        version_mask,
+    });
+    info!(mode = %work.mode(), "search mode");
+    live.clear();
+    search.restart();
+    Ok(())
+}
+
 /// Applies a pool message to the work; returns how to end the session, if it says so.
-fn apply(
+pub fn apply(
     msg: ServerMessage,
     work: &PoolWork,
     search: &SearchHandle,
-    live_jobs: &mut VecDeque<String>,
-    live_set: &mut HashSet<String>,
+    live: &mut LiveJobs,
 ) -> Option<SessionEnd> {
     match msg {
         ServerMessage::Notify(notify) => {
             debug!(job = %notify.job_id, clean = notify.clean_jobs, "new job");
             if notify.clean_jobs {
-                live_jobs.clear();
-                live_set.clear();
+                live.clear();
             }
-            if live_jobs.len() == LIVE_JOBS {
-                if let Some(old) = live_jobs.pop_front() {
-                    live_set.remove(&old);
-                }
-            }
-            live_jobs.push_back(notify.job_id.clone());
-            live_set.insert(notify.job_id.clone());
+            live.push(&notify.job_id);
             work.set_notify(notify);
             search.restart();
         }
         ServerMessage::SetDifficulty(d) => {
-            info!(difficulty = d, "share difficulty");
-            work.set_difficulty(d);
+            let mined = work.set_difficulty(d);
+            if mined == d {
+                info!(difficulty = d, "share difficulty");
+            } else {
+                warn!(
+                    asked = d,
+                    mined, "the pool's share difficulty is below the floor: mining at the floor"
+                );
+            }
+            // The current notify's next jobs get the new target at once.
+            search.restart();
         }
         ServerMessage::SetExtranonce(x) => {
             work.set_extranonce(x.extranonce1, x.extranonce2_size);
-            live_jobs.clear();
-            live_set.clear();
+            live.clear();
             search.restart();
         }
         ServerMessage::SetVersionMask(mask) => work.set_version_mask(mask),
@@ -322,8 +394,9 @@ fn apply(
     None
 }
 
-/// The mask the pool granted in its `mining.configure` answer (0 if none).
-fn configured_mask(resp: &Response) -> u32 {
+/// The mask the pool granted in its `mining.configure` answer (0 if none),
+/// within the bits we asked for.
+pub fn configured_mask(resp: &Response) -> u32 {
     if resp.error.is_some() {
         return 0;
     }
@@ -340,4 +413,38 @@ fn subscription(resp: &Response) -> Result<SubscribeResult, SessionError> {
         return Err(SessionError::Subscribe(e.to_string()));
     }
     SubscribeResult::from_value(&resp.result).map_err(|e| SessionError::Subscribe(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn live_jobs_keep_the_last_sixteen_once_each() {
+        let mut live = LiveJobs::default();
+        for i in 0..40 {
+            live.push(&format!("j{i}"));
+            live.push(&format!("j{i}"));
+        }
+        assert_eq!(live.len(), LIVE_JOBS);
+        assert!(!live.contains("j23") && live.contains("j24") && live.contains("j39"));
+        // A repeated id does not push out an older one.
+        live.push("j39");
+        assert!(live.contains("j24"));
+        live.clear();
+        assert!(live.is_empty() && !live.contains("j39"));
+    }
+
+    #[test]
+    fn configured_masks_stay_inside_what_we_asked_for() {
+        let granted = |mask: &str| {
+            let result = serde_json::json!({"version-rolling": true, "version-rolling.mask": mask});
+            configured_mask(&Response::ok(Id::Num(1), result))
+        };
+        assert_eq!(granted("ffffffff"), VERSION_ROLLING_MASK);
+        assert_eq!(granted("00006000"), 0x6000);
+        assert_eq!(granted("e0000000"), 0);
+        let refused = serde_json::json!({"version-rolling": false});
+        assert_eq!(configured_mask(&Response::ok(Id::Num(1), refused)), 0);
+    }
 }

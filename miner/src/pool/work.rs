@@ -7,7 +7,13 @@
 //! patterns: 2 bits for every engine here), each job is a set of that many
 //! versions of one header ([`Work::Versions`]); otherwise one header
 //! ([`Work::Nonces`]), each with its own version bits when the pool allows.
+//!
+//! Nothing the pool sends is trusted to be sane: the share difficulty is
+//! floored at [`MIN_SHARE_DIFFICULTY`] (a `set_difficulty 1e-300` would make
+//! every hash a share), and every version mask is ANDed with BIP320's
+//! general-purpose bits [`VERSION_ROLLING_MASK`].
 
+use super::session::VERSION_ROLLING_MASK;
 use crate::engine::{Engine, Job, Mode, RolledJob};
 use crate::search::{Work, WorkSource};
 use crate::target::ShareTarget;
@@ -80,6 +86,10 @@ pub struct PoolWork {
 
 /// Difficulty used until the pool sends `mining.set_difficulty` (the stratum default).
 pub const DEFAULT_DIFFICULTY: f64 = 1.0;
+/// The easiest share difficulty mined, whatever the pool asks for: 2^16 hashes
+/// a share (some 300 shares a second at 20 MH/s). A share found at this target
+/// also meets any easier one the pool set, so nothing valid is lost.
+pub const MIN_SHARE_DIFFICULTY: f64 = 1.0 / 65_536.0;
 /// Version bits rolled per extranonce2 at most (2^16 nonce spaces).
 const MAX_VERSION_ROLLS: u64 = 1 << 16;
 
@@ -111,8 +121,10 @@ impl PoolWork {
         ready.notify_all();
     }
 
-    /// A new connection's extranonce and version mask; drops the old work.
-    pub fn set_session(&self, session: Session) {
+    /// A new connection's extranonce and version mask (ANDed with
+    /// [`VERSION_ROLLING_MASK`]); drops the old work.
+    pub fn set_session(&self, mut session: Session) {
+        session.version_mask &= VERSION_ROLLING_MASK;
         self.update(|s| {
             s.session = Some(session);
             s.notify = None;
@@ -133,17 +145,28 @@ impl PoolWork {
         });
     }
 
+    /// `mining.set_version_mask`: only bits inside [`VERSION_ROLLING_MASK`]
+    /// are ever rolled, whatever the pool sends.
     pub fn set_version_mask(&self, mask: u32) {
         self.update(|s| {
             if let Some(session) = &mut s.session {
-                session.version_mask = mask;
+                session.version_mask = mask & VERSION_ROLLING_MASK;
             }
         });
     }
 
-    /// `mining.set_difficulty`: applies to the jobs made from now on.
-    pub fn set_difficulty(&self, difficulty: f64) {
-        self.update(|s| s.difficulty = Some(difficulty));
+    /// The version mask jobs are rolled in now (0: none, or no session).
+    pub fn version_mask(&self) -> u32 {
+        let state = self.inner.0.lock().unwrap_or_else(|e| e.into_inner());
+        state.session.as_ref().map_or(0, |s| s.version_mask)
+    }
+
+    /// `mining.set_difficulty`: applies to the jobs made from now on, floored
+    /// at [`MIN_SHARE_DIFFICULTY`]. Returns the difficulty mined.
+    pub fn set_difficulty(&self, difficulty: f64) -> f64 {
+        let mined = share_difficulty(difficulty);
+        self.update(|s| s.difficulty = Some(mined));
+        mined
     }
 
     /// A new `mining.notify`: the next job comes from it.
@@ -175,9 +198,9 @@ impl PoolWork {
     /// Builds the next job, or `None` when there is no work yet.
     fn make_job(state: &mut State) -> Option<(JobTag, Work)> {
         let (session, notify) = (state.session.as_ref()?, state.notify.as_ref()?);
-        let difficulty = state.difficulty.unwrap_or(DEFAULT_DIFFICULTY);
+        let difficulty = share_difficulty(state.difficulty.unwrap_or(DEFAULT_DIFFICULTY));
         let target = ShareTarget::from_difficulty(difficulty)
-            .unwrap_or_else(|_| ShareTarget::from_difficulty(DEFAULT_DIFFICULTY).unwrap());
+            .expect("share_difficulty is finite and positive");
         let mask = session.version_mask;
         let rolled = mode_for(mask, state.versions) == Mode::VersionRolling;
         // A job takes one version pattern, or a set of `versions` of them.
@@ -230,6 +253,18 @@ impl PoolWork {
     }
 }
 
+impl PoolWork {
+    /// The next job if there is work now, without waiting (`None` otherwise,
+    /// and once closed).
+    pub fn try_next_job(&self) -> Option<(JobTag, Work)> {
+        let mut state = self.inner.0.lock().unwrap_or_else(|e| e.into_inner());
+        if state.closed {
+            return None;
+        }
+        Self::make_job(&mut state)
+    }
+}
+
 impl WorkSource for PoolWork {
     type Tag = JobTag;
 
@@ -246,6 +281,17 @@ impl WorkSource for PoolWork {
             }
             state = ready.wait(state).unwrap_or_else(|e| e.into_inner());
         }
+    }
+}
+
+/// The difficulty mined for a pool's `difficulty`: at least
+/// [`MIN_SHARE_DIFFICULTY`]; [`DEFAULT_DIFFICULTY`] for a value that is no
+/// difficulty at all (NaN, infinite, not positive).
+pub fn share_difficulty(difficulty: f64) -> f64 {
+    if difficulty.is_finite() && difficulty > 0.0 {
+        difficulty.max(MIN_SHARE_DIFFICULTY)
+    } else {
+        DEFAULT_DIFFICULTY
     }
 }
 
@@ -338,6 +384,55 @@ mod tests {
         assert_eq!(header.merkle_root, root);
         assert_eq!(header.time, n.ntime);
         assert_eq!(*j2.target(), ShareTarget::from_difficulty(0.5).unwrap());
+    }
+
+    #[test]
+    fn an_absurdly_low_difficulty_is_floored() {
+        let mut work = PoolWork::new();
+        work.set_session(session(0));
+        work.set_notify(notify("j1", true));
+        let floor = ShareTarget::from_difficulty(MIN_SHARE_DIFFICULTY).unwrap();
+        for asked in [1e-300, f64::MIN_POSITIVE, 1e-9, MIN_SHARE_DIFFICULTY / 2.0] {
+            assert_eq!(work.set_difficulty(asked), MIN_SHARE_DIFFICULTY);
+            let (_, Work::Nonces(job)) = work.next_job().unwrap() else {
+                panic!("rolled work")
+            };
+            assert_eq!(*job.target(), floor, "{asked}");
+        }
+        // At or above the floor, the pool's difficulty is mined as sent.
+        assert_eq!(work.set_difficulty(0.001), 0.001);
+        let (_, Work::Nonces(job)) = work.next_job().unwrap() else {
+            panic!("rolled work")
+        };
+        assert_eq!(*job.target(), ShareTarget::from_difficulty(0.001).unwrap());
+        assert_eq!(share_difficulty(f64::NAN), DEFAULT_DIFFICULTY);
+        assert_eq!(share_difficulty(-1.0), DEFAULT_DIFFICULTY);
+    }
+
+    #[test]
+    fn version_masks_are_anded_with_bip320_bits() {
+        let mut work = PoolWork::new();
+        // A pool granting every bit: only 1fffe000 is rolled.
+        work.set_session(session(0xffff_ffff));
+        assert_eq!(work.version_mask(), VERSION_ROLLING_MASK);
+        work.set_notify(notify("j1", true));
+        for _ in 0..64 {
+            let (tag, _) = work.next_job().unwrap();
+            assert_eq!(tag.version_mask, VERSION_ROLLING_MASK);
+            assert_eq!(tag.version_bits.unwrap() & !VERSION_ROLLING_MASK, 0);
+        }
+        // And a later set_version_mask with bits outside it.
+        work.set_version_mask(0xe000_1fff | 0x0000_6000);
+        assert_eq!(work.version_mask(), 0x0000_6000);
+        work.set_notify(notify("j2", true));
+        for _ in 0..8 {
+            let (tag, Work::Nonces(job)) = work.next_job().unwrap() else {
+                panic!("rolled work")
+            };
+            assert_eq!(tag.version_bits.unwrap() & !0x6000, 0);
+            let version = u32::from_le_bytes(job.header()[..4].try_into().unwrap());
+            assert_eq!(version & !0x6000, 0x2000_0000, "{version:08x}");
+        }
     }
 
     #[test]
