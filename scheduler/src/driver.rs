@@ -150,11 +150,17 @@ impl Driver {
         if config.masters.is_empty() {
             return Err(DriverError::NoMasters);
         }
+        // One client per configured master, trying that master first and then the others:
+        // each knows every configured master, so credentials follow a redirect to any of them
+        // (and to no other host).
         let clients = config
             .masters
             .iter()
-            .map(|master| {
-                SchedulerClient::new(master, config.client.clone())
+            .enumerate()
+            .map(|(i, master)| {
+                let mut order = config.masters.clone();
+                order.rotate_left(i);
+                SchedulerClient::with_masters(&order, config.client.clone())
                     .map(|client| (master.clone(), client))
                     .map_err(|source| DriverError::Master {
                         master: master.clone(),
