@@ -199,6 +199,11 @@ impl Stack {
         }
         if extras.rpc_secret {
             let store = config.work_dir.join(SECRETS_FILE);
+            // A work dir kept from an earlier run (local-stack's) has one already.
+            match std::fs::remove_file(&store) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+                _ => {}
+            }
             let mut file = std::fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)

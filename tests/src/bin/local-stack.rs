@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use tests::bins::build_workspace_bins;
 use tests::node::{Chain, Node};
-use tests::stack::{Stack, StackConfig, Tasks};
+use tests::stack::{Stack, StackConfig, StackExtras, Tasks};
 use tests::wallet::{AddressKind, TestWallet};
 
 #[derive(Debug, Parser)]
@@ -89,7 +89,14 @@ fn main() -> anyhow::Result<()> {
     let payout = TestWallet::new(node.network(), "local-stack")
         .address(AddressKind::P2wpkh, 0)
         .to_string();
-    let stack = Stack::start(
+    // As processes, the node's RPC password reaches the proxy as a Mesos secret (a file-based
+    // secret volume devcluster resolves from its store), never in a TaskInfo or environment.
+    // Containers get it in their environment still: that path is not yet tested with secrets.
+    let extras = StackExtras {
+        rpc_secret: !args.containers,
+        ..StackExtras::default()
+    };
+    let stack = Stack::start_with(
         &StackConfig {
             devcluster: bins[2].clone(),
             scheduler: bins[3].clone(),
@@ -104,6 +111,7 @@ fn main() -> anyhow::Result<()> {
         },
         node,
         &payout,
+        &extras,
     )?;
 
     // Ctrl-C reaches the whole process group; we then stop what is left in order.
