@@ -259,7 +259,13 @@ fn proxy_task_killed_with_a_held_block_is_relaunched_on_its_volume() {
     let shares = journal_shares(&journal);
     assert!(shares.len() >= old_window.len());
     assert!(
-        paid_by_some_window(&paid, value, &shares, &PayoutConfig::new(fallback_script)),
+        paid_by_some_window(
+            &paid,
+            value,
+            &shares,
+            &PayoutConfig::new(fallback_script),
+            block_difficulty(&next)
+        ),
         "block pays {paid:?}, which no window of the journaled shares gives"
     );
 
