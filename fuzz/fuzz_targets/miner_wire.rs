@@ -68,7 +68,6 @@ fuzz_target!(|data: &[u8]| {
         .unwrap();
     let work = PoolWork::for_engine(engine);
     let mut live = LiveJobs::default();
-    let mut mask = 0;
     let here = Endpoint {
         host: "pool.example".into(),
         port: 3333,
@@ -82,7 +81,7 @@ fuzz_target!(|data: &[u8]| {
         let msg = match message {
             Message::Response(resp) => {
                 // Read both ways: as the configure answer and the subscribe answer.
-                mask = configured_mask(&resp);
+                let mask = configured_mask(&resp);
                 assert_eq!(mask & !VERSION_ROLLING_MASK, 0);
                 let _ = subscribed(&resp, mask, &work, search(), &mut live);
                 None

@@ -55,6 +55,7 @@ fuzz_target!(|data: &[u8]| {
         authorized: vec!["w".into()],
         version_mask: 0x1fff_e000,
         target: ShareTarget::from_difficulty(1e-9).unwrap(),
+        job_targets: Default::default(),
     };
     let submit = Submit {
         worker: if data[0] & 1 == 0 {
