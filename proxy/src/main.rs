@@ -62,7 +62,7 @@ struct Args {
     /// shares whose difficulties sum to this many times it are paid. 3 is p2pool's choice:
     /// each share is paid its fair expectation at any value; larger smooths payouts over more
     /// blocks but pays later and makes coinbases with more payees.
-    #[arg(long, env = "PROXY_PPLNS_WINDOW_FACTOR", value_parser = number_in(0.001, 1e6), default_value = "3")]
+    #[arg(long, env = "PROXY_PPLNS_WINDOW_FACTOR", value_parser = number_in(1e-6, 1e18), default_value = "3")]
     pplns_window_factor: f64,
     /// Most shares a second one connection may have accepted (blocks are always taken); never
     /// below four times the rate --share-seconds aims at.

@@ -97,6 +97,8 @@ pub struct StackExtras {
     /// scheduler only names it (`node.rpc_secret`) and never gets the
     /// password.
     pub rpc_secret: bool,
+    /// Serve devcluster's fault-injection endpoints (`--fault-endpoints`).
+    pub fault_endpoints: bool,
 }
 
 /// The secret holding the node's `user:password` with [`StackExtras::rpc_secret`].
@@ -194,6 +196,9 @@ impl Stack {
             "node": { "rpc_url": node.rpc_url(), "rpc_user": node.rpc_user() },
             "payout_address": payout,
         });
+        if extras.fault_endpoints {
+            cluster.arg("--fault-endpoints");
+        }
         if let Some(fallback) = &extras.fallback_address {
             scheduler_config["proxy"]["fallback_address"] = fallback.clone().into();
         }
