@@ -105,13 +105,23 @@ impl Proxy {
             cmd.env("PROXY_FAULT_CRASH_AFTER_JOURNAL", "true");
         }
         let process = KillOnDrop(cmd.spawn().expect("start proxy"));
-        let proxy = Self {
+        let mut proxy = Self {
             process,
             port,
             http_port,
         };
-        // The proxy asks the node for its chain before listening; a crash crashes here.
-        wait_listening(http_port, Duration::from_secs(60)).expect("proxy listening");
+        // The proxy asks the node for its chain before listening; a proxy that exits (a flag
+        // error, a crash) fails here at once rather than after the whole wait.
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while wait_listening(http_port, Duration::from_millis(200)).is_err() {
+            if let Some(status) = proxy.process.0.try_wait().expect("poll the proxy") {
+                panic!("the proxy exited before listening: {status}");
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "proxy not listening after 60 s"
+            );
+        }
         proxy
     }
 
@@ -126,11 +136,14 @@ impl Proxy {
     }
 }
 
-/// A `miner run` process with one thread mining for `user` at `pool` (a stratum URL).
+/// A `miner run` process with one thread mining for `user` at `pool` (a stratum URL). It
+/// suggests no difficulty (`--suggest-difficulty off`), so the tests see the proxy's own
+/// vardiff: with `auto`, a fast miner on signet asks for the network difficulty and its
+/// shares are its blocks.
 pub fn miner(pool: &str, user: &str) -> KillOnDrop {
     KillOnDrop(
         Command::new(workspace_bin("miner"))
-            .args(["run", "--pool", pool])
+            .args(["run", "--pool", pool, "--suggest-difficulty", "off"])
             .args(["--user", user, "--threads", "1", "--status-every", "5"])
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())

@@ -50,7 +50,15 @@ fn shares_and_blocks_differ_and_every_coinbase_pays_the_journaled_work() {
         accepted >= 5 * blocks,
         "shares should outnumber blocks on signet: {stats}"
     );
-    assert_eq!(stats["blocks_accepted"], stats["blocks_found"], "{stats}");
+    // Blocks come every ~0.1 s here, so the two miners sometimes find one at the same height
+    // before their jobs move on: Core answers `inconclusive` for the second (valid, not on the
+    // best chain), which the proxy counts and resolves, and nothing is rejected.
+    let count = |k: &str| stats[k].as_u64().unwrap();
+    assert!(
+        count("blocks_accepted") + count("blocks_inconclusive") >= blocks,
+        "{stats}"
+    );
+    assert_eq!(stats["blocks_rejected"], serde_json::json!({}), "{stats}");
 
     // Every block is ours, accepted on the best chain, and pays a window of journaled shares.
     let shares = journal_shares(&journal);
