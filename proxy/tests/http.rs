@@ -67,15 +67,7 @@ async fn metrics_and_stats_reflect_the_pool() {
     let worker = regtest_address(5);
     let difficulty = 1.0 / f64::from(1u32 << 20);
     let mut c = server.client().await;
-    let en1 = c.subscribe().await;
-    c.call("mining.suggest_difficulty", json!([difficulty]))
-        .await
-        .unwrap();
-    let r = c
-        .call("mining.authorize", json!([worker, "x"]))
-        .await
-        .unwrap();
-    assert_eq!(r["result"], json!(true));
+    let en1 = c.handshake(&worker, difficulty).await;
     c.notification("mining.notify").await;
     let ntime = job.template().curtime;
     let en2 = [0u8, 0, 0, 9];

@@ -104,15 +104,7 @@ async fn a_full_journal_disk_makes_the_pool_refuse_shares_until_restarted() {
     let worker = format!("{worker_address}.rig");
     let ntime = job.template().curtime;
     let mut c = server.client().await;
-    let en1 = c.subscribe().await;
-    c.call("mining.suggest_difficulty", json!([difficulty]))
-        .await
-        .unwrap();
-    let r = c
-        .call("mining.authorize", json!([worker, "x"]))
-        .await
-        .unwrap();
-    assert_eq!(r["result"], json!(true), "{r}");
+    let en1 = c.handshake(&worker, difficulty).await;
     let target = ShareTarget::from_difficulty(difficulty).unwrap();
     let share = |en2: u32| {
         let en2 = en2.to_be_bytes();

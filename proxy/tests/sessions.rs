@@ -18,7 +18,6 @@ use common::{
     error_code, find_nonce, push_job, regtest_address, submit_params, Client, Server, WAIT,
 };
 use miner::ShareTarget;
-use proxy::coinbase::CoinbaseParts;
 use proxy::downstream::{ServerConfig, DEFAULT_MAX_PER_IP};
 use proxy::jobs::Job;
 use proxy::pool::Pool;
@@ -55,17 +54,7 @@ fn push_job_paying(pool: &Pool, outputs: u16) -> Arc<Job> {
             )),
         })
         .collect();
-    let coinbase = CoinbaseParts::build(
-        &pool.config.coinbase,
-        t.height,
-        t.coinbasevalue,
-        outputs,
-        None,
-    )
-    .unwrap();
-    let job = pool.jobs.lock().unwrap().push(t, coinbase);
-    let _ = pool.jobs_tx.send(Arc::clone(&job));
-    job
+    common::push_job_with_outputs(pool, t, outputs)
 }
 
 /// Waits until the server holds `n` sessions.
@@ -446,15 +435,7 @@ async fn valid_shares_do_not_reset_the_ban_score() {
     let target = ShareTarget::from_difficulty(difficulty).unwrap();
     let ntime = job.template().curtime;
     let mut c = server.client_from(60).await;
-    let en1 = c.subscribe().await;
-    c.call("mining.suggest_difficulty", json!([difficulty]))
-        .await
-        .unwrap();
-    let r = c
-        .call("mining.authorize", json!([worker, "x"]))
-        .await
-        .unwrap();
-    assert_eq!(r["result"], json!(true), "{r}");
+    let en1 = c.handshake(&worker, difficulty).await;
     c.notification("mining.notify").await;
 
     // valid, invalid, valid, invalid, ...: a counter that valid shares lower never gets past 1.

@@ -98,6 +98,16 @@ pub fn push_job(pool: &Pool, prev: u8) -> Arc<Job> {
     let outputs = PplnsWindow::from_config(payouts)
         .outputs(t.coinbasevalue, payouts, &budget)
         .unwrap();
+    push_job_with_outputs(pool, t, outputs)
+}
+
+/// Builds a job from `t` whose coinbase pays `outputs`, adds it to the pool's book and
+/// broadcasts it.
+pub fn push_job_with_outputs(
+    pool: &Pool,
+    t: Arc<BlockTemplate>,
+    outputs: Vec<bitcoin::TxOut>,
+) -> Arc<Job> {
     let coinbase = CoinbaseParts::build(
         &pool.config.coinbase,
         t.height,
@@ -279,6 +289,23 @@ impl Client {
             .expect("subscribe answered");
         assert!(r["error"].is_null(), "subscribe failed: {r}");
         hex::decode(r["result"][1].as_str().unwrap()).unwrap()
+    }
+}
+
+impl Client {
+    /// `mining.subscribe`, `mining.suggest_difficulty` of `difficulty`, then `mining.authorize`
+    /// of `worker` (asserted to succeed); returns extranonce1.
+    pub async fn handshake(&mut self, worker: &str, difficulty: f64) -> Vec<u8> {
+        let en1 = self.subscribe().await;
+        self.call("mining.suggest_difficulty", json!([difficulty]))
+            .await
+            .expect("suggest_difficulty answered");
+        let r = self
+            .call("mining.authorize", json!([worker, "x"]))
+            .await
+            .expect("authorize answered");
+        assert_eq!(r["result"], json!(true), "{r}");
+        en1
     }
 }
 
