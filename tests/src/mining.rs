@@ -227,6 +227,24 @@ pub fn paid_by_some_window(
     })
 }
 
+/// The payouts of `block` (at `height`), asserted to be the proxy's block and to pay a window by
+/// work of the journaled `shares` under `config` ([`paid_by_some_window`]).
+pub fn checked_payouts(
+    block: &Block,
+    height: u64,
+    shares: &[(ScriptBuf, f64)],
+    config: &PayoutConfig,
+) -> Vec<TxOut> {
+    assert!(mined_by_proxy(block), "block {height} is the proxy's");
+    let outs = payouts(block);
+    let value = outs.iter().map(|o| o.value).sum();
+    assert!(
+        paid_by_some_window(&outs, value, shares, config, block_difficulty(block)),
+        "block {height} pays {outs:?}, which no window of the journaled shares gives"
+    );
+    outs
+}
+
 /// Whether a block's coinbase scriptSig carries the proxy's default tag.
 pub fn mined_by_proxy(block: &Block) -> bool {
     block.txdata.first().is_some_and(|cb| {

@@ -8,10 +8,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use proxy::payouts::PayoutConfig;
-use tests::mining::{
-    block_difficulty, journal_shares, mined_by_proxy, miner, paid_by_some_window, payouts,
-    wait_until, Proxy, ProxyOptions,
-};
+use tests::mining::{checked_payouts, journal_shares, miner, wait_until, Proxy, ProxyOptions};
 use tests::node::{Chain, Node};
 use tests::wallet::{AddressKind, TestWallet};
 
@@ -66,14 +63,7 @@ fn shares_and_blocks_differ_and_every_coinbase_pays_the_journaled_work() {
     let tip = node.height().unwrap();
     let mut paid_to = BTreeMap::new();
     for h in start + 1..=tip {
-        let block = node.block_at(h).unwrap();
-        assert!(mined_by_proxy(&block), "block {h} is the proxy's");
-        let outs = payouts(&block);
-        let value = outs.iter().map(|o| o.value).sum();
-        assert!(
-            paid_by_some_window(&outs, value, &shares, &config, block_difficulty(&block)),
-            "block {h} pays {outs:?}, which no window of the journaled shares gives"
-        );
+        let outs = checked_payouts(&node.block_at(h).unwrap(), h, &shares, &config);
         for o in outs {
             *paid_to.entry(o.script_pubkey).or_insert(0u64) += o.value.to_sat();
         }

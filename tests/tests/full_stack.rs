@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use proxy::payouts::PayoutConfig;
 use tests::bins::workspace_bin;
 use tests::mining::{
-    block_difficulty, journal_entries, journal_shares, mined_by_proxy, paid_by_some_window,
-    payouts, wait_until,
+    block_difficulty, checked_payouts, journal_entries, journal_shares, mined_by_proxy,
+    paid_by_some_window, payouts, wait_until,
 };
 use tests::node::{Chain, Node};
 use tests::stack::{Stack, StackConfig, StackExtras, Tasks};
@@ -81,14 +81,7 @@ fn mine_through_mesos(chain: Chain, blocks: u64) {
     assert!(!shares.is_empty());
     let config = PayoutConfig::new(wallet.script(AddressKind::P2wpkh, 0));
     for h in start + 1..=tip {
-        let block = node.block_at(h).unwrap();
-        assert!(mined_by_proxy(&block), "block {h}");
-        let paid = payouts(&block);
-        let value = paid.iter().map(|o| o.value).sum();
-        assert!(
-            paid_by_some_window(&paid, value, &shares, &config, block_difficulty(&block)),
-            "block {h} pays {paid:?}, which no window of the journaled shares gives"
-        );
+        checked_payouts(&node.block_at(h).unwrap(), h, &shares, &config);
     }
 }
 
