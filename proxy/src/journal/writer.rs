@@ -80,6 +80,13 @@ impl FileSegment {
         ))
     }
 
+    /// Where a compaction writes its snapshot before renaming it over the journal.
+    fn snapshot_path(&self) -> PathBuf {
+        let mut name = self.path.file_name().unwrap_or_default().to_owned();
+        name.push(".compact");
+        self.path.with_file_name(name)
+    }
+
     fn swap_in(&mut self, bytes: &[u8]) -> Result<(), ReplaceError> {
         let before = |source| ReplaceError {
             swapped: false,
@@ -89,9 +96,7 @@ impl FileSegment {
             swapped: true,
             source,
         };
-        let mut name = self.path.file_name().unwrap_or_default().to_owned();
-        name.push(".compact");
-        let tmp = self.path.with_file_name(name);
+        let tmp = self.snapshot_path();
         let mut new = File::create(&tmp).map_err(before)?;
         new.write_all(bytes).map_err(before)?;
         new.sync_all().map_err(before)?;
@@ -119,9 +124,7 @@ impl Segment for FileSegment {
     fn replace(&mut self, bytes: &[u8]) -> Result<(), ReplaceError> {
         let result = self.swap_in(bytes);
         if result.as_ref().is_err_and(|e| !e.swapped) {
-            let mut name = self.path.file_name().unwrap_or_default().to_owned();
-            name.push(".compact");
-            let _ = std::fs::remove_file(self.path.with_file_name(name));
+            let _ = std::fs::remove_file(self.snapshot_path());
         }
         result
     }
