@@ -3,9 +3,9 @@
 
 use mesos::v1::TaskInfo;
 
-// The scheduler owns the contract: the spec in `TaskInfo.data`, the
+// The contract with the scheduler: the spec in `TaskInfo.data`, the
 // variables on the executor's command, and the role label.
-pub use scheduler::plan::{env, TaskSpec, ROLE_LABEL};
+pub use task_contract::{env, TaskSpec, ROLE_LABEL};
 
 /// A task this executor cannot run.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -85,15 +85,13 @@ pub fn resolve(
     lookup: impl Fn(&str) -> Option<String>,
 ) -> Result<TaskKind, SpecError> {
     let spec = match task.data.as_ref().filter(|data| !data.is_empty()) {
-        Some(data) => Some(
-            serde_json::from_slice::<TaskSpec>(data)
-                .map_err(|error| SpecError::BadData(error.to_string()))?,
-        ),
+        Some(data) => {
+            Some(TaskSpec::from_data(data).map_err(|error| SpecError::BadData(error.to_string()))?)
+        }
         None => None,
     };
     let role = match &spec {
-        Some(TaskSpec::Proxy { .. }) => "proxy".to_owned(),
-        Some(TaskSpec::Miner { .. }) => "miner".to_owned(),
+        Some(spec) => spec.role().to_owned(),
         None => task
             .labels
             .iter()

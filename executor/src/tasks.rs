@@ -16,7 +16,6 @@ use mesos::v1::TaskState;
 use miner::pool::session::Endpoint;
 use miner::pool::{PoolClient, PoolConfig};
 use miner::Engine;
-use serde::Serialize;
 use tokio::process::{Child, Command};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -42,19 +41,7 @@ pub enum TaskEvent {
 }
 
 /// The hash-rate report a miner task sends as an executor MESSAGE.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
-pub struct HashRateReport {
-    /// The miner task.
-    pub task_id: String,
-    /// Hashes per second over the last interval.
-    pub hash_rate: f64,
-    /// Shares the pool accepted so far.
-    pub accepted: u64,
-    /// Shares the pool rejected so far.
-    pub rejected: u64,
-    /// Shares submitted so far.
-    pub submitted: u64,
-}
+pub use task_contract::HashRateReport;
 
 /// Stops a running task.
 #[derive(Debug)]
@@ -163,9 +150,7 @@ async fn run_miner(
                     submitted,
                 };
                 info!(task = %task_id, hash_rate, accepted, rejected, "hash rate");
-                if let Ok(data) = serde_json::to_vec(&report) {
-                    let _ = events.send(TaskEvent::Message(data));
-                }
+                let _ = events.send(TaskEvent::Message(report.to_message()));
             }
         }
     };

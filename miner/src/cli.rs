@@ -15,6 +15,7 @@ use miner::engine::EngineError;
 use miner::pool::{self, session::Endpoint, PoolConfig, PoolPolicy, Suggest};
 use miner::search::default_threads;
 use miner::{Engine, Mode};
+use task_contract::env;
 use tracing_subscriber::EnvFilter;
 
 /// Bitcoin miner: double-SHA256 nonce search on all cores with the fastest
@@ -52,17 +53,17 @@ enum Command {
 struct RunArgs {
     /// Pool address, `stratum+tcp://host:port` or `host:port`; repeat (or
     /// separate with commas) for failover pools, in order of preference.
-    #[arg(long = "pool", env = "MINER_POOL", value_name = "URL", required = true, value_delimiter = ',', value_parser = parse_pool)]
+    #[arg(long = "pool", env = env::MINER_POOL, value_name = "URL", required = true, value_delimiter = ',', value_parser = parse_pool)]
     pools: Vec<(String, u16)>,
 
     /// Worker name: `<payout address>[.<worker>]` for the mesos-miner proxy.
-    #[arg(long, env = "MINER_USER", value_name = "NAME")]
+    #[arg(long, env = env::MINER_USER, value_name = "NAME")]
     user: String,
 
     /// Worker password (most pools ignore it).
     #[arg(
         long,
-        env = "MINER_PASSWORD",
+        env = env::MINER_PASSWORD,
         default_value = "x",
         hide_env_values = true
     )]
@@ -73,7 +74,7 @@ struct RunArgs {
     engine: Option<Engine>,
 
     /// Hashing threads [default: one per CPU].
-    #[arg(long, env = "MINER_THREADS", value_name = "N")]
+    #[arg(long, env = env::MINER_THREADS, value_name = "N")]
     threads: Option<NonZeroUsize>,
 
     /// `mining.suggest_difficulty` to send after subscribing (and again on
@@ -124,7 +125,7 @@ struct BenchArgs {
 
     /// Benchmark with exactly N threads [default: each count from 1 to the
     /// number of CPUs].
-    #[arg(long, env = "MINER_THREADS", value_name = "N")]
+    #[arg(long, env = env::MINER_THREADS, value_name = "N")]
     threads: Option<NonZeroUsize>,
 
     /// How long to run each engine and thread count, in seconds (fractions

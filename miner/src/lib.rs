@@ -7,7 +7,8 @@ pub mod engine;
 pub mod pool;
 pub mod search;
 pub mod sha256;
-pub mod target;
+/// Share and block targets, shared with the proxy through `stratum`.
+pub use stratum::target;
 
 pub use engine::{Engine, Hit, Job, Mode, RolledJob};
 pub use search::{Found, Outcome, SearchHandle, Searcher, Work, WorkSource};

@@ -74,15 +74,6 @@ pub fn block_words(block: &[u8; 64]) -> [u32; 16] {
     std::array::from_fn(|i| u32::from_be_bytes(block[4 * i..4 * i + 4].try_into().unwrap()))
 }
 
-/// The serialized digest of a state (big-endian words).
-pub fn state_bytes(state: &[u32; 8]) -> [u8; 32] {
-    let mut out = [0u8; 32];
-    for (chunk, w) in out.chunks_exact_mut(4).zip(state) {
-        chunk.copy_from_slice(&w.to_be_bytes());
-    }
-    out
-}
-
 /// Double SHA-256 of arbitrary bytes, as Bitcoin hashes headers.
 pub fn sha256d(data: &[u8]) -> [u8; 32] {
     Sha256::digest(Sha256::digest(data)).into()

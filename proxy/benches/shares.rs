@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use bitcoin::hashes::Hash;
 use bitcoin::{BlockHash, ScriptBuf, WPubkeyHash};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use miner::{Engine, ShareTarget};
+use miner::Engine;
 use proxy::budget::CoinbaseBudget;
 use proxy::coinbase::{CoinbaseConfig, CoinbaseParts};
 use proxy::jobs::JobBook;
@@ -20,6 +20,7 @@ use proxy::payouts::{PayoutConfig, PplnsWindow};
 use proxy::shares::{validate, Session};
 use proxy::upstream::BlockTemplate;
 use serde_json::json;
+use stratum::ShareTarget;
 use stratum::Submit;
 
 const EXTRANONCE1: [u8; 4] = [0xde, 0xad, 0xbe, 0xef];

@@ -18,13 +18,13 @@ use crate::pool::{worker_script, Pool};
 use crate::shares::{self, ShareError};
 use crate::vardiff::{Vardiff, VardiffConfig};
 use bitcoin::ScriptBuf;
-use miner::ShareTarget;
 use serde_json::Value;
 use session::{Conn, Ended};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use stratum::ShareTarget;
 use stratum::{
     ClientRequest, ConfigureResult, ErrorCode, Id, Response, ServerMessage, StratumError,
     SubscribeResult,

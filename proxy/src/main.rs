@@ -18,6 +18,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
+use task_contract::env;
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 use tracing_subscriber::EnvFilter;
@@ -30,22 +31,22 @@ use tracing_subscriber::EnvFilter;
 #[command(name = "proxy", version)]
 struct Args {
     /// The node's JSON-RPC URL.
-    #[arg(long, env = "PROXY_NODE_URL", default_value = "http://127.0.0.1:8332")]
+    #[arg(long, env = env::NODE_RPC_URL, default_value = "http://127.0.0.1:8332")]
     node_url: String,
     /// The node's cookie file (instead of PROXY_RPC_USER/PROXY_RPC_PASSWORD).
-    #[arg(long, env = "PROXY_RPC_COOKIE")]
+    #[arg(long, env = env::PROXY_RPC_COOKIE)]
     rpc_cookie: Option<PathBuf>,
     /// Where miners connect.
-    #[arg(long, env = "PROXY_LISTEN", default_value = "0.0.0.0:3333")]
+    #[arg(long, env = env::PROXY_LISTEN, default_value = "0.0.0.0:3333")]
     listen: String,
     /// Paid the whole block reward while the PPLNS window is empty.
-    #[arg(long, env = "PROXY_FALLBACK_ADDRESS")]
+    #[arg(long, env = env::PROXY_FALLBACK_ADDRESS)]
     fallback_address: String,
     /// Coinbase tag.
     #[arg(long, env = "PROXY_TAG", default_value = "/mesos-miner/")]
     tag: String,
     /// Found blocks and accepted shares, append-only.
-    #[arg(long, env = "PROXY_JOURNAL", default_value = "proxy-journal.jsonl")]
+    #[arg(long, env = env::PROXY_JOURNAL, default_value = "proxy-journal.jsonl")]
     journal: PathBuf,
     /// Journal records after which it is compacted into a snapshot of the unresolved blocks and
     /// the PPLNS window (bounds its size and the recovery time on start).
@@ -75,7 +76,7 @@ struct Args {
     operator_address: Option<String>,
     /// Serve `GET /metrics` (Prometheus) and `GET /api/stats` (JSON) here, e.g.
     /// `127.0.0.1:8080`; disabled when absent.
-    #[arg(long, env = "PROXY_HTTP")]
+    #[arg(long, env = env::PROXY_HTTP)]
     http: Option<String>,
     /// Rebuild the job from a fresh template when the current one is this old (seconds).
     #[arg(long, env = "PROXY_REFRESH_SECONDS", value_parser = number_in(1.0, DAY as f64), default_value = "30")]
@@ -197,8 +198,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     check(&args)?;
     let auth = match (
         &args.rpc_cookie,
-        std::env::var("PROXY_RPC_USER"),
-        std::env::var("PROXY_RPC_PASSWORD"),
+        std::env::var(env::NODE_RPC_USER),
+        std::env::var(env::NODE_RPC_PASSWORD),
     ) {
         (Some(path), _, _) => Auth::CookieFile(path.clone()),
         (None, Ok(user), Ok(password)) => Auth::UserPass { user, password },

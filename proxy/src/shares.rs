@@ -28,7 +28,7 @@
 //! ([`stratum::ClientRequest::parse`]); such a [`stratum::ParseError`] converts into
 //! [`ShareError::Parse`], also code 20.
 //!
-//! Share targets come from [`miner::ShareTarget`], so difficulties below 1 (down to the regtest
+//! Share targets come from [`stratum::ShareTarget`], so difficulties below 1 (down to the regtest
 //! block target) work. The path allocates nothing except when the duplicate set grows.
 
 use std::collections::VecDeque;
@@ -37,7 +37,7 @@ use std::sync::Arc;
 use bitcoin::block::Header;
 use bitcoin::hashes::Hash;
 use bitcoin::{BlockHash, Target};
-use miner::ShareTarget;
+use stratum::ShareTarget;
 use stratum::{ErrorCode, ParseError, StratumError, Submit};
 
 use crate::jobs::{Job, JobBook, DEFAULT_LIVE_JOBS};
@@ -287,7 +287,7 @@ pub fn validate_for_job(
     // network difficulty. Otherwise the cheap reject on the top word, as the engines do.
     let is_block = job.block_target().is_met_by(hash);
     if !is_block
-        && (miner::target::hash_top_word(raw) > target.top_word() || !target.is_met_by(raw))
+        && (stratum::target::hash_top_word(raw) > target.top_word() || !target.is_met_by(raw))
     {
         return Err(ShareError::LowDifficulty {
             difficulty: hash_difficulty(&hash),

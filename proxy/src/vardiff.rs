@@ -310,7 +310,7 @@ fn clamp(d: f64, config: &VardiffConfig, ceiling: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use miner::ShareTarget;
+    use stratum::ShareTarget;
 
     /// Simulates a miner whose share rate is `hashrate_factor / difficulty` shares per second
     /// (deterministic, evenly spaced), for `secs` seconds; returns the final difficulty.

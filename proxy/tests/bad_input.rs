@@ -9,10 +9,10 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use common::{error_code, find_nonce, push_job, regtest_address, submit_params, Server, WAIT};
-use miner::ShareTarget;
 use proxy::downstream::ServerConfig;
 use proxy::vardiff::VardiffConfig;
 use serde_json::json;
+use stratum::ShareTarget;
 
 fn small_lines() -> ServerConfig {
     ServerConfig {

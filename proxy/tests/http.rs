@@ -8,10 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{error_code, find_nonce, push_job, regtest_address, submit_params, Server, WAIT};
-use miner::ShareTarget;
 use proxy::downstream::ServerConfig;
 use proxy::http::{self, StatsReport};
 use serde_json::json;
+use stratum::ShareTarget;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 

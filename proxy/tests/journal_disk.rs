@@ -9,11 +9,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{error_code, find_nonce, push_job, regtest_address, submit_params, test_pool, Server};
-use miner::ShareTarget;
 use proxy::downstream::ServerConfig;
 use proxy::journal::Entry;
 use serde_json::json;
 use std::str::FromStr;
+use stratum::ShareTarget;
 
 /// A tmpfs of `size` mounted on a fresh directory, unmounted on drop.
 struct SmallDisk {

@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use bitcoin::hashes::Hash;
 use common::{error_code, push_job, regtest_address, template, Server};
-use miner::ShareTarget;
 use proptest::prelude::*;
 use proxy::budget::CoinbaseBudget;
 use proxy::coinbase::{CoinbaseConfig, CoinbaseParts};
@@ -23,6 +22,7 @@ use proxy::jobs::JobBook;
 use proxy::payouts::{PayoutConfig, PplnsWindow};
 use proxy::shares::{self, Session};
 use serde_json::{json, Value};
+use stratum::ShareTarget;
 use stratum::Submit;
 
 /// Panics anywhere in the process (server session tasks included) since the hook went in.

@@ -14,7 +14,7 @@ use bitcoin::{
     Amount, Block, BlockHash, CompactTarget, OutPoint, ScriptBuf, Sequence, Transaction, TxIn,
     TxOut, Txid, WPubkeyHash, Witness, Wtxid,
 };
-use miner::{Engine, ShareTarget};
+use miner::Engine;
 use proxy::budget::CoinbaseBudget;
 use proxy::coinbase::{CoinbaseConfig, CoinbaseParts};
 use proxy::jobs::JobBook;
@@ -22,6 +22,7 @@ use proxy::payouts::{PayoutConfig, PplnsWindow};
 use proxy::shares::{validate, Session};
 use proxy::upstream::BlockTemplate;
 use serde_json::json;
+use stratum::ShareTarget;
 use stratum::Submit;
 
 const HEIGHT: u32 = 800_000;

@@ -17,11 +17,11 @@ use bitcoin::{Amount, ScriptBuf, TxOut, WPubkeyHash};
 use common::{
     error_code, find_nonce, push_job, regtest_address, submit_params, Client, Server, WAIT,
 };
-use miner::ShareTarget;
 use proxy::downstream::{ServerConfig, DEFAULT_MAX_PER_IP};
 use proxy::jobs::Job;
 use proxy::pool::Pool;
 use serde_json::json;
+use stratum::ShareTarget;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::task::JoinHandle;

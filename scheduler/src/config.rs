@@ -184,7 +184,7 @@ pub struct ExecutorConfig {
 impl Default for ExecutorConfig {
     fn default() -> Self {
         Self {
-            command: "./mesos-miner-executor".into(),
+            command: "./executor".into(),
             arguments: Vec::new(),
             uris: Vec::new(),
             cpus: 0.0,

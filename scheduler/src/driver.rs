@@ -289,7 +289,7 @@ impl Driver {
             event::Type::Heartbeat => debug!("heartbeat"),
             event::Type::Message => {
                 if let Some(message) = &event.message {
-                    match serde_json::from_slice::<HashRateReport>(&message.data) {
+                    match HashRateReport::from_message(&message.data) {
                         Ok(report) => {
                             debug!(task = %report.task_id, hash_rate = report.hash_rate, "hash-rate report");
                             self.status.record_report(report);

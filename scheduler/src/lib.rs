@@ -1,5 +1,7 @@
-//! mesos-miner's Mesos framework scheduler, as a pure library: no I/O except
-//! the state file, no clock (callers pass milliseconds since the epoch).
+//! mesos-miner's Mesos framework scheduler. The first group of modules makes
+//! every decision without network I/O and without a clock (callers pass
+//! milliseconds since the epoch); `state` only reads and writes its file. The
+//! second group does the network I/O.
 //!
 //! - [`config`]: what to run and how big (serde-deserializable).
 //! - [`plan`]: offers -> launch / decline decisions (one proxy first, then one

@@ -37,7 +37,6 @@ use mesos::v1::{
     DurationInfo, Environment, ExecutorId, ExecutorInfo, KillPolicy, Label, Labels, Offer,
     Parameter, Resource, TaskId, TaskInfo,
 };
-use serde::{Deserialize, Serialize};
 use tracing::{debug, info, warn};
 
 use crate::config::{Config, Containerizer};
@@ -46,76 +45,10 @@ use crate::resources::{from_millis, to_millis, OfferPool, CPUS, DISK, MEM};
 use crate::tasks::{ProxyEndpoint, TaskBook, TaskRecord, TaskRole, TaskState};
 use crate::volume::{self, Site};
 
-/// Environment variable names tasks receive.
-pub mod env {
-    /// `proxy` or `miner`.
-    pub const TASK_ROLE: &str = "MESOS_MINER_TASK_ROLE";
-    /// The proxy's stratum listening port.
-    pub const PROXY_STRATUM_PORT: &str = "PROXY_STRATUM_PORT";
-    /// The proxy's HTTP listening port.
-    pub const PROXY_HTTP_PORT: &str = "PROXY_HTTP_PORT";
-    /// The proxy's stratum listen address (`proxy --listen`).
-    pub const PROXY_LISTEN: &str = "PROXY_LISTEN";
-    /// The proxy's HTTP listen address (`proxy --http`).
-    pub const PROXY_HTTP: &str = "PROXY_HTTP";
-    /// The proxy's fallback payout address (`proxy --fallback-address`).
-    pub const PROXY_FALLBACK_ADDRESS: &str = "PROXY_FALLBACK_ADDRESS";
-    /// The node's JSON-RPC URL (`proxy --node-url`).
-    pub const NODE_RPC_URL: &str = "PROXY_NODE_URL";
-    /// The node's RPC user.
-    pub const NODE_RPC_USER: &str = "PROXY_RPC_USER";
-    /// The node's RPC password (secret: environment only).
-    pub const NODE_RPC_PASSWORD: &str = "PROXY_RPC_PASSWORD";
-    /// The node's cookie file (`proxy --rpc-cookie`): the secret volume.
-    pub const PROXY_RPC_COOKIE: &str = "PROXY_RPC_COOKIE";
-    /// The proxy's journal (`proxy --journal`), on its persistent volume.
-    pub const PROXY_JOURNAL: &str = "PROXY_JOURNAL";
-    /// Path of the `proxy` binary for the executor (default: next to the executor).
-    pub const PROXY_BIN: &str = "MESOS_MINER_PROXY_BIN";
-    /// `host:port` of the proxy's stratum server.
-    pub const MINER_POOL: &str = "MINER_POOL";
-    /// `stratum+tcp://host:port` of the proxy.
-    pub const MINER_POOL_URL: &str = "MINER_POOL_URL";
-    /// Search threads for the miner (CPUs rounded to the nearest whole, at least 1).
-    pub const MINER_THREADS: &str = "MINER_THREADS";
-    /// The miner task's CPU share, as Mesos gave it.
-    pub const MINER_CPUS: &str = "MINER_CPUS";
-    /// The miners' payout address; the worker name is `<address>.<task id>`.
-    pub const MINER_PAYOUT_ADDRESS: &str = "MINER_PAYOUT_ADDRESS";
-    /// A full stratum worker name, overriding `<address>.<task id>`.
-    pub const MINER_USER: &str = "MINER_USER";
-    /// Stratum password ("x" when unset).
-    pub const MINER_PASSWORD: &str = "MINER_PASSWORD";
-}
-
-/// Label key carrying the task role.
-pub const ROLE_LABEL: &str = "mesos-miner.role";
-
-/// What a task is, as JSON in `TaskInfo.data` for the executor. No secrets.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "role", rename_all = "lowercase")]
-pub enum TaskSpec {
-    /// Run the proxy on these ports (node credentials come by environment).
-    Proxy {
-        /// Stratum port.
-        stratum_port: u64,
-        /// HTTP port.
-        http_port: u64,
-    },
-    /// Run a miner against the proxy.
-    Miner {
-        /// The proxy's host.
-        pool_host: String,
-        /// The proxy's stratum port.
-        pool_port: u64,
-        /// CPUs given to the task.
-        cpus: f64,
-    },
-}
-
-/// Where the node's credentials appear in the proxy's sandbox, with
-/// `node.rpc_secret`.
-pub const SECRET_PATH: &str = ".secrets/node-rpc";
+// The contract with the tasks (what `TaskInfo.data` holds, the role label,
+// the environment variable names) lives in its own crate, shared with the
+// executor and the programs it runs.
+pub use task_contract::{env, TaskSpec, ROLE_LABEL, SECRET_PATH};
 
 /// The secret volume holding the node's `user:password`.
 fn secret_volume(name: &str) -> mesos::v1::Volume {
@@ -627,9 +560,7 @@ fn task_info(
         kill_policy: Some(KillPolicy {
             grace_period: Some(duration(executor.kill_grace_period_secs)),
         }),
-        data: Some(Bytes::from(
-            serde_json::to_vec(spec).expect("TaskSpec serializes"),
-        )),
+        data: Some(Bytes::from(spec.to_data())),
         labels: Some(labels.clone()),
         ..Default::default()
     };

@@ -25,19 +25,7 @@ use crate::state::PersistedState;
 use crate::tasks::{TaskRole, TaskState};
 
 /// A hash-rate report an executor sends as a framework MESSAGE.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct HashRateReport {
-    /// The miner task it is about.
-    pub task_id: String,
-    /// Hashes per second.
-    pub hash_rate: f64,
-    /// Shares accepted by the proxy so far.
-    #[serde(default)]
-    pub accepted: u64,
-    /// Shares rejected so far.
-    #[serde(default)]
-    pub rejected: u64,
-}
+pub use task_contract::HashRateReport;
 
 /// One task in the status.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -231,6 +219,7 @@ mod tests {
                 hash_rate,
                 accepted: 1,
                 rejected: 0,
+                submitted: 1,
             });
         }
         let snapshot = status.snapshot();

@@ -8,6 +8,8 @@
 //! * [`encoding`]: the byte orders of the hex fields (prevhash word swap, big-endian `u32`s).
 //! * [`error`]: [`ParseError`] for what we could not parse, [`StratumError`] and [`ErrorCode`]
 //!   for errors carried on the wire.
+//! * [`target`]: share difficulty <-> target, and whether a hash meets one: the miner searches
+//!   against the same [`ShareTarget`] the proxy judges shares by.
 //!
 //! No I/O policy lives here (timeouts, vardiff, job tracking): only what both ends must agree on.
 //!
@@ -27,6 +29,7 @@ pub mod encoding;
 pub mod error;
 pub mod message;
 pub mod methods;
+pub mod target;
 
 pub use codec::{CodecError, Line, StratumCodec, DEFAULT_MAX_LINE_LEN};
 pub use error::{ErrorCode, ParseError, StratumError};
@@ -35,3 +38,4 @@ pub use methods::{
     Authorize, ClientRequest, Configure, ConfigureResult, Notify, Reconnect, ServerMessage,
     SetExtranonce, Submit, Subscribe, SubscribeResult, VersionRollingRequest,
 };
+pub use target::{ShareTarget, TargetError};
