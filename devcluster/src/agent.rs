@@ -20,11 +20,11 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use crate::cluster::Inner;
-use crate::config::mesos_duration;
 use crate::docker;
 use crate::http::{EventBody, HttpError, Reply, StreamOwner};
 use crate::resources::Bundle;
 use crate::state::{make_status, random_uuid, ExecKey, ExecRec, State, TaskKey};
+use mesos::duration::format_duration;
 
 /// Sends `signal` to the process group led by `pid` (executors run in their
 /// own group, so shells and their children go too).
@@ -353,15 +353,15 @@ impl State {
             ),
             (
                 "MESOS_RECOVERY_TIMEOUT",
-                mesos_duration(self.config.recovery_timeout),
+                format_duration(self.config.recovery_timeout),
             ),
             (
                 "MESOS_SUBSCRIPTION_BACKOFF_MAX",
-                mesos_duration(self.config.subscription_backoff_max),
+                format_duration(self.config.subscription_backoff_max),
             ),
             (
                 "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD",
-                mesos_duration(grace),
+                format_duration(grace),
             ),
         ] {
             env.push((name.to_owned(), value));

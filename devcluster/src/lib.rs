@@ -53,7 +53,5 @@ mod state;
 pub mod testing;
 
 pub use cluster::{AgentSummary, Cluster};
-pub use config::{
-    machine_cpus, machine_mem_mb, mesos_duration, seconds, ClusterConfig, MAX_INTERVAL,
-};
+pub use config::{machine_cpus, machine_mem_mb, seconds, ClusterConfig, MAX_INTERVAL};
 pub use error::Error;

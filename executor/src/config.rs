@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::duration::{parse_duration, DurationError};
+use mesos::duration::{parse_duration, DurationError};
 
 /// `MESOS_FRAMEWORK_ID`.
 pub const FRAMEWORK_ID: &str = "MESOS_FRAMEWORK_ID";

@@ -74,12 +74,10 @@ struct Executor {
     shutdown_deadline: Option<Instant>,
 }
 
-fn duration_of(info: Option<&DurationInfo>) -> Option<Duration> {
-    info.map(|d| Duration::from_nanos(d.nanoseconds.max(0) as u64))
-}
-
 fn grace_of(policy: Option<&KillPolicy>) -> Option<Duration> {
-    duration_of(policy.and_then(|policy| policy.grace_period.as_ref()))
+    policy
+        .and_then(|policy| policy.grace_period.as_ref())
+        .map(DurationInfo::to_duration)
 }
 
 impl Executor {

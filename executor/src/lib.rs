@@ -7,12 +7,10 @@
 //! scheduler as executor MESSAGEs ([`tasks::HashRateReport`]).
 
 pub mod config;
-pub mod duration;
 pub mod executor;
 pub mod spec;
 pub mod tasks;
 
 pub use config::ExecutorConfig;
-pub use duration::{parse_duration, DurationError};
 pub use executor::{run, ExecutorError};
 pub use tasks::HashRateReport;

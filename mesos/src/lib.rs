@@ -5,6 +5,8 @@
 //!   `mesos.v1.executor`), generated from our subset of Mesos' .proto files in
 //!   `proto/` with Mesos' own names, field numbers and enum values.
 //! - [`recordio`]: the `<length>\n<bytes>` framing of event streams.
+//! - [`duration`]: Mesos' duration strings ("15mins", "500ms"), formatted and
+//!   parsed, and `DurationInfo` as a `std::time::Duration`.
 //! - [`ContentType`]: the two encodings of calls and events,
 //!   `application/x-protobuf` (the default) and `application/json` (Mesos'
 //!   JSON mapping, generated serde impls on every [`v1`] message).
@@ -16,6 +18,7 @@
 
 pub mod client;
 mod content_type;
+pub mod duration;
 pub mod recordio;
 pub mod v1;
 

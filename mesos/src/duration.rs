@@ -1,6 +1,7 @@
-//! Mesos' duration strings, as agents put them in executor environment
-//! variables: a decimal number followed by a unit, e.g. "15mins", "2secs",
-//! "500ms", "1.5hrs".
+//! Durations as Mesos writes them: the strings agents put in executor
+//! environment variables (a decimal number followed by a unit, e.g.
+//! "15mins", "2secs", "500ms", "1.5hrs"), one formatter and one parser that
+//! read each other's output, and `DurationInfo` as a `std::time::Duration`.
 
 use std::time::Duration;
 
@@ -49,9 +50,33 @@ pub fn parse_duration(input: &str) -> Result<Duration, DurationError> {
     Ok(Duration::from_nanos(nanos.round() as u64))
 }
 
+/// Formats a duration the way Mesos prints it in executor environment
+/// variables: whole minutes as "Nmins", whole seconds as "Nsecs", anything
+/// else in milliseconds ("1500ms"; precision below a millisecond is dropped).
+pub fn format_duration(duration: Duration) -> String {
+    let millis = duration.as_millis();
+    if !millis.is_multiple_of(1000) {
+        return format!("{millis}ms");
+    }
+    let secs = millis / 1000;
+    if secs >= 60 && secs.is_multiple_of(60) {
+        format!("{}mins", secs / 60)
+    } else {
+        format!("{secs}secs")
+    }
+}
+
+impl crate::v1::DurationInfo {
+    /// As a `Duration`; a negative `DurationInfo` (which Mesos rejects) reads as zero.
+    pub fn to_duration(&self) -> Duration {
+        Duration::from_nanos(self.nanoseconds.max(0) as u64)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::v1::DurationInfo;
 
     #[test]
     fn mesos_spellings() {
@@ -85,5 +110,43 @@ mod tests {
         }
         let error = parse_duration("15").unwrap_err();
         assert_eq!(error.to_string(), "invalid duration \"15\": missing unit");
+    }
+
+    #[test]
+    fn formatted_like_mesos() {
+        assert_eq!(format_duration(Duration::from_secs(900)), "15mins");
+        assert_eq!(format_duration(Duration::from_secs(2)), "2secs");
+        assert_eq!(format_duration(Duration::from_secs(90)), "90secs");
+        assert_eq!(format_duration(Duration::from_millis(1500)), "1500ms");
+        assert_eq!(format_duration(Duration::ZERO), "0secs");
+    }
+
+    #[test]
+    fn what_is_formatted_parses_back() {
+        let mut millis = 1u64;
+        while millis < 40 * 86_400_000 {
+            // Up to the parser's range (u64 nanoseconds, about 584 years).
+            for ms in [millis, millis * 1000, millis * 60_000].map(|ms| ms % (1 << 43)) {
+                let duration = Duration::from_millis(ms);
+                assert_eq!(
+                    parse_duration(&format_duration(duration)),
+                    Ok(duration),
+                    "{ms} ms"
+                );
+            }
+            millis = millis * 7 + 3;
+        }
+    }
+
+    #[test]
+    fn duration_info_both_ways() {
+        let duration = Duration::from_millis(2500);
+        assert_eq!(DurationInfo::from(duration).to_duration(), duration);
+        assert_eq!(
+            DurationInfo { nanoseconds: -5 }.to_duration(),
+            Duration::ZERO
+        );
+        let huge = DurationInfo::from(Duration::from_secs(u64::MAX));
+        assert_eq!(huge.nanoseconds, i64::MAX);
     }
 }
