@@ -14,6 +14,11 @@ function reportError(message) {
 window.onerror = function (message, source, line) {
   reportError(message + " (" + (source || "?") + ":" + (line || "?") + ")");
 };
+window.addEventListener("error", function (event) {
+  // A resource (script, style, image) that did not load; script errors go to onerror.
+  const target = event.target;
+  if (target && target !== window && (target.src || target.href)) reportError("cannot load " + (target.src || target.href));
+}, true);
 window.addEventListener("unhandledrejection", function (event) {
   reportError(String(event.reason));
 });
@@ -236,10 +241,11 @@ function blockRows(blocks) {
 function renderBlocks(v) {
   const box = document.getElementById("blocks");
   if (!box) return;
-  document.getElementById("blocks-count").textContent = String(v.blocks.length);
+  document.getElementById("blocks-count").textContent = String(v.total);
   box.innerHTML = v.blocks.length ? "<table><tr><th class=\"num\">Height</th><th>Hash</th><th>Found</th><th>Worker</th>" +
     '<th>submitblock</th><th class="num">Reward</th><th>Split</th></tr>' + blockRows(v.blocks.slice(0, 200)) + "</table>" +
-    (v.blocks.length > 200 ? '<div class="empty">' + (v.blocks.length - 200) + " older blocks not shown</div>" : "")
+    (v.total > Math.min(200, v.blocks.length) ? '<div class="empty">' + (v.total - Math.min(200, v.blocks.length)) +
+      ' older blocks not shown: <a href="/api/v1/blocks">all of them as JSON</a></div>' : "")
     : '<div class="empty">No block found yet</div>';
 }
 async function blocksPage(main) {
@@ -326,7 +332,7 @@ function connect() {
   });
   source.addEventListener("blocks", function (event) {
     const v = JSON.parse(event.data);
-    document.getElementById("nav-blocks").textContent = v.blocks.length ? String(v.blocks.length) : "";
+    document.getElementById("nav-blocks").textContent = v.total ? String(v.total) : "";
     if (state.page === "blocks") renderBlocks(v);
   });
 }

@@ -151,7 +151,9 @@ pub struct BlockView {
 /// `GET /api/v1/blocks`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct BlocksView {
-    /// Newest first.
+    /// Blocks the history holds.
+    pub total: u64,
+    /// Newest first (in an event, only the newest [`events::BLOCKS_IN_EVENT`]).
     pub blocks: Vec<BlockView>,
 }
 
@@ -245,6 +247,8 @@ pub struct ClusterView {
 pub mod events {
     pub const POOL: &str = "pool";
     pub const BLOCKS: &str = "blocks";
+    /// The newest blocks a `blocks` event carries.
+    pub const BLOCKS_IN_EVENT: usize = 100;
 }
 
 /// The ranges a chart covers: name, span and bucket width (seconds).

@@ -177,7 +177,13 @@ fn events(dashboard: Arc<Dashboard>) -> Response<Body> {
             let version = pool.history().map(|h| h.blocks_version());
             if version != seen_blocks {
                 seen_blocks = version;
-                if let Ok(blocks) = read(pool, |h, now| h.blocks(now)).await {
+                let newest = read(pool, |h, now| {
+                    h.blocks(now).map(|mut v| {
+                        v.blocks.truncate(api::events::BLOCKS_IN_EVENT);
+                        v
+                    })
+                });
+                if let Ok(blocks) = newest.await {
                     if tx
                         .send(web::sse_event(api::events::BLOCKS, &blocks))
                         .await

@@ -640,7 +640,10 @@ impl History {
             blocks.push(serde_json::from_slice::<BlockView>(bytes.value())?);
         }
         blocks.sort_by(|a, b| (b.time, b.height).cmp(&(a.time, a.height)));
-        Ok(BlocksView { blocks })
+        Ok(BlocksView {
+            total: blocks.len() as u64,
+            blocks,
+        })
     }
 }
 
