@@ -84,7 +84,8 @@ function lineChart(points, width, height) {
     const d = new Date(t * 1000);
     const text = (t1 - t0 > 86400 ? (d.getUTCMonth() + 1) + "/" + d.getUTCDate() + " " : "") +
       d.toISOString().slice(11, 16);
-    labels += '<text x="' + x(t) + '" y="' + (height - 6) + '" text-anchor="middle">' + text + "</text>";
+    const anchor = i === 0 ? "start" : i === 4 ? "end" : "middle";
+    labels += '<text x="' + x(t) + '" y="' + (height - 6) + '" text-anchor="' + anchor + '">' + text + "</text>";
   }
   return '<svg class="chart" viewBox="0 0 ' + width + " " + height + '" preserveAspectRatio="none">' +
     '<defs><linearGradient id="fill" x1="0" x2="0" y1="0" y2="1"><stop offset="0" stop-color="#f7931a" stop-opacity=".35"/>' +
@@ -109,8 +110,8 @@ async function api(path) {
   return response.json();
 }
 const state = { ui: null, range: "1h", timer: null, page: null, live: null };
-function card(label, value, sub, key) {
-  return '<div class="card"><div class="label">' + esc(label) + '</div><div class="value"' +
+function card(label, value, sub, key, small) {
+  return '<div class="card"><div class="label">' + esc(label) + '</div><div class="value' + (small ? " small" : "") + '"' +
     (key ? ' data-live="' + key + '"' : "") + ">" + value + "</div>" +
     (sub ? '<div class="sub">' + sub + "</div>" : "") + "</div>";
 }
@@ -231,8 +232,8 @@ async function workerPage(main, name) {
 }
 function blockRows(blocks) {
   return blocks.map(function (b) {
-    return '<tr data-hash="' + esc(b.hash) + '"><td class="num">' + count(b.height) + "</td><td>" + explorer(b) +
-      "</td><td>" + esc(clock(b.time)) + '</td><td class="mono">' + esc(b.worker) + "</td><td>" + outcomeBadge(b.outcome) +
+    return '<tr data-hash="' + esc(b.hash) + '"><td class="num">' + count(b.height) + '</td><td class="nowrap">' + explorer(b) +
+      '</td><td class="nowrap">' + esc(clock(b.time)) + '</td><td class="mono">' + esc(b.worker) + "</td><td>" + outcomeBadge(b.outcome) +
       '</td><td class="num">' + esc(btc(b.reward_sats)) + '</td><td class="split">' + b.split.slice(0, 3).map(function (p) {
         return '<span class="mono">' + esc(short(p.address)) + "</span> " + esc(btc(p.sats));
       }).join("<br>") + (b.split.length > 3 ? "<br>+" + (b.split.length - 3) + " more" : "") + "</td></tr>";
@@ -267,7 +268,7 @@ async function clusterPage(main) {
   main.innerHTML = "<h1>Cluster</h1>" +
     '<div class="cards">' + card("Framework", c.connected ? '<span class="badge good">subscribed</span>' : '<span class="badge bad">disconnected</span>',
       '<span class="mono" id="framework-id">' + esc(c.framework_id || "not registered") + "</span>") +
-    card("Master", '<span class="mono" style="font-size:15px">' + esc(c.master || "—") + "</span>", count(c.subscriptions) + " subscriptions") +
+    card("Master", '<span class="mono">' + esc(c.master || "—") + "</span>", count(c.subscriptions) + " subscriptions", null, true) +
     card("Tasks", count(c.tasks.length), c.tasks.filter(function (t) { return t.state === "RUNNING"; }).length + " running") +
     card("Total hash rate", esc(hashRate(c.total_hash_rate)), "executors' reports") + "</div>" +
     '<div class="panel"><h2>Agents</h2>' + (c.agents.length ? "<table><tr><th>Agent</th><th>Host</th>" +

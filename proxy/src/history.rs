@@ -639,7 +639,7 @@ impl History {
             let (_, bytes) = entry?;
             blocks.push(serde_json::from_slice::<BlockView>(bytes.value())?);
         }
-        blocks.sort_by(|a, b| (b.time, b.height).cmp(&(a.time, a.height)));
+        blocks.sort_by_key(|b| std::cmp::Reverse((b.time, b.height)));
         Ok(BlocksView {
             total: blocks.len() as u64,
             blocks,

@@ -339,7 +339,7 @@ impl StatusHandle {
 }
 
 /// What the dashboard server knows besides the status.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct DashboardConfig {
     /// Block explorer link pattern for the Blocks page (`{hash}`, `{height}`).
     pub explorer_url: Option<String>,

@@ -44,18 +44,41 @@ pub struct Browser {
     pub console: Vec<ConsoleEntry>,
 }
 
-/// `GET path` on 127.0.0.1:`port` (DevTools' HTTP side), the body.
+/// `GET path` on 127.0.0.1:`port` (DevTools' HTTP side), the body (read up to its
+/// `Content-Length`: the server keeps the connection open).
 fn http_get(port: u16, path: &str) -> std::io::Result<String> {
     use std::io::Write as _;
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
-    let mut text = String::new();
-    stream.read_to_string(&mut text)?;
-    Ok(text
-        .split_once("\r\n\r\n")
-        .map_or("", |(_, b)| b)
-        .to_owned())
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut bytes = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length = head.lines().find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("content-length")
+                    .then(|| v.trim().parse::<usize>().ok())?
+            });
+            if length.is_some_and(|n| body.len() >= n) {
+                return Ok(body.to_owned());
+            }
+        }
+        match stream.read(&mut chunk)? {
+            0 => {
+                let text = String::from_utf8_lossy(&bytes).into_owned();
+                return Ok(text
+                    .split_once("\r\n\r\n")
+                    .map_or("", |(_, b)| b)
+                    .to_owned());
+            }
+            n => bytes.extend_from_slice(&chunk[..n]),
+        }
+    }
 }
 
 impl Browser {
@@ -212,10 +235,23 @@ impl Browser {
         Ok(false)
     }
 
-    /// A PNG of the page as it is now, written to `path`.
+    /// A PNG of the whole page (beyond the window too) as it is now, written to `path`.
     pub fn screenshot(&mut self, path: &Path) -> Result<(), BrowserError> {
         use base64::Engine as _;
-        let result = self.call("Page.captureScreenshot", json!({ "format": "png" }))?;
+        let metrics = self.call("Page.getLayoutMetrics", json!({}))?;
+        let size = &metrics["cssContentSize"];
+        let (width, height) = (
+            size["width"].as_f64().unwrap_or(1440.0),
+            size["height"].as_f64().unwrap_or(1000.0).min(2400.0),
+        );
+        let result = self.call(
+            "Page.captureScreenshot",
+            json!({
+                "format": "png",
+                "captureBeyondViewport": true,
+                "clip": { "x": 0, "y": 0, "width": width, "height": height, "scale": 1 },
+            }),
+        )?;
         let data = result["data"]
             .as_str()
             .ok_or_else(|| BrowserError::Protocol("a screenshot without data".into()))?;

@@ -52,7 +52,7 @@ fn unix_now() -> u64 {
 fn open(browser: &mut Browser, base: &str, route: &str, page: &str) {
     browser.open(&format!("{base}/#/{route}")).unwrap();
     let ready =
-        format!("document.body.dataset.ready === '1' && document.body.dataset.page === '{page}'");
+        format!("!!document.body && document.body.dataset.ready === '1' && document.body.dataset.page === '{page}'");
     assert!(
         browser.wait_for(&ready, Duration::from_secs(20)).unwrap(),
         "page {route} did not render: {}",
@@ -297,4 +297,45 @@ fn dashboard_pages_show_the_live_numbers_in_chromium() {
     eprintln!("screenshots in {}", shots.display());
     drop(browser);
     drop(stack);
+}
+
+/// Screenshots of a dashboard already running (e.g. `local-stack`'s) at `DASHBOARD_URL`,
+/// into `<target>/dashboard-screenshots/`, each page checked for console errors:
+/// `DASHBOARD_URL=http://127.0.0.1:PORT cargo test -p tests --test dashboard -- --ignored`.
+#[test]
+#[ignore = "needs DASHBOARD_URL of a running stack"]
+fn screenshots_of_a_running_dashboard() {
+    let base = std::env::var("DASHBOARD_URL").expect("DASHBOARD_URL");
+    let port: u16 = base
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.trim_end_matches('/').parse().ok())
+        .expect("DASHBOARD_URL ends in :PORT");
+    let workers = http_get_json(port, "/api/v1/workers").expect("the dashboard answers");
+    let worker = workers["workers"][0]["name"]
+        .as_str()
+        .map(encode)
+        .unwrap_or_default();
+    let shots = screenshots_dir();
+    let mut browser = Browser::start((1440, 1100)).expect("chromium");
+    for (route, page) in [
+        ("pool".to_owned(), "pool"),
+        ("workers".to_owned(), "workers"),
+        (format!("worker/{worker}"), "worker"),
+        ("blocks".to_owned(), "blocks"),
+        ("cluster".to_owned(), "cluster"),
+    ] {
+        open(&mut browser, base.trim_end_matches('/'), &route, page);
+        std::thread::sleep(Duration::from_secs(3));
+        no_page_errors(&mut browser, &route);
+        browser
+            .screenshot(&shots.join(format!("{page}.png")))
+            .unwrap();
+    }
+    assert!(
+        browser.errors().is_empty(),
+        "console: {:?}",
+        browser.errors()
+    );
+    eprintln!("screenshots in {}", shots.display());
 }
