@@ -57,6 +57,11 @@ function clock(t) {
   return d.toISOString().replace("T", " ").slice(0, 19) + " UTC";
 }
 function short(hash) { return hash.length > 20 ? hash.slice(0, 10) + "…" + hash.slice(-10) : hash; }
+// `address.worker` with the address shortened (the whole name is the cell's title).
+function shortWorker(name) {
+  const dot = name.indexOf(".");
+  return dot < 0 ? short(name) : short(name.slice(0, dot)) + name.slice(dot);
+}
 function sum(values) { return values.reduce(function (a, b) { return a + b; }, 0); }
 
 // ---- charts -----------------------------------------------------------------------------
@@ -109,7 +114,7 @@ async function api(path) {
   if (!response.ok) throw new Error(path + ": " + response.status + " " + (await response.text()).trim());
   return response.json();
 }
-const state = { ui: null, range: "1h", timer: null, page: null, live: null };
+const state = { ui: null, range: "1h", timer: null, page: null, blocks: [] };
 function card(label, value, sub, key, small) {
   return '<div class="card"><div class="label">' + esc(label) + '</div><div class="value' + (small ? " small" : "") + '"' +
     (key ? ' data-live="' + key + '"' : "") + ">" + value + "</div>" +
@@ -233,9 +238,9 @@ async function workerPage(main, name) {
 function blockRows(blocks) {
   return blocks.map(function (b) {
     return '<tr data-hash="' + esc(b.hash) + '"><td class="num">' + count(b.height) + '</td><td class="nowrap">' + explorer(b) +
-      '</td><td class="nowrap">' + esc(clock(b.time)) + '</td><td class="mono">' + esc(b.worker) + "</td><td>" + outcomeBadge(b.outcome) +
+      '</td><td class="nowrap">' + esc(clock(b.time)) + '</td><td class="mono" title="' + esc(b.worker) + '">' + esc(shortWorker(b.worker)) + "</td><td>" + outcomeBadge(b.outcome) +
       '</td><td class="num">' + esc(btc(b.reward_sats)) + '</td><td class="split">' + b.split.slice(0, 3).map(function (p) {
-        return '<span class="mono">' + esc(short(p.address)) + "</span> " + esc(btc(p.sats));
+        return '<span class="mono nowrap">' + esc(short(p.address)) + "</span> " + esc(btc(p.sats));
       }).join("<br>") + (b.split.length > 3 ? "<br>+" + (b.split.length - 3) + " more" : "") + "</td></tr>";
   }).join("");
 }
@@ -249,8 +254,18 @@ function renderBlocks(v) {
       ' older blocks not shown: <a href="/api/v1/blocks">all of them as JSON</a></div>' : "")
     : '<div class="empty">No block found yet</div>';
 }
+// The blocks the page holds: the list fetched, then every block an event brings (an event
+// carries only the newest ones), merged by hash, newest first.
+function mergeBlocks(v) {
+  const known = new Map((state.blocks || []).map(function (b) { return [b.hash, b]; }));
+  v.blocks.forEach(function (b) { known.set(b.hash, b); });
+  const all = Array.from(known.values()).sort(function (a, b) { return b.time - a.time || b.height - a.height; });
+  state.blocks = all.slice(0, 200);
+  return { total: Math.max(v.total, state.blocks.length), blocks: state.blocks };
+}
 async function blocksPage(main) {
-  const v = await api("/api/v1/blocks");
+  state.blocks = [];
+  const v = mergeBlocks(await api("/api/v1/blocks"));
   main.innerHTML = '<h1>Blocks <span class="muted" id="blocks-count"></span></h1><div class="panel" id="blocks"></div>';
   renderBlocks(v);
 }
@@ -334,7 +349,7 @@ function connect() {
   source.addEventListener("blocks", function (event) {
     const v = JSON.parse(event.data);
     document.getElementById("nav-blocks").textContent = v.total ? String(v.total) : "";
-    if (state.page === "blocks") renderBlocks(v);
+    if (state.page === "blocks") renderBlocks(mergeBlocks(v));
   });
 }
 document.addEventListener("click", function (event) {

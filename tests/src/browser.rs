@@ -235,14 +235,15 @@ impl Browser {
         Ok(false)
     }
 
-    /// A PNG of the whole page (beyond the window too) as it is now, written to `path`.
+    /// A PNG of the page as it is now (beyond the window too, up to 1400 px high), written to
+    /// `path`.
     pub fn screenshot(&mut self, path: &Path) -> Result<(), BrowserError> {
         use base64::Engine as _;
         let metrics = self.call("Page.getLayoutMetrics", json!({}))?;
         let size = &metrics["cssContentSize"];
         let (width, height) = (
             size["width"].as_f64().unwrap_or(1440.0),
-            size["height"].as_f64().unwrap_or(1000.0).min(2400.0),
+            size["height"].as_f64().unwrap_or(1000.0).min(1400.0),
         );
         let result = self.call(
             "Page.captureScreenshot",
