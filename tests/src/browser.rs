@@ -6,6 +6,7 @@
 
 use std::io::Read as _;
 use std::net::TcpStream;
+use std::os::unix::process::CommandExt as _;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -88,7 +89,10 @@ impl Browser {
         let profile = tempfile::tempdir()?;
         let port =
             crate::node::free_ports(1).map_err(|e| BrowserError::Protocol(e.to_string()))?[0];
+        // Its own process group: `chromium` is a wrapper script, and the browser's processes
+        // are all stopped with the group.
         let child = Command::new("chromium")
+            .process_group(0)
             .args([
                 "--headless",
                 "--no-sandbox",
@@ -278,7 +282,53 @@ impl Browser {
 impl Drop for Browser {
     fn drop(&mut self) {
         let _ = self.socket.close(None);
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_run_report_their_console_and_leave_no_process() {
+        let mut browser = Browser::start((800, 600)).expect("chromium");
+        let page = "data:text/html,<body data-x=7><script>console.error('boom')</script></body>";
+        browser.open(page).unwrap();
+        assert!(browser
+            .wait_for(
+                "document.body && document.body.dataset.x === '7'",
+                Duration::from_secs(20)
+            )
+            .unwrap());
+        assert_eq!(browser.eval("1 + 2").unwrap(), json!(3));
+        assert!(browser.eval("nope.nope").is_err());
+        // Console events arrive with the next call.
+        browser.eval("0").unwrap();
+        let errors: Vec<String> = browser.errors().iter().map(|e| e.text.clone()).collect();
+        assert!(errors.iter().any(|t| t.contains("boom")), "{errors:?}");
+        let group = browser.child.id();
+        drop(browser);
+        // Killed at once; gone once reaped.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let left = loop {
+            let left = Command::new("pgrep")
+                .args(["-g", &group.to_string()])
+                .output()
+                .unwrap();
+            if left.stdout.is_empty() || Instant::now() > deadline {
+                break left;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        assert!(
+            left.stdout.is_empty(),
+            "left running: {}",
+            String::from_utf8_lossy(&left.stdout)
+        );
     }
 }
