@@ -290,6 +290,7 @@ async fn handle(call: ClientRequest, id: Id, pool: &Arc<Pool>, m: &mut Miner) ->
                 // towards the ban: a miner whose difficulty is still rising gets here.
                 Ok(share) if !share.is_block && !m.vardiff.admit(Instant::now()) => {
                     pool.stats.reject("rate-limited");
+                    pool.note_reject(Some(&submit.worker), "rate-limited");
                     let limit = m.vardiff.share_rate_limit();
                     Response::err(Some(id), ShareError::RateLimited { limit }.to_stratum())
                 }
@@ -298,7 +299,11 @@ async fn handle(call: ClientRequest, id: Id, pool: &Arc<Pool>, m: &mut Miner) ->
                     // A block is submitted even when the journal fails; the share is then
                     // not acknowledged (fail closed).
                     let recorded = pool.record_share(&script, share.credit).await;
+                    if recorded.is_ok() {
+                        pool.note_share(&submit.worker, share.credit, share.difficulty);
+                    }
                     if share.is_block {
+                        pool.note_block(&share.job, &share.hash.to_string(), &submit.worker);
                         let extranonce1 = m.session.extranonce1.clone().unwrap_or_default();
                         match share
                             .job
@@ -331,6 +336,12 @@ async fn handle(call: ClientRequest, id: Id, pool: &Arc<Pool>, m: &mut Miner) ->
                 }
                 Err(e) => {
                     pool.stats.reject(reason(&e));
+                    // Per worker only for names this connection authorized.
+                    let worker = m
+                        .scripts
+                        .contains_key(&submit.worker)
+                        .then_some(submit.worker.as_str());
+                    pool.note_reject(worker, reason(&e));
                     // A stale share (for a job we handed out and retired) is the network's
                     // latency, not misbehaviour: a fast miner has dozens in flight whenever a
                     // block makes a new job (on regtest, many times a second). It does not

@@ -1,5 +1,6 @@
 //! Observability over HTTP (hyper 1): `GET /metrics` in the Prometheus text exposition format
-//! and `GET /api/stats` as JSON, both read from the pool's [`Stats`] counters.
+//! and `GET /api/stats` as JSON, both read from the pool's [`Stats`] counters, and the
+//! dashboard's pages and `/api/v1/...` ([`crate::api`]).
 //!
 //! The server is bounded like the stratum side ([`HttpConfig`]): connections in all and per
 //! source (IPv4 address or IPv6 /64, counted by [`crate::downstream`]'s table), a deadline for
@@ -17,18 +18,18 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http_body_util::Full;
+use dashboard::http::{self as web, Body};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper::{header, Method, Request, Response, StatusCode};
+use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tracing::{debug, warn};
 
+use crate::api::Dashboard;
 use crate::downstream::{BanPolicy, Limits};
 use crate::pool::{Pool, Stats};
 
@@ -60,8 +61,11 @@ pub struct HttpConfig {
     /// The most bytes buffered for a request's header (at least 8192, hyper's floor); a larger
     /// header is answered 431 and the connection closed.
     pub max_header_bytes: usize,
-    /// A connection is shut down gracefully (after the response in flight) once this old.
+    /// A connection is shut down gracefully (after the response in flight) once this old
+    /// (an event stream too: the page reconnects).
     pub max_connection_age: Duration,
+    /// The dashboard's block explorer link pattern (`{hash}`, `{height}`).
+    pub explorer_url: Option<String>,
 }
 
 impl Default for HttpConfig {
@@ -73,6 +77,7 @@ impl Default for HttpConfig {
             header_read_timeout: Duration::from_secs(10),
             max_header_bytes: 16 * 1024,
             max_connection_age: Duration::from_secs(300),
+            explorer_url: None,
         }
     }
 }
@@ -151,6 +156,7 @@ impl HashRateMeter {
 struct State {
     pool: Arc<Pool>,
     meter: Mutex<HashRateMeter>,
+    dashboard: Arc<Dashboard>,
 }
 
 impl State {
@@ -314,47 +320,31 @@ fn float(v: f64) -> String {
     }
 }
 
-fn respond(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(body)));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static(content_type),
-    );
-    response
-}
-
 async fn handle(
     request: Request<Incoming>,
     state: Arc<State>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+) -> Result<Response<Body>, Infallible> {
     let path = request.uri().path();
     let response = match (request.method(), path) {
-        (&Method::GET, "/metrics") => respond(
+        (&Method::GET, "/metrics") => web::respond(
             StatusCode::OK,
             "text/plain; version=0.0.4; charset=utf-8",
-            render_metrics(&state.report()).into_bytes(),
+            render_metrics(&state.report()),
         ),
-        (&Method::GET, "/api/stats") => match serde_json::to_vec(&state.report()) {
-            Ok(body) => respond(StatusCode::OK, "application/json", body),
-            Err(e) => respond(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "text/plain",
-                format!("stats do not serialize: {e}\n").into_bytes(),
-            ),
-        },
-        (_, "/metrics" | "/api/stats") => respond(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "text/plain",
-            b"GET only\n".to_vec(),
-        ),
-        _ => respond(StatusCode::NOT_FOUND, "text/plain", b"not found\n".to_vec()),
+        (&Method::GET, "/api/stats") => web::json(&state.report()),
+        (_, "/metrics" | "/api/stats") => web::error(StatusCode::METHOD_NOT_ALLOWED, "GET only"),
+        (method, _) => {
+            match crate::api::handle(&state.dashboard, method, path, request.uri().query()).await {
+                Some(response) => response,
+                None => web::error(StatusCode::NOT_FOUND, "not found"),
+            }
+        }
     };
     Ok(response)
 }
 
-/// Serves `/metrics` and `/api/stats` on `listener` until `shutdown` turns true, with the
-/// default limits. The hash rate covers the last `window`.
+/// Serves `/metrics`, `/api/stats` and the dashboard on `listener` until `shutdown` turns
+/// true, with the default limits. The hash rate covers the last `window`.
 pub async fn serve(
     listener: TcpListener,
     pool: Arc<Pool>,
@@ -376,7 +366,12 @@ pub async fn serve_with(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let window = config.window;
+    let dashboard = Arc::new(Dashboard::new(
+        Arc::clone(&pool),
+        config.explorer_url.clone(),
+    ));
     let state = Arc::new(State {
+        dashboard,
         meter: Mutex::new(HashRateMeter::new(
             window,
             Instant::now(),

@@ -17,9 +17,11 @@
 //! * [`downstream`]: the stratum v1 server miners connect to.
 //! * [`http`]: `GET /metrics` (Prometheus) and `GET /api/stats` (JSON) from the pool's counters.
 
+pub mod api;
 pub mod budget;
 pub mod coinbase;
 pub mod downstream;
+pub mod history;
 pub mod http;
 pub mod jobs;
 pub mod journal;

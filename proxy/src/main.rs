@@ -8,6 +8,7 @@ use bitcoin::Network;
 use clap::Parser;
 use proxy::coinbase::CoinbaseConfig;
 use proxy::downstream::{self, ServerConfig};
+use proxy::history::{History, HistoryConfig};
 use proxy::journal::{Journal, JournalOptions};
 use proxy::payouts::{payout_script, PayoutConfig};
 use proxy::pool::{Pool, PoolConfig};
@@ -74,10 +75,17 @@ struct Args {
     fee_bps: u16,
     #[arg(long, env = "PROXY_OPERATOR_ADDRESS")]
     operator_address: Option<String>,
-    /// Serve `GET /metrics` (Prometheus) and `GET /api/stats` (JSON) here, e.g.
-    /// `127.0.0.1:8080`; disabled when absent.
+    /// Serve `GET /metrics` (Prometheus), `GET /api/stats` (JSON) and the dashboard (`/`,
+    /// `/api/v1/...`) here, e.g. `127.0.0.1:8080`; disabled when absent.
     #[arg(long, env = env::PROXY_HTTP)]
     http: Option<String>,
+    /// The dashboard's history database [default: `proxy-history.redb` beside --journal].
+    #[arg(long, env = "PROXY_HISTORY")]
+    history: Option<PathBuf>,
+    /// Block explorer link for the dashboard's blocks, `{hash}` and `{height}` replaced,
+    /// e.g. `https://mempool.space/block/{hash}`.
+    #[arg(long, env = "PROXY_EXPLORER_URL", value_parser = explorer_url)]
+    explorer_url: Option<String>,
     /// Rebuild the job from a fresh template when the current one is this old (seconds).
     #[arg(long, env = "PROXY_REFRESH_SECONDS", value_parser = number_in(1.0, DAY as f64), default_value = "30")]
     refresh_seconds: f64,
@@ -141,6 +149,11 @@ where
     }
 }
 
+/// `--explorer-url`: an `http(s)://` pattern naming `{hash}` or `{height}`.
+fn explorer_url(s: &str) -> Result<String, String> {
+    dashboard::api::check_explorer_url(s)
+}
+
 /// `--difficulty`: a finite number above 0, at most the vardiff ceiling (the network's floor
 /// is checked once the chain is known: [`check_difficulty`]).
 fn difficulty(s: &str) -> Result<f64, String> {
@@ -178,6 +191,23 @@ fn check(args: &Args) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The history's file name beside the journal.
+const HISTORY_FILE: &str = "proxy-history.redb";
+
+/// Writes the history every few seconds (off the async threads).
+async fn flush_history(history: Arc<History>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tick.tick().await;
+        let history = Arc::clone(&history);
+        let flushed =
+            tokio::task::spawn_blocking(move || history.flush(proxy::pool::unix_now())).await;
+        if let Ok(Err(e)) = flushed {
+            warn!(error = %e, "cannot write the dashboard history");
+        }
+    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -261,6 +291,26 @@ async fn run(args: Args) -> anyhow::Result<()> {
     };
     let config_line_len = config.max_notify_line;
     let pool = Pool::new(config, node, journal, &recovered);
+    let history_path = args.history.clone().unwrap_or_else(|| {
+        args.journal
+            .parent()
+            .unwrap_or(std::path::Path::new(""))
+            .join(HISTORY_FILE)
+    });
+    // The dashboard's history is not worth refusing to mine for: without it, the pages say so.
+    match History::open(
+        &history_path,
+        HistoryConfig::default(),
+        proxy::pool::unix_now(),
+    ) {
+        Ok(history) => {
+            let history = Arc::new(history);
+            info!(path = %history_path.display(), "dashboard history");
+            pool.set_history(Arc::clone(&history));
+            tokio::spawn(flush_history(history));
+        }
+        Err(e) => warn!(path = %history_path.display(), error = %e, "no dashboard history"),
+    }
     for (hash, height, hex) in recovered.unsubmitted {
         info!(%hash, height, "resubmitting a journaled block");
         tokio::spawn(Arc::clone(&pool).submit(hash, hex));
@@ -298,10 +348,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("--http: listening on {addr}"))?;
         info!(addr = %http.local_addr()?, "metrics and stats over http");
-        tokio::spawn(proxy::http::serve(
+        tokio::spawn(proxy::http::serve_with(
             http,
             Arc::clone(&pool),
-            proxy::http::DEFAULT_WINDOW,
+            proxy::http::HttpConfig {
+                explorer_url: args.explorer_url.clone(),
+                ..proxy::http::HttpConfig::default()
+            },
             stopped.clone(),
         ));
     }

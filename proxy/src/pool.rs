@@ -6,6 +6,7 @@
 
 use crate::budget::CoinbaseBudget;
 use crate::coinbase::{CoinbaseConfig, CoinbaseParts};
+use crate::history::History;
 use crate::jobs::{Job, JobBook, DEFAULT_LIVE_JOBS};
 use crate::journal::{Entry, Journal, JournalError, Recovered};
 use crate::payouts::{PayoutConfig, PplnsWindow};
@@ -15,7 +16,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::sync::{broadcast, Notify};
 use tokio::time::Instant;
@@ -126,6 +127,8 @@ pub struct Pool {
     refresh: Notify,
     next_extranonce1: AtomicU32,
     pub stats: Stats,
+    /// The dashboard's history, when the proxy keeps one ([`Pool::set_history`]).
+    history: OnceLock<Arc<History>>,
 }
 
 impl Pool {
@@ -160,7 +163,95 @@ impl Pool {
             // Random start so that restarts do not reuse extranonce1 values.
             next_extranonce1: AtomicU32::new(rand_u32()),
             stats: Stats::default(),
+            history: OnceLock::new(),
         })
+    }
+
+    /// Keeps the dashboard's history in `history` from now on (once; later calls are ignored).
+    pub fn set_history(&self, history: Arc<History>) {
+        let _ = self.history.set(history);
+    }
+
+    /// The dashboard's history, if kept.
+    pub fn history(&self) -> Option<&Arc<History>> {
+        self.history.get()
+    }
+
+    /// An accepted share of `worker` for the history: credited `credit`, its hash at
+    /// `difficulty`.
+    pub fn note_share(&self, worker: &str, credit: f64, difficulty: f64) {
+        if let Some(history) = self.history() {
+            history.share(worker, credit, difficulty, unix_now());
+        }
+    }
+
+    /// A rejected share for the history (of `worker` if the connection authorized it).
+    pub fn note_reject(&self, worker: Option<&str>, reason: &str) {
+        if let Some(history) = self.history() {
+            history.reject(worker, reason, unix_now());
+        }
+    }
+
+    /// A found block for the history: `job`'s coinbase is its reward and split.
+    pub fn note_block(&self, job: &Job, hash: &str, worker: &str) {
+        let Some(history) = self.history() else {
+            return;
+        };
+        let split = self.coinbase_outputs(job);
+        history.block(dashboard::api::BlockView {
+            height: job.template().height,
+            hash: hash.to_owned(),
+            time: unix_now(),
+            worker: worker.to_owned(),
+            outcome: "pending".into(),
+            reward_sats: split.iter().map(|p| p.sats).sum(),
+            split,
+        });
+    }
+
+    /// The paying outputs of `job`'s coinbase (the witness commitment, worth 0, left out),
+    /// largest first.
+    fn coinbase_outputs(&self, job: &Job) -> Vec<dashboard::api::Payout> {
+        let parts = job.coinbase();
+        let zeros = |n: usize| vec![0u8; n];
+        let Ok(tx) = parts.transaction(
+            &zeros(parts.extranonce1_size),
+            &zeros(parts.extranonce2_size),
+        ) else {
+            return Vec::new();
+        };
+        let mut out: Vec<dashboard::api::Payout> = tx
+            .output
+            .iter()
+            .filter(|o| o.value.to_sat() > 0)
+            .map(|o| dashboard::api::Payout {
+                address: bitcoin::Address::from_script(&o.script_pubkey, self.config.network)
+                    .map(|a| a.to_string())
+                    .unwrap_or_else(|_| hex::encode(o.script_pubkey.as_bytes())),
+                sats: o.value.to_sat(),
+            })
+            .collect();
+        out.sort_by(|a, b| b.sats.cmp(&a.sats).then_with(|| a.address.cmp(&b.address)));
+        out
+    }
+
+    /// `/api/v1/job/window`: the latest job and who its coinbase pays.
+    pub fn job_view(&self) -> dashboard::api::JobView {
+        let Some(job) = self.latest_job() else {
+            return dashboard::api::JobView::default();
+        };
+        let template = job.template();
+        dashboard::api::JobView {
+            ready: true,
+            height: template.height,
+            previous_block: template.previousblockhash.to_string(),
+            transactions: template.transactions.len(),
+            fees_sats: template.transactions.iter().map(|t| t.fee.to_sat()).sum(),
+            coinbase_value_sats: template.coinbasevalue.to_sat(),
+            network_difficulty: job.network_difficulty(),
+            window: self.coinbase_outputs(&job),
+            window_shares: self.window.lock().unwrap_or_else(|e| e.into_inner()).len(),
+        }
     }
 
     /// A fresh extranonce1 for a new connection (unique while fewer than 2^32 connect).
@@ -277,6 +368,9 @@ impl Pool {
                 format!("rejected: {reason}")
             }
         };
+        if let Some(history) = self.history() {
+            history.block_outcome(&hash, &text);
+        }
         let entry = Entry::Submitted {
             hash: hash.clone(),
             outcome: text,
@@ -319,6 +413,9 @@ impl Pool {
             warn!(%hash, "inconclusive block did not make the best chain: stale");
             "stale"
         };
+        if let Some(history) = self.history() {
+            history.block_outcome(&hash, outcome);
+        }
         let entry = Entry::Resolved {
             hash,
             outcome: outcome.to_owned(),
@@ -478,6 +575,13 @@ impl Pool {
             }
         }
     }
+}
+
+/// Seconds since the Unix epoch (0 for a clock before it).
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 fn rand_u32() -> u32 {

@@ -1,5 +1,6 @@
-//! `/metrics` and `/api/stats` in process: a miner connects to the real stratum server,
-//! gets one share accepted and two rejected, and the HTTP endpoint reports exactly that.
+//! `/metrics`, `/api/stats` and the dashboard's `/api/v1` in process: a miner connects to the
+//! real stratum server, gets one share accepted and two rejected, and the HTTP endpoint reports
+//! exactly that.
 
 mod common;
 
@@ -62,6 +63,16 @@ async fn metrics_and_stats_reflect_the_pool() {
     assert!(empty.shares_rejected.values().all(|n| *n == 0));
     assert!(empty.shares_rejected.contains_key("stale"));
 
+    // The dashboard's history, as the proxy keeps it.
+    let history_dir = tempfile::tempdir().unwrap();
+    let history = proxy::history::History::open(
+        &history_dir.path().join("history.redb"),
+        proxy::history::HistoryConfig::default(),
+        proxy::pool::unix_now(),
+    )
+    .unwrap();
+    server.pool.set_history(Arc::new(history));
+
     // One miner: one accepted share, a duplicate and a stale one.
     let job = push_job(&server.pool, 1);
     let worker = regtest_address(5);
@@ -113,6 +124,80 @@ async fn metrics_and_stats_reflect_the_pool() {
     ] {
         assert!(raw.get(key).is_some(), "{key} missing from {raw}");
     }
+
+    // The dashboard's documents say the same, per worker too.
+    let (status, body) = request(http_addr, "GET", "/api/v1/pool?range=24h").await;
+    assert_eq!(status, 200, "{body}");
+    let pool: dashboard::api::PoolView = serde_json::from_str(&body).unwrap();
+    assert_eq!(pool.accepted, 1);
+    assert_eq!((pool.rejected["duplicate"], pool.rejected["stale"]), (1, 1));
+    assert_eq!(
+        (pool.workers, pool.workers_online, pool.connections),
+        (1, 1, 1)
+    );
+    assert_eq!(pool.chart.bucket_secs, 60);
+    assert_eq!(
+        pool.chart.points.iter().map(|p| p.work).sum::<f64>(),
+        difficulty
+    );
+    let (status, body) = request(http_addr, "GET", "/api/v1/workers").await;
+    assert_eq!(status, 200, "{body}");
+    let workers: dashboard::api::WorkersView = serde_json::from_str(&body).unwrap();
+    assert_eq!(workers.workers.len(), 1);
+    let w = &workers.workers[0];
+    assert_eq!(
+        (w.name.as_str(), w.accepted, w.online),
+        (worker.as_str(), 1, true)
+    );
+    assert_eq!((w.rejected["duplicate"], w.rejected["stale"]), (1, 1));
+    let (status, body) = request(http_addr, "GET", &format!("/api/v1/worker/{worker}")).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = request(http_addr, "GET", "/api/v1/job/window").await;
+    assert_eq!(status, 200, "{body}");
+    let window: dashboard::api::JobView = serde_json::from_str(&body).unwrap();
+    assert!(window.ready);
+    assert_eq!(window.height, job.template().height);
+    assert_eq!(
+        window.window.iter().map(|p| p.sats).sum::<u64>(),
+        job.template().coinbasevalue.to_sat()
+    );
+    let (status, body) = request(http_addr, "GET", "/api/v1/blocks").await;
+    assert_eq!((status, body.as_str()), (200, r#"{"total":0,"blocks":[]}"#));
+    for (path, code) in [
+        ("/api/v1/pool?range=2h", 400),
+        ("/api/v1/worker/nobody", 404),
+        ("/api/v1/cluster", 404),
+        ("/api/v1/nothing", 404),
+    ] {
+        assert_eq!(request(http_addr, "GET", path).await.0, code, "{path}");
+    }
+    assert_eq!(request(http_addr, "POST", "/api/v1/pool").await.0, 405);
+    let (status, page) = request(http_addr, "GET", "/").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("/assets/app.js"), "{page}");
+    // The event stream starts with the blocks, then the pool's numbers.
+    let mut events = TcpStream::connect(http_addr).await.unwrap();
+    events
+        .write_all(b"GET /api/v1/events HTTP/1.1\r\nHost: test\r\n\r\n")
+        .await
+        .unwrap();
+    let mut seen = String::new();
+    let mut buf = [0u8; 4096];
+    // (The body is chunked: a whole event is its `data:` line and the blank line after it.)
+    while !seen
+        .split("event: pool\ndata: ")
+        .nth(1)
+        .is_some_and(|rest| rest.contains("\n\n"))
+    {
+        let n = tokio::time::timeout(WAIT, events.read(&mut buf))
+            .await
+            .expect("events in time")
+            .unwrap();
+        assert!(n > 0, "the stream ended: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(seen.contains("text/event-stream"), "{seen}");
+    assert!(seen.contains("event: blocks\ndata: {\"total\":0"), "{seen}");
 
     let (status, text) = request(http_addr, "GET", "/metrics").await;
     assert_eq!(status, 200);

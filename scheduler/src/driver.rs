@@ -230,6 +230,7 @@ impl Driver {
         subscribed: &mut bool,
     ) -> Result<SessionEnd, DriverError> {
         info!(master = %url, framework_id = ?self.framework.framework_id(), "subscribing");
+        self.status.set_master(url);
         let subscription = match client.subscribe(&self.framework.subscribe_call()).await {
             Ok(subscription) => subscription,
             Err(error) => return Ok(SessionEnd::Failed(error)),
@@ -300,6 +301,16 @@ impl Driver {
                             "unreadable executor message"
                         ),
                     }
+                }
+            }
+            event::Type::Offers => {
+                if let Some(offers) = &event.offers {
+                    self.status.record_offers(&offers.offers, now_ms() / 1000);
+                }
+            }
+            event::Type::Update => {
+                if let Some(update) = &event.update {
+                    self.status.record_update(&update.status, now_ms() / 1000);
                 }
             }
             event::Type::Rescind => {

@@ -52,9 +52,14 @@ struct Args {
     /// Directory of the persisted state (framework id, tasks).
     #[arg(long, env = "MESOS_MINER_STATE_DIR", default_value = "scheduler-state")]
     state_dir: PathBuf,
-    /// Serve `GET /api/status` on this address (e.g. 127.0.0.1:8080).
+    /// Serve `GET /api/status` and the dashboard (`/`, `/api/v1/...`) on this
+    /// address (e.g. 127.0.0.1:8080).
     #[arg(long, env = "MESOS_MINER_HTTP")]
     http: Option<SocketAddr>,
+    /// Block explorer link for the dashboard's blocks, `{hash}` and `{height}`
+    /// replaced, e.g. `https://mempool.space/block/{hash}`.
+    #[arg(long, env = "MESOS_MINER_EXPLORER_URL", value_parser = explorer_url)]
+    explorer_url: Option<String>,
     /// Block rewards go here: the proxy's fallback payout and the miners'
     /// worker names (overrides the config file's `payout_address`).
     #[arg(long, env = "MESOS_MINER_PAYOUT_ADDRESS")]
@@ -103,6 +108,11 @@ struct Args {
 enum CliContainerizer {
     Process,
     Docker,
+}
+
+/// `--explorer-url`: an `http(s)://` pattern naming `{hash}` or `{height}`.
+fn explorer_url(s: &str) -> Result<String, String> {
+    dashboard::api::check_explorer_url(s)
 }
 
 fn load_config(args: &Args) -> Result<Config> {
@@ -182,8 +192,15 @@ async fn run(args: Args, framework: Framework) -> Result<()> {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("binding the status endpoint on {addr}"))?;
-        info!(%addr, "status endpoint: GET /api/status");
-        tokio::spawn(scheduler::status::serve(listener, driver.status()));
+        info!(%addr, "status endpoint: GET /api/status; dashboard: http://{addr}/");
+        let dashboard = scheduler::status::DashboardConfig {
+            explorer_url: args.explorer_url.clone(),
+        };
+        tokio::spawn(scheduler::status::serve(
+            listener,
+            driver.status(),
+            dashboard,
+        ));
     }
     tokio::select! {
         result = driver.run() => {

@@ -108,7 +108,11 @@ async fn proxy_then_miners_with_exact_shares_and_restart_fails_over() {
     // The status endpoint.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let server = tokio::spawn(scheduler::status::serve(listener, driver.status.clone()));
+    let server = tokio::spawn(scheduler::status::serve(
+        listener,
+        driver.status.clone(),
+        scheduler::status::DashboardConfig::default(),
+    ));
     let (status_line, body) = tokio::task::spawn_blocking(move || http_get(addr, "/api/status"))
         .await
         .unwrap();

@@ -8,10 +8,12 @@
 //! * [`mining`]: the proxy and miners as processes, their stats and journal.
 //! * [`stack`]: devcluster + scheduler for a node: the Mesos side of the full stack.
 //! * [`containers`]: a Docker engine, the workspace's images, and containers.
+//! * [`browser`]: headless Chromium: a page's DOM after it ran, screenshots.
 //! * [`prerequisites`]: the machine's packages the builds need, from `prerequisites.txt`.
 
 pub mod bins;
 pub mod bitcoin_core;
+pub mod browser;
 pub mod containers;
 pub mod mining;
 pub mod node;

@@ -1,6 +1,6 @@
 //! The machine's prerequisites beyond the Rust toolchain, from the one list in the workspace's
 //! `prerequisites.txt` (also read by `.ci/run` and quoted in the README): which are missing for
-//! a purpose (`bitcoin-core`, `images`), and an error that names them and the `apt-get` line.
+//! a purpose (`bitcoin-core`, `images`, `dashboard`), and an error that names them and the `apt-get` line.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -15,7 +15,7 @@ pub struct Prerequisite {
     pub package: &'static str,
     /// Files (absolute paths) or commands, any of which shows the package is there.
     pub probes: Vec<&'static str>,
-    /// What needs it: `bitcoin-core` or `images`.
+    /// What needs it: `bitcoin-core`, `images` or `dashboard` (the browser test).
     pub needed_for: &'static str,
 }
 
@@ -111,7 +111,7 @@ mod tests {
             .any(|p| p.package == "musl-tools" && p.probes == ["musl-gcc"]));
         assert!(all
             .iter()
-            .all(|p| ["bitcoin-core", "images"].contains(&p.needed_for)));
+            .all(|p| ["bitcoin-core", "images", "dashboard"].contains(&p.needed_for)));
     }
 
     #[test]

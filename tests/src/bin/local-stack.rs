@@ -7,7 +7,8 @@
 //! of the chain height, blocks found and each miner's hash rate and shares.
 //! Ctrl-C (or `--seconds`) stops every process it started and the containers
 //! they ran; the work dir, with the proxy's found-block journal in its
-//! sandbox and the logs, stays.
+//! sandbox and the logs, stays. The dashboard's URL (the scheduler's `--http`)
+//! is printed at start and in the live view.
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -114,6 +115,9 @@ fn main() -> anyhow::Result<()> {
         &extras,
     )?;
 
+    let dashboard = format!("http://127.0.0.1:{}/", stack.status_port);
+    eprintln!("dashboard: {dashboard}");
+
     // Ctrl-C reaches the whole process group; we then stop what is left in order.
     let stop = Arc::new(AtomicBool::new(false));
     {
@@ -150,6 +154,7 @@ fn main() -> anyhow::Result<()> {
             height.saturating_sub(start_height),
             status["total_hash_rate"].as_f64().unwrap_or(0.0) / 1e6
         ));
+        view.push_str(&format!("dashboard: {dashboard}\n"));
         view.push_str(&format!(
             "{:<28} {:<6} {:<10} {:>5} {:>9} {:>9} {:>9}\n",
             "task", "kind", "state", "cpus", "MH/s", "accepted", "rejected"
