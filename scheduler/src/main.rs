@@ -18,6 +18,8 @@ use clap::Parser;
 use mesos::client::{Auth, ClientConfig};
 use mesos::ContentType;
 use scheduler::config::{Containerizer, Secret};
+use scheduler::cpu_policy::CpuPolicy;
+use scheduler::limits::{Constraint, CpuLimit};
 use scheduler::{Config, Driver, DriverConfig, Framework, PersistedState, StateStore};
 use tracing::{error, info};
 use tracing_subscriber::EnvFilter;
@@ -94,6 +96,30 @@ struct Args {
     /// Memory of each miner task in MB (`miner.mem_mb`).
     #[arg(long, env = "MESOS_MINER_MINER_MEM")]
     miner_mem: Option<f64>,
+    /// Which CPUs miners take: `regular`, `revocable` (oversubscribed slack,
+    /// preemptible) or `both`, in separate miner tasks (`miner.cpu_policy`;
+    /// default both). The proxy always runs on regular CPUs.
+    #[arg(long, env = "MESOS_MINER_CPU_POLICY")]
+    cpu_policy: Option<CpuPolicy>,
+    /// Most CPUs all miners together take: a number (`8`, `2.5`) or a
+    /// percentage of the cluster's regular CPUs seen in offers (`25%`)
+    /// (`limits.max_cpus`).
+    #[arg(long, env = "MESOS_MINER_MAX_CPUS")]
+    max_cpus: Option<CpuLimit>,
+    /// The role's CPU quota, enforced by the scheduler: regular CPUs of all
+    /// our tasks (proxy and executors included) stay within it; revocable
+    /// CPUs do not count (`limits.quota_cpus`).
+    #[arg(long, env = "MESOS_MINER_QUOTA_CPUS")]
+    quota_cpus: Option<f64>,
+    /// A Marathon-style placement constraint `field:OPERATOR[:value]` on an
+    /// agent attribute or `hostname`: LIKE / UNLIKE (a regular expression),
+    /// CLUSTER, UNIQUE; repeat for more (added to `limits.constraints`).
+    #[arg(
+        long = "constraint",
+        env = "MESOS_MINER_CONSTRAINTS",
+        value_delimiter = ','
+    )]
+    constraints: Vec<Constraint>,
     /// Check the configuration and state, print the framework, and exit.
     #[arg(long, env = "MESOS_MINER_CHECK")]
     check: bool,
@@ -153,6 +179,19 @@ fn load_config(args: &Args) -> Result<Config> {
     if let Some(mem) = args.miner_mem {
         config.miner.mem_mb = mem;
     }
+    if let Some(policy) = args.cpu_policy {
+        config.miner.cpu_policy = policy;
+    }
+    if let Some(limit) = args.max_cpus {
+        config.limits.max_cpus = Some(limit);
+    }
+    if let Some(quota) = args.quota_cpus {
+        config.limits.quota_cpus = Some(quota);
+    }
+    config
+        .limits
+        .constraints
+        .extend(args.constraints.iter().cloned());
     config.validate().context("invalid configuration")?;
     Ok(config)
 }
@@ -224,7 +263,7 @@ fn main() -> Result<()> {
             .framework_info;
         println!(
             "master {}: framework {:?} as user {:?}, roles {:?}, id {}, {} known task(s), \
-             tasks as {:?}",
+             tasks as {:?}, miner CPUs {}",
             args.master.join(","),
             info.name,
             info.user,
@@ -232,6 +271,7 @@ fn main() -> Result<()> {
             framework.framework_id().unwrap_or("(new)"),
             tasks,
             framework.config().containers.containerizer,
+            framework.config().miner.cpu_policy,
         );
         return Ok(());
     }
