@@ -113,12 +113,10 @@ struct Args {
     quota_cpus: Option<f64>,
     /// A Marathon-style placement constraint `field:OPERATOR[:value]` on an
     /// agent attribute or `hostname`: LIKE / UNLIKE (a regular expression),
-    /// CLUSTER, UNIQUE; repeat for more (added to `limits.constraints`).
-    #[arg(
-        long = "constraint",
-        env = "MESOS_MINER_CONSTRAINTS",
-        value_delimiter = ','
-    )]
+    /// CLUSTER, UNIQUE; repeat for more (added to `limits.constraints`;
+    /// the environment variable holds one, as regular expressions may have
+    /// commas).
+    #[arg(long = "constraint", env = "MESOS_MINER_CONSTRAINT")]
     constraints: Vec<Constraint>,
     /// Check the configuration and state, print the framework, and exit.
     #[arg(long, env = "MESOS_MINER_CHECK")]
@@ -284,4 +282,57 @@ fn main() -> Result<()> {
     // Do not wait on connections still open (the event stream, the pool).
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Args, clap::Error> {
+        Args::try_parse_from(std::iter::once("scheduler").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn limit_flags_reach_the_config() {
+        let args = parse(&[
+            "--cpu-policy",
+            "revocable",
+            "--max-cpus",
+            "40%",
+            "--quota-cpus",
+            "6",
+            "--constraint",
+            "rack:LIKE:r{1,2}",
+            "--constraint",
+            "hostname:UNIQUE",
+        ])
+        .unwrap();
+        let config = load_config(&args).unwrap();
+        assert_eq!(config.miner.cpu_policy, CpuPolicy::Revocable);
+        assert_eq!(config.limits.max_cpus, Some(CpuLimit::Percent(40.0)));
+        assert_eq!(config.limits.quota_cpus, Some(6.0));
+        let constraints: Vec<String> = config
+            .limits
+            .constraints
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(constraints, ["rack:LIKE:r{1,2}", "hostname:UNIQUE"]);
+    }
+
+    #[test]
+    fn bad_limit_flags_are_clear_errors() {
+        for (args, says) in [
+            (&["--cpu-policy", "spare"][..], "regular|revocable|both"),
+            (&["--max-cpus", "150%"][..], "percentage"),
+            (&["--max-cpus=-2"][..], "percentage"),
+            (&["--constraint", "rack:NEAR:x"][..], "unknown operator"),
+        ] {
+            let error = parse(args).unwrap_err().to_string();
+            assert!(error.contains(says), "{args:?}: {error}");
+        }
+        let args = parse(&["--quota-cpus", "0"]).unwrap();
+        let error = format!("{:#}", load_config(&args).unwrap_err());
+        assert!(error.contains("limits.quota_cpus"), "{error}");
+    }
 }
