@@ -589,7 +589,24 @@ impl State {
             .map(|(task_key, task)| (task_key.clone(), task.kill_requested))
             .collect();
         let code = std::process::ExitStatus::from_raw(raw).code();
+        let preempted = reason == crate::oversubscription::PREEMPTED;
+        let partition_aware = self
+            .frameworks
+            .get(&key.0)
+            .is_some_and(|framework| framework.partition_aware());
         for (task_key, killed) in unfinished {
+            if preempted {
+                // The QoS controller's kill: as Mesos' agent reports it.
+                let status = make_status(
+                    &task_key.1,
+                    crate::oversubscription::preempted_state(partition_aware),
+                    task_status::Source::Agent,
+                    Some(reason),
+                    "Executor preempted by the QoS controller (revocable resources)",
+                );
+                self.enqueue_update(&task_key, status, false);
+                continue;
+            }
             let state = if killed {
                 TaskState::TaskKilled
             } else if command_task.is_some() && code == Some(0) {

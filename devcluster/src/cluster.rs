@@ -165,6 +165,13 @@ impl Inner {
                 };
                 restart_agent(&mut self.lock(), agent_id, seconds)
             }
+            // The QoS controller (see `oversubscription`): all agents, or one.
+            (Some("qos-revoke"), agent_id) => {
+                crate::oversubscription::revoke(&mut self.lock(), agent_id).map(|_| ())
+            }
+            (Some("qos-restore"), agent_id) => {
+                crate::oversubscription::restore(&mut self.lock(), agent_id)
+            }
             (Some("kill-executor"), Some(executor_id)) => {
                 kill_executor(&mut self.lock(), executor_id)
             }
@@ -368,6 +375,25 @@ impl Cluster {
                 config.listen.ip()
             )));
         }
+        if !(config.revocable_cpus.is_finite() && config.revocable_cpus >= 0.0) {
+            return Err(Error::InvalidConfig(format!(
+                "revocable_cpus {} must be a number of CPUs, 0 or more",
+                config.revocable_cpus
+            )));
+        }
+        let attributes = config
+            .agent_attributes
+            .iter()
+            .map(|text| crate::oversubscription::parse_attributes(text))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|error| Error::InvalidConfig(format!("agent attributes: {error}")))?;
+        if attributes.len() > config.agents {
+            return Err(Error::InvalidConfig(format!(
+                "attributes for {} agents, but {} agents",
+                attributes.len(),
+                config.agents
+            )));
+        }
         if config.masters == 0 {
             return Err(Error::InvalidConfig("at least one master is needed".into()));
         }
@@ -445,6 +471,8 @@ impl Cluster {
                     alive: true,
                     down_until: None,
                     executors: Default::default(),
+                    slack: crate::oversubscription::Slack::cpus(config.revocable_cpus),
+                    attributes: attributes.get(index).cloned().unwrap_or_default(),
                 });
             }
             Inner {
@@ -615,6 +643,18 @@ impl Cluster {
     /// their unacknowledged updates), the others are killed.
     pub fn restart_agent(&self, agent_id: &str, downtime: Duration) -> Result<(), Error> {
         restart_agent(&mut self.inner.lock(), agent_id, downtime)
+    }
+
+    /// Fault: the QoS controller's KILL of every executor on revocable resources of
+    /// `agent_id` (every agent when `None`), and no slack offered there
+    /// until [`Cluster::qos_restore`]; returns the executors killed.
+    pub fn qos_revoke(&self, agent_id: Option<&str>) -> Result<usize, Error> {
+        crate::oversubscription::revoke(&mut self.inner.lock(), agent_id)
+    }
+
+    /// Offers the slack of `agent_id` (every agent when `None`) again.
+    pub fn qos_restore(&self, agent_id: Option<&str>) -> Result<(), Error> {
+        crate::oversubscription::restore(&mut self.inner.lock(), agent_id)
     }
 
     /// Fault: SIGKILL to the process of every executor with this id.

@@ -33,6 +33,12 @@ pub struct ClusterConfig {
     pub disk_mb: f64,
     /// Inclusive port range per agent.
     pub ports: (u64, u64),
+    /// CPUs each agent offers as revocable on top of `cpus` (Mesos' fixed
+    /// resource estimator, `--oversubscribed_resources=cpus:N`); 0 = none.
+    pub revocable_cpus: f64,
+    /// Attributes of agent `i` (Mesos' `--attributes` syntax,
+    /// `rack:r1;zone:a`); agents beyond the list have none.
+    pub agent_attributes: Vec<String>,
     /// Root of the executor sandboxes.
     pub work_dir: PathBuf,
     /// Interval of HEARTBEAT events to schedulers (Mesos: 15 s).
@@ -118,6 +124,8 @@ impl Default for ClusterConfig {
             mem_mb: machine_mem_mb(),
             disk_mb: 10240.0,
             ports: (31000, 32000),
+            revocable_cpus: 0.0,
+            agent_attributes: Vec::new(),
             work_dir: std::env::temp_dir().join("devcluster"),
             heartbeat_interval: Duration::from_secs(15),
             executor_heartbeat_interval: Duration::from_secs(30),

@@ -28,6 +28,12 @@
 //! - `state`: all of it behind one mutex, driven in time by one ticker task
 //!   (no task or thread per agent, so 100 agents stay cheap).
 //!
+//! - `oversubscription`: revocable CPUs on every agent (Mesos' fixed
+//!   resource estimator, `ClusterConfig::revocable_cpus`), offered only to
+//!   frameworks with REVOCABLE_RESOURCES; the QoS controller's kill as the
+//!   faults `qos-revoke` / `qos-restore`; agent attributes
+//!   (`ClusterConfig::agent_attributes`, Mesos' `--attributes` syntax).
+//!
 //! - [`auth`]: framework authentication (HTTP Basic against a Mesos
 //!   credentials file), required when the master is not on loopback.
 //!
@@ -47,6 +53,7 @@ mod docker;
 mod error;
 mod http;
 mod master;
+mod oversubscription;
 pub mod resources;
 mod secrets;
 mod state;
@@ -55,3 +62,4 @@ pub mod testing;
 pub use cluster::{AgentSummary, Cluster};
 pub use config::{machine_cpus, machine_mem_mb, seconds, ClusterConfig, MAX_INTERVAL};
 pub use error::Error;
+pub use oversubscription::parse_attributes;

@@ -720,6 +720,14 @@ impl State {
         if need.is_empty() {
             return Err("Task and its executor use no resources".into());
         }
+        let mut combined = Bundle::from_resources(&task.resources)?;
+        match agent_rec.executors.get(&key) {
+            Some(exec) => combined.add(&exec.res),
+            None => combined.add(&Bundle::from_resources(&executor.resources)?),
+        }
+        if let Some(error) = combined.revocable_mix() {
+            return Err(error);
+        }
         if !pool.contains(&need) {
             return Err("Task uses more resources than available in the offer".into());
         }

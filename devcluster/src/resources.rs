@@ -11,6 +11,11 @@
 //! kinds, validated as Mesos' master does ([`reserve`], [`unreserve`],
 //! [`create`], [`destroy`]).
 //!
+//! Revocable resources (an agent's oversubscribed slack, see
+//! `oversubscription`) are their own kind: never reserved, never volumes,
+//! and a task with its executor may not mix revocable and regular resources
+//! of one name ([`Bundle::revocable_mix`], as Mesos' master validates).
+//!
 //! Scalars are kept in thousandths, as Mesos keeps three decimal digits, so
 //! sums and differences are exact. Port ranges are kept sorted and merged.
 
@@ -211,19 +216,30 @@ pub(crate) struct Persistence {
     pub read_only: bool,
 }
 
-/// What sets resources apart besides their name: reservation and volume.
+/// What sets resources apart besides their name: reservation, volume and
+/// revocability.
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) struct Kind {
     pub reservation: Option<Reservation>,
     /// Only with a reservation, and only for disk.
     pub volume: Option<Persistence>,
+    /// `Resource.revocable` set: oversubscribed, unreserved, no volume.
+    pub revocable: bool,
 }
 
 impl Kind {
     fn reserved(reservation: Reservation) -> Self {
         Self {
             reservation: Some(reservation),
-            volume: None,
+            ..Self::default()
+        }
+    }
+
+    /// Unreserved revocable resources.
+    pub fn revocable() -> Self {
+        Self {
+            revocable: true,
+            ..Self::default()
         }
     }
 
@@ -239,8 +255,14 @@ impl Kind {
                  `reservation`); devcluster takes `reservations`"
             ));
         }
-        if resource.revocable.is_some() || resource.shared.is_some() {
-            return Err(format!("resource {name:?} is revocable or shared"));
+        if resource.shared.is_some() {
+            return Err(format!("resource {name:?} is shared"));
+        }
+        let revocable = resource.revocable.is_some();
+        if revocable && (!resource.reservations.is_empty() || resource.disk.is_some()) {
+            return Err(format!(
+                "resource {name:?} is revocable: it cannot be reserved or a volume"
+            ));
         }
         if resource.provider_id.is_some() {
             return Err(format!("resource {name:?} names a resource provider"));
@@ -311,6 +333,7 @@ impl Kind {
         Ok(Self {
             reservation,
             volume,
+            revocable,
         })
     }
 
@@ -357,6 +380,7 @@ impl Kind {
                     ..Default::default()
                 }),
             }),
+            revocable: self.revocable.then_some(resource::RevocableInfo {}),
             ..Default::default()
         }
     }
@@ -440,6 +464,13 @@ impl Bundle {
             .collect()
     }
 
+    /// `res` of one kind.
+    pub fn of_kind(kind: Kind, res: &Res) -> Self {
+        let mut bundle = Self::default();
+        bundle.add_kind(kind, res);
+        bundle
+    }
+
     fn add_kind(&mut self, kind: Kind, res: &Res) {
         if res.is_empty() {
             return;
@@ -505,6 +536,51 @@ impl Bundle {
                 .map(|(kind, res)| (kind.clone(), res.clone()))
                 .collect(),
         }
+    }
+
+    /// Without its revocable part (for frameworks without the
+    /// REVOCABLE_RESOURCES capability).
+    pub fn without_revocable(&self) -> Bundle {
+        Bundle {
+            parts: self
+                .parts
+                .iter()
+                .filter(|(kind, _)| !kind.revocable)
+                .map(|(kind, res)| (kind.clone(), res.clone()))
+                .collect(),
+        }
+    }
+
+    /// Whether any of it is revocable.
+    pub fn has_revocable(&self) -> bool {
+        self.parts
+            .iter()
+            .any(|(kind, res)| kind.revocable && !res.is_empty())
+    }
+
+    /// Mesos' rule for what one task and its executor use: revocable and
+    /// regular resources of the same name never together. The error names it.
+    pub fn revocable_mix(&self) -> Option<String> {
+        let totals = |revocable: bool| {
+            let mut total = Res::default();
+            for (_, res) in self.parts.iter().filter(|(k, _)| k.revocable == revocable) {
+                total.add(res);
+            }
+            total
+        };
+        let (revocable, regular) = (totals(true), totals(false));
+        let both = [
+            ("cpus", revocable.cpus > 0 && regular.cpus > 0),
+            ("mem", revocable.mem > 0 && regular.mem > 0),
+            ("disk", revocable.disk > 0 && regular.disk > 0),
+            (
+                "ports",
+                !revocable.ports.is_empty() && !regular.ports.is_empty(),
+            ),
+        ];
+        both.into_iter().find(|(_, both)| *both).map(|(name, _)| {
+            format!("Cannot use both revocable and non-revocable '{name}' at the same time")
+        })
     }
 
     /// The persistent volumes: `(role, volume)`.

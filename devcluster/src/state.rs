@@ -164,6 +164,10 @@ pub(crate) struct Agent {
     /// makes no offers.
     pub down_until: Option<Instant>,
     pub executors: HashMap<ExecKey, ExecRec>,
+    /// Its oversubscribed slack (revocable CPUs).
+    pub slack: crate::oversubscription::Slack,
+    /// Its attributes, in its AgentInfo and offers.
+    pub attributes: Vec<mesos::v1::Attribute>,
 }
 
 impl Agent {
@@ -177,6 +181,7 @@ impl Agent {
             hostname: self.hostname.clone(),
             port: Some(i32::from(self.addr.port())),
             resources: self.total.to_resources(None),
+            attributes: self.attributes.clone(),
             id: Some(AgentId {
                 value: self.id.clone(),
             }),
@@ -391,6 +396,7 @@ impl State {
                 continue;
             }
             let mut free = self.agents[index].total.clone();
+            free.add(&self.agents[index].slack.bundle());
             free.subtract(used);
             if free.is_empty() {
                 continue;
@@ -402,7 +408,10 @@ impl State {
                 .map(|offset| &eligible[(start + offset) % eligible.len()])
                 .find_map(|framework_id| {
                     let framework = &self.frameworks[framework_id];
-                    let offered = free.for_roles(&framework.roles());
+                    let offered = crate::oversubscription::offerable(
+                        framework,
+                        free.for_roles(&framework.roles()),
+                    );
                     let filtered = framework
                         .filters
                         .iter()
@@ -439,6 +448,7 @@ impl State {
                     ..Default::default()
                 }),
                 resources: free.to_resources(allocation_role.as_deref()),
+                attributes: agent.attributes.clone(),
                 executor_ids: agent
                     .executors
                     .values()

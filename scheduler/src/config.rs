@@ -34,6 +34,8 @@ pub struct Config {
     pub offers: OfferConfig,
     /// Relaunch backoff after task failures.
     pub backoff: BackoffConfig,
+    /// The operator's limits: most CPUs, quota, placement constraints.
+    pub limits: crate::limits::LimitsConfig,
     /// Where block rewards go: the proxy's fallback payout address and the
     /// miners' worker names (`<address>.<task id>`). Must suit the node's chain.
     pub payout_address: String,
@@ -151,6 +153,8 @@ pub struct MinerConfig {
     /// before it is killed and forgotten (0 = keep it forever); its agent's
     /// offers get a new miner if the agent comes back.
     pub unreachable_timeout_secs: f64,
+    /// Which CPUs miners take: `regular`, `revocable` or `both`.
+    pub cpu_policy: crate::cpu_policy::CpuPolicy,
 }
 
 impl Default for MinerConfig {
@@ -159,6 +163,7 @@ impl Default for MinerConfig {
             mem_mb: 64.0,
             min_cpus: 0.1,
             unreachable_timeout_secs: 600.0,
+            cpu_policy: crate::cpu_policy::CpuPolicy::default(),
         }
     }
 }
@@ -411,6 +416,14 @@ impl Config {
                 return Err(ConfigError::Empty { field });
             }
         }
+        if let Some(quota) = self.limits.quota_cpus {
+            if !(quota.is_finite() && quota > 0.0) {
+                return Err(ConfigError::NotPositive {
+                    field: "limits.quota_cpus",
+                    value: quota,
+                });
+            }
+        }
         if let (Some(a), Some(b)) = (self.proxy.stratum_port, self.proxy.http_port) {
             if a == b {
                 return Err(ConfigError::SamePorts(a));
@@ -455,14 +468,23 @@ impl Config {
             role: None,
             roles: vec![self.framework.role.clone()],
             principal: self.framework.principal.clone(),
-            capabilities: vec![
+            capabilities: [
                 capability(framework_info::capability::Type::MultiRole),
                 capability(framework_info::capability::Type::PartitionAware),
                 capability(framework_info::capability::Type::TaskKillingState),
                 // Reserved resources in the post-refinement format
                 // (`Resource.reservations`), which is what we send.
                 capability(framework_info::capability::Type::ReservationRefinement),
-            ],
+            ]
+            .into_iter()
+            // Oversubscribed slack, offered only to frameworks that ask.
+            .chain(
+                self.miner
+                    .cpu_policy
+                    .wants_revocable()
+                    .then(|| capability(framework_info::capability::Type::RevocableResources)),
+            )
+            .collect(),
             ..Default::default()
         }
     }
@@ -567,5 +589,56 @@ mod tests {
         assert_eq!(info.roles, vec!["mining".to_string()]);
         assert_eq!(info.checkpoint, Some(true));
         assert!(config.framework_info(None).id.is_none());
+    }
+
+    #[test]
+    fn revocable_resources_capability_follows_the_cpu_policy() {
+        use crate::cpu_policy::CpuPolicy;
+        let revocable = |config: &Config| {
+            config
+                .framework_info(None)
+                .capabilities
+                .iter()
+                .any(|c| c.r#type() == framework_info::capability::Type::RevocableResources)
+        };
+        let mut config = Config::default();
+        assert!(
+            revocable(&config),
+            "both (the default) asks for revocable CPUs"
+        );
+        config.miner.cpu_policy = CpuPolicy::Regular;
+        assert!(!revocable(&config));
+        config.miner.cpu_policy = CpuPolicy::Revocable;
+        assert!(revocable(&config));
+    }
+
+    #[test]
+    fn limits_from_json_are_validated() {
+        let config: Config = serde_json::from_str(
+            r#"{"miner": {"cpu_policy": "regular"},
+                "limits": {"max_cpus": "25%", "quota_cpus": 4, "constraints": ["rack:LIKE:r[12]"]}}"#,
+        )
+        .unwrap();
+        config.validate().unwrap();
+        assert_eq!(
+            config.limits.max_cpus,
+            Some(crate::limits::CpuLimit::Percent(25.0))
+        );
+        for bad in [
+            r#"{"limits": {"max_cpus": "150%"}}"#,
+            r#"{"limits": {"constraints": ["rack:NEAR:x"]}}"#,
+            r#"{"miner": {"cpu_policy": "spare"}}"#,
+        ] {
+            assert!(serde_json::from_str::<Config>(bad).is_err(), "{bad}");
+        }
+        let mut config = Config::default();
+        config.limits.quota_cpus = Some(0.0);
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::NotPositive {
+                field: "limits.quota_cpus",
+                ..
+            })
+        ));
     }
 }

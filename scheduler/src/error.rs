@@ -45,6 +45,23 @@ pub enum ConfigError {
     /// The proxy's stratum and HTTP ports are the same fixed port.
     #[error("proxy.stratum_port and proxy.http_port are both {0}")]
     SamePorts(u64),
+    /// `--cpu-policy` / `miner.cpu_policy` names no policy.
+    #[error("cpu policy {0:?} is not one of regular|revocable|both")]
+    CpuPolicy(String),
+    /// `--max-cpus` / `limits.max_cpus` is neither CPUs nor a percentage.
+    #[error(
+        "max cpus {0:?} must be a number of CPUs (> 0, e.g. 8 or 2.5) or a percentage \
+         of the cluster's CPUs (e.g. 25%, more than 0 and at most 100)"
+    )]
+    MaxCpus(String),
+    /// A `--constraint` / `limits.constraints` entry cannot be used.
+    #[error("constraint {text:?}: {why}")]
+    Constraint {
+        /// The constraint as given.
+        text: String,
+        /// What is wrong with it.
+        why: String,
+    },
 }
 
 /// Loading or saving the persisted state failed.

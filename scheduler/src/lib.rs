@@ -12,6 +12,10 @@
 //! - [`framework`]: ties them together per master event, with SUPPRESS/REVIVE.
 //! - [`decision`]: the typed decisions and their `scheduler::Call`s.
 //! - [`resources`]: carving tasks out of one offer's resources.
+//! - [`cpu_policy`]: regular and/or revocable CPUs for miners, and
+//!   revocations told apart from failures.
+//! - [`limits`]: the operator's limits (most CPUs, quota, Marathon-style
+//!   placement constraints) and the cluster as offers show it.
 //! - [`volume`]: the proxy's reservation and persistent volume (what is ours
 //!   in an offer, RESERVE / CREATE, leftovers destroyed and unreserved).
 //!
@@ -24,10 +28,12 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod cpu_policy;
 pub mod decision;
 pub mod driver;
 pub mod error;
 pub mod framework;
+pub mod limits;
 pub mod plan;
 pub mod resources;
 pub mod state;

@@ -18,6 +18,8 @@ use clap::Parser;
 use mesos::client::{Auth, ClientConfig};
 use mesos::ContentType;
 use scheduler::config::{Containerizer, Secret};
+use scheduler::cpu_policy::CpuPolicy;
+use scheduler::limits::{Constraint, CpuLimit};
 use scheduler::{Config, Driver, DriverConfig, Framework, PersistedState, StateStore};
 use tracing::{error, info};
 use tracing_subscriber::EnvFilter;
@@ -99,6 +101,28 @@ struct Args {
     /// Memory of each miner task in MB (`miner.mem_mb`).
     #[arg(long, env = "MESOS_MINER_MINER_MEM")]
     miner_mem: Option<f64>,
+    /// Which CPUs miners take: `regular`, `revocable` (oversubscribed slack,
+    /// preemptible) or `both`, in separate miner tasks (`miner.cpu_policy`;
+    /// default both). The proxy always runs on regular CPUs.
+    #[arg(long, env = "MESOS_MINER_CPU_POLICY")]
+    cpu_policy: Option<CpuPolicy>,
+    /// Most CPUs all miners together take: a number (`8`, `2.5`) or a
+    /// percentage of the cluster's regular CPUs seen in offers (`25%`)
+    /// (`limits.max_cpus`).
+    #[arg(long, env = "MESOS_MINER_MAX_CPUS")]
+    max_cpus: Option<CpuLimit>,
+    /// The role's CPU quota, enforced by the scheduler: regular CPUs of all
+    /// our tasks (proxy and executors included) stay within it; revocable
+    /// CPUs do not count (`limits.quota_cpus`).
+    #[arg(long, env = "MESOS_MINER_QUOTA_CPUS")]
+    quota_cpus: Option<f64>,
+    /// A Marathon-style placement constraint `field:OPERATOR[:value]` on an
+    /// agent attribute or `hostname`: LIKE / UNLIKE (a regular expression),
+    /// CLUSTER, UNIQUE; repeat for more (added to `limits.constraints`;
+    /// the environment variable holds one, as regular expressions may have
+    /// commas).
+    #[arg(long = "constraint", env = "MESOS_MINER_CONSTRAINT")]
+    constraints: Vec<Constraint>,
     /// Check the configuration and state, print the framework, and exit.
     #[arg(long, env = "MESOS_MINER_CHECK")]
     check: bool,
@@ -163,6 +187,19 @@ fn load_config(args: &Args) -> Result<Config> {
     if let Some(mem) = args.miner_mem {
         config.miner.mem_mb = mem;
     }
+    if let Some(policy) = args.cpu_policy {
+        config.miner.cpu_policy = policy;
+    }
+    if let Some(limit) = args.max_cpus {
+        config.limits.max_cpus = Some(limit);
+    }
+    if let Some(quota) = args.quota_cpus {
+        config.limits.quota_cpus = Some(quota);
+    }
+    config
+        .limits
+        .constraints
+        .extend(args.constraints.iter().cloned());
     config.validate().context("invalid configuration")?;
     Ok(config)
 }
@@ -241,7 +278,7 @@ fn main() -> Result<()> {
             .framework_info;
         println!(
             "master {}: framework {:?} as user {:?}, roles {:?}, id {}, {} known task(s), \
-             tasks as {:?}",
+             tasks as {:?}, miner CPUs {}",
             args.master.join(","),
             info.name,
             info.user,
@@ -249,6 +286,7 @@ fn main() -> Result<()> {
             framework.framework_id().unwrap_or("(new)"),
             tasks,
             framework.config().containers.containerizer,
+            framework.config().miner.cpu_policy,
         );
         return Ok(());
     }
@@ -261,4 +299,57 @@ fn main() -> Result<()> {
     // Do not wait on connections still open (the event stream, the pool).
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Args, clap::Error> {
+        Args::try_parse_from(std::iter::once("scheduler").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn limit_flags_reach_the_config() {
+        let args = parse(&[
+            "--cpu-policy",
+            "revocable",
+            "--max-cpus",
+            "40%",
+            "--quota-cpus",
+            "6",
+            "--constraint",
+            "rack:LIKE:r{1,2}",
+            "--constraint",
+            "hostname:UNIQUE",
+        ])
+        .unwrap();
+        let config = load_config(&args).unwrap();
+        assert_eq!(config.miner.cpu_policy, CpuPolicy::Revocable);
+        assert_eq!(config.limits.max_cpus, Some(CpuLimit::Percent(40.0)));
+        assert_eq!(config.limits.quota_cpus, Some(6.0));
+        let constraints: Vec<String> = config
+            .limits
+            .constraints
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(constraints, ["rack:LIKE:r{1,2}", "hostname:UNIQUE"]);
+    }
+
+    #[test]
+    fn bad_limit_flags_are_clear_errors() {
+        for (args, says) in [
+            (&["--cpu-policy", "spare"][..], "regular|revocable|both"),
+            (&["--max-cpus", "150%"][..], "percentage"),
+            (&["--max-cpus=-2"][..], "percentage"),
+            (&["--constraint", "rack:NEAR:x"][..], "unknown operator"),
+        ] {
+            let error = parse(args).unwrap_err().to_string();
+            assert!(error.contains(says), "{args:?}: {error}");
+        }
+        let args = parse(&["--quota-cpus", "0"]).unwrap();
+        let error = format!("{:#}", load_config(&args).unwrap_err());
+        assert!(error.contains("limits.quota_cpus"), "{error}");
+    }
 }

@@ -3,11 +3,16 @@
 //! For each OFFERS event, [`plan_offers`] walks the offers once (an offer id
 //! seen twice is used once) and, against the [`TaskBook`]:
 //! 1. no proxy task (live or pending) and its backoff over: launch ONE proxy
-//!    (`proxy.cpus`, `proxy.mem_mb`, two ports: stratum + HTTP) on the first
-//!    offer it fits;
-//! 2. the proxy RUNNING: launch ONE miner per offer with at least
-//!    `miner.mem_mb` memory and `miner.min_cpus` CPUs, taking ALL the offer's
-//!    CPUs (fractions included), unless the agent is in backoff;
+//!    (`proxy.cpus`, `proxy.mem_mb`, two ports: stratum + HTTP; regular
+//!    resources only) on the first offer it fits that the constraints and
+//!    the quota allow;
+//! 2. the proxy RUNNING: launch one miner per kind of CPUs the offer has
+//!    and `miner.cpu_policy` allows (regular, revocable: see
+//!    [`crate::cpu_policy`]) with at least `miner.mem_mb` memory and
+//!    `miner.min_cpus` CPUs, taking ALL the offer's CPUs of that kind
+//!    (fractions included) up to the operator's limits (see
+//!    [`crate::limits`]), unless the agent is in backoff or a placement
+//!    constraint rules it out;
 //! 3. decline everything else: `offers.refuse_seconds`, or the rest of the
 //!    agent's backoff.
 //!
@@ -40,7 +45,9 @@ use mesos::v1::{
 use tracing::{debug, info, warn};
 
 use crate::config::{Config, Containerizer};
+use crate::cpu_policy::CpuKind;
 use crate::decision::Decision;
+use crate::limits::{self, Constraint};
 use crate::resources::{from_millis, to_millis, OfferPool, CPUS, DISK, MEM};
 use crate::tasks::{ProxyEndpoint, TaskBook, TaskRecord, TaskRole, TaskState};
 use crate::volume::{self, Site};
@@ -73,11 +80,11 @@ fn secret_volume(name: &str) -> mesos::v1::Volume {
 /// The proxy's journal file name on its volume.
 pub const JOURNAL_FILE: &str = "proxy-journal.jsonl";
 
-/// A planned launch: resource operations first, then the task.
+/// A planned launch: resource operations first, then the tasks (the
+/// proxy, or one miner per kind of CPUs).
 struct Launch {
     operations: Vec<offer::Operation>,
-    task: TaskInfo,
-    record: TaskRecord,
+    tasks: Vec<(TaskInfo, TaskRecord)>,
 }
 
 enum OfferOutcome {
@@ -113,25 +120,27 @@ pub fn plan_offers(
             debug!(offer = %offer.id.value, "offer listed twice: using it once");
             continue;
         }
+        book.observe_offer(offer, config.executor.cpus);
         match plan_offer(config, book, offer, now_ms) {
             OfferOutcome::Launch(launch) => {
-                let Launch {
-                    operations,
-                    task,
-                    record,
-                } = *launch;
-                info!(
-                    task = %record.id,
-                    agent = %record.agent_id,
-                    host = %record.hostname,
-                    cpus = record.cpus,
-                    "launching"
-                );
-                book.insert(record);
+                let Launch { operations, tasks } = *launch;
+                let mut infos = Vec::with_capacity(tasks.len());
+                for (task, record) in tasks {
+                    info!(
+                        task = %record.id,
+                        agent = %record.agent_id,
+                        host = %record.hostname,
+                        cpus = record.cpus,
+                        revocable = record.revocable,
+                        "launching"
+                    );
+                    book.insert(record);
+                    infos.push(task);
+                }
                 decisions.push(Decision::Launch {
                     offer_id: offer.id.value.clone(),
                     operations,
-                    tasks: vec![task],
+                    tasks: infos,
                     refuse_seconds: config.offers.refuse_seconds,
                 });
             }
@@ -233,6 +242,77 @@ fn home_plan(config: &Config, book: &TaskBook, offer: &Offer) -> Option<HomePlan
     existing.map(|resource| HomePlan::Existing(Box::new(resource.clone())))
 }
 
+/// The constraint `offer`'s agent breaks for a task of `role`, if any.
+fn constraint_broken<'a>(
+    config: &'a Config,
+    book: &TaskBook,
+    offer: &Offer,
+    role: TaskRole,
+    planned: &[&TaskRecord],
+) -> Option<&'a Constraint> {
+    let constraints = &config.limits.constraints;
+    if constraints.is_empty() {
+        return None;
+    }
+    let agent = book.cluster().agent(&offer.agent_id.value)?;
+    let tasks: Vec<&TaskRecord> = book.tasks().chain(planned.iter().copied()).collect();
+    let broken = limits::violated(constraints, book.cluster(), agent, role, &tasks);
+    if let Some(constraint) = broken {
+        debug!(agent = %offer.agent_id.value, %constraint, ?role, "offer declined by a constraint");
+    }
+    broken
+}
+
+/// CPUs of our executor beside a task of `role`, if it has one.
+fn executor_cpus(config: &Config, role: TaskRole) -> f64 {
+    match (config.containers.containerizer, role) {
+        // In Docker the proxy is a command task: no executor of ours.
+        (Containerizer::Docker, TaskRole::Proxy) => 0.0,
+        _ => config.executor.cpus,
+    }
+}
+
+/// Regular CPUs our tasks hold (with their executors), in thousandths:
+/// what counts against the quota.
+fn regular_used_millis(config: &Config, tasks: &[&TaskRecord]) -> i64 {
+    tasks
+        .iter()
+        .map(|t| limits::regular_millis(t, executor_cpus(config, t.role)))
+        .sum()
+}
+
+/// The most CPUs (thousandths) a new miner of `kind` may take, with
+/// `planned` miners already planned in this event, under `--max-cpus` and
+/// (regular CPUs only) the quota; `i64::MAX` when nothing limits it.
+fn miner_cap_millis(
+    config: &Config,
+    book: &TaskBook,
+    kind: CpuKind,
+    planned: &[&TaskRecord],
+) -> i64 {
+    let tasks: Vec<&TaskRecord> = book
+        .tasks()
+        .filter(|t| !t.kill_requested)
+        .chain(planned.iter().copied())
+        .collect();
+    let mut cap = i64::MAX;
+    if let Some(limit) = config.limits.max_cpus {
+        let mining: i64 = tasks
+            .iter()
+            .filter(|t| t.role == TaskRole::Miner)
+            .map(|t| to_millis(t.cpus))
+            .sum();
+        cap = cap.min(limit.millis(book.cluster().cpus_millis()) - mining);
+    }
+    if let (Some(quota), CpuKind::Regular) = (config.limits.quota_cpus, kind) {
+        let left = to_millis(quota)
+            - regular_used_millis(config, &tasks)
+            - to_millis(executor_cpus(config, TaskRole::Miner));
+        cap = cap.min(left);
+    }
+    cap.max(0)
+}
+
 fn plan_offer(config: &Config, book: &mut TaskBook, offer: &Offer, now_ms: u64) -> OfferOutcome {
     let refuse = config.offers.refuse_seconds;
     if config.proxy.volume.enabled {
@@ -245,6 +325,18 @@ fn plan_offer(config: &Config, book: &mut TaskBook, offer: &Offer, now_ms: u64) 
             let backoff_ms = book.proxy_backoff_ms(now_ms);
             if backoff_ms > 0 {
                 return OfferOutcome::Decline(refuse.min(backoff_ms as f64 / 1000.0));
+            }
+            if constraint_broken(config, book, offer, TaskRole::Proxy, &[]).is_some() {
+                return OfferOutcome::Decline(refuse);
+            }
+            if let Some(quota) = config.limits.quota_cpus {
+                let tasks: Vec<&TaskRecord> = book.tasks().collect();
+                let need = to_millis(config.proxy.cpus)
+                    + to_millis(executor_cpus(config, TaskRole::Proxy));
+                if regular_used_millis(config, &tasks) + need > to_millis(quota) {
+                    warn!(quota, "the proxy does not fit in the quota: declining");
+                    return OfferOutcome::Decline(refuse);
+                }
             }
             let Some(plan) = home_plan(config, book, offer) else {
                 return OfferOutcome::Decline(refuse);
@@ -267,17 +359,34 @@ fn plan_offer(config: &Config, book: &mut TaskBook, offer: &Offer, now_ms: u64) 
                 debug!(agent = %offer.agent_id.value, backoff_ms, "agent in backoff");
                 return OfferOutcome::Decline(backoff_ms as f64 / 1000.0);
             }
-            match launch_miner(config, book, offer, &endpoint, &proxy_id, now_ms) {
-                Some((task, record)) => OfferOutcome::Launch(Box::new(Launch {
-                    operations: Vec::new(),
-                    task,
-                    record,
-                })),
-                None => {
-                    debug!(offer = %offer.id.value, "offer too small for a miner");
-                    OfferOutcome::Decline(refuse)
+            let mut regular = OfferPool::new(&offer.resources);
+            let mut revocable = OfferPool::revocable(&offer.resources);
+            let mut tasks: Vec<(TaskInfo, TaskRecord)> = Vec::new();
+            // One miner per kind of CPUs (a task never mixes them).
+            for &kind in config.miner.cpu_policy.kinds() {
+                let planned: Vec<&TaskRecord> = tasks.iter().map(|(_, r)| r).collect();
+                if constraint_broken(config, book, offer, TaskRole::Miner, &planned).is_some() {
+                    break;
+                }
+                let cap = miner_cap_millis(config, book, kind, &planned);
+                let pools = MinerPools {
+                    regular: &mut regular,
+                    revocable: &mut revocable,
+                };
+                if let Some(launch) = launch_miner(
+                    config, book, offer, &endpoint, &proxy_id, now_ms, kind, cap, pools,
+                ) {
+                    tasks.push(launch);
                 }
             }
+            if tasks.is_empty() {
+                debug!(offer = %offer.id.value, "offer too small for a miner (or limits reached)");
+                return OfferOutcome::Decline(refuse);
+            }
+            OfferOutcome::Launch(Box::new(Launch {
+                operations: Vec::new(),
+                tasks,
+            }))
         }
         // The proxy is pending (or unreachable): miners need it running.
         Some(_) => OfferOutcome::Decline(refuse),
@@ -439,14 +548,23 @@ fn launch_proxy(
         launched_at_ms: now_ms,
         running_since_ms: None,
         unreachable_since_ms: None,
+        revocable: false,
     };
     Some(Launch {
         operations,
-        task,
-        record,
+        tasks: vec![(task, record)],
     })
 }
 
+/// What is left of an offer for miners: its regular and revocable pools.
+struct MinerPools<'a> {
+    regular: &'a mut OfferPool,
+    revocable: &'a mut OfferPool,
+}
+
+/// A miner on CPUs of `kind` (at most `cap_millis` of them) and regular
+/// memory, taken from `pools` only if it fits.
+#[allow(clippy::too_many_arguments)]
 fn launch_miner(
     config: &Config,
     book: &mut TaskBook,
@@ -454,15 +572,29 @@ fn launch_miner(
     proxy: &ProxyEndpoint,
     proxy_id: &str,
     now_ms: u64,
+    kind: CpuKind,
+    cap_millis: i64,
+    pools: MinerPools<'_>,
 ) -> Option<(TaskInfo, TaskRecord)> {
-    let mut pool = OfferPool::new(&offer.resources);
-    let executor_resources = take_executor(config, &mut pool)?;
-    let cpus_millis = pool.scalar_millis(CPUS);
+    let mut regular = pools.regular.clone();
+    let mut revocable = pools.revocable.clone();
+    let cpu_pool = match kind {
+        CpuKind::Regular => &mut regular,
+        CpuKind::Revocable => &mut revocable,
+    };
+    // The executor's CPUs are of the task's kind too (Mesos checks the
+    // task and its executor together).
+    let mut executor_resources = cpu_pool.take_scalar(CPUS, to_millis(config.executor.cpus))?;
+    let cpus_millis = cpu_pool.scalar_millis(CPUS).min(cap_millis);
     if cpus_millis < to_millis(config.miner.min_cpus) {
         return None;
     }
-    let mut resources = pool.take_scalar(MEM, to_millis(config.miner.mem_mb))?;
-    resources.extend(pool.take_scalar(CPUS, cpus_millis)?);
+    let cpu_resources = cpu_pool.take_scalar(CPUS, cpus_millis)?;
+    executor_resources.extend(regular.take_scalar(MEM, to_millis(config.executor.mem_mb))?);
+    let mut resources = regular.take_scalar(MEM, to_millis(config.miner.mem_mb))?;
+    resources.extend(cpu_resources);
+    *pools.regular = regular;
+    *pools.revocable = revocable;
     let cpus = from_millis(cpus_millis);
 
     let id = book.next_miner_id(&offer.agent_id.value);
@@ -506,6 +638,7 @@ fn launch_miner(
         launched_at_ms: now_ms,
         running_since_ms: None,
         unreachable_since_ms: None,
+        revocable: kind == CpuKind::Revocable,
     };
     Some((task, record))
 }
@@ -699,7 +832,7 @@ pub(crate) mod tests {
             .collect()
     }
 
-    fn declined(decisions: &[Decision]) -> Vec<String> {
+    pub(crate) fn declined(decisions: &[Decision]) -> Vec<String> {
         decisions
             .iter()
             .flat_map(|d| match d {
@@ -1188,3 +1321,7 @@ pub(crate) mod tests {
         );
     }
 }
+
+#[cfg(test)]
+#[path = "plan_limits_tests.rs"]
+mod limits_tests;

@@ -5,9 +5,11 @@
 //! and `ports` as free inclusive ranges. Pieces keep their original
 //! `Resource` (role, reservations, allocation info) as a template, so what we
 //! hand back in a LAUNCH matches what was offered, reserved resources
-//! included. Reserved pieces are used before unreserved ones. Revocable,
-//! shared and resource-provider resources and persistent volumes are ignored
-//! (volumes are used whole: see [`crate::volume`]).
+//! included. Reserved pieces are used before unreserved ones. Revocable
+//! resources make a pool of their own ([`OfferPool::revocable`]), since a
+//! task never mixes them with regular ones of the same name; shared and
+//! resource-provider resources and persistent volumes are ignored (volumes
+//! are used whole: see [`crate::volume`]).
 //!
 //! Taking is all-or-nothing per call; to take several kinds atomically, take
 //! from a clone and keep the clone only if every take succeeded.
@@ -64,12 +66,22 @@ fn is_reserved(resource: &Resource) -> bool {
 }
 
 impl OfferPool {
-    /// The usable pieces of `resources` (an offer's).
+    /// The usable regular (non-revocable) pieces of `resources` (an offer's).
     pub fn new(resources: &[Resource]) -> Self {
+        Self::of_kind(resources, false)
+    }
+
+    /// The usable revocable pieces of `resources` (an offer's).
+    pub fn revocable(resources: &[Resource]) -> Self {
+        Self::of_kind(resources, true)
+    }
+
+    fn of_kind(resources: &[Resource], revocable: bool) -> Self {
         let mut pool = Self::default();
         let mut sorted: Vec<&Resource> = resources
             .iter()
-            .filter(|r| r.revocable.is_none() && r.shared.is_none() && r.provider_id.is_none())
+            .filter(|r| r.revocable.is_some() == revocable)
+            .filter(|r| r.shared.is_none() && r.provider_id.is_none())
             // Persistent volumes are used whole, never carved.
             .filter(|r| r.disk.is_none())
             .collect();
@@ -283,11 +295,19 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn revocable_ignored() {
+    fn revocable_and_regular_pools_apart() {
         let mut revocable = scalar(CPUS, 4.0);
         revocable.revocable = Some(Default::default());
-        let pool = OfferPool::new(&[revocable, scalar(CPUS, 1.0)]);
+        let offer = [revocable, scalar(CPUS, 1.0)];
+        let pool = OfferPool::new(&offer);
         assert_eq!(pool.scalar_millis(CPUS), 1000);
+        let mut slack = OfferPool::revocable(&offer);
+        assert_eq!(slack.scalar_millis(CPUS), 4000);
+        let taken = slack.take_scalar(CPUS, 1500).unwrap();
+        assert!(
+            taken[0].revocable.is_some(),
+            "taken keeps Resource.revocable"
+        );
     }
 
     #[test]

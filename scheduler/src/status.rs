@@ -4,7 +4,8 @@
 //! `/api/v1/cluster` (the framework, agents, tasks and recent task events)
 //! and, forwarded to the proxy task's HTTP address, the pool's `/api/v1/...`.
 //!
-//! The snapshot holds task ids, roles, agents, states and CPU shares, and the
+//! The snapshot holds task ids, roles, agents, states and CPU shares (and
+//! whether they are revocable), and the
 //! latest hash-rate report of each task's executor. No secrets: task
 //! environments and the configuration never get here. Read-only: nothing
 //! served here changes the framework.
@@ -51,6 +52,9 @@ pub struct TaskStatusView {
     pub state: TaskState,
     /// Its CPU share.
     pub cpus: f64,
+    /// Its CPUs are revocable (oversubscribed slack; it may be preempted).
+    #[serde(default)]
+    pub revocable: bool,
 }
 
 /// The `GET /api/status` document.
@@ -66,6 +70,9 @@ pub struct StatusSnapshot {
     pub tasks: Vec<TaskStatusView>,
     /// CPUs our tasks use, per agent id.
     pub agent_cpus: BTreeMap<String, f64>,
+    /// Of those, the revocable CPUs our miners use, in all.
+    #[serde(default)]
+    pub revocable_cpus: f64,
     /// Sum of the latest hash rates reported by our tasks' executors (H/s).
     pub total_hash_rate: f64,
     /// The latest report per live task.
@@ -287,8 +294,14 @@ impl StatusHandle {
                     agent: task.agent_id.clone(),
                     state: task.state,
                     cpus: task.cpus,
+                    revocable: task.revocable,
                 })
                 .collect();
+            snapshot.revocable_cpus = snapshot
+                .tasks
+                .iter()
+                .filter(|t| t.revocable)
+                .fold(0.0, |sum, t| sum + t.cpus);
             snapshot.agent_cpus.clear();
             for task in &snapshot.tasks {
                 *snapshot.agent_cpus.entry(task.agent.clone()).or_default() += task.cpus;
@@ -474,6 +487,10 @@ mod tests {
             "a1",
             TaskState::Running,
         ));
+        let mut slack = record("miner-a1-2", TaskRole::Miner, "a1", TaskState::Running);
+        slack.revocable = true;
+        slack.cpus = 0.5;
+        state.book.insert(slack);
         status.update_from_state(&state, true);
         for (task_id, hash_rate) in [("miner-a1-1", 10.0), ("miner-zz-1", 5.0)] {
             status.record_report(HashRateReport {
@@ -486,10 +503,19 @@ mod tests {
         }
         let snapshot = status.snapshot();
         assert_eq!(snapshot.framework_id.as_deref(), Some("fw"));
-        assert_eq!(snapshot.agent_cpus["a1"], 2.0);
+        assert_eq!(snapshot.agent_cpus["a1"], 2.5);
+        assert_eq!(snapshot.revocable_cpus, 0.5);
+        let revocable: Vec<&str> = snapshot
+            .tasks
+            .iter()
+            .filter(|t| t.revocable)
+            .map(|t| t.id.as_str())
+            .collect();
+        assert_eq!(revocable, ["miner-a1-2"]);
         assert_eq!(snapshot.total_hash_rate, 10.0);
         let json = serde_json::to_string(&snapshot).unwrap();
         assert!(json.contains("\"kind\":\"miner\""), "{json}");
+        assert!(json.contains("\"revocable\":true"), "{json}");
 
         // The cluster view: the offer's resources beside what our tasks use, the reports per
         // CPU, the task events newest first.

@@ -7,6 +7,8 @@
 //!   never heard of it) does too. UNREACHABLE keeps it: the agent may return.
 //! - The proxy ending kills every miner (they point at it); the planner then
 //!   relaunches the proxy, then miners once it runs.
+//! - A miner's end by revocation (its revocable CPUs taken back, see
+//!   [`crate::cpu_policy::is_revocation`]) is expected: no backoff.
 //! - Unexpected ends (not killed by us) start an exponential backoff: per
 //!   agent for miners, global for the proxy; a task that ran at least
 //!   `reset_after_secs` first resets its count.
@@ -156,6 +158,9 @@ pub struct TaskRecord {
     /// Since when it is UNREACHABLE, if it is.
     #[serde(default)]
     pub unreachable_since_ms: Option<u64>,
+    /// Its CPUs are revocable (a miner on oversubscribed slack).
+    #[serde(default)]
+    pub revocable: bool,
 }
 
 /// Exponential backoff state for one relaunch key.
@@ -196,6 +201,8 @@ pub struct TaskBook {
     miner_backoff: BTreeMap<String, Backoff>,
     /// The proxy's reservation and persistent volume.
     home: Home,
+    /// The agents our offers showed (attributes, CPUs), for the limits.
+    cluster: crate::limits::ClusterView,
 }
 
 /// Task ids may not contain '/' or whitespace; keep agent ids readable.
@@ -255,6 +262,17 @@ impl TaskBook {
     /// The proxy's reservation and volume.
     pub fn home(&self) -> &Home {
         &self.home
+    }
+
+    /// The agents seen in offers.
+    pub fn cluster(&self) -> &crate::limits::ClusterView {
+        &self.cluster
+    }
+
+    /// Notes an offer's agent in the cluster view.
+    pub fn observe_offer(&mut self, offer: &mesos::v1::Offer, executor_cpus: f64) {
+        self.cluster
+            .observe(offer, self.tasks.values(), executor_cpus);
     }
 
     /// The proxy's reservation and volume, to change.
@@ -385,6 +403,7 @@ impl TaskBook {
         &mut self,
         record: TaskRecord,
         state: TaskState,
+        revoked: bool,
         now_ms: u64,
         backoff: &BackoffConfig,
         decisions: &mut Vec<Decision>,
@@ -395,6 +414,15 @@ impl TaskBook {
         let expected = record.kill_requested;
         info!(task = %record.id, ?state, from = ?record.state, expected, "task ended");
         if expected {
+            return;
+        }
+        if revoked && record.role == TaskRole::Miner {
+            info!(
+                task = %record.id,
+                agent = %record.agent_id,
+                revocable = record.revocable,
+                "miner's CPUs revoked: not a failure, mined again when offered again"
+            );
             return;
         }
         match record.role {
@@ -435,7 +463,8 @@ impl TaskBook {
             }
         } else if state.is_gone() {
             if let Some(record) = self.tasks.remove(&task_id) {
-                self.task_ended(record, state, now_ms, backoff, &mut decisions);
+                let revoked = crate::cpu_policy::is_revocation(status);
+                self.task_ended(record, state, revoked, now_ms, backoff, &mut decisions);
             }
         } else if let Some(record) = self.tasks.get_mut(&task_id) {
             if record.state != state {
@@ -513,6 +542,7 @@ pub(crate) mod tests {
             launched_at_ms: 0,
             running_since_ms: None,
             unreachable_since_ms: None,
+            revocable: false,
         }
     }
 
@@ -553,6 +583,41 @@ pub(crate) mod tests {
         assert_eq!(TaskState::from_proto(99), TaskState::Unknown);
         assert!(TaskState::Unknown.is_gone());
         assert!(!TaskState::Unreachable.is_gone());
+    }
+
+    #[test]
+    fn a_revoked_miner_is_no_failure_but_a_failed_one_is() {
+        let backoff = BackoffConfig::default();
+        let mut book = TaskBook::default();
+        let mut slack = record("miner-a1-1", TaskRole::Miner, "a1", TaskState::Running);
+        slack.revocable = true;
+        book.insert(slack);
+        book.insert(record(
+            "miner-a1-2",
+            TaskRole::Miner,
+            "a1",
+            TaskState::Running,
+        ));
+        let mut revoked = status("miner-a1-1", "a1", P::TaskGone);
+        revoked.reason = Some(mesos::v1::task_status::Reason::ContainerPreempted as i32);
+        let decisions = book.apply_status(&revoked, 1000, &backoff);
+        assert!(kills(&decisions).is_empty());
+        assert!(book.get("miner-a1-1").is_none());
+        assert_eq!(book.miner_backoff_ms("a1", 1000), 0, "no backoff");
+        assert!(book.miner_backoff("a1").is_none());
+        // TASK_LOST with the reason (a framework that is not partition-aware).
+        let mut lost = record("miner-a1-3", TaskRole::Miner, "a1", TaskState::Running);
+        lost.revocable = true;
+        book.insert(lost);
+        let mut revoked = status("miner-a1-3", "a1", P::TaskLost);
+        revoked.reason = Some(mesos::v1::task_status::Reason::ContainerPreempted as i32);
+        book.apply_status(&revoked, 1000, &backoff);
+        assert_eq!(book.miner_backoff_ms("a1", 1000), 0);
+        // The same end for another reason is a failure.
+        let mut failed = status("miner-a1-2", "a1", P::TaskFailed);
+        failed.reason = Some(mesos::v1::task_status::Reason::ExecutorTerminated as i32);
+        book.apply_status(&failed, 1000, &backoff);
+        assert!(book.miner_backoff_ms("a1", 1000) > 0);
     }
 
     #[test]

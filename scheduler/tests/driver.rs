@@ -444,6 +444,7 @@ async fn messages_feed_the_status_and_error_aborts() {
         launched_at_ms: 0,
         running_since_ms: Some(0),
         unreachable_since_ms: None,
+        revocable: false,
     });
     scheduler::StateStore::new(state_dir.path())
         .save(&state)

@@ -99,6 +99,12 @@ pub struct StackExtras {
     pub rpc_secret: bool,
     /// Serve devcluster's fault-injection endpoints (`--fault-endpoints`).
     pub fault_endpoints: bool,
+    /// Revocable CPUs each agent offers on top of its regular ones
+    /// (devcluster `--revocable-cpus`); 0 = none.
+    pub revocable_cpus: f64,
+    /// The scheduler's `miner.cpu_policy` (`regular`, `revocable`, `both`);
+    /// `None` = its default (both).
+    pub cpu_policy: Option<String>,
 }
 
 /// The secret holding the node's `user:password` with [`StackExtras::rpc_secret`].
@@ -199,6 +205,12 @@ impl Stack {
         if extras.fault_endpoints {
             cluster.arg("--fault-endpoints");
         }
+        if extras.revocable_cpus > 0.0 {
+            cluster.args(["--revocable-cpus", &extras.revocable_cpus.to_string()]);
+        }
+        if let Some(policy) = &extras.cpu_policy {
+            scheduler_config["miner"]["cpu_policy"] = policy.clone().into();
+        }
         if let Some(fallback) = &extras.fallback_address {
             scheduler_config["proxy"]["fallback_address"] = fallback.clone().into();
         }
@@ -289,6 +301,20 @@ impl Stack {
     /// The scheduler's `/api/status` document, if it answers.
     pub fn status(&self) -> Option<serde_json::Value> {
         http_get_json(self.status_port, "/api/status")
+    }
+
+    /// `POST /devcluster/faults/<fault>` to the master (with
+    /// [`StackExtras::fault_endpoints`]); the HTTP status line.
+    pub fn fault(&self, fault: &str) -> anyhow::Result<String> {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.master_port))?;
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        write!(
+            stream,
+            "POST /devcluster/faults/{fault} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n"
+        )?;
+        let mut text = String::new();
+        stream.read_to_string(&mut text)?;
+        Ok(text.lines().next().unwrap_or_default().to_owned())
     }
 
     /// `(id, kind, state)` of every task the scheduler knows.

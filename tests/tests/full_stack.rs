@@ -168,6 +168,7 @@ fn proxy_task_killed_with_a_held_block_is_relaunched_on_its_volume() {
             fallback_address: Some(fallback),
             rpc_secret: false,
             fault_endpoints: true,
+            ..Default::default()
         },
     )
     .expect("start devcluster and the scheduler");

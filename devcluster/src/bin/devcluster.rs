@@ -28,6 +28,15 @@ struct Args {
     /// Port range per agent, BEGIN-END.
     #[arg(long, default_value = "31000-32000")]
     ports: String,
+    /// CPUs each agent offers as revocable on top of --cpus, to frameworks
+    /// with REVOCABLE_RESOURCES (Mesos' fixed resource estimator); with
+    /// --fault-endpoints, `qos-revoke[/AGENT_ID]` kills what runs on them.
+    #[arg(long, default_value_t = 0.0)]
+    revocable_cpus: f64,
+    /// Attributes of one agent in Mesos' `--attributes` syntax
+    /// (`rack:r1;zone:a`); repeat it, once per agent in order.
+    #[arg(long)]
+    agent_attributes: Vec<String>,
     /// Root of the executor sandboxes.
     #[arg(long)]
     work_dir: Option<PathBuf>,
@@ -112,6 +121,8 @@ async fn main() -> anyhow::Result<()> {
         cpus: args.cpus.unwrap_or(defaults.cpus),
         mem_mb: args.mem.unwrap_or(defaults.mem_mb),
         ports: parse_ports(&args.ports)?,
+        revocable_cpus: args.revocable_cpus,
+        agent_attributes: args.agent_attributes,
         work_dir: args.work_dir.unwrap_or(defaults.work_dir.clone()),
         heartbeat_interval,
         credentials,

@@ -4,7 +4,9 @@
 //! machine's CPUs, and the `scheduler`, which launches the proxy and miners
 //! through our executor as processes or, with `--containers`, as Docker
 //! containers of the workspace's images (built first); then shows a live view
-//! of the chain height, blocks found and each miner's hash rate and shares.
+//! of the chain height, blocks found and each miner's hash rate and shares,
+//! and which CPUs are revocable (with `--revocable-cpus`, agents offer
+//! oversubscribed slack too).
 //! Ctrl-C (or `--seconds`) stops every process it started and the containers
 //! they ran; the work dir, with the proxy's found-block journal in its
 //! sandbox and the logs, stays. The dashboard's URL (the scheduler's `--http`)
@@ -49,9 +51,26 @@ struct Args {
     /// Build the programs (and Bitcoin Core, if not cached yet), then exit.
     #[arg(long)]
     prepare: bool,
+    /// Revocable CPUs each agent offers on top of its share of the machine's
+    /// (devcluster's oversubscription): miners take them too, and the live
+    /// view marks them. 0 = none.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_revocable_cpus)]
+    revocable_cpus: f64,
+    /// Which CPUs miners take: `regular`, `revocable` or `both` (the
+    /// scheduler's `--cpu-policy`).
+    #[arg(long, default_value = "both", value_parser = ["regular", "revocable", "both"])]
+    cpu_policy: String,
     /// Where the cluster keeps sandboxes (and the proxy its journal), and the logs.
     #[arg(long, default_value = "mesos-miner-local")]
     work_dir: PathBuf,
+}
+
+/// `--revocable-cpus`: a number of CPUs, 0 or more.
+fn parse_revocable_cpus(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(cpus) if cpus.is_finite() && cpus >= 0.0 => Ok(cpus),
+        _ => Err(format!("{text:?} is not a number of CPUs (0 or more)")),
+    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -95,6 +114,8 @@ fn main() -> anyhow::Result<()> {
     // Containers get it in their environment still: that path is not yet tested with secrets.
     let extras = StackExtras {
         rpc_secret: !args.containers,
+        revocable_cpus: args.revocable_cpus,
+        cpu_policy: Some(args.cpu_policy.clone()),
         ..StackExtras::default()
     };
     let stack = Stack::start_with(
@@ -156,18 +177,30 @@ fn main() -> anyhow::Result<()> {
         ));
         view.push_str(&format!("dashboard: {dashboard}\n"));
         view.push_str(&format!(
-            "{:<28} {:<6} {:<10} {:>5} {:>9} {:>9} {:>9}\n",
-            "task", "kind", "state", "cpus", "MH/s", "accepted", "rejected"
+            "revocable CPUs in use {:.2} (offered per agent {:.2}, policy {})\n",
+            status["revocable_cpus"].as_f64().unwrap_or(0.0),
+            args.revocable_cpus,
+            args.cpu_policy,
+        ));
+        view.push_str(&format!(
+            "{:<28} {:<6} {:<10} {:>5} {:<9} {:>9} {:>9} {:>9}\n",
+            "task", "kind", "state", "cpus", "cpu kind", "MH/s", "accepted", "rejected"
         ));
         for task in status["tasks"].as_array().into_iter().flatten() {
             let id = task["id"].as_str().unwrap_or("?");
             let report = &status["hash_rates"][id];
+            let cpu_kind = if task["revocable"].as_bool().unwrap_or(false) {
+                "revocable"
+            } else {
+                "regular"
+            };
             view.push_str(&format!(
-                "{:<28} {:<6} {:<10} {:>5} {:>9.2} {:>9} {:>9}\n",
+                "{:<28} {:<6} {:<10} {:>5} {:<9} {:>9.2} {:>9} {:>9}\n",
                 id,
                 task["kind"].as_str().unwrap_or("?"),
                 task["state"].as_str().unwrap_or("?"),
                 task["cpus"].as_f64().unwrap_or(0.0),
+                cpu_kind,
                 report["hash_rate"].as_f64().unwrap_or(0.0) / 1e6,
                 report["accepted"].as_u64().unwrap_or(0),
                 report["rejected"].as_u64().unwrap_or(0),
