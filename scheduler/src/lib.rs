@@ -9,6 +9,8 @@
 //! - [`state`]: the framework id and task book persisted atomically.
 //! - [`framework`]: ties them together per master event, with SUPPRESS/REVIVE.
 //! - [`decision`]: the typed decisions and their `scheduler::Call`s.
+//! - [`maintenance`]: inverse offers and unavailability: draining miners
+//!   before a window, moving the proxy, accepting inverse offers.
 //! - [`resources`]: carving tasks out of one offer's resources.
 //! - [`volume`]: the proxy's reservation and persistent volume (what is ours
 //!   in an offer, RESERVE / CREATE, leftovers destroyed and unreserved).
@@ -26,6 +28,7 @@ pub mod decision;
 pub mod driver;
 pub mod error;
 pub mod framework;
+pub mod maintenance;
 pub mod plan;
 pub mod resources;
 pub mod state;
