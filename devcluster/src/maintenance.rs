@@ -265,6 +265,8 @@ impl State {
                 self.rescind_inverse_offers(agent);
             }
         }
+        // Frameworks hear of the window before they see the new offers.
+        self.send_inverse_offers(Instant::now());
         self.allocation_needed = true;
         Ok(String::new())
     }

@@ -234,6 +234,7 @@ def main():
     # one, the others are acknowledged and gone), then explicit for a gone one.
     reconcile = Call()
     reconcile.type = Call.RECONCILE
+    reconcile.reconcile.SetInParent()  # present, with no tasks: implicit
     scheduler.call(reconcile)
     wait_for(lambda e: any(r["task"] == "sleeps" for r in seen["reconciled"]),
              "implicit reconciliation")
