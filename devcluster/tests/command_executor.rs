@@ -29,9 +29,8 @@ async fn shell_and_argv_commands_finish_and_fail_with_mesos_messages() {
     let mut sched = subscribe(&harness.client, None, 0.0).await;
     let offers = sched.offers().await;
     let offer = &offers[0];
-    let mut env_check = shell(
-        "test \"$GREETING\" = hi && test \"$(pwd)\" = \"$MESOS_SANDBOX\" && echo out > file",
-    );
+    let mut env_check =
+        shell("test \"$GREETING\" = hi && test \"$(pwd)\" = \"$MESOS_SANDBOX\" && echo out > file");
     env_check.environment = Some(Environment::from_pairs([("GREETING", "hi")]));
     let argv = CommandInfo {
         shell: Some(false),
@@ -49,8 +48,16 @@ async fn shell_and_argv_commands_finish_and_fail_with_mesos_messages() {
         )
         .await;
     for (task, state, message) in [
-        ("env", TaskState::TaskFinished, "Command exited with status 0"),
-        ("argv", TaskState::TaskFailed, "Command exited with status 7"),
+        (
+            "env",
+            TaskState::TaskFinished,
+            "Command exited with status 0",
+        ),
+        (
+            "argv",
+            TaskState::TaskFailed,
+            "Command exited with status 7",
+        ),
     ] {
         let mut states = Vec::new();
         let last = loop {
@@ -75,7 +82,9 @@ async fn shell_and_argv_commands_finish_and_fail_with_mesos_messages() {
         .filter(|path| path.file_name().is_some_and(|name| name == "file"))
         .collect();
     assert_eq!(written.len(), 1, "{written:?}");
-    assert!(written[0].to_string_lossy().contains("/executors/env/runs/"));
+    assert!(written[0]
+        .to_string_lossy()
+        .contains("/executors/env/runs/"));
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

@@ -162,12 +162,7 @@ pub async fn run_task(
 
 /// One HTTP/1.0 request to the master (an operator endpoint): status code
 /// and body.
-pub fn operator(
-    addr: std::net::SocketAddr,
-    method: &str,
-    path: &str,
-    body: &str,
-) -> (u16, String) {
+pub fn operator(addr: std::net::SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
     use std::io::{Read as _, Write as _};
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
     stream
