@@ -540,8 +540,8 @@ mod tests {
         assert!(maintenance
             .machines_down(&[machine("other", "127.0.0.1")])
             .is_err());
-        assert!(maintenance.machines_up(&[a.clone()]).is_err());
-        maintenance.machines_down(&[a.clone()]).unwrap();
+        assert!(maintenance.machines_up(std::slice::from_ref(&a)).is_err());
+        maintenance.machines_down(std::slice::from_ref(&a)).unwrap();
         assert_eq!(
             maintenance.mode("agent-a", ip("127.0.0.1")),
             machine_info::Mode::Down
@@ -549,7 +549,7 @@ mod tests {
         assert!(maintenance
             .unavailability("agent-a", ip("127.0.0.1"))
             .is_none());
-        assert!(maintenance.machines_down(&[a.clone()]).is_err());
+        assert!(maintenance.machines_down(std::slice::from_ref(&a)).is_err());
 
         // A DOWN machine cannot leave the schedule.
         let error = maintenance

@@ -219,9 +219,20 @@ impl Framework {
         }
         decisions.extend(planned);
         if !screened.is_empty() {
+            // While the proxy moves, its successor wants these soon.
+            let moving = self
+                .state
+                .book
+                .proxy()
+                .is_some_and(|proxy| proxy.kill_requested);
+            let refuse_seconds = if moving {
+                self.config.offers.refuse_seconds.min(1.0)
+            } else {
+                self.config.offers.refuse_seconds
+            };
             decisions.push(Decision::Decline {
                 offer_ids: screened,
-                refuse_seconds: self.config.offers.refuse_seconds,
+                refuse_seconds,
             });
         }
         self.sync_interest(now_ms, &mut decisions);

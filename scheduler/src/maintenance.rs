@@ -238,8 +238,9 @@ pub fn drain(
 }
 
 /// Splits offers into those the planner may use and those maintenance
-/// declines: draining agents' offers, and, while a proxy is to be launched,
-/// offers of agents with a window that has not ended.
+/// declines: draining agents' offers, while a proxy is to be launched
+/// offers of agents with a window that has not ended, and every offer while
+/// the proxy is being moved (no miner for a proxy that is going away).
 pub fn screen_offers(
     config: &MaintenanceConfig,
     maintenance: &Maintenance,
@@ -249,11 +250,13 @@ pub fn screen_offers(
 ) -> (Vec<Offer>, Vec<String>) {
     let lead_ms = (config.drain_lead_secs * 1000.0) as u64;
     let proxy_wanted = book.proxy().is_none();
+    let proxy_moving = book.proxy().is_some_and(|proxy| proxy.kill_requested);
     let mut usable = Vec::new();
     let mut declined = Vec::new();
     for offer in offers {
         let agent = offer.agent_id.value.as_str();
-        if maintenance.draining(agent, now_ms, lead_ms)
+        if proxy_moving
+            || maintenance.draining(agent, now_ms, lead_ms)
             || (proxy_wanted && maintenance.avoid_for_proxy(agent, now_ms))
         {
             declined.push(offer.id.value.clone());
@@ -421,7 +424,7 @@ mod tests {
         // Within the lead (300 s): the miner on a is killed, not b's.
         let now = start - 299 * SEC;
         let decisions = framework.tick(now);
-        assert_eq!(kills(&decisions), [miner_a.clone()]);
+        assert_eq!(kills(&decisions), std::slice::from_ref(&miner_a));
         assert!(accepted(&decisions).is_empty(), "not drained yet");
 
         // a's offers are declined during the window; b's are used.
@@ -463,6 +466,10 @@ mod tests {
         ];
         wanted.sort();
         assert_eq!(kills(&decisions), wanted, "the proxy and its miners");
+        // While the proxy goes, no miner is launched anywhere.
+        let decisions = framework.on_offers(&[offer("oc", "c", 2.0, 512.0, &[])], now);
+        assert_eq!(declined(&decisions), ["oc"]);
+        assert!(launched_on(&decisions).is_empty());
         for task in framework
             .state()
             .book
