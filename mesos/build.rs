@@ -11,16 +11,18 @@
 use std::path::{Path, PathBuf};
 
 const PROTO_ROOT: &str = "proto";
-const PROTOS: [&str; 3] = [
+const PROTOS: [&str; 4] = [
     "proto/mesos/v1/mesos.proto",
     "proto/mesos/v1/scheduler/scheduler.proto",
     "proto/mesos/v1/executor/executor.proto",
+    "proto/mesos/v1/maintenance/maintenance.proto",
 ];
 /// The files pbjson-build writes, one per package.
-const SERDE_FILES: [&str; 3] = [
+const SERDE_FILES: [&str; 4] = [
     "mesos.v1.serde.rs",
     "mesos.v1.scheduler.serde.rs",
     "mesos.v1.executor.serde.rs",
+    "mesos.v1.maintenance.serde.rs",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -1,8 +1,8 @@
 //! The agents: each serves the executor API (`POST /api/v1/executor`) on its
 //! own port and runs CUSTOM executors in per-executor sandboxes (Mesos'
 //! layout under the work dir), with the environment Mesos gives them: as OS
-//! processes, or in Docker containers (see [`crate::docker`]), where command
-//! tasks run too, with the agent as their executor. One tokio task per executor process waits for its exit and
+//! processes, or in Docker containers (see [`crate::docker`]); command tasks
+//! run with the agent as their executor (see [`crate::command_executor`]). One tokio task per executor process waits for its exit and
 //! delivers signals; agents themselves have no task or thread.
 
 use std::os::unix::process::ExitStatusExt as _;
@@ -177,13 +177,15 @@ impl State {
     /// sandbox, so it outlives tasks and executors (Mesos:
     /// `<work_dir>/volumes/roles/<role>/<id>`).
     pub(crate) fn volume_dir(&self, agent: usize, role: &str, id: &str) -> PathBuf {
+        self.volume_root(agent).join("roles").join(role).join(id)
+    }
+
+    /// Where an agent's persistent volumes live.
+    pub(crate) fn volume_root(&self, agent: usize) -> PathBuf {
         self.config
             .work_dir
             .join("volumes")
             .join(&self.agents[agent].id)
-            .join("roles")
-            .join(role)
-            .join(id)
     }
 
     /// The persistent volumes among `resources`, where they live on this agent.
@@ -261,7 +263,12 @@ impl State {
         let sandbox = self.sandbox_dir(agent, key, &container_id);
         std::fs::create_dir_all(&sandbox)
             .map_err(|error| format!("cannot create sandbox {}: {error}", sandbox.display()))?;
-        let command = info.command.clone().unwrap_or_default();
+        // A command task's executor runs the task's command (see
+        // `command_executor`); any other executor its own.
+        let command = match &task.command {
+            Some(command) => command.clone(),
+            None => info.command.clone().unwrap_or_default(),
+        };
         fetch(&command.uris, &sandbox)?;
         let mut mounts = self.mounts(agent, &info.resources);
         mounts.extend(self.mounts(agent, &task.resources));
@@ -422,21 +429,12 @@ impl State {
             }
             None => {
                 link_volumes(&sandbox, &mounts)?;
-                let value = command.value.clone().unwrap_or_default();
-                let mut cmd = if command.shell.unwrap_or(true) {
-                    let mut cmd = std::process::Command::new("/bin/sh");
-                    cmd.arg("-c").arg(&value);
-                    cmd
-                } else {
-                    let mut cmd = std::process::Command::new(&value);
-                    if let Some((argv0, rest)) = command.arguments.split_first() {
-                        std::os::unix::process::CommandExt::arg0(&mut cmd, argv0);
-                        cmd.args(rest);
-                    }
-                    cmd
-                };
-                cmd.envs(env);
-                (cmd, Runs::Process, format!("{value:?}"))
+                let argv = crate::command_executor::argv(&command)?;
+                let mut cmd = std::process::Command::new(&argv.program);
+                std::os::unix::process::CommandExt::arg0(&mut cmd, &argv.argv0);
+                cmd.args(&argv.args).envs(env);
+                let label = format!("{:?}", command.value.clone().unwrap_or_default());
+                (cmd, Runs::Process, label)
             }
         };
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
@@ -479,20 +477,28 @@ impl State {
             runs,
             signal_rx,
         ));
-        let res = Bundle::from_resources(&info.resources).unwrap_or_default();
+        // A command executor's allowance is not accounted for (as in Mesos).
+        let res = match command_task {
+            Some(_) => Bundle::default(),
+            None => Bundle::from_resources(&info.resources).unwrap_or_default(),
+        };
         let pending_launch = if command_task.is_some() {
-            let status = make_status(
+            let mut status = make_status(
                 &task.task_id.value,
                 TaskState::TaskStarting,
                 task_status::Source::Executor,
                 None,
                 "Container is starting",
             );
+            if docker_name.is_none() {
+                status.message = None;
+            }
             self.enqueue_update(&(key.0.clone(), task.task_id.value.clone()), status, false);
             Vec::new()
         } else {
             vec![task]
         };
+        let started_command = command_task.clone().filter(|_| docker_name.is_none());
         self.agents[agent].executors.insert(
             key.clone(),
             ExecRec {
@@ -518,6 +524,10 @@ impl State {
                 command_task,
             },
         );
+        if let Some(task_id) = started_command {
+            // The command executor forked the command: it runs.
+            self.command_started(key, &task_id);
+        }
         Ok(())
     }
 
@@ -570,6 +580,7 @@ impl State {
             }
         }
         let command_task = removed.as_ref().and_then(|exec| exec.command_task.clone());
+        let in_docker = removed.as_ref().is_some_and(|exec| exec.docker.is_some());
         let reason = removed
             .and_then(|exec| exec.termination_reason)
             .unwrap_or(task_status::Reason::ExecutorTerminated);
@@ -615,6 +626,17 @@ impl State {
                 TaskState::TaskFailed
             };
             let status = match &command_task {
+                // Mesos' command executor reports its command's exit.
+                Some(_) if !in_docker => {
+                    let (state, message) = crate::command_executor::terminal(raw, killed);
+                    make_status(
+                        &task_key.1,
+                        state,
+                        task_status::Source::Executor,
+                        None,
+                        &message,
+                    )
+                }
                 // Mesos' docker executor reports its container's exit.
                 Some(_) => make_status(
                     &task_key.1,

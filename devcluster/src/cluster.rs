@@ -204,6 +204,22 @@ fn lose_agent(state: &mut State, agent_id: &str) -> Result<(), Error> {
         .agent_index(agent_id)
         .ok_or_else(|| Error::UnknownAgent(agent_id.to_owned()))?;
     info!(agent = %agent_id, "fault: losing an agent");
+    remove_agent(state, index, TaskState::TaskUnreachable, "Agent removed");
+    Ok(())
+}
+
+/// Takes agent `index` out of the cluster: offers rescinded, executors
+/// killed, live tasks reported TASK_LOST (`partition_aware_state` to
+/// partition-aware frameworks, which keep unreachable tasks) and FAILURE
+/// sent to every framework.
+pub(crate) fn remove_agent(
+    state: &mut State,
+    index: usize,
+    partition_aware_state: TaskState,
+    message: &str,
+) {
+    let agent_id = state.agents[index].id.clone();
+    let agent_id = agent_id.as_str();
     state.agents[index].alive = false;
     rescind_agent_offers(state, index);
     for (_, exec) in state.agents[index].executors.drain() {
@@ -225,7 +241,7 @@ fn lose_agent(state: &mut State, agent_id: &str) -> Result<(), Error> {
         };
         let was_live = !task.state.is_terminal();
         let lost_state = if partition_aware {
-            TaskState::TaskUnreachable
+            partition_aware_state
         } else {
             TaskState::TaskLost
         };
@@ -234,7 +250,7 @@ fn lose_agent(state: &mut State, agent_id: &str) -> Result<(), Error> {
             lost_state,
             task_status::Source::Master,
             Some(task_status::Reason::AgentRemoved),
-            "Agent removed",
+            message,
         );
         status.agent_id = Some(mesos::v1::AgentId {
             value: agent_id.to_owned(),
@@ -243,7 +259,7 @@ fn lose_agent(state: &mut State, agent_id: &str) -> Result<(), Error> {
             value: task.executor_id.clone(),
         });
         task.updates.clear();
-        if partition_aware && was_live {
+        if partition_aware && was_live && lost_state == TaskState::TaskUnreachable {
             task.state = lost_state;
             task.latest = status.clone();
         } else {
@@ -268,11 +284,10 @@ fn lose_agent(state: &mut State, agent_id: &str) -> Result<(), Error> {
         state.send(&framework_id, &failure);
     }
     state.allocation_needed = true;
-    Ok(())
 }
 
 /// Withdraws every outstanding offer of agent `index`.
-fn rescind_agent_offers(state: &mut State, index: usize) {
+pub(crate) fn rescind_agent_offers(state: &mut State, index: usize) {
     let offers: Vec<(String, String)> = state
         .offers
         .iter()
@@ -466,7 +481,11 @@ impl Cluster {
                 state.agents.push(Agent {
                     id: format!("{}-S{index}", state.master_id),
                     addr: *addr,
-                    hostname: hostname.clone(),
+                    hostname: config
+                        .agent_hostnames
+                        .get(index)
+                        .cloned()
+                        .unwrap_or_else(|| hostname.clone()),
                     total: total.clone(),
                     alive: true,
                     down_until: None,

@@ -68,6 +68,10 @@ pub struct ClusterConfig {
     pub subscription_backoff_max: Duration,
     /// Hostname in offers and AgentInfo; the listen IP when `None`.
     pub hostname: Option<String>,
+    /// The hostname of each agent in turn (Mesos' agent `--hostname`), which
+    /// puts agents on different machines for maintenance (a machine is a
+    /// hostname and an IP); agents beyond the list use `hostname`.
+    pub agent_hostnames: Vec<String>,
     /// The `docker` CLI of the Docker containerizer (Mesos'
     /// `--containerizers=docker,mesos`); `None` = processes only.
     pub docker: Option<PathBuf>,
@@ -139,6 +143,7 @@ impl Default for ClusterConfig {
             recovery_timeout: Duration::from_secs(15 * 60),
             subscription_backoff_max: Duration::from_secs(2),
             hostname: None,
+            agent_hostnames: Vec::new(),
             docker: None,
             masters: 1,
             credentials: None,

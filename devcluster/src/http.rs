@@ -1,5 +1,6 @@
-//! The HTTP side: hyper 1 listeners for the master (`/api/v1/scheduler`,
-//! `/devcluster/faults/...` when enabled) and for each agent
+//! The HTTP side: hyper 1 listeners for the master (`/api/v1/scheduler`;
+//! `/devcluster/faults/...` and the maintenance endpoints
+//! `/maintenance/schedule`, `/machine/down`, `/machine/up` when enabled) and for each agent
 //! (`/api/v1/executor`), request decoding and status codes, framework
 //! authentication (see [`crate::auth`]), redirects from masters that do not
 //! lead, and the endless RecordIO response body of a SUBSCRIBE, which tells
@@ -430,7 +431,68 @@ async fn master_service(
             Err(error) => text(StatusCode::NOT_FOUND, error.to_string()),
         });
     }
+    if MAINTENANCE_PATHS.contains(&path.as_str()) && inner.fault_endpoints {
+        if let Err(error) = authenticate(&inner, &request) {
+            return Ok(unauthorized(error));
+        }
+        if let Some(response) = not_leading(inner.leading(index)) {
+            return Ok(response);
+        }
+        return Ok(maintenance_service(&inner, request).await);
+    }
     Ok(text(StatusCode::NOT_FOUND, format!("no endpoint {path}")))
+}
+
+/// The maintenance operator endpoints (see [`crate::maintenance`]), served
+/// with the fault endpoints.
+const MAINTENANCE_PATHS: [&str; 3] = ["/maintenance/schedule", "/machine/down", "/machine/up"];
+
+async fn maintenance_service(inner: &Inner, request: Request<Incoming>) -> Response<Body> {
+    let path = request.uri().path().to_owned();
+    let method = request.method().clone();
+    if !(method == Method::POST || (method == Method::GET && path == "/maintenance/schedule")) {
+        return text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("Expecting 'POST', received '{method}'"),
+        );
+    }
+    let body = match Limited::new(request.into_body(), MAX_CALL_LEN)
+        .collect()
+        .await
+    {
+        Ok(body) => body.to_bytes(),
+        Err(error) => {
+            return text(
+                StatusCode::BAD_REQUEST,
+                format!("cannot read the body: {error}"),
+            )
+        }
+    };
+    let result = {
+        let mut state = inner.lock();
+        let result = match (method, path.as_str()) {
+            (Method::GET, _) => state.get_schedule(),
+            (_, "/maintenance/schedule") => state.post_schedule(&body),
+            (_, "/machine/down") => state.post_machine_down(&body),
+            _ => state.post_machine_up(&body),
+        };
+        if state.allocation_needed {
+            state.allocate();
+        }
+        result
+    };
+    match result {
+        Ok(json) if json.is_empty() => text(StatusCode::OK, json),
+        Ok(json) => {
+            let mut response = text(StatusCode::OK, json);
+            response.headers_mut().insert(
+                CONTENT_TYPE,
+                http::HeaderValue::from_static("application/json"),
+            );
+            response
+        }
+        Err(message) => text(StatusCode::BAD_REQUEST, message),
+    }
 }
 
 async fn agent_service(

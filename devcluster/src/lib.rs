@@ -21,6 +21,11 @@
 //! - `docker`: the Docker containerizer (when `ClusterConfig::docker` names
 //!   the CLI): executors and command tasks with a DOCKER `ContainerInfo` run
 //!   through `docker run`, as Mesos' agent runs them.
+//! - `command_executor`: command tasks (no ExecutorInfo) run as under Mesos'
+//!   command executor: the ExecutorInfo Mesos builds, `sh -c` or argv in
+//!   the sandbox, exit status to TASK_FINISHED / TASK_FAILED, kill grace.
+//! - `maintenance`: the maintenance schedule, machine DOWN / UP, offers'
+//!   `unavailability` and inverse offers (endpoints with the fault ones).
 //! - [`testing`]: a minimal framework for tests, over the real scheduler API.
 //! - `secrets`: REFERENCE secrets resolved from the store file the cluster
 //!   is started with, into environment variables or secret volume files;
@@ -37,21 +42,23 @@
 //! - [`auth`]: framework authentication (HTTP Basic against a Mesos
 //!   credentials file), required when the master is not on loopback.
 //!
-//! Not modelled: the Mesos command executor (command tasks run only in
-//! Docker containers), the default executor (LAUNCH_GROUP), static and
+//! Not modelled: the default executor (LAUNCH_GROUP), static and
 //! refined reservations, non-persistent disk info, operation feedback
 //! (`Offer.Operation.id`), executor authentication, authorization (ACLs),
 //! fetching remote URIs, and an agent
 //! restart's loss of state (a restart is downtime of its executor API;
-//! executors and the master's view of tasks survive it).
+//! executors and the master's view of tasks survive it), and
+//! `/maintenance/status`.
 
 mod agent;
 pub mod auth;
 mod cluster;
+mod command_executor;
 mod config;
 mod docker;
 mod error;
 mod http;
+mod maintenance;
 mod master;
 mod oversubscription;
 pub mod resources;

@@ -1,7 +1,7 @@
 //! The master's scheduler API (`POST /api/v1/scheduler`): SUBSCRIBE and
 //! failover, offers (ACCEPT / DECLINE / SUPPRESS / REVIVE), launches with
-//! Mesos' validation, KILL, SHUTDOWN, ACKNOWLEDGE, RECONCILE, MESSAGE and
-//! TEARDOWN. Answers with the status codes Mesos uses.
+//! Mesos' validation, KILL, SHUTDOWN, ACKNOWLEDGE, RECONCILE, MESSAGE,
+//! TEARDOWN and the answers to inverse offers (see [`crate::maintenance`]). Answers with the status codes Mesos uses.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -189,10 +189,29 @@ impl State {
                 };
                 return Ok(Reply::Ok(response.encode_to_vec().into()));
             }
-            call::Type::Request
-            | call::Type::AcceptInverseOffers
-            | call::Type::DeclineInverseOffers
-            | call::Type::AcknowledgeOperationStatus => {}
+            call::Type::AcceptInverseOffers => {
+                let answer = call
+                    .accept_inverse_offers
+                    .ok_or_else(|| missing("accept_inverse_offers"))?;
+                self.answer_inverse_offers(
+                    &framework_id,
+                    &answer.inverse_offer_ids,
+                    answer.filters.as_ref(),
+                    true,
+                );
+            }
+            call::Type::DeclineInverseOffers => {
+                let answer = call
+                    .decline_inverse_offers
+                    .ok_or_else(|| missing("decline_inverse_offers"))?;
+                self.answer_inverse_offers(
+                    &framework_id,
+                    &answer.inverse_offer_ids,
+                    answer.filters.as_ref(),
+                    false,
+                );
+            }
+            call::Type::Request | call::Type::AcknowledgeOperationStatus => {}
             call::Type::Subscribe | call::Type::Unknown => unreachable!("handled above"),
         }
         Ok(Reply::Accepted)
@@ -631,28 +650,9 @@ impl State {
                     "Task should have at most one of CommandInfo or ExecutorInfo present".into(),
                 )
             }
-            (None, Some(command)) => {
-                if !is_docker(task.container.as_ref()) {
-                    return Err("command tasks run only in DOCKER containers on devcluster \
-                                (the Mesos command executor is not supported); give the task \
-                                a ContainerInfo of type DOCKER or an ExecutorInfo"
-                        .into());
-                }
-                // Mesos' agent synthesizes the executor of a command task,
-                // with the task's id as its id.
-                ExecutorInfo {
-                    executor_id: mesos::v1::ExecutorId {
-                        value: task_id.clone(),
-                    },
-                    name: Some(format!("Command Executor (Task: {task_id})")),
-                    command: Some(command.clone()),
-                    container: task.container.clone(),
-                    shutdown_grace_period: task
-                        .kill_policy
-                        .as_ref()
-                        .and_then(|policy| policy.grace_period),
-                    ..Default::default()
-                }
+            (None, Some(_)) => {
+                // Mesos' agent synthesizes the executor of a command task.
+                crate::command_executor::executor_info(framework_id, task)
             }
             (None, None) => return Err("Task has neither CommandInfo nor ExecutorInfo".into()),
             (Some(executor), None) => executor.clone(),
@@ -679,15 +679,23 @@ impl State {
                 .into());
         }
         // A Docker container may run its image's own entrypoint.
-        let command_ok = executor.command.as_ref().is_some_and(|command| {
-            command
-                .value
-                .as_ref()
-                .is_some_and(|value| !value.is_empty())
-                || (docker && !command.shell.unwrap_or(true))
-        });
+        let command_ok = task
+            .command
+            .as_ref()
+            .or(executor.command.as_ref())
+            .is_some_and(|command| {
+                command
+                    .value
+                    .as_ref()
+                    .is_some_and(|value| !value.is_empty())
+                    || (docker && !command.shell.unwrap_or(true))
+            });
         if !command_ok {
-            return Err("ExecutorInfo needs a CommandInfo with a value".into());
+            return Err(if task.command.is_some() {
+                "The task's CommandInfo has no value to run".into()
+            } else {
+                "ExecutorInfo needs a CommandInfo with a value".into()
+            });
         }
         let key: ExecKey = (framework_id.to_owned(), executor_id.clone());
         let existing = agent_rec
@@ -706,6 +714,9 @@ impl State {
                     ));
                 }
             }
+            // A command executor's allowance is not accounted for (Mesos
+            // overcommits it).
+            None if task.command.is_some() => {}
             None => {
                 need.add(&Bundle::from_resources(&executor.resources)?);
             }
@@ -824,6 +835,19 @@ impl State {
             if no_tasks_left {
                 self.shutdown_executor(agent, &exec_key, false);
             }
+            return;
+        }
+        if exec.command_task.as_deref() == Some(key.1.as_str()) {
+            let grace = crate::command_executor::kill_grace(
+                kill.kill_policy.as_ref(),
+                task_policy.as_ref(),
+                default_grace,
+            );
+            if let Some(task) = self.tasks.get_mut(&key) {
+                task.kill_requested = true;
+                task.kill_deadline = Some(Instant::now() + grace + Duration::from_secs(1));
+            }
+            self.kill_command_task(agent, &exec_key, &key.1, grace);
             return;
         }
         let policy = kill.kill_policy.or(task_policy);

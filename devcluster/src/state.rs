@@ -288,6 +288,9 @@ pub(crate) struct State {
     pub stream_seq: u64,
     /// Where REFERENCE secrets resolve from.
     pub secrets: SecretStore,
+    /// The maintenance schedule and DOWN machines.
+    pub maintenance: crate::maintenance::Maintenance,
+    pub inverse_offers: crate::maintenance::InverseOffers,
 }
 
 impl State {
@@ -307,6 +310,8 @@ impl State {
             allocation_needed: true,
             stream_seq: 0,
             secrets: SecretStore::default(),
+            maintenance: Default::default(),
+            inverse_offers: Default::default(),
         }
     }
 
@@ -459,6 +464,8 @@ impl State {
                     .collect(),
                 allocation_info: allocation_role
                     .map(|role| mesos::v1::resource::AllocationInfo { role: Some(role) }),
+                // A draining agent's offers tell when it goes away.
+                unavailability: self.agent_unavailability(index),
                 ..Default::default()
             };
             debug!(%offer_id, agent = %agent.id, framework = %framework_id, "offering");
@@ -603,6 +610,7 @@ impl State {
         self.escalate_shutdowns(now);
         self.expire_registrations(now);
         self.expire_reregistrations(now);
+        self.send_inverse_offers(now);
         if self.allocation_needed || now >= self.next_allocation {
             self.next_allocation = now + self.config.allocation_interval;
             self.allocate();
@@ -695,7 +703,7 @@ impl State {
         }
     }
 
-    fn escalate_shutdowns(&mut self, now: Instant) {
+    pub(crate) fn escalate_shutdowns(&mut self, now: Instant) {
         for agent in &mut self.agents {
             for exec in agent.executors.values_mut() {
                 let Some(shutdown) = exec.shutdown.as_mut() else {
@@ -797,6 +805,7 @@ impl State {
     /// Forgets a framework: its offers, tasks and executors (killed).
     pub fn remove_framework(&mut self, framework_id: &str) {
         self.remove_offers(framework_id, false);
+        self.forget_inverse_offers(framework_id);
         let Some(framework) = self.frameworks.remove(framework_id) else {
             return;
         };
@@ -828,5 +837,6 @@ impl State {
         info!(framework = %framework_id, "scheduler disconnected");
         framework.disconnected_at = Some(Instant::now());
         self.remove_offers(framework_id, false);
+        self.forget_inverse_offers(framework_id);
     }
 }

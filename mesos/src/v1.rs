@@ -23,6 +23,12 @@ pub mod scheduler {
     include!(concat!(env!("OUT_DIR"), "/mesos.v1.scheduler.serde.rs"));
 }
 
+/// The maintenance schedule operators give the master (`/maintenance/schedule`).
+pub mod maintenance {
+    include!(concat!(env!("OUT_DIR"), "/mesos.v1.maintenance.rs"));
+    include!(concat!(env!("OUT_DIR"), "/mesos.v1.maintenance.serde.rs"));
+}
+
 /// Calls an executor sends to its agent and the events it receives.
 pub mod executor {
     include!(concat!(env!("OUT_DIR"), "/mesos.v1.executor.rs"));

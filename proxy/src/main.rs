@@ -364,7 +364,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
         server,
         stopped,
     ));
-    tokio::signal::ctrl_c().await?;
+    // SIGTERM (a Mesos kill, with its grace period) stops it as Ctrl-C does:
+    // sessions end and their in-flight block submissions get their answers.
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result?,
+        _ = terminate.recv() => {}
+    }
     info!("shutting down: asking miners to reconnect");
     let _ = stop.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(2), serving).await;

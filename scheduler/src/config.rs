@@ -36,6 +36,8 @@ pub struct Config {
     pub backoff: BackoffConfig,
     /// The operator's limits: most CPUs, quota, placement constraints.
     pub limits: crate::limits::LimitsConfig,
+    /// How agents going into maintenance are drained.
+    pub maintenance: crate::maintenance::MaintenanceConfig,
     /// Where block rewards go: the proxy's fallback payout address and the
     /// miners' worker names (`<address>.<task id>`). Must suit the node's chain.
     pub payout_address: String,
@@ -395,6 +397,14 @@ impl Config {
             (
                 "framework.reconcile_interval_secs",
                 self.framework.reconcile_interval_secs,
+            ),
+            (
+                "maintenance.drain_lead_secs",
+                self.maintenance.drain_lead_secs,
+            ),
+            (
+                "maintenance.refuse_seconds",
+                self.maintenance.refuse_seconds,
             ),
         ];
         for (field, value) in non_negative {

@@ -54,6 +54,14 @@ pub enum Decision {
         /// Tasks to ask about; empty = all of the framework's.
         tasks: Vec<(String, Option<String>)>,
     },
+    /// ACCEPT_INVERSE_OFFERS: we are off the agents they are for (see
+    /// [`crate::maintenance`]).
+    AcceptInverseOffers {
+        /// The inverse offers.
+        inverse_offer_ids: Vec<String>,
+        /// How long before the master asks again.
+        refuse_seconds: f64,
+    },
     /// SUPPRESS offers: nothing to launch.
     Suppress,
     /// REVIVE offers (clears decline filters): something must be launched.
@@ -105,6 +113,14 @@ impl fmt::Debug for Decision {
                 .field("uuid", uuid)
                 .finish(),
             Self::Reconcile { tasks } => f.debug_struct("Reconcile").field("tasks", tasks).finish(),
+            Self::AcceptInverseOffers {
+                inverse_offer_ids,
+                refuse_seconds,
+            } => f
+                .debug_struct("AcceptInverseOffers")
+                .field("inverse_offer_ids", inverse_offer_ids)
+                .field("refuse_seconds", refuse_seconds)
+                .finish(),
             Self::Suppress => f.write_str("Suppress"),
             Self::Revive => f.write_str("Revive"),
         }
@@ -171,6 +187,21 @@ impl Decision {
                     }),
                 }),
                 ..call_of(framework_id, call::Type::Decline)
+            },
+            Self::AcceptInverseOffers {
+                inverse_offer_ids,
+                refuse_seconds,
+            } => Call {
+                accept_inverse_offers: Some(call::AcceptInverseOffers {
+                    inverse_offer_ids: inverse_offer_ids
+                        .into_iter()
+                        .map(|value| OfferId { value })
+                        .collect(),
+                    filters: Some(Filters {
+                        refuse_seconds: Some(refuse_seconds),
+                    }),
+                }),
+                ..call_of(framework_id, call::Type::AcceptInverseOffers)
             },
             Self::Kill { task_id, agent_id } => Call {
                 kill: Some(call::Kill {

@@ -128,6 +128,9 @@ fn describe(decision: &Decision) -> String {
         Decision::Acknowledge { task_id, .. } => format!("ACKNOWLEDGE {task_id}"),
         Decision::Reconcile { tasks } if tasks.is_empty() => "RECONCILE (implicit)".into(),
         Decision::Reconcile { tasks } => format!("RECONCILE {} task(s)", tasks.len()),
+        Decision::AcceptInverseOffers {
+            inverse_offer_ids, ..
+        } => format!("ACCEPT_INVERSE_OFFERS {}", inverse_offer_ids.join(", ")),
         Decision::Suppress => "SUPPRESS".into(),
         Decision::Revive => "REVIVE".into(),
     }

@@ -16,6 +16,7 @@ use tracing::{info, warn};
 use crate::config::Config;
 use crate::decision::Decision;
 use crate::error::EventError;
+use crate::maintenance::{self, Maintenance};
 use crate::plan::plan_offers;
 use crate::state::PersistedState;
 use crate::tasks::TaskState;
@@ -33,6 +34,8 @@ pub struct Framework {
     in_session: bool,
     /// When we last asked for reconciliation.
     last_reconcile_ms: u64,
+    /// Maintenance windows and inverse offers the master announced.
+    maintenance: Maintenance,
 }
 
 impl Framework {
@@ -45,6 +48,7 @@ impl Framework {
             dirty: false,
             in_session: false,
             last_reconcile_ms: 0,
+            maintenance: Maintenance::default(),
         }
     }
 
@@ -145,10 +149,18 @@ impl Framework {
                     .unwrap_or_default();
                 return Err(EventError::Master(message));
             }
+            Type::InverseOffers => match &event.inverse_offers {
+                Some(inverse) => self.on_inverse_offers(&inverse.inverse_offers, now_ms),
+                None => Vec::new(),
+            },
+            Type::RescindInverseOffer => {
+                if let Some(rescind) = &event.rescind_inverse_offer {
+                    self.maintenance.rescind(&rescind.inverse_offer_id.value);
+                }
+                Vec::new()
+            }
             // Offers are answered right away: nothing to forget on RESCIND.
             Type::Rescind
-            | Type::RescindInverseOffer
-            | Type::InverseOffers
             | Type::UpdateOperationStatus
             | Type::Message
             | Type::Heartbeat
@@ -187,15 +199,72 @@ impl Framework {
     }
 
     /// OFFERS: launches and declines, then SUPPRESS if nothing more is wanted.
+    /// Offers of agents going into maintenance are declined (see
+    /// [`crate::maintenance`]).
     pub fn on_offers(&mut self, offers: &[Offer], now_ms: u64) -> Vec<Decision> {
-        let mut decisions = plan_offers(&self.config, &mut self.state.book, offers, now_ms);
-        if decisions
-            .iter()
-            .any(|d| matches!(d, Decision::Launch { .. }))
-        {
+        for offer in offers {
+            self.maintenance.note_offer(offer);
+        }
+        let mut decisions = self.drain(now_ms);
+        let (usable, screened) = maintenance::screen_offers(
+            &self.config.maintenance,
+            &self.maintenance,
+            &self.state.book,
+            offers,
+            now_ms,
+        );
+        let planned = plan_offers(&self.config, &mut self.state.book, &usable, now_ms);
+        if planned.iter().any(|d| matches!(d, Decision::Launch { .. })) {
             self.dirty = true;
         }
+        decisions.extend(planned);
+        if !screened.is_empty() {
+            // While the proxy moves, its successor wants these soon.
+            let moving = self
+                .state
+                .book
+                .proxy()
+                .is_some_and(|proxy| proxy.kill_requested);
+            let refuse_seconds = if moving {
+                self.config.offers.refuse_seconds.min(1.0)
+            } else {
+                self.config.offers.refuse_seconds
+            };
+            decisions.push(Decision::Decline {
+                offer_ids: screened,
+                refuse_seconds,
+            });
+        }
         self.sync_interest(now_ms, &mut decisions);
+        decisions
+    }
+
+    /// INVERSE_OFFERS: the agents' windows, then whatever draining is due.
+    pub fn on_inverse_offers(
+        &mut self,
+        inverse_offers: &[mesos::v1::InverseOffer],
+        now_ms: u64,
+    ) -> Vec<Decision> {
+        for inverse_offer in inverse_offers {
+            self.maintenance.note_inverse_offer(inverse_offer);
+        }
+        let mut decisions = self.drain(now_ms);
+        self.sync_interest(now_ms, &mut decisions);
+        decisions
+    }
+
+    /// Maintenance's kills, proxy move and inverse-offer acceptances.
+    fn drain(&mut self, now_ms: u64) -> Vec<Decision> {
+        let home_before = self.state.book.home().clone();
+        let decisions = maintenance::drain(
+            &self.config.maintenance,
+            &mut self.maintenance,
+            &mut self.state.book,
+            now_ms,
+        );
+        if !decisions.is_empty() || *self.state.book.home() != home_before {
+            self.dirty = true;
+        }
         decisions
     }
 
@@ -207,6 +276,8 @@ impl Framework {
             .book
             .apply_status(status, now_ms, &self.config.backoff);
         self.dirty = true;
+        // A drained agent's inverse offers can be accepted now.
+        decisions.extend(self.drain(now_ms));
         self.sync_interest(now_ms, &mut decisions);
         decisions
     }
@@ -292,6 +363,7 @@ impl Framework {
                 decisions.extend(forgotten);
             }
         }
+        decisions.extend(self.drain(now_ms));
         decisions.extend(self.check_home(now_ms));
         let interval_ms = (self.config.framework.reconcile_interval_secs * 1000.0) as u64;
         if interval_ms > 0 && now_ms.saturating_sub(self.last_reconcile_ms) >= interval_ms {

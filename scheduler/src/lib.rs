@@ -11,6 +11,8 @@
 //! - [`state`]: the framework id and task book persisted atomically.
 //! - [`framework`]: ties them together per master event, with SUPPRESS/REVIVE.
 //! - [`decision`]: the typed decisions and their `scheduler::Call`s.
+//! - [`maintenance`]: inverse offers and unavailability: draining miners
+//!   before a window, moving the proxy, accepting inverse offers.
 //! - [`resources`]: carving tasks out of one offer's resources.
 //! - [`cpu_policy`]: regular and/or revocable CPUs for miners, and
 //!   revocations told apart from failures.
@@ -34,6 +36,7 @@ pub mod driver;
 pub mod error;
 pub mod framework;
 pub mod limits;
+pub mod maintenance;
 pub mod plan;
 pub mod resources;
 pub mod state;

@@ -329,6 +329,17 @@ impl TaskBook {
     }
 
     /// Kills every miner not already being killed.
+    /// Asks for one task to be killed (not a failure when it ends); `None`
+    /// when unknown or asked already.
+    pub fn kill(&mut self, id: &str) -> Option<Decision> {
+        let task = self.tasks.get_mut(id).filter(|t| !t.kill_requested)?;
+        task.kill_requested = true;
+        Some(Decision::Kill {
+            task_id: task.id.clone(),
+            agent_id: Some(task.agent_id.clone()),
+        })
+    }
+
     fn kill_all_miners(&mut self, decisions: &mut Vec<Decision>) {
         for miner in self
             .tasks

@@ -161,6 +161,24 @@ pub fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
     }
 }
 
+/// Every `proxy-journal.jsonl` under `dir` (on the proxies' volumes), not
+/// following the links sandboxes have to the volumes.
+pub fn journals(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                todo.push(path);
+            } else if path.file_name().is_some_and(|n| n == "proxy-journal.jsonl") {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
 /// The journal's lines, parsed (a torn last line is skipped).
 pub fn journal_entries(path: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(path)

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use proxy::payouts::PayoutConfig;
 use tests::bins::workspace_bin;
 use tests::mining::{
-    block_difficulty, checked_payouts, journal_entries, journal_shares, mined_by_proxy,
+    block_difficulty, checked_payouts, journal_entries, journal_shares, journals, mined_by_proxy,
     paid_by_some_window, payouts, wait_until,
 };
 use tests::node::{Chain, Node};
@@ -23,24 +23,6 @@ use tests::wallet::{AddressKind, TestWallet};
 
 /// One stack at a time on the two cores.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-/// Every `proxy-journal.jsonl` under `dir` (on the proxy's volume), not following the
-/// links sandboxes have to the volume.
-fn journals(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(d) = todo.pop() {
-        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                todo.push(path);
-            } else if path.file_name().is_some_and(|n| n == "proxy-journal.jsonl") {
-                found.push(path);
-            }
-        }
-    }
-    found
-}
 
 fn mine_through_mesos(chain: Chain, blocks: u64) {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());

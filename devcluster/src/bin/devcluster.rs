@@ -60,8 +60,14 @@ struct Args {
     /// {"credentials":[{"principal":"...","secret":"..."}]}.
     #[arg(long)]
     credentials: Option<PathBuf>,
-    /// Serve the fault injection endpoints (POST /devcluster/faults/...);
-    /// for tests only.
+    /// Hostnames of the agents in turn (Mesos' agent `--hostname`), e.g.
+    /// `127.0.0.1,localhost`: agents with different hostnames are
+    /// different machines to the maintenance endpoints.
+    #[arg(long, env = "DEVCLUSTER_AGENT_HOSTNAMES", value_delimiter = ',')]
+    agent_hostnames: Vec<String>,
+    /// Serve the fault injection endpoints (POST /devcluster/faults/...)
+    /// and the maintenance endpoints (/maintenance/schedule, /machine/down,
+    /// /machine/up); for tests only.
     #[arg(long)]
     fault_endpoints: bool,
     /// The secret store REFERENCE secrets resolve from: a JSON object of
@@ -127,6 +133,7 @@ async fn main() -> anyhow::Result<()> {
         heartbeat_interval,
         credentials,
         fault_endpoints: args.fault_endpoints,
+        agent_hostnames: args.agent_hostnames,
         docker: args
             .containerizers
             .contains(&Containerizer::Docker)

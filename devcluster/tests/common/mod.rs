@@ -159,3 +159,47 @@ pub async fn run_task(
     }
     running
 }
+
+/// One HTTP/1.0 request to the master (an operator endpoint): status code
+/// and body.
+pub fn operator(addr: std::net::SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut text = String::new();
+    let _ = stream.read_to_string(&mut text);
+    let code = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default();
+    (code, body)
+}
+
+/// A command task (no ExecutorInfo: Mesos' command executor runs it) of
+/// 0.1 cpus and 16 MB.
+pub fn command_task(offer: &Offer, task_id: &str, command: CommandInfo) -> TaskInfo {
+    TaskInfo {
+        name: format!("command {task_id}"),
+        task_id: TaskId {
+            value: task_id.into(),
+        },
+        agent_id: offer.agent_id.clone(),
+        resources: vec![Resource::scalar("cpus", 0.1), Resource::scalar("mem", 16.0)],
+        command: Some(command),
+        ..Default::default()
+    }
+}
