@@ -258,11 +258,14 @@ impl Engine {
 pub enum RolledKernel {
     /// One nonce in three versions per batch.
     OneNonce,
+    /// Two nonces in three versions per batch: six chains in the first
+    /// compression.
+    TwoNonces,
 }
 
 impl RolledKernel {
     /// Every variant.
-    pub const ALL: [RolledKernel; 1] = [RolledKernel::OneNonce];
+    pub const ALL: [RolledKernel; 2] = [RolledKernel::OneNonce, RolledKernel::TwoNonces];
 
     /// The variant the sha-ni engine runs.
     pub const DEFAULT: RolledKernel = RolledKernel::OneNonce;
@@ -271,6 +274,7 @@ impl RolledKernel {
     pub fn name(self) -> &'static str {
         match self {
             RolledKernel::OneNonce => "1x3",
+            RolledKernel::TwoNonces => "2x3",
         }
     }
 
@@ -283,6 +287,7 @@ impl RolledKernel {
     pub fn nonces(self) -> u64 {
         match self {
             RolledKernel::OneNonce => 1,
+            RolledKernel::TwoNonces => 2,
         }
     }
 

@@ -18,6 +18,7 @@
 
 mod interleaved;
 mod rolled;
+mod rolled2;
 mod sse;
 
 use super::job::{Job, DIGEST_BITS, HEADER_BITS};
@@ -70,6 +71,7 @@ pub(crate) fn scan_rolled_with(
     if is_x86_feature_detected!("avx") {
         match kernel {
             RolledKernel::OneNonce => rolled::scan(jobs, range, candidates),
+            RolledKernel::TwoNonces => rolled2::scan(jobs, range, candidates),
         }
     } else {
         let mut nonces = Vec::new();
