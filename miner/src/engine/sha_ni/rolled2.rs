@@ -2,17 +2,17 @@
 //! compression: [`NONCES`] nonces in [`VERSIONS`] versions per batch.
 //!
 //! Each nonce's header-chunk schedule is made once, ahead of the rounds,
-//! and stored as `K + W` already split into the two halves `sha256rnds2`
-//! reads from `xmm0`. The rounds of the six (nonce, version) states then run
-//! group by group in one `asm!` block per group with all twelve state
-//! registers pinned, each half a load into `xmm0` and three `rnds2` per
-//! nonce: six independent chains, against three in [`super::rolled`]. The
-//! second hashes run as there, three lanes per nonce.
+//! and stored as `K + W`. The rounds of the six (nonce, version) states then
+//! run group by group in one `asm!` block per group with all twelve state
+//! registers pinned: per half of a group, a load into `xmm0` (`movdqa` for
+//! the low pair, `movq` from 8 bytes in for the high one) and three `rnds2`
+//! per nonce, six independent chains against three in [`super::rolled`].
+//! The second hashes run as there, three lanes per nonce.
 //!
 //! Per hash: 62 `rnds2` and 11/3 + 12 `msg2`, as in [`super::rolled`]; the
-//! first compression's vector work per nonce is 31 loads into `xmm0` per
-//! version plus the schedule's 12 groups (their `msg2`, `msg1`, `palignr`,
-//! adds, `pshufd` and stores).
+//! first compression's vector work per nonce is the schedule's 12 groups
+//! (their `msg2`, `msg1`, `palignr`, adds and stores) plus, per version, 31
+//! `rnds2` and the loads into `xmm0` (two per group for three versions).
 
 use super::interleaved::{second_hash, Lane, Parked, LANES};
 use super::{kv, Consts, State};
@@ -28,14 +28,11 @@ pub(super) const VERSIONS: usize = LANES;
 /// Nonces per batch.
 pub(super) const NONCES: usize = 2;
 
-/// Halves of the header chunk's rounds 2..63 (`sha256rnds2` each): rounds
-/// 2..3, then two per group of four rounds.
-const HALVES: usize = 31;
-
-/// One nonce's `K + W` by half: `[0]` rounds 2..3, `[2j - 1]` and `[2j]`
-/// group `j`'s low and high pairs.
+/// One nonce's header-chunk `K + W` by group of four rounds: `[0]` holds
+/// rounds 2..3's in its low half, `[j]` group `j`'s. The second `rnds2` of a
+/// group reads its high half with a `movq` from 8 bytes in.
 #[repr(C, align(16))]
-struct Kws([[__m128i; HALVES]; NONCES]);
+struct Kws([[__m128i; 16]; NONCES]);
 
 /// Scans `range` in every version of `jobs`; the CPU must have SHA, SSE4.1,
 /// SSSE3 and AVX (the caller checks). Versions left over from whole sets of
@@ -54,7 +51,7 @@ fn scan_vex(jobs: &[Job], range: std::ops::Range<u64>, candidates: &mut Vec<Roll
     let Some(first) = jobs.first() else { return };
     let bound = first.target().top_word();
     let mut parked = Parked([[_mm_setzero_si128(); 16]; LANES]);
-    let mut kws = Kws([[_mm_setzero_si128(); HALVES]; NONCES]);
+    let mut kws = Kws([[_mm_setzero_si128(); 16]; NONCES]);
     let mut nonces = Vec::new();
     for (set, group) in jobs.chunks(VERSIONS).enumerate() {
         let base = (set * VERSIONS) as u32;
@@ -73,8 +70,7 @@ fn scan_vex(jobs: &[Job], range: std::ops::Range<u64>, candidates: &mut Vec<Roll
         // Rounds 4..15's `K + W` are constant, the same in every version.
         for kw in kws.0.iter_mut() {
             for (g, c) in consts[0].kw.iter().enumerate() {
-                kw[2 * g + 1] = c.lo;
-                kw[2 * g + 2] = c.hi;
+                kw[g + 1] = c.lo;
             }
         }
         let mut start = range.start;
@@ -109,22 +105,11 @@ fn scan_vex(jobs: &[Job], range: std::ops::Range<u64>, candidates: &mut Vec<Roll
     }
 }
 
-/// Writes group `j`'s `K + W` halves for message group `w` into `kw`.
-#[inline(always)]
-unsafe fn put(kw: &mut [__m128i; HALVES], j: usize, w: __m128i) {
-    // SAFETY: the callers' target features include SSE2.
-    unsafe {
-        let t = _mm_add_epi32(w, kv(j));
-        kw[2 * j - 1] = t;
-        kw[2 * j] = _mm_shuffle_epi32::<0x0e>(t);
-    }
-}
-
-/// The header chunk's schedule of big-endian nonce `n` as `K + W` halves.
+/// The header chunk's schedule of big-endian nonce `n` as `K + W`.
 // `seq!` expands group indices to literals, so `J - 4` and friends appear.
 #[allow(clippy::identity_op)]
 #[inline(always)]
-unsafe fn schedule(c: &Consts, n: u32, kw: &mut [__m128i; HALVES]) {
+unsafe fn schedule(c: &Consts, n: u32, kw: &mut [__m128i; 16]) {
     // SAFETY: the callers' target features are those of every intrinsic.
     unsafe {
         kw[0] = _mm_cvtsi64_si128(c.kw23(n) as i64);
@@ -144,7 +129,7 @@ unsafe fn schedule(c: &Consts, n: u32, kw: &mut [__m128i; HALVES]) {
             w[J] = _mm_sha256msg2_epu32(x, w[J - 1]);
         });
         seq!(J in 4..16 {
-            put(kw, J, w[J]);
+            kw[J] = _mm_add_epi32(w[J], kv(J));
         });
     }
 }
@@ -183,7 +168,7 @@ unsafe fn half6(x: [&mut __m128i; 6], y: [&__m128i; 6], p0: *const __m128i, p1: 
     }
 }
 
-/// A group (two halves) of all six states, from half `h` of `kws`: `a`
+/// A group (two halves) of all six states, from group `h` of `kws`: `a`
 /// holds the states' ABEF and `c` their CDGH, before and after.
 #[inline(always)]
 unsafe fn group6(a: &mut [__m128i; 6], c: &mut [__m128i; 6], kws: &Kws, h: usize) {
@@ -201,11 +186,11 @@ unsafe fn group6(a: &mut [__m128i; 6], c: &mut [__m128i; 6], kws: &Kws, h: usize
             "sha256rnds2 {c3}, {a3}, xmm0",
             "sha256rnds2 {c4}, {a4}, xmm0",
             "sha256rnds2 {c5}, {a5}, xmm0",
-            "vmovdqa xmm0, xmmword ptr [{p0} + 16]",
+            "vmovq xmm0, qword ptr [{p0} + 8]",
             "sha256rnds2 {a0}, {c0}, xmm0",
             "sha256rnds2 {a1}, {c1}, xmm0",
             "sha256rnds2 {a2}, {c2}, xmm0",
-            "vmovdqa xmm0, xmmword ptr [{p1} + 16]",
+            "vmovq xmm0, qword ptr [{p1} + 8]",
             "sha256rnds2 {a3}, {c3}, xmm0",
             "sha256rnds2 {a4}, {c4}, xmm0",
             "sha256rnds2 {a5}, {c5}, xmm0",
@@ -254,7 +239,7 @@ unsafe fn batch(
             );
         }
         seq!(G in 1..16 {
-            group6(&mut d, &mut a, kws, 2 * G - 1);
+            group6(&mut d, &mut a, kws, G);
         });
 
         let zero = _mm_setzero_si128();
