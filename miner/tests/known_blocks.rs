@@ -444,7 +444,12 @@ fn version_rolling_mode_finds_the_rolled_blocks() {
                         let name = kernel.name();
                         assert_eq!(hits.len(), 1, "block {} with {name}", block.height);
                         assert_eq!(hits[0].version, block.version);
-                        assert_eq!(hits[0].hit, block.hit(), "block {} with {name}", block.height);
+                        assert_eq!(
+                            hits[0].hit,
+                            block.hit(),
+                            "block {} with {name}",
+                            block.height
+                        );
                     }
                 }
             }
