@@ -11,6 +11,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use miner::bench::{self, Format, Plan};
+use miner::cycles;
 use miner::engine::EngineError;
 use miner::pool::{self, session::Endpoint, PoolConfig, PoolPolicy, Suggest};
 use miner::search::default_threads;
@@ -154,6 +155,19 @@ struct BenchArgs {
     /// rates in hashes (headers) per second.
     #[arg(long)]
     json: bool,
+
+    /// Instead of the search's hash rate, time each kernel (and each
+    /// variant of sha-ni's version-rolling kernel) in short chunks
+    /// alternating with a clock loop, and print core cycles per hash from
+    /// the fastest chunk of each; with --threads N, on N threads at once.
+    /// JSON lines: {"engine","mode","variant","thread","ghz","cycles_per_hash",
+    /// "hash_rate","samples"}.
+    #[arg(long)]
+    cycles: bool,
+
+    /// Chunks timed per kernel with --cycles.
+    #[arg(long, value_name = "N", default_value = "3000", requires = "cycles")]
+    samples: NonZeroUsize,
 }
 
 fn parse_suggest(s: &str) -> Result<Suggest, String> {
@@ -228,6 +242,9 @@ fn init_tracing() {
 }
 
 fn bench(args: BenchArgs) -> anyhow::Result<()> {
+    if args.cycles {
+        return bench_cycles(&args);
+    }
     let plan = Plan {
         engines: match args.engine {
             Some(engine) => vec![engine],
@@ -251,6 +268,53 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
     };
     let mut stdout = io::stdout().lock();
     bench::run(&plan, format, &mut stdout).context("benchmark failed")?;
+    Ok(())
+}
+
+fn bench_cycles(args: &BenchArgs) -> anyhow::Result<()> {
+    let engines = match args.engine {
+        Some(engine) => vec![engine],
+        None => Engine::available(),
+    };
+    let modes = match args.mode {
+        Some(mode) => vec![mode],
+        None => Mode::ALL.to_vec(),
+    };
+    let threads = args.threads.map_or(1, NonZeroUsize::get);
+    let mut out = io::stdout().lock();
+    if !args.json {
+        writeln!(
+            out,
+            "{:<10} {:<15} {:<8} {:>6} {:>6} {:>14} {:>8}",
+            "engine", "mode", "variant", "thread", "GHz", "cycles/hash", "MH/s"
+        )?;
+    }
+    for _ in 0..args.repeat.get() {
+        let results = cycles::measure_threads(threads, args.samples.get(), || {
+            engines
+                .iter()
+                .flat_map(|&e| cycles::kernels(e, &modes))
+                .collect()
+        });
+        for r in results {
+            if args.json {
+                writeln!(out, "{}", serde_json::to_string(&r)?)?;
+            } else {
+                writeln!(
+                    out,
+                    "{:<10} {:<15} {:<8} {:>6} {:>6.2} {:>14.1} {:>8.2}",
+                    r.engine.name(),
+                    r.mode.name(),
+                    r.variant,
+                    r.thread,
+                    r.ghz,
+                    r.cycles_per_hash,
+                    r.hash_rate / 1e6
+                )?;
+            }
+        }
+        out.flush()?;
+    }
     Ok(())
 }
 

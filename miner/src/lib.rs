@@ -3,6 +3,7 @@
 //! hash-rate benchmark, and the stratum v1 pool client (`miner run`).
 
 pub mod bench;
+pub mod cycles;
 pub mod engine;
 pub mod pool;
 pub mod search;

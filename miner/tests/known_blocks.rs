@@ -23,7 +23,7 @@ use bitcoin::constants::genesis_block;
 use bitcoin::hashes::Hash;
 use bitcoin::pow::CompactTarget;
 use bitcoin::{BlockHash, Network, TxMerkleNode};
-use miner::engine::NONCE_SPACE;
+use miner::engine::{confirm_rolled, RolledKernel, NONCE_SPACE};
 use miner::{Engine, Hit, Job, ShareTarget};
 
 /// One mainnet block header, in the usual display forms.
@@ -423,6 +423,34 @@ fn version_rolling_mode_finds_the_rolled_blocks() {
                         "block {} with {engine}",
                         block.height
                     );
+                }
+            }
+        }
+        // Every sha-ni version-rolling kernel, not only the default one.
+        if Engine::ShaNi.is_available() {
+            for kernel in RolledKernel::ALL {
+                let k = kernel.versions() as i64;
+                for position in [0, k / 2, k - 1] {
+                    let versions: Vec<u32> = (0..k).map(|i| around(i - position)).collect();
+                    let job = miner::RolledJob::new(block.bytes_with_nonce(0), &versions, target);
+                    for range in [
+                        clamped(nonce - 2_000, nonce + 2_000),
+                        clamped(nonce, nonce + 1),
+                        clamped(nonce - 16, nonce + 1),
+                    ] {
+                        let mut candidates = Vec::new();
+                        kernel.candidates(&job, range, &mut candidates);
+                        let hits = confirm_rolled(&job, &candidates);
+                        let name = kernel.name();
+                        assert_eq!(hits.len(), 1, "block {} with {name}", block.height);
+                        assert_eq!(hits[0].version, block.version);
+                        assert_eq!(
+                            hits[0].hit,
+                            block.hit(),
+                            "block {} with {name}",
+                            block.height
+                        );
+                    }
                 }
             }
         }

@@ -260,6 +260,17 @@ fn check_rolled(header: [u8; 80], versions: &[u32], difficulty: f64, range: Rang
         }
     }
     if Engine::ShaNi.is_available() {
+        // Every version-rolling kernel of sha-ni, not only the one it runs.
+        for kernel in RolledKernel::ALL {
+            let mut got = Vec::new();
+            kernel.candidates(&job, range.clone(), &mut got);
+            assert_eq!(
+                got,
+                expected,
+                "sha-ni version-rolling kernel {} differs on {range:?}, versions {versions:x?}",
+                kernel.name()
+            );
+        }
         // The fallback for SHA CPUs without AVX, whatever this CPU has.
         let mut got = Vec::new();
         for (v, j) in job.jobs().iter().enumerate() {
@@ -326,48 +337,80 @@ fn version_rolling_edges() {
         let hits = engine.scan_rolled(&job, 16..48);
         assert_eq!(hits.len(), 32 * versions.len(), "{engine}");
     }
+    if Engine::ShaNi.is_available() {
+        for kernel in RolledKernel::ALL {
+            let mut got = Vec::new();
+            kernel.candidates(&job, 16..48, &mut got);
+            assert_eq!(got.len(), 32 * versions.len(), "{}", kernel.name());
+        }
+    }
 }
 
 #[test]
 fn version_rolling_hit_on_the_last_version_of_a_set_and_last_lane() {
     report_skipped("version_rolling_hit_on_the_last_version_of_a_set_and_last_lane");
     for engine in Engine::available() {
-        let k = engine.versions().max(3) as u32;
-        let last = (2 * engine.lanes() - 1) as u32;
-        // A header whose lowest top word over all (version, nonce) of two
-        // batches is at the last version of the set and the last nonce.
-        let found = (1u16..8192).find_map(|seed| {
-            let h: [u8; 80] = std::array::from_fn(|i| (seed.wrapping_mul(i as u16 + 3) >> 2) as u8);
-            let versions = versions_in(0x2000_0000, 0x1fff_e000, 0, k);
-            let job = RolledJob::new(h, &versions, ShareTarget::from_difficulty(1.0).unwrap());
-            let mut best = (u32::MAX, 0, 0);
-            for (v, j) in job.jobs().iter().enumerate() {
-                for n in 0..=last {
-                    let top = hash_top_word(&j.hash(n));
-                    if top < best.0 {
-                        best = (top, v as u32, n);
-                    }
-                }
-            }
-            (best.1 == k - 1 && best.2 == last).then_some((h, versions, best.0))
-        });
-        let (h, versions, top) = found.expect("some header puts the lowest hash there");
-        let mut be = [0xffu8; 32];
-        be[..4].copy_from_slice(&top.to_be_bytes());
-        let job = RolledJob::new(
-            h,
-            &versions,
-            ShareTarget::new(bitcoin::pow::Target::from_be_bytes(be)),
-        );
-        let mut got = Vec::new();
-        engine.rolled_candidates(&job, 0..u64::from(last) + 1, &mut got);
-        assert_eq!(
-            got,
-            vec![RolledCandidate {
-                version: k - 1,
-                nonce: last
-            }],
-            "{engine}"
+        hit_on_the_last_version_and_lane(
+            &engine.to_string(),
+            engine.versions().max(3) as u32,
+            engine.lanes(),
+            |job, range, out| engine.rolled_candidates(job, range, out),
         );
     }
+    if Engine::ShaNi.is_available() {
+        for kernel in RolledKernel::ALL {
+            hit_on_the_last_version_and_lane(
+                kernel.name(),
+                kernel.versions() as u32,
+                kernel.nonces(),
+                |job, range, out| kernel.candidates(job, range, out),
+            );
+        }
+    }
+}
+
+/// A version-rolling kernel of `k` versions and `lanes` nonces per batch
+/// (`scan`) finds a hit on the last version of a set in the last lane.
+fn hit_on_the_last_version_and_lane(
+    name: &str,
+    k: u32,
+    lanes: u64,
+    scan: impl Fn(&RolledJob, Range<u64>, &mut Vec<RolledCandidate>),
+) {
+    let last = (2 * lanes - 1) as u32;
+    // A header whose lowest top word over all (version, nonce) of two
+    // batches is at the last version of the set and the last nonce.
+    let found = (1u16..8192).find_map(|seed| {
+        let h: [u8; 80] = std::array::from_fn(|i| (seed.wrapping_mul(i as u16 + 3) >> 2) as u8);
+        let versions = versions_in(0x2000_0000, 0x1fff_e000, 0, k);
+        let job = RolledJob::new(h, &versions, ShareTarget::from_difficulty(1.0).unwrap());
+        let mut best = (u32::MAX, 0, 0);
+        for (v, j) in job.jobs().iter().enumerate() {
+            for n in 0..=last {
+                let top = hash_top_word(&j.hash(n));
+                if top < best.0 {
+                    best = (top, v as u32, n);
+                }
+            }
+        }
+        (best.1 == k - 1 && best.2 == last).then_some((h, versions, best.0))
+    });
+    let (h, versions, top) = found.expect("some header puts the lowest hash there");
+    let mut be = [0xffu8; 32];
+    be[..4].copy_from_slice(&top.to_be_bytes());
+    let job = RolledJob::new(
+        h,
+        &versions,
+        ShareTarget::new(bitcoin::pow::Target::from_be_bytes(be)),
+    );
+    let mut got = Vec::new();
+    scan(&job, 0..u64::from(last) + 1, &mut got);
+    assert_eq!(
+        got,
+        vec![RolledCandidate {
+            version: k - 1,
+            nonce: last
+        }],
+        "{name}"
+    );
 }

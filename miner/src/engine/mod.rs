@@ -201,7 +201,9 @@ impl Engine {
         let from = out.len();
         match self {
             Engine::Avx512 => avx512::scan_rolled(job.jobs(), range, out),
-            Engine::ShaNi => sha_ni::scan_rolled(job.jobs(), range, out),
+            Engine::ShaNi => {
+                sha_ni::scan_rolled_with(RolledKernel::DEFAULT, job.jobs(), range, out)
+            }
             Engine::Avx2 => avx2::scan_rolled(job.jobs(), range, out),
             Engine::Portable => {
                 let mut nonces = Vec::new();
@@ -246,6 +248,60 @@ impl Engine {
         let mut candidates = Vec::new();
         self.candidates(job, range, &mut candidates);
         confirm(job, &candidates)
+    }
+}
+
+/// The sha-ni engine's version-rolling kernels, for `miner bench --cycles`
+/// to time side by side; [`Engine::rolled_candidates`] uses
+/// [`RolledKernel::DEFAULT`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RolledKernel {
+    /// One nonce in three versions per batch.
+    OneNonce,
+    /// Two nonces in three versions per batch: six chains in the first
+    /// compression.
+    TwoNonces,
+}
+
+impl RolledKernel {
+    /// Every variant.
+    pub const ALL: [RolledKernel; 2] = [RolledKernel::OneNonce, RolledKernel::TwoNonces];
+
+    /// The variant the sha-ni engine runs.
+    pub const DEFAULT: RolledKernel = RolledKernel::OneNonce;
+
+    /// The variant's name: nonces x versions per batch.
+    pub fn name(self) -> &'static str {
+        match self {
+            RolledKernel::OneNonce => "1x3",
+            RolledKernel::TwoNonces => "2x3",
+        }
+    }
+
+    /// Versions per batch (a version set is best a multiple of this).
+    pub fn versions(self) -> usize {
+        sha_ni::VERSIONS
+    }
+
+    /// Nonces per batch.
+    pub fn nonces(self) -> u64 {
+        match self {
+            RolledKernel::OneNonce => 1,
+            RolledKernel::TwoNonces => 2,
+        }
+    }
+
+    /// Pushes the candidates of `range` in every version of `job`, sorted
+    /// as [`Engine::rolled_candidates`] sorts them. Panics if the CPU cannot
+    /// run the sha-ni engine.
+    pub fn candidates(self, job: &RolledJob, range: Range<u64>, out: &mut Vec<RolledCandidate>) {
+        assert!(
+            range.end <= NONCE_SPACE,
+            "nonce range {range:?} beyond 2^32"
+        );
+        let from = out.len();
+        sha_ni::scan_rolled_with(self, job.jobs(), range, out);
+        out[from..].sort_unstable();
     }
 }
 

@@ -18,10 +18,12 @@
 
 mod interleaved;
 mod rolled;
+mod rolled2;
 mod sse;
 
 use super::job::{Job, DIGEST_BITS, HEADER_BITS};
 use super::rolled::RolledCandidate;
+use super::RolledKernel;
 use crate::sha256::{self, small_sigma0, IV, K, PAD};
 use std::arch::x86_64::*;
 
@@ -52,10 +54,12 @@ pub(crate) fn scan(job: &Job, range: std::ops::Range<u64>, candidates: &mut Vec<
 /// version-rolling mode.
 pub(crate) const VERSIONS: usize = rolled::VERSIONS;
 
-/// Scans `range` in every version of `jobs` (the versions of one header) and
-/// pushes candidates; the CPU must pass [`available`]. Without AVX (the SSE
-/// kernel) each version is scanned on its own, with no schedule shared.
-pub(crate) fn scan_rolled(
+/// Scans `range` in every version of `jobs` (the versions of one header)
+/// with `kernel` and pushes candidates; the CPU must pass [`available`].
+/// Without AVX (the SSE kernel) each version is scanned on its own, with no
+/// schedule shared.
+pub(crate) fn scan_rolled_with(
+    kernel: RolledKernel,
     jobs: &[Job],
     range: std::ops::Range<u64>,
     candidates: &mut Vec<RolledCandidate>,
@@ -65,7 +69,10 @@ pub(crate) fn scan_rolled(
         "sha-ni engine used on a CPU without SHA/SSE4.1"
     );
     if is_x86_feature_detected!("avx") {
-        rolled::scan(jobs, range, candidates)
+        match kernel {
+            RolledKernel::OneNonce => rolled::scan(jobs, range, candidates),
+            RolledKernel::TwoNonces => rolled2::scan(jobs, range, candidates),
+        }
     } else {
         let mut nonces = Vec::new();
         for (version, job) in jobs.iter().enumerate() {
