@@ -36,7 +36,7 @@ impl WorkerWatch {
         Self {
             offline_after,
             workers: BTreeMap::new(),
-            forget_after: Duration::from_secs(7 * 86_400).max(offline_after * 2),
+            forget_after: Duration::from_secs(7 * 86_400).max(offline_after.saturating_mul(2)),
         }
     }
 

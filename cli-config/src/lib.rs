@@ -63,8 +63,8 @@ pub enum Error {
         key: String,
         message: String,
     },
-    #[error("config file {path}: {source}")]
-    Invalid { path: PathBuf, source: clap::Error },
+    #[error("config file {path}: {message}")]
+    Invalid { path: PathBuf, message: String },
 }
 
 /// The parsed arguments, with what the file held beyond them.
@@ -150,7 +150,7 @@ where
                 Err(base) if base.kind() == e.kind() => Error::Clap(e),
                 _ => Error::Invalid {
                     path: file.clone().expect("a file"),
-                    source: e,
+                    message: first_line(&e),
                 },
             });
         }
@@ -166,6 +166,13 @@ where
         print_config,
         effective,
     })
+}
+
+/// A clap error's first line, without its `error: ` prefix.
+fn first_line(e: &clap::Error) -> String {
+    let text = e.to_string();
+    let line = text.lines().next().unwrap_or_default();
+    line.strip_prefix("error: ").unwrap_or(line).to_owned()
 }
 
 /// `--config PATH`, `--config=PATH` or the environment variable.

@@ -126,6 +126,8 @@ pub struct Pool {
     refresh: Notify,
     next_extranonce1: AtomicU32,
     pub stats: Stats,
+    /// Alert webhooks, when configured ([`Pool::set_alerting`]).
+    alerting: std::sync::OnceLock<crate::alerting::Alerting>,
 }
 
 impl Pool {
@@ -160,7 +162,18 @@ impl Pool {
             // Random start so that restarts do not reuse extranonce1 values.
             next_extranonce1: AtomicU32::new(rand_u32()),
             stats: Stats::default(),
+            alerting: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Turns alerts on (once; later calls are ignored).
+    pub fn set_alerting(&self, alerting: crate::alerting::Alerting) {
+        let _ = self.alerting.set(alerting);
+    }
+
+    /// The alert state, if alerts are on.
+    pub fn alerting(&self) -> Option<&crate::alerting::Alerting> {
+        self.alerting.get()
     }
 
     /// A fresh extranonce1 for a new connection (unique while fewer than 2^32 connect).
@@ -234,7 +247,7 @@ impl Pool {
             std::future::pending::<()>().await;
         }
         let pool = Arc::clone(self);
-        tokio::spawn(async move { pool.submit(hash, hex).await });
+        tokio::spawn(async move { pool.submit_at(hash, Some(height), hex).await });
     }
 
     /// Submits until the node answers (transport errors retry with backoff: a found block is
@@ -242,6 +255,11 @@ impl Pool {
     /// block is then looked up again until it is in the best chain (accepted) or the checks
     /// run out (stale), and that resolution is counted and journaled too.
     pub async fn submit(self: Arc<Self>, hash: String, hex: String) {
+        self.submit_at(hash, None, hex).await
+    }
+
+    /// [`Pool::submit`] of a block whose height is known (for its alert).
+    pub async fn submit_at(self: Arc<Self>, hash: String, height: Option<u32>, hex: String) {
         let mut wait = Duration::from_millis(200);
         let outcome = loop {
             match self.node.submit_block_hex(&hex).await {
@@ -277,6 +295,9 @@ impl Pool {
                 format!("rejected: {reason}")
             }
         };
+        if let Some(alerting) = self.alerting() {
+            alerting.block(&hash, height.unwrap_or_else(|| block_height(&hex)), &outcome);
+        }
         let entry = Entry::Submitted {
             hash: hash.clone(),
             outcome: text,
@@ -478,6 +499,16 @@ impl Pool {
             }
         }
     }
+}
+
+/// The BIP34 height in a serialized block's coinbase (0 if it cannot be read): for alerts on
+/// blocks resubmitted from the journal.
+fn block_height(hex: &str) -> u32 {
+    hex::decode(hex)
+        .ok()
+        .and_then(|bytes| bitcoin::consensus::deserialize::<bitcoin::Block>(&bytes).ok())
+        .and_then(|block| block.bip34_block_height().ok())
+        .map_or(0, |h| h as u32)
 }
 
 fn rand_u32() -> u32 {
