@@ -273,7 +273,11 @@ fn apply_file(
         .map(|s| s.get_name().to_owned())
         .collect();
     for (key, value) in table {
-        if let Some(id) = by_key.get(&key) {
+        // A table under a section's name is the section, even where a flag shares the name
+        // (the scheduler's `--executor` command and its `[executor]` table).
+        if top && value.is_table() && program.sections.contains(&key.as_str()) {
+            sections.insert(key, value);
+        } else if let Some(id) = by_key.get(&key) {
             let values = scalars(&value).map_err(|message| Error::BadValue {
                 path: path.to_owned(),
                 key: key.clone(),

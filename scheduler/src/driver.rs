@@ -141,6 +141,7 @@ pub struct Driver {
     store: StateStore,
     status: StatusHandle,
     clients: Vec<(String, SchedulerClient)>,
+    alerts: alerts::Sender,
 }
 
 impl Driver {
@@ -176,7 +177,14 @@ impl Driver {
             framework,
             status,
             clients,
+            alerts: alerts::Sender::disabled(),
         })
+    }
+
+    /// Sends alerts (a relaunched proxy) through `sender`.
+    pub fn with_alerts(mut self, sender: alerts::Sender) -> Self {
+        self.alerts = sender;
+        self
     }
 
     /// The status snapshot the driver keeps up to date (for the HTTP endpoint).
@@ -277,6 +285,12 @@ impl Driver {
             }
             self.status
                 .update_from_state(self.framework.state(), *subscribed);
+            for relaunch in crate::alerting::proxy_relaunches(&decisions) {
+                info!(task = %relaunch.task_id, previous = %relaunch.previous_task_id, "proxy relaunched");
+                self.status.proxy_relaunched();
+                self.alerts.send(relaunch.event());
+            }
+            self.status.record_alerts(self.alerts.counters());
             if let Err(error) = self.send(client, &stream_id, decisions).await {
                 return Ok(SessionEnd::Failed(error));
             }

@@ -21,6 +21,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod alerting;
 pub mod config;
 pub mod decision;
 pub mod driver;
