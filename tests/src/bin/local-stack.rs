@@ -5,7 +5,7 @@
 //! through our executor as processes or, with `--containers`, as Docker
 //! containers of the workspace's images (built first); then shows a live view
 //! of the chain height, blocks found and each miner's hash rate and shares.
-//! Ctrl-C (or `--seconds`) stops every process it started and the containers
+//! Ctrl-C (or `--secs`) stops every process it started and the containers
 //! they ran; the work dir, with the proxy's found-block journal in its
 //! sandbox and the logs, stays.
 
@@ -43,8 +43,8 @@ struct Args {
     #[arg(long, default_value = "docker")]
     docker_cli: String,
     /// Stop after this many seconds [default: run until Ctrl-C].
-    #[arg(long)]
-    seconds: Option<u64>,
+    #[arg(long, alias = "seconds")]
+    secs: Option<u64>,
     /// Build the programs (and Bitcoin Core, if not cached yet), then exit.
     #[arg(long)]
     prepare: bool,
@@ -54,7 +54,15 @@ struct Args {
 }
 
 fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+    let loaded = cli_config::load::<Args>(&cli_config::Program {
+        env_prefix: "LOCAL_STACK_",
+        sections: &[],
+    })?;
+    if loaded.print_config {
+        print!("{}", cli_config::render(&loaded.effective()));
+        return Ok(());
+    }
+    let args = loaded.args;
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let agents = args.agents.max(1);
     std::fs::create_dir_all(&args.work_dir)?;
@@ -133,7 +141,7 @@ fn main() -> anyhow::Result<()> {
     let mut height = start_height;
     while !stop.load(Ordering::SeqCst)
         && args
-            .seconds
+            .secs
             .is_none_or(|s| started.elapsed() < Duration::from_secs(s))
     {
         height = node.height().unwrap_or(height);
