@@ -14,9 +14,15 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone, PartialEq)]
 pub enum WorkerChange {
     /// No share for `silent_for` (at least the threshold).
-    Offline { worker: String, silent_for: Duration },
+    Offline {
+        worker: String,
+        silent_for: Duration,
+    },
     /// A share after being reported offline for `offline_for` (since its last share).
-    Back { worker: String, offline_for: Duration },
+    Back {
+        worker: String,
+        offline_for: Duration,
+    },
 }
 
 /// Last share per worker, and which ones were reported offline.
@@ -206,7 +212,11 @@ mod tests {
         assert_eq!(w.check(t0 + 60 * S).len(), 1);
         w.check(t0 + 7 * 86_400 * S);
         assert_eq!(w.offline(), 0);
-        assert_eq!(w.share("a", t0 + 8 * 86_400 * S), None, "new again, not back");
+        assert_eq!(
+            w.share("a", t0 + 8 * 86_400 * S),
+            None,
+            "new again, not back"
+        );
     }
 
     /// Difficulty per second for a hash rate: rate / 2^32.

@@ -301,7 +301,14 @@ fn apply_file(
             };
             let mut result = Ok(());
             cmd = cmd.mut_subcommand(&key, |s| {
-                match apply_file(s.clone(), sub, path, program, &mut toml::Table::new(), false) {
+                match apply_file(
+                    s.clone(),
+                    sub,
+                    path,
+                    program,
+                    &mut toml::Table::new(),
+                    false,
+                ) {
                     Ok(s) => s,
                     Err(e) => {
                         result = Err(e);
@@ -390,10 +397,7 @@ fn effective(cmd: &Command, matches: &ArgMatches) -> toml::Table {
     }
     if let Some((name, sub)) = matches.subcommand() {
         if let Some(sub_cmd) = cmd.find_subcommand(name) {
-            table.insert(
-                name.to_owned(),
-                toml::Value::Table(effective(sub_cmd, sub)),
-            );
+            table.insert(name.to_owned(), toml::Value::Table(effective(sub_cmd, sub)));
         }
     }
     table

@@ -117,12 +117,19 @@ fn file_values_are_validated_by_the_flags_parser() {
 
 #[test]
 fn aliases_are_keys_too_and_json_files_read_the_same() {
-    let path = file("{\"required\": \"j\", \"old_name\": \"o\", \"share_secs\": 3}", ".json");
+    let path = file(
+        "{\"required\": \"j\", \"old_name\": \"o\", \"share_secs\": 3}",
+        ".json",
+    );
     let args = load_flags("T5_", &["--config", path.to_str().unwrap()])
         .unwrap()
         .args;
     assert_eq!(
-        (args.required.as_str(), args.renamed.as_deref(), args.share_secs),
+        (
+            args.required.as_str(),
+            args.renamed.as_deref(),
+            args.share_secs
+        ),
         ("j", Some("o"), 3)
     );
 }
@@ -217,7 +224,10 @@ enum Sub {
 
 #[test]
 fn subcommands_read_their_own_table() {
-    let path = file("[run]\nuser = \"u\"\nthreads = 4\n[bench]\nsecs = 2\n", ".toml");
+    let path = file(
+        "[run]\nuser = \"u\"\nthreads = 4\n[bench]\nsecs = 2\n",
+        ".toml",
+    );
     let p = path.to_str().unwrap();
     let prog = program("T9_");
     let loaded =

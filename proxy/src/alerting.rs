@@ -160,7 +160,10 @@ pub fn worker_event(change: WorkerChange) -> Event {
         WorkerChange::Offline { worker, silent_for } => Event::now(
             Kind::WorkerOffline,
             SOURCE,
-            format!("worker {worker} offline: no share for {} s", silent_for.as_secs()),
+            format!(
+                "worker {worker} offline: no share for {} s",
+                silent_for.as_secs()
+            ),
             json!({
                 "worker": worker,
                 "last_share_secs_ago": silent_for.as_secs_f64(),

@@ -306,10 +306,26 @@ pub fn render_metrics(report: &StatsReport) -> String {
     );
     let alerts = &report.alerts;
     for (name, help, value) in [
-        ("proxy_alerts_sent_total", "Alert webhook deliveries answered 2xx.", alerts.sent),
-        ("proxy_alerts_failed_total", "Alert webhook deliveries given up (retries exhausted or a final error).", alerts.failed),
-        ("proxy_alerts_dropped_total", "Alerts dropped because a webhook's queue was full.", alerts.dropped),
-        ("proxy_alert_retries_total", "Alert webhook POSTs retried.", alerts.retries),
+        (
+            "proxy_alerts_sent_total",
+            "Alert webhook deliveries answered 2xx.",
+            alerts.sent,
+        ),
+        (
+            "proxy_alerts_failed_total",
+            "Alert webhook deliveries given up (retries exhausted or a final error).",
+            alerts.failed,
+        ),
+        (
+            "proxy_alerts_dropped_total",
+            "Alerts dropped because a webhook's queue was full.",
+            alerts.dropped,
+        ),
+        (
+            "proxy_alert_retries_total",
+            "Alert webhook POSTs retried.",
+            alerts.retries,
+        ),
     ] {
         metric(name, "counter", help, &plain(value.to_string()));
     }

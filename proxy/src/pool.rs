@@ -296,7 +296,11 @@ impl Pool {
             }
         };
         if let Some(alerting) = self.alerting() {
-            alerting.block(&hash, height.unwrap_or_else(|| block_height(&hex)), &outcome);
+            alerting.block(
+                &hash,
+                height.unwrap_or_else(|| block_height(&hex)),
+                &outcome,
+            );
         }
         let entry = Entry::Submitted {
             hash: hash.clone(),

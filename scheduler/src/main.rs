@@ -1,13 +1,14 @@
 //! `scheduler`: the command line of mesos-miner's Mesos framework scheduler.
 //!
-//! Loads the configuration (`--config`: TOML, or JSON for a `.json` file; flags > environment
-//! > file > defaults, through `cli-config`), the node RPC password and the master secret from
-//! the environment (never from arguments or the file), and the persisted state; then either prints the framework it
-//! would SUBSCRIBE as (`--check`) or runs the driver against the master(s),
-//! optionally serving `GET /api/status` (`--http`). Every flag can also be
-//! given as an environment variable. Ctrl-C exits without tearing the
-//! framework down: the master keeps its tasks for `failover_timeout_secs`
-//! and a restarted scheduler fails over to them.
+//! Loads the configuration (`--config`: TOML, or JSON for a `.json` file, through
+//! `cli-config`: flags over environment over file over defaults), the node RPC password and
+//! the master secret from the environment (never from arguments or the file), and the
+//! persisted state; then either prints the framework it would SUBSCRIBE as (`--check`) or
+//! runs the driver against the master(s), optionally serving `GET /api/status` and
+//! `GET /metrics` (`--http`), with alert webhooks (`--alert-url`). Every flag can also be
+//! given as an environment variable. Ctrl-C exits without tearing the framework down: the
+//! master keeps its tasks for `failover_timeout_secs` and a restarted scheduler fails over
+//! to them.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -178,13 +179,17 @@ fn load_config(args: &Args, mut config: Config) -> Result<Config> {
 }
 
 /// The flags and the configuration's sections, the password redacted.
-fn effective(loaded: &cli_config::Loaded<Args>, config: &Config) -> Result<cli_config::toml::Table> {
+fn effective(
+    loaded: &cli_config::Loaded<Args>,
+    config: &Config,
+) -> Result<cli_config::toml::Table> {
     let mut table = loaded.effective();
     let mut config = config.clone();
     if !config.node.rpc_password.expose().is_empty() {
         config.node.rpc_password = Secret::new(cli_config::REDACTED);
     }
-    let sections = cli_config::toml::Table::try_from(&config).context("rendering the configuration")?;
+    let sections =
+        cli_config::toml::Table::try_from(&config).context("rendering the configuration")?;
     for (key, value) in sections {
         // `payout_address` is a flag too, shown with the flags.
         if PROGRAM.sections.contains(&key.as_str()) {

@@ -257,11 +257,26 @@ pub fn render_metrics(snapshot: &StatusSnapshot) -> String {
     }
     let samples: Vec<_> = tasks
         .iter()
-        .map(|((role, state), n)| (format!("{{role=\"{role}\",state=\"{state}\"}}"), n.to_string()))
+        .map(|((role, state), n)| {
+            (
+                format!("{{role=\"{role}\",state=\"{state}\"}}"),
+                n.to_string(),
+            )
+        })
         .collect();
-    metric("scheduler_tasks", "gauge", "Our tasks, by role and state.", &samples);
+    metric(
+        "scheduler_tasks",
+        "gauge",
+        "Our tasks, by role and state.",
+        &samples,
+    );
     let cpus: f64 = snapshot.agent_cpus.values().sum();
-    metric("scheduler_task_cpus", "gauge", "CPUs our tasks use.", &plain(cpus.to_string()));
+    metric(
+        "scheduler_task_cpus",
+        "gauge",
+        "CPUs our tasks use.",
+        &plain(cpus.to_string()),
+    );
     metric(
         "scheduler_hash_rate",
         "gauge",
@@ -276,10 +291,26 @@ pub fn render_metrics(snapshot: &StatusSnapshot) -> String {
     );
     let a = &snapshot.alerts;
     for (name, help, value) in [
-        ("scheduler_alerts_sent_total", "Alert webhook deliveries answered 2xx.", a.sent),
-        ("scheduler_alerts_failed_total", "Alert webhook deliveries given up.", a.failed),
-        ("scheduler_alerts_dropped_total", "Alerts dropped because a webhook's queue was full.", a.dropped),
-        ("scheduler_alert_retries_total", "Alert webhook POSTs retried.", a.retries),
+        (
+            "scheduler_alerts_sent_total",
+            "Alert webhook deliveries answered 2xx.",
+            a.sent,
+        ),
+        (
+            "scheduler_alerts_failed_total",
+            "Alert webhook deliveries given up.",
+            a.failed,
+        ),
+        (
+            "scheduler_alerts_dropped_total",
+            "Alerts dropped because a webhook's queue was full.",
+            a.dropped,
+        ),
+        (
+            "scheduler_alert_retries_total",
+            "Alert webhook POSTs retried.",
+            a.retries,
+        ),
     ] {
         metric(name, "counter", help, &plain(value.to_string()));
     }

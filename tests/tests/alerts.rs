@@ -54,7 +54,10 @@ fn receiver() -> (String, Arc<Mutex<Received>>) {
             }
             let mut seen = s.lock().unwrap();
             let status = if seen.statuses.is_empty() { 500 } else { 200 };
-            assert!(request_line.starts_with("POST /hooks/test "), "{request_line}");
+            assert!(
+                request_line.starts_with("POST /hooks/test "),
+                "{request_line}"
+            );
             seen.bodies
                 .push(serde_json::from_slice(&body).expect("an alert body is JSON"));
             seen.statuses.push(status);
@@ -152,7 +155,10 @@ fn deploy_exprs() -> Vec<(String, String)> {
     for panel in dashboard["panels"].as_array().expect("panels") {
         for target in panel["targets"].as_array().expect("targets") {
             let expr = target["expr"].as_str().expect("a target's expr");
-            exprs.push((format!("mesos-miner.json: {}", panel["title"]), expr.to_owned()));
+            exprs.push((
+                format!("mesos-miner.json: {}", panel["title"]),
+                expr.to_owned(),
+            ));
         }
     }
     exprs
@@ -194,23 +200,36 @@ fn the_proxy_posts_block_and_offline_alerts_with_retries_and_deploy_files_name_r
             .collect()
     };
     // Delivered: a 200 answered a block_found body.
-    wait_until("a delivered block_found alert", Duration::from_secs(120), || {
-        let r = received.lock().unwrap();
-        r.bodies
-            .iter()
-            .zip(&r.statuses)
-            .any(|(b, s)| b["kind"] == "block_found" && *s == 200)
-    });
+    wait_until(
+        "a delivered block_found alert",
+        Duration::from_secs(120),
+        || {
+            let r = received.lock().unwrap();
+            r.bodies
+                .iter()
+                .zip(&r.statuses)
+                .any(|(b, s)| b["kind"] == "block_found" && *s == 200)
+        },
+    );
     {
         let r = received.lock().unwrap();
         assert_eq!(r.statuses[0], 500, "the first request is answered 500");
         assert!(r.statuses[1..].iter().all(|s| *s == 200));
         // The body refused first was sent again.
-        assert_eq!(r.bodies[0], r.bodies[1], "the 500'd alert is retried as it was");
+        assert_eq!(
+            r.bodies[0], r.bodies[1],
+            "the 500'd alert is retried as it was"
+        );
     }
-    let alert = block_alerts().into_iter().next().expect("a block_found alert");
+    let alert = block_alerts()
+        .into_iter()
+        .next()
+        .expect("a block_found alert");
     assert_eq!(alert["source"], "proxy");
-    assert!(alert["time_unix"].as_u64().unwrap() > 1_700_000_000, "{alert}");
+    assert!(
+        alert["time_unix"].as_u64().unwrap() > 1_700_000_000,
+        "{alert}"
+    );
     assert!(alert["time"].as_str().unwrap().ends_with('Z'), "{alert}");
     let height = alert["details"]["height"].as_u64().expect("a height");
     assert!(height > 20, "{alert}");
@@ -246,7 +265,12 @@ fn the_proxy_posts_block_and_offline_alerts_with_retries_and_deploy_files_name_r
         .collect();
     assert_eq!(offline.len(), 1, "{offline:?}");
     assert_eq!(offline[0]["details"]["worker"], worker.as_str());
-    assert!(offline[0]["details"]["last_share_secs_ago"].as_f64().unwrap() >= 3.0);
+    assert!(
+        offline[0]["details"]["last_share_secs_ago"]
+            .as_f64()
+            .unwrap()
+            >= 3.0
+    );
     wait_until("proxy_workers_offline 1", Duration::from_secs(5), || {
         sample(&metrics_text(proxy.http_port), "proxy_workers_offline") == 1.0
     });
@@ -261,12 +285,18 @@ fn the_proxy_posts_block_and_offline_alerts_with_retries_and_deploy_files_name_r
     let mut used = BTreeSet::new();
     for (place, expr) in &exprs {
         for name in names_in(expr) {
-            assert!(known.contains(&name), "{place}: {name} is not exported ({expr})");
+            assert!(
+                known.contains(&name),
+                "{place}: {name} is not exported ({expr})"
+            );
             used.insert(name);
         }
     }
     // Both programs' metrics are covered.
-    assert!(used.iter().any(|n| n.starts_with("proxy_")) && used.iter().any(|n| n.starts_with("scheduler_")));
+    assert!(
+        used.iter().any(|n| n.starts_with("proxy_"))
+            && used.iter().any(|n| n.starts_with("scheduler_"))
+    );
 }
 
 #[test]

@@ -48,9 +48,9 @@ fn same(a: &Value, b: &Value) -> bool {
         (Value::Array(x), Value::Array(y)) => {
             x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b))
         }
-        (Value::Table(x), Value::Table(y)) => x
-            .iter()
-            .all(|(k, v)| y.get(k).is_some_and(|w| same(v, w))),
+        (Value::Table(x), Value::Table(y)) => {
+            x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
+        }
         _ => a == b,
     }
 }
@@ -64,7 +64,10 @@ fn assert_shows(example: &Table, printed: &Table, at: &str) {
         if let (Value::Table(e), Value::Table(p)) = (value, shown) {
             assert_shows(e, p, &format!("{at}{key}."));
         } else {
-            assert!(same(value, shown), "{at}{key}: example {value}, printed {shown}");
+            assert!(
+                same(value, shown),
+                "{at}{key}: example {value}, printed {shown}"
+            );
         }
     }
 }
@@ -88,7 +91,10 @@ fn check(program: &str, bin: &Path, args: &[&str]) {
     std::fs::write(&again_path, cli_config::render(&back)).unwrap();
     let mut again = printed(bin, args, &again_path);
     strip_redacted(&mut again);
-    assert_eq!(again, back, "{program}: --print-config does not read back the same");
+    assert_eq!(
+        again, back,
+        "{program}: --print-config does not read back the same"
+    );
 
     // An unknown key is an error naming the key and the file.
     let bad = dir.path().join("bad.toml");
@@ -101,7 +107,10 @@ fn check(program: &str, bin: &Path, args: &[&str]) {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{program}: an unknown key was accepted");
+    assert!(
+        !out.status.success(),
+        "{program}: an unknown key was accepted"
+    );
     assert!(
         stderr.contains("`not_a_key`") && stderr.contains("bad.toml"),
         "{program}: {stderr}"
@@ -127,7 +136,10 @@ fn miner_example() {
     // The [run] table for `miner run`, the [bench] table for `miner bench`.
     check("miner", &workspace_bin("miner"), &["run"]);
     let shown = printed(&workspace_bin("miner"), &["bench"], &example("miner.toml"));
-    assert!(same(&shown["bench"]["secs"], &Value::Integer(2)), "{shown:#?}");
+    assert!(
+        same(&shown["bench"]["secs"], &Value::Integer(2)),
+        "{shown:#?}"
+    );
 }
 
 #[test]
@@ -143,7 +155,10 @@ fn scheduler_example() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success());
-    assert!(!stdout.contains("hunter2") && stdout.contains(cli_config::REDACTED), "{stdout}");
+    assert!(
+        !stdout.contains("hunter2") && stdout.contains(cli_config::REDACTED),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -153,5 +168,9 @@ fn devcluster_example() {
 
 #[test]
 fn local_stack_example() {
-    check("local-stack", Path::new(env!("CARGO_BIN_EXE_local-stack")), &[]);
+    check(
+        "local-stack",
+        Path::new(env!("CARGO_BIN_EXE_local-stack")),
+        &[],
+    );
 }

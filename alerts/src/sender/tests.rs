@@ -119,7 +119,10 @@ async fn client_errors_are_final_and_retries_run_out() {
     until("a final 404", || c.failed.load(Ordering::Relaxed) == 1).await;
     assert_eq!(c.retries.load(Ordering::Relaxed), 0);
     sender.send(event(2));
-    until("retries exhausted", || c.failed.load(Ordering::Relaxed) == 2).await;
+    until("retries exhausted", || {
+        c.failed.load(Ordering::Relaxed) == 2
+    })
+    .await;
     assert_eq!(c.retries.load(Ordering::Relaxed), 2);
     assert_eq!(script.bodies.lock().unwrap().len(), 4);
     assert_eq!(c.sent.load(Ordering::Relaxed), 0);
