@@ -502,7 +502,7 @@ async fn the_binary_serves_the_scheduler_api() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_devcluster"))
         .args(["--listen", "127.0.0.1:0"])
-        .args(["--agents", "2", "--cpus", "1.5", "--mem", "300"])
+        .args(["--agents", "2", "--cpus", "1.5", "--mem-mb", "300"])
         .args(["--ports", "31000-31004", "--fault-endpoints", "--work-dir"])
         .arg(dir.path())
         .stdout(std::process::Stdio::piped())

@@ -37,7 +37,7 @@ enum Command {
     /// Measure the hash rate of each engine on 1 up to all CPUs.
     ///
     /// Runs the real parallel search on a fixed header at difficulty 1 for
-    /// `--seconds` per engine and thread count, then prints total and
+    /// `--secs` per engine and thread count, then prints total and
     /// per-core hash rates. A live progress line is shown on a terminal.
     Bench(BenchArgs),
     /// List the hashing engines, whether this CPU can run them, and which one
@@ -80,13 +80,13 @@ struct RunArgs {
 
     /// `mining.suggest_difficulty` to send after subscribing (and again on
     /// every reconnect): `auto` (from the hash rate measured at start, aimed
-    /// at one share every `--share-seconds`), a difficulty, or `off`.
+    /// at one share every `--share-secs`), a difficulty, or `off`.
     #[arg(long, env = "MINER_SUGGEST_DIFFICULTY", value_name = "auto|N|off", default_value = "auto", value_parser = parse_suggest)]
     suggest_difficulty: Suggest,
 
     /// Seconds between shares that `--suggest-difficulty auto` aims at.
-    #[arg(long, env = "MINER_SHARE_SECONDS", value_name = "SECONDS", default_value = "5", value_parser = parse_seconds)]
-    share_seconds: Duration,
+    #[arg(long, env = "MINER_SHARE_SECS", alias = "share-seconds", value_name = "SECS", default_value = "5", value_parser = parse_seconds)]
+    share_secs: Duration,
 
     /// Follow a pool's `client.reconnect` to another host, taking the worker
     /// name and password there [default: reconnect to the same pool instead].
@@ -94,8 +94,8 @@ struct RunArgs {
     allow_reconnect_elsewhere: bool,
 
     /// Seconds between status lines.
-    #[arg(long, env = "MINER_STATUS_SECONDS", value_name = "SECONDS", default_value = "10", value_parser = parse_seconds)]
-    status_every: Duration,
+    #[arg(long, env = "MINER_STATUS_SECS", alias = "status-every", value_name = "SECS", default_value = "10", value_parser = parse_seconds)]
+    status_secs: Duration,
 }
 
 /// `stratum+tcp://host:port`, `tcp://host:port` or `host:port`.
@@ -133,12 +133,13 @@ struct BenchArgs {
     /// allowed).
     #[arg(
         long,
-        env = "MINER_BENCH_SECONDS",
-        value_name = "SECONDS",
+        env = "MINER_BENCH_SECS",
+        alias = "seconds",
+        value_name = "SECS",
         default_value = "5",
         value_parser = parse_seconds
     )]
-    seconds: Duration,
+    secs: Duration,
 
     /// Benchmark only this mode: nonce-only or version-rolling [default:
     /// every mode each engine has].
@@ -191,8 +192,20 @@ fn parse_seconds(s: &str) -> Result<Duration, String> {
 
 /// Parses the arguments (exiting on `--help` or a usage error), sets up
 /// logging and runs the subcommand.
+/// The miner's config file and environment: `MINER_*`; a subcommand's flags in its table
+/// (`[run]`, `[bench]`).
+pub const PROGRAM: cli_config::Program = cli_config::Program {
+    env_prefix: "MINER_",
+    sections: &[],
+};
+
 pub fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let loaded = cli_config::load::<Cli>(&PROGRAM)?;
+    if loaded.print_config {
+        print!("{}", cli_config::render(&loaded.effective()));
+        return Ok(());
+    }
+    let cli = loaded.args;
     init_tracing();
     match cli.command {
         Command::Bench(args) => bench(args),
@@ -219,7 +232,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         backoff_max: Duration::from_secs(60),
         policy: PoolPolicy {
             suggest: args.suggest_difficulty,
-            share_interval: args.share_seconds,
+            share_interval: args.share_secs,
             allow_reconnect_elsewhere: args.allow_reconnect_elsewhere,
         },
     };
@@ -228,7 +241,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         .build()
         .context("starting the I/O runtime")?;
     runtime
-        .block_on(pool::run(config, args.status_every))
+        .block_on(pool::run(config, args.status_secs))
         .context("mining failed")
 }
 
@@ -259,7 +272,7 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
             None => Mode::ALL.to_vec(),
         },
         repeat: args.repeat.get(),
-        duration: args.seconds,
+        duration: args.secs,
     };
     let format = if args.json {
         Format::Json
@@ -387,14 +400,14 @@ mod tests {
             let mut argv = vec!["miner", "run", "--pool", "h:1", "--user", "u"];
             argv.extend_from_slice(extra);
             match Cli::try_parse_from(argv).map(|c| c.command) {
-                Ok(Command::Run(args)) => Ok((args.suggest_difficulty, args.share_seconds)),
+                Ok(Command::Run(args)) => Ok((args.suggest_difficulty, args.share_secs)),
                 Ok(other) => panic!("{other:?}"),
                 Err(e) => Err(e.to_string()),
             }
         };
         assert_eq!(run(&[]), Ok((Suggest::Auto, Duration::from_secs(5))));
         assert_eq!(
-            run(&["--suggest-difficulty", "0.1", "--share-seconds", "2"]),
+            run(&["--suggest-difficulty", "0.1", "--share-secs", "2"]),
             Ok((Suggest::Fixed(0.1), Duration::from_secs(2)))
         );
         assert_eq!(

@@ -329,6 +329,9 @@ async fn handle(call: ClientRequest, id: Id, pool: &Arc<Pool>, m: &mut Miner) ->
                             ),
                         );
                     }
+                    if let Some(alerting) = pool.alerting() {
+                        alerting.share(&submit.worker);
+                    }
                     if let Some(d) = m.vardiff.on_share(Instant::now()) {
                         m.pending_difficulty = Some(d);
                     }

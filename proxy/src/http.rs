@@ -115,6 +115,9 @@ pub struct StatsReport {
     /// `submitblock` attempts retried after a transport error.
     #[serde(default)]
     pub block_submit_retries: u64,
+    /// Alert webhook deliveries (zero when alerts are off).
+    #[serde(default)]
+    pub alerts: crate::alerting::AlertStats,
 }
 
 /// Sliding-window hash-rate estimate from samples of the cumulative accepted difficulty.
@@ -188,6 +191,7 @@ impl State {
                 .unwrap_or_else(|e| e.into_inner())
                 .clone(),
             block_submit_retries: stats.submit_retries.load(Ordering::Relaxed),
+            alerts: self.pool.alerting().map(|a| a.stats()).unwrap_or_default(),
         }
     }
 }
@@ -305,6 +309,37 @@ pub fn render_metrics(report: &StatsReport) -> String {
         "gauge",
         "Hashes per second estimated from accepted share difficulty over the window.",
         &plain(float(report.hash_rate)),
+    );
+    let alerts = &report.alerts;
+    for (name, help, value) in [
+        (
+            "proxy_alerts_sent_total",
+            "Alert webhook deliveries answered 2xx.",
+            alerts.sent,
+        ),
+        (
+            "proxy_alerts_failed_total",
+            "Alert webhook deliveries given up (retries exhausted or a final error).",
+            alerts.failed,
+        ),
+        (
+            "proxy_alerts_dropped_total",
+            "Alerts dropped because a webhook's queue was full.",
+            alerts.dropped,
+        ),
+        (
+            "proxy_alert_retries_total",
+            "Alert webhook POSTs retried.",
+            alerts.retries,
+        ),
+    ] {
+        metric(name, "counter", help, &plain(value.to_string()));
+    }
+    metric(
+        "proxy_workers_offline",
+        "gauge",
+        "Workers reported offline (no accepted share for --alert-offline-secs).",
+        &plain(alerts.workers_offline.to_string()),
     );
     out
 }
@@ -493,8 +528,20 @@ mod tests {
             blocks_stale: 1,
             blocks_rejected: BTreeMap::from([("high-hash".into(), 2), ("bad-cb-height".into(), 1)]),
             block_submit_retries: 4,
+            alerts: crate::alerting::AlertStats {
+                sent: 7,
+                failed: 1,
+                dropped: 2,
+                retries: 3,
+                workers_offline: 1,
+            },
         };
         let text = render_metrics(&report);
+        assert!(text.contains("proxy_alerts_sent_total 7\n"));
+        assert!(text.contains("proxy_alerts_failed_total 1\n"));
+        assert!(text.contains("proxy_alerts_dropped_total 2\n"));
+        assert!(text.contains("proxy_alert_retries_total 3\n"));
+        assert!(text.contains("# TYPE proxy_workers_offline gauge\nproxy_workers_offline 1\n"));
         assert!(text.contains(
             "# TYPE proxy_shares_accepted_total counter\nproxy_shares_accepted_total 10\n"
         ));

@@ -17,6 +17,7 @@
 //! * [`downstream`]: the stratum v1 server miners connect to.
 //! * [`http`]: `GET /metrics` (Prometheus) and `GET /api/stats` (JSON) from the pool's counters.
 
+pub mod alerting;
 pub mod api;
 pub mod budget;
 pub mod coinbase;

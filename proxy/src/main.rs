@@ -6,6 +6,7 @@
 use anyhow::{bail, Context};
 use bitcoin::Network;
 use clap::Parser;
+use proxy::alerting::{Alerting, AlertingConfig};
 use proxy::coinbase::CoinbaseConfig;
 use proxy::downstream::{self, ServerConfig};
 use proxy::history::{History, HistoryConfig};
@@ -58,8 +59,8 @@ struct Args {
     #[arg(long, env = "PROXY_DIFFICULTY", value_parser = difficulty, default_value = "0.0009765625")]
     difficulty: f64,
     /// Vardiff aims at one share per this many seconds per connection.
-    #[arg(long, env = "PROXY_SHARE_SECONDS", value_parser = number_in(0.001, DAY as f64), default_value = "10")]
-    share_seconds: f64,
+    #[arg(long, env = "PROXY_SHARE_SECS", alias = "share-seconds", value_parser = number_in(0.001, DAY as f64), default_value = "10")]
+    share_secs: f64,
     /// The PPLNS window in blocks' worth of work at the network difficulty: the newest
     /// shares whose difficulties sum to this many times it are paid. 3 is p2pool's choice:
     /// each share is paid its fair expectation at any value; larger smooths payouts over more
@@ -67,7 +68,7 @@ struct Args {
     #[arg(long, env = "PROXY_PPLNS_WINDOW_FACTOR", value_parser = number_in(1e-6, 1e18), default_value = "3")]
     pplns_window_factor: f64,
     /// Most shares a second one connection may have accepted (blocks are always taken); never
-    /// below four times the rate --share-seconds aims at.
+    /// below four times the rate --share-secs aims at.
     #[arg(long, env = "PROXY_MAX_SHARE_RATE", value_parser = number_in(0.001, 1e9), default_value = "20")]
     max_share_rate: f64,
     /// Operator fee in basis points, paid to --operator-address.
@@ -87,8 +88,8 @@ struct Args {
     #[arg(long, env = "PROXY_EXPLORER_URL", value_parser = explorer_url)]
     explorer_url: Option<String>,
     /// Rebuild the job from a fresh template when the current one is this old (seconds).
-    #[arg(long, env = "PROXY_REFRESH_SECONDS", value_parser = number_in(1.0, DAY as f64), default_value = "30")]
-    refresh_seconds: f64,
+    #[arg(long, env = "PROXY_REFRESH_SECS", alias = "refresh-seconds", value_parser = number_in(1.0, DAY as f64), default_value = "30")]
+    refresh_secs: f64,
     /// Most miner connections at once.
     #[arg(long, env = "PROXY_MAX_CONNECTIONS", value_parser = number_in(1usize, 10_000_000), default_value = "50000")]
     max_connections: usize,
@@ -96,14 +97,14 @@ struct Args {
     #[arg(long, env = "PROXY_MAX_PER_IP", value_parser = number_in(1usize, 10_000_000), default_value = "32")]
     max_per_ip: usize,
     /// Close a connection that sends no request for this many seconds.
-    #[arg(long, env = "PROXY_IDLE_SECONDS", value_parser = number_in(1u64, WEEK), default_value = "600")]
-    idle_seconds: u64,
+    #[arg(long, env = "PROXY_IDLE_SECS", alias = "idle-seconds", value_parser = number_in(1u64, WEEK), default_value = "600")]
+    idle_secs: u64,
     /// Close a connection not subscribed and authorized this many seconds after connecting.
-    #[arg(long, env = "PROXY_HANDSHAKE_SECONDS", value_parser = number_in(1u64, WEEK), default_value = "30")]
-    handshake_seconds: u64,
+    #[arg(long, env = "PROXY_HANDSHAKE_SECS", alias = "handshake-seconds", value_parser = number_in(1u64, WEEK), default_value = "30")]
+    handshake_secs: u64,
     /// Drop a miner that does not take a write (a job) within this many seconds.
-    #[arg(long, env = "PROXY_WRITE_TIMEOUT_SECONDS", value_parser = number_in(1u64, WEEK), default_value = "15")]
-    write_timeout_seconds: u64,
+    #[arg(long, env = "PROXY_WRITE_TIMEOUT_SECS", alias = "write-timeout-seconds", value_parser = number_in(1u64, WEEK), default_value = "15")]
+    write_timeout_secs: u64,
     /// Worker names one connection may authorize.
     #[arg(long, env = "PROXY_MAX_WORKERS", value_parser = number_in(1usize, 10_000), default_value = "16")]
     max_workers: usize,
@@ -112,14 +113,27 @@ struct Args {
     #[arg(long, env = "PROXY_BAN_AFTER_INVALID", value_parser = number_in(1u32, u32::MAX), default_value = "100")]
     ban_after_invalid: u32,
     /// One point of ban score drains every this many seconds.
-    #[arg(long, env = "PROXY_BAN_DECAY_SECONDS", value_parser = number_in(1u64, YEAR), default_value = "10")]
-    ban_decay_seconds: u64,
+    #[arg(long, env = "PROXY_BAN_DECAY_SECS", alias = "ban-decay-seconds", value_parser = number_in(1u64, YEAR), default_value = "10")]
+    ban_decay_secs: u64,
     /// How long a ban lasts, in seconds.
-    #[arg(long, env = "PROXY_BAN_SECONDS", value_parser = number_in(1u64, YEAR), default_value = "600")]
-    ban_seconds: u64,
+    #[arg(long, env = "PROXY_BAN_SECS", alias = "ban-seconds", value_parser = number_in(1u64, YEAR), default_value = "600")]
+    ban_secs: u64,
     /// IPv6 addresses are banned and capped (--max-per-ip) by this prefix length.
     #[arg(long, env = "PROXY_IPV6_PREFIX", value_parser = number_in(1u8, 128), default_value = "64")]
     ipv6_prefix: u8,
+    /// Alert webhooks.
+    #[command(flatten)]
+    alerts: alerts::SenderArgs,
+    /// Alert when a worker sends no accepted share for this many seconds (0: never).
+    #[arg(long, env = "PROXY_ALERT_OFFLINE_SECS", value_parser = number_in(0u64, WEEK), default_value = "600")]
+    alert_offline_secs: u64,
+    /// Alert when the pool's hash rate (over 10 minutes) stays below this many hashes per
+    /// second for --alert-low-secs (0: never).
+    #[arg(long, env = "PROXY_ALERT_MIN_HASH_RATE", value_parser = number_in(0.0, 1e30), default_value = "0")]
+    alert_min_hash_rate: f64,
+    /// How long the hash rate must stay below --alert-min-hash-rate, in seconds.
+    #[arg(long, env = "PROXY_ALERT_LOW_SECS", value_parser = number_in(1u64, WEEK), default_value = "600")]
+    alert_low_secs: u64,
     /// Fault injection for tests: hang right after journaling a found block
     /// (before submitting it), to be killed there.
     #[arg(long, env = "PROXY_FAULT_CRASH_AFTER_JOURNAL", hide = true)]
@@ -210,8 +224,19 @@ async fn flush_history(history: Arc<History>) {
     }
 }
 
+/// The proxy's config file and environment: `PROXY_*`.
+const PROGRAM: cli_config::Program = cli_config::Program {
+    env_prefix: "PROXY_",
+    sections: &[],
+};
+
 fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+    let loaded = cli_config::load::<Args>(&PROGRAM)?;
+    if loaded.print_config {
+        print!("{}", cli_config::render(&loaded.effective()));
+        return Ok(());
+    }
+    let args = loaded.args;
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
@@ -283,7 +308,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         },
         payouts,
         poll_interval: Duration::from_secs(5),
-        refresh_interval: Duration::from_secs_f64(args.refresh_seconds),
+        refresh_interval: Duration::from_secs_f64(args.refresh_secs),
         crash_after_journal: args.fault_crash_after_journal,
         max_notify_line: stratum::DEFAULT_MAX_LINE_LEN,
         inconclusive_checks: proxy::pool::DEFAULT_INCONCLUSIVE_CHECKS,
@@ -311,6 +336,22 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
         Err(e) => warn!(path = %history_path.display(), error = %e, "no dashboard history"),
     }
+    let sender = alerts::Sender::start(&args.alerts.config())?;
+    if sender.enabled() {
+        info!(urls = args.alerts.alert_url.len(), "alert webhooks on");
+        pool.set_alerting(Alerting::new(
+            sender,
+            AlertingConfig {
+                offline_after: (args.alert_offline_secs > 0)
+                    .then(|| Duration::from_secs(args.alert_offline_secs)),
+                min_hash_rate: (args.alert_min_hash_rate > 0.0).then_some(args.alert_min_hash_rate),
+                low_for: Duration::from_secs(args.alert_low_secs),
+                window: proxy::http::DEFAULT_WINDOW,
+                check_every: Duration::from_secs(1),
+            },
+        ));
+        tokio::spawn(proxy::alerting::run(Arc::clone(&pool)));
+    }
     for (hash, height, hex) in recovered.unsubmitted {
         info!(%hash, height, "resubmitting a journaled block");
         tokio::spawn(Arc::clone(&pool).submit(hash, hex));
@@ -324,19 +365,19 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let server = ServerConfig {
         vardiff: VardiffConfig {
             initial_difficulty: args.difficulty,
-            target_interval: Duration::from_secs_f64(args.share_seconds),
+            target_interval: Duration::from_secs_f64(args.share_secs),
             max_share_rate: args.max_share_rate,
             ..VardiffConfig::for_network(network)
         },
         max_connections: args.max_connections,
         max_per_ip: args.max_per_ip,
-        idle_timeout: Duration::from_secs(args.idle_seconds),
-        handshake_timeout: Duration::from_secs(args.handshake_seconds),
-        write_timeout: Duration::from_secs(args.write_timeout_seconds),
+        idle_timeout: Duration::from_secs(args.idle_secs),
+        handshake_timeout: Duration::from_secs(args.handshake_secs),
+        write_timeout: Duration::from_secs(args.write_timeout_secs),
         max_workers: args.max_workers,
         ban_after_invalid: args.ban_after_invalid,
-        ban_decay: Duration::from_secs(args.ban_decay_seconds),
-        ban_for: Duration::from_secs(args.ban_seconds),
+        ban_decay: Duration::from_secs(args.ban_decay_secs),
+        ban_for: Duration::from_secs(args.ban_secs),
         ipv6_prefix: args.ipv6_prefix,
         // The same line limit the coinbase budget keeps mining.notify within.
         max_line_len: config_line_len,
@@ -388,6 +429,24 @@ mod tests {
     }
 
     #[test]
+    fn every_flag_is_in_the_proxy_environment_namespace() {
+        let cmd = cli_config::command::<Args>(&PROGRAM);
+        for arg in cmd.get_arguments() {
+            let (Some(long), Some(env)) = (arg.get_long(), arg.get_env()) else {
+                continue;
+            };
+            let expected = format!("PROXY_{}", long.replace('-', "_").to_uppercase());
+            assert_eq!(env.to_string_lossy(), expected, "--{long}");
+        }
+    }
+
+    #[test]
+    fn old_seconds_flags_still_work() {
+        let args = parse(&["--share-seconds", "7", "--idle-seconds", "9"]).unwrap();
+        assert_eq!((args.share_secs, args.idle_secs), (7.0, 9));
+    }
+
+    #[test]
     fn defaults_parse_and_pass() {
         let args = parse(&[]).unwrap();
         check(&args).unwrap();
@@ -403,11 +462,11 @@ mod tests {
             ("--difficulty", "-1"),
             ("--difficulty", "inf"),
             ("--difficulty", "1e300"),
-            ("--share-seconds", "NaN"),
-            ("--share-seconds", "0"),
-            ("--share-seconds", "1e20"),
-            ("--refresh-seconds", "inf"),
-            ("--refresh-seconds", "0.5"),
+            ("--share-secs", "NaN"),
+            ("--share-secs", "0"),
+            ("--share-secs", "1e20"),
+            ("--refresh-secs", "inf"),
+            ("--refresh-secs", "0.5"),
             ("--pplns-window-factor", "0"),
             ("--pplns-window-factor", "NaN"),
             ("--max-share-rate", "inf"),
@@ -415,14 +474,14 @@ mod tests {
             ("--fee-bps", "10001"),
             ("--max-connections", "0"),
             ("--max-per-ip", "0"),
-            ("--idle-seconds", "0"),
-            ("--idle-seconds", "18446744073709551615"),
-            ("--handshake-seconds", "0"),
-            ("--write-timeout-seconds", "0"),
+            ("--idle-secs", "0"),
+            ("--idle-secs", "18446744073709551615"),
+            ("--handshake-secs", "0"),
+            ("--write-timeout-secs", "0"),
             ("--max-workers", "0"),
             ("--ban-after-invalid", "0"),
-            ("--ban-decay-seconds", "0"),
-            ("--ban-seconds", "99999999999"),
+            ("--ban-decay-secs", "0"),
+            ("--ban-secs", "99999999999"),
             ("--ipv6-prefix", "0"),
             ("--ipv6-prefix", "129"),
         ] {
@@ -437,8 +496,8 @@ mod tests {
         }
         // The bounds themselves are fine.
         for (flag, value) in [
-            ("--share-seconds", "0.001"),
-            ("--refresh-seconds", "1"),
+            ("--share-secs", "0.001"),
+            ("--refresh-secs", "1"),
             ("--fee-bps", "10000"),
             ("--ipv6-prefix", "128"),
             ("--difficulty", "1e15"),

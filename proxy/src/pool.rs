@@ -129,6 +129,8 @@ pub struct Pool {
     pub stats: Stats,
     /// The dashboard's history, when the proxy keeps one ([`Pool::set_history`]).
     history: OnceLock<Arc<History>>,
+    /// Alert webhooks, when configured ([`Pool::set_alerting`]).
+    alerting: std::sync::OnceLock<crate::alerting::Alerting>,
 }
 
 impl Pool {
@@ -164,6 +166,7 @@ impl Pool {
             next_extranonce1: AtomicU32::new(rand_u32()),
             stats: Stats::default(),
             history: OnceLock::new(),
+            alerting: std::sync::OnceLock::new(),
         })
     }
 
@@ -254,6 +257,16 @@ impl Pool {
         }
     }
 
+    /// Turns alerts on (once; later calls are ignored).
+    pub fn set_alerting(&self, alerting: crate::alerting::Alerting) {
+        let _ = self.alerting.set(alerting);
+    }
+
+    /// The alert state, if alerts are on.
+    pub fn alerting(&self) -> Option<&crate::alerting::Alerting> {
+        self.alerting.get()
+    }
+
     /// A fresh extranonce1 for a new connection (unique while fewer than 2^32 connect).
     pub fn next_extranonce1(&self) -> Vec<u8> {
         let n = self.next_extranonce1.fetch_add(1, Ordering::Relaxed);
@@ -325,7 +338,7 @@ impl Pool {
             std::future::pending::<()>().await;
         }
         let pool = Arc::clone(self);
-        tokio::spawn(async move { pool.submit(hash, hex).await });
+        tokio::spawn(async move { pool.submit_at(hash, Some(height), hex).await });
     }
 
     /// Submits until the node answers (transport errors retry with backoff: a found block is
@@ -333,6 +346,11 @@ impl Pool {
     /// block is then looked up again until it is in the best chain (accepted) or the checks
     /// run out (stale), and that resolution is counted and journaled too.
     pub async fn submit(self: Arc<Self>, hash: String, hex: String) {
+        self.submit_at(hash, None, hex).await
+    }
+
+    /// [`Pool::submit`] of a block whose height is known (for its alert).
+    pub async fn submit_at(self: Arc<Self>, hash: String, height: Option<u32>, hex: String) {
         let mut wait = Duration::from_millis(200);
         let outcome = loop {
             match self.node.submit_block_hex(&hex).await {
@@ -370,6 +388,13 @@ impl Pool {
         };
         if let Some(history) = self.history() {
             history.block_outcome(&hash, &text);
+        }
+        if let Some(alerting) = self.alerting() {
+            alerting.block(
+                &hash,
+                height.unwrap_or_else(|| block_height(&hex)),
+                &outcome,
+            );
         }
         let entry = Entry::Submitted {
             hash: hash.clone(),
@@ -584,6 +609,16 @@ pub fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// The BIP34 height in a serialized block's coinbase (0 if it cannot be read): for alerts on
+/// blocks resubmitted from the journal.
+fn block_height(hex: &str) -> u32 {
+    hex::decode(hex)
+        .ok()
+        .and_then(|bytes| bitcoin::consensus::deserialize::<bitcoin::Block>(&bytes).ok())
+        .and_then(|block| block.bip34_block_height().ok())
+        .map_or(0, |h| h as u32)
+}
+
 fn rand_u32() -> u32 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
@@ -759,6 +794,97 @@ mod tests {
     }
 
     const HASH: &str = "00000000000000000000000000000000000000000000000000000000000000ab";
+
+    /// A webhook receiver answering 200: the alert bodies it got.
+    async fn alert_receiver() -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {
+        use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let bodies = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&bodies);
+        tokio::spawn(async move {
+            while let Ok((conn, _)) = listener.accept().await {
+                let mut reader = BufReader::new(conn);
+                let mut length = 0;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).await.unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap();
+                    }
+                }
+                let mut body = vec![0; length];
+                reader.read_exact(&mut body).await.unwrap();
+                seen.lock()
+                    .unwrap()
+                    .push(serde_json::from_slice(&body).unwrap());
+                let mut conn = reader.into_inner();
+                let _ = conn
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                    .await;
+            }
+        });
+        (url, bodies)
+    }
+
+    #[tokio::test]
+    async fn block_outcomes_and_offline_workers_are_alerted() {
+        use crate::alerting::{Alerting, AlertingConfig};
+        use std::time::Instant;
+        let node = FakeNode::start().await;
+        let (pool, _dir) = pool_on(&node, Duration::from_secs(600), Duration::from_secs(600));
+        let (url, bodies) = alert_receiver().await;
+        let sender = alerts::Sender::start(&alerts::SenderConfig {
+            urls: vec![url],
+            timeout: Duration::from_secs(5),
+            retries: 0,
+            backoff_initial: Duration::from_millis(10),
+            backoff_max: Duration::from_millis(10),
+            queue: 16,
+        })
+        .unwrap();
+        pool.set_alerting(Alerting::new(
+            sender,
+            AlertingConfig {
+                offline_after: Some(Duration::from_secs(60)),
+                min_hash_rate: None,
+                low_for: Duration::from_secs(60),
+                window: Duration::from_secs(60),
+                check_every: Duration::from_secs(1),
+            },
+        ));
+        node.state.submit_answers.lock().unwrap().extend([
+            Answer::Result(serde_json::Value::Null),
+            Answer::Result("high-hash".into()),
+        ]);
+        Arc::clone(&pool)
+            .submit_at(HASH.into(), Some(7), "00".into())
+            .await;
+        Arc::clone(&pool)
+            .submit_at(HASH.into(), Some(8), "00".into())
+            .await;
+        let alerting = pool.alerting().unwrap();
+        alerting.share("addr.rig1");
+        alerting.check(0.0, Instant::now() + Duration::from_secs(61));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while bodies.lock().unwrap().len() < 3 {
+            assert!(Instant::now() < deadline, "{:?}", bodies.lock().unwrap());
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let got = bodies.lock().unwrap().clone();
+        assert_eq!(got[0]["kind"], "block_found");
+        assert_eq!(got[0]["details"]["height"], 7);
+        assert_eq!(got[0]["details"]["outcome"], "accepted");
+        assert_eq!(got[0]["details"]["hash"], HASH);
+        assert_eq!(got[1]["details"]["outcome"], "rejected");
+        assert_eq!(got[1]["details"]["reason"], "high-hash");
+        assert_eq!(got[2]["kind"], "worker_offline");
+        assert_eq!(got[2]["details"]["worker"], "addr.rig1");
+        let stats = alerting.stats();
+        assert_eq!((stats.sent, stats.workers_offline), (3, 1));
+    }
 
     #[tokio::test]
     async fn submit_retries_transport_errors_and_counts_each_answer() {

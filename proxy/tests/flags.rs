@@ -58,10 +58,10 @@ fn nan_difficulty_is_a_start_up_error() {
 #[test]
 fn values_that_were_clamped_are_start_up_errors() {
     for (flag, value) in [
-        ("--refresh-seconds", "inf"),
-        ("--share-seconds", "0"),
+        ("--refresh-secs", "inf"),
+        ("--share-secs", "0"),
         ("--max-per-ip", "0"),
-        ("--idle-seconds", "0"),
+        ("--idle-secs", "0"),
         ("--ban-after-invalid", "0"),
         ("--pplns-window-factor", "0"),
         ("--journal-compact-every", "0"),

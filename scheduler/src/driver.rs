@@ -144,6 +144,7 @@ pub struct Driver {
     store: StateStore,
     status: StatusHandle,
     clients: Vec<(String, SchedulerClient)>,
+    alerts: alerts::Sender,
 }
 
 impl Driver {
@@ -179,7 +180,14 @@ impl Driver {
             framework,
             status,
             clients,
+            alerts: alerts::Sender::disabled(),
         })
+    }
+
+    /// Sends alerts (a relaunched proxy) through `sender`.
+    pub fn with_alerts(mut self, sender: alerts::Sender) -> Self {
+        self.alerts = sender;
+        self
     }
 
     /// The status snapshot the driver keeps up to date (for the HTTP endpoint).
@@ -281,6 +289,12 @@ impl Driver {
             }
             self.status
                 .update_from_state(self.framework.state(), *subscribed);
+            for relaunch in crate::alerting::proxy_relaunches(&decisions) {
+                info!(task = %relaunch.task_id, previous = %relaunch.previous_task_id, "proxy relaunched");
+                self.status.proxy_relaunched();
+                self.alerts.send(relaunch.event());
+            }
+            self.status.record_alerts(self.alerts.counters());
             if let Err(error) = self.send(client, &stream_id, decisions).await {
                 return Ok(SessionEnd::Failed(error));
             }

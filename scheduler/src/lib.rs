@@ -29,6 +29,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod alerting;
 pub mod config;
 pub mod cpu_policy;
 pub mod decision;

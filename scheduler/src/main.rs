@@ -1,15 +1,15 @@
 //! `scheduler`: the command line of mesos-miner's Mesos framework scheduler.
 //!
-//! Loads the JSON configuration (defaults when no file is given), the node
-//! RPC password and the master secret from the environment (never from
-//! arguments), and the persisted state; then either prints the framework it
-//! would SUBSCRIBE as (`--check`) or runs the driver against the master(s),
-//! optionally serving `GET /api/status` (`--http`). Every flag can also be
-//! given as an environment variable. Ctrl-C exits without tearing the
-//! framework down: the master keeps its tasks for `failover_timeout_secs`
-//! and a restarted scheduler fails over to them.
+//! Loads the configuration (`--config`: TOML, or JSON for a `.json` file, through
+//! `cli-config`: flags over environment over file over defaults), the node RPC password and
+//! the master secret from the environment (never from arguments or the file), and the
+//! persisted state; then either prints the framework it would SUBSCRIBE as (`--check`) or
+//! runs the driver against the master(s), optionally serving `GET /api/status` and
+//! `GET /metrics` (`--http`), with alert webhooks (`--alert-url`). Every flag can also be
+//! given as an environment variable. Ctrl-C exits without tearing the framework down: the
+//! master keeps its tasks for `failover_timeout_secs` and a restarted scheduler fails over
+//! to them.
 
-use std::fs;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -24,8 +24,25 @@ use scheduler::{Config, Driver, DriverConfig, Framework, PersistedState, StateSt
 use tracing::{error, info};
 use tracing_subscriber::EnvFilter;
 
-/// Environment variable holding the node's RPC password.
-const NODE_RPC_PASSWORD_ENV: &str = "MESOS_MINER_NODE_RPC_PASSWORD";
+/// Environment variable holding the node's RPC password (and its older name, still read).
+const RPC_PASSWORD_ENV: &str = "MESOS_MINER_RPC_PASSWORD";
+const OLD_RPC_PASSWORD_ENV: &str = "MESOS_MINER_NODE_RPC_PASSWORD";
+
+/// The scheduler's environment prefix and the tables of its config file besides the flags:
+/// [`Config`]'s sections.
+const PROGRAM: cli_config::Program = cli_config::Program {
+    env_prefix: "MESOS_MINER_",
+    sections: &[
+        "framework",
+        "proxy",
+        "miner",
+        "executor",
+        "containers",
+        "node",
+        "offers",
+        "backoff",
+    ],
+};
 /// Environment variable holding the secret of `--principal`.
 const SECRET_ENV: &str = "MESOS_MINER_SECRET";
 
@@ -47,10 +64,6 @@ struct Args {
     /// `FrameworkInfo.principal`); its secret comes from MESOS_MINER_SECRET.
     #[arg(long, env = "MESOS_MINER_PRINCIPAL")]
     principal: Option<String>,
-    /// JSON configuration file (see config-examples/); defaults when absent.
-    /// The node RPC password comes from MESOS_MINER_NODE_RPC_PASSWORD.
-    #[arg(long, env = "MESOS_MINER_SCHEDULER_CONFIG")]
-    config: Option<PathBuf>,
     /// Directory of the persisted state (framework id, tasks).
     #[arg(long, env = "MESOS_MINER_STATE_DIR", default_value = "scheduler-state")]
     state_dir: PathBuf,
@@ -74,11 +87,12 @@ struct Args {
     #[arg(long, env = "MESOS_MINER_MASTER_CA_FILE")]
     master_ca_file: Option<PathBuf>,
     /// The node's JSON-RPC URL handed to the proxy (overrides `node.rpc_url`).
-    #[arg(long, env = "MESOS_MINER_NODE_RPC_URL")]
-    node_rpc_url: Option<String>,
-    /// The node's RPC user (overrides `node.rpc_user`).
-    #[arg(long, env = "MESOS_MINER_NODE_RPC_USER")]
-    node_rpc_user: Option<String>,
+    #[arg(long, env = "MESOS_MINER_NODE_URL", alias = "node-rpc-url")]
+    node_url: Option<String>,
+    /// The node's RPC user (overrides `node.rpc_user`); its password comes from
+    /// MESOS_MINER_RPC_PASSWORD.
+    #[arg(long, env = "MESOS_MINER_RPC_USER", alias = "node-rpc-user")]
+    rpc_user: Option<String>,
     /// How tasks run: `process` (our executor on the agent) or `docker`
     /// (the miner and proxy images; overrides `containers.containerizer`).
     #[arg(long, env = "MESOS_MINER_CONTAINERIZER")]
@@ -96,11 +110,11 @@ struct Args {
     #[arg(long, env = "MESOS_MINER_PROXY_CPUS")]
     proxy_cpus: Option<f64>,
     /// Memory of the proxy task in MB (`proxy.mem_mb`).
-    #[arg(long, env = "MESOS_MINER_PROXY_MEM")]
-    proxy_mem: Option<f64>,
+    #[arg(long, env = "MESOS_MINER_PROXY_MEM_MB", alias = "proxy-mem")]
+    proxy_mem_mb: Option<f64>,
     /// Memory of each miner task in MB (`miner.mem_mb`).
-    #[arg(long, env = "MESOS_MINER_MINER_MEM")]
-    miner_mem: Option<f64>,
+    #[arg(long, env = "MESOS_MINER_MINER_MEM_MB", alias = "miner-mem")]
+    miner_mem_mb: Option<f64>,
     /// Which CPUs miners take: `regular`, `revocable` (oversubscribed slack,
     /// preemptible) or `both`, in separate miner tasks (`miner.cpu_policy`;
     /// default both). The proxy always runs on regular CPUs.
@@ -126,6 +140,9 @@ struct Args {
     /// Check the configuration and state, print the framework, and exit.
     #[arg(long, env = "MESOS_MINER_CHECK")]
     check: bool,
+    /// Alert webhooks (a relaunched proxy).
+    #[command(flatten)]
+    alerts: alerts::SenderArgs,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -139,16 +156,20 @@ fn explorer_url(s: &str) -> Result<String, String> {
     dashboard::api::check_explorer_url(s)
 }
 
-fn load_config(args: &Args) -> Result<Config> {
-    let mut config = match &args.config {
-        Some(path) => {
-            let text =
-                fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-            serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
-        }
-        None => Config::default(),
-    };
-    if let Ok(password) = std::env::var(NODE_RPC_PASSWORD_ENV) {
+/// The file's sections as the [`Config`] (every key optional, unknown keys errors).
+fn file_config(loaded: &cli_config::Loaded<Args>) -> Result<Config> {
+    let table = cli_config::toml::Value::Table(loaded.sections.clone());
+    let config: Config = table.try_into().with_context(|| match &loaded.file {
+        Some(path) => format!("config file {}", path.display()),
+        None => "configuration".into(),
+    })?;
+    Ok(config)
+}
+
+fn load_config(args: &Args, mut config: Config) -> Result<Config> {
+    if let Ok(password) =
+        std::env::var(RPC_PASSWORD_ENV).or_else(|_| std::env::var(OLD_RPC_PASSWORD_ENV))
+    {
         config.node.rpc_password = Secret::new(password);
     }
     if let Some(address) = &args.payout_address {
@@ -157,10 +178,10 @@ fn load_config(args: &Args) -> Result<Config> {
     if let Some(principal) = &args.principal {
         config.framework.principal = Some(principal.clone());
     }
-    if let Some(url) = &args.node_rpc_url {
+    if let Some(url) = &args.node_url {
         config.node.rpc_url = url.clone();
     }
-    if let Some(user) = &args.node_rpc_user {
+    if let Some(user) = &args.rpc_user {
         config.node.rpc_user = user.clone();
     }
     if let Some(containerizer) = args.containerizer {
@@ -181,10 +202,10 @@ fn load_config(args: &Args) -> Result<Config> {
     if let Some(cpus) = args.proxy_cpus {
         config.proxy.cpus = cpus;
     }
-    if let Some(mem) = args.proxy_mem {
+    if let Some(mem) = args.proxy_mem_mb {
         config.proxy.mem_mb = mem;
     }
-    if let Some(mem) = args.miner_mem {
+    if let Some(mem) = args.miner_mem_mb {
         config.miner.mem_mb = mem;
     }
     if let Some(policy) = args.cpu_policy {
@@ -202,6 +223,27 @@ fn load_config(args: &Args) -> Result<Config> {
         .extend(args.constraints.iter().cloned());
     config.validate().context("invalid configuration")?;
     Ok(config)
+}
+
+/// The flags and the configuration's sections, the password redacted.
+fn effective(
+    loaded: &cli_config::Loaded<Args>,
+    config: &Config,
+) -> Result<cli_config::toml::Table> {
+    let mut table = loaded.effective();
+    let mut config = config.clone();
+    if !config.node.rpc_password.expose().is_empty() {
+        config.node.rpc_password = Secret::new(cli_config::REDACTED);
+    }
+    let sections =
+        cli_config::toml::Table::try_from(&config).context("rendering the configuration")?;
+    for (key, value) in sections {
+        // `payout_address` is a flag too, shown with the flags.
+        if PROGRAM.sections.contains(&key.as_str()) {
+            table.insert(key, value);
+        }
+    }
+    Ok(table)
 }
 
 fn client_config(args: &Args) -> Result<ClientConfig> {
@@ -224,7 +266,8 @@ fn client_config(args: &Args) -> Result<ClientConfig> {
 async fn run(args: Args, framework: Framework) -> Result<()> {
     let mut driver_config = DriverConfig::new(args.master.clone(), &args.state_dir);
     driver_config.client = client_config(&args)?;
-    let driver = Driver::new(driver_config, framework)?;
+    let sender = alerts::Sender::start(&args.alerts.config())?;
+    let driver = Driver::new(driver_config, framework)?.with_alerts(sender);
     if let Some(addr) = args.http {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -261,8 +304,13 @@ fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
 
-    let args = Args::parse();
-    let config = load_config(&args)?;
+    let loaded = cli_config::load::<Args>(&PROGRAM)?;
+    let config = load_config(&loaded.args, file_config(&loaded)?)?;
+    if loaded.print_config {
+        print!("{}", cli_config::render(&effective(&loaded, &config)?));
+        return Ok(());
+    }
+    let args = loaded.args;
     let store = StateStore::new(&args.state_dir);
     let state = store
         .load()
@@ -324,7 +372,7 @@ mod tests {
             "hostname:UNIQUE",
         ])
         .unwrap();
-        let config = load_config(&args).unwrap();
+        let config = load_config(&args, Config::default()).unwrap();
         assert_eq!(config.miner.cpu_policy, CpuPolicy::Revocable);
         assert_eq!(config.limits.max_cpus, Some(CpuLimit::Percent(40.0)));
         assert_eq!(config.limits.quota_cpus, Some(6.0));
@@ -349,7 +397,7 @@ mod tests {
             assert!(error.contains(says), "{args:?}: {error}");
         }
         let args = parse(&["--quota-cpus", "0"]).unwrap();
-        let error = format!("{:#}", load_config(&args).unwrap_err());
+        let error = format!("{:#}", load_config(&args, Config::default()).unwrap_err());
         assert!(error.contains("limits.quota_cpus"), "{error}");
     }
 }

@@ -77,6 +77,25 @@ pub struct StatusSnapshot {
     pub total_hash_rate: f64,
     /// The latest report per live task.
     pub hash_rates: BTreeMap<String, HashRateReport>,
+    /// Proxy tasks launched in place of an earlier one since the driver started.
+    #[serde(default)]
+    pub proxy_relaunches: u64,
+    /// Alert webhook deliveries.
+    #[serde(default)]
+    pub alerts: AlertCounts,
+}
+
+/// Alert webhook delivery counters (see the `alerts` crate).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AlertCounts {
+    /// Deliveries answered 2xx.
+    pub sent: u64,
+    /// Deliveries given up.
+    pub failed: u64,
+    /// Alerts dropped on a full queue.
+    pub dropped: u64,
+    /// POSTs retried.
+    pub retries: u64,
 }
 
 /// What the dashboard's cluster page shows beside the snapshot.
@@ -318,6 +337,24 @@ impl StatusHandle {
         });
     }
 
+    /// Counts a proxy relaunch.
+    pub fn proxy_relaunched(&self) {
+        self.with(|snapshot| snapshot.proxy_relaunches += 1);
+    }
+
+    /// Copies the alert sender's counters.
+    pub fn record_alerts(&self, counters: &alerts::Counters) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.with(|snapshot| {
+            snapshot.alerts = AlertCounts {
+                sent: counters.sent.load(Relaxed),
+                failed: counters.failed.load(Relaxed),
+                dropped: counters.dropped.load(Relaxed),
+                retries: counters.retries.load(Relaxed),
+            }
+        });
+    }
+
     /// Counts a SUBSCRIBED.
     pub fn subscribed(&self) {
         self.with(|snapshot| snapshot.subscriptions += 1);
@@ -410,6 +447,11 @@ async fn handle(
         _ if path == "/api/status" || path.starts_with("/api/v1/") && !get => {
             web::error(StatusCode::METHOD_NOT_ALLOWED, "GET only")
         }
+        "/metrics" if get => web::respond(
+            StatusCode::OK,
+            "text/plain; version=0.0.4",
+            render_metrics(&status.snapshot()).into_bytes(),
+        ),
         "/api/v1/ui" => web::json(&UiInfo {
             served_by: "scheduler".into(),
             cluster: true,
@@ -438,6 +480,102 @@ async fn handle(
         },
     };
     Ok(response)
+}
+
+/// The Prometheus text exposition of `snapshot`: `scheduler_*` metrics.
+pub fn render_metrics(snapshot: &StatusSnapshot) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(1024);
+    let mut metric = |name: &str, kind: &str, help: &str, samples: &[(String, String)]| {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        for (labels, value) in samples {
+            let _ = writeln!(out, "{name}{labels} {value}");
+        }
+    };
+    let plain = |v: String| vec![(String::new(), v)];
+    metric(
+        "scheduler_connected",
+        "gauge",
+        "1 while subscribed to a master.",
+        &plain(u8::from(snapshot.connected).to_string()),
+    );
+    metric(
+        "scheduler_subscriptions_total",
+        "counter",
+        "SUBSCRIBED events received.",
+        &plain(snapshot.subscriptions.to_string()),
+    );
+    let mut tasks: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for t in &snapshot.tasks {
+        let role = serde_json::to_value(t.kind).ok();
+        let state = serde_json::to_value(t.state).ok();
+        let name = |v: Option<serde_json::Value>| {
+            v.and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default()
+        };
+        *tasks.entry((name(role), name(state))).or_default() += 1;
+    }
+    let samples: Vec<_> = tasks
+        .iter()
+        .map(|((role, state), n)| {
+            (
+                format!("{{role=\"{role}\",state=\"{state}\"}}"),
+                n.to_string(),
+            )
+        })
+        .collect();
+    metric(
+        "scheduler_tasks",
+        "gauge",
+        "Our tasks, by role and state.",
+        &samples,
+    );
+    let cpus: f64 = snapshot.agent_cpus.values().sum();
+    metric(
+        "scheduler_task_cpus",
+        "gauge",
+        "CPUs our tasks use.",
+        &plain(cpus.to_string()),
+    );
+    metric(
+        "scheduler_hash_rate",
+        "gauge",
+        "Sum of the hash rates the executors last reported (H/s).",
+        &plain(snapshot.total_hash_rate.to_string()),
+    );
+    metric(
+        "scheduler_proxy_relaunches_total",
+        "counter",
+        "Proxy tasks launched in place of an earlier one.",
+        &plain(snapshot.proxy_relaunches.to_string()),
+    );
+    let a = &snapshot.alerts;
+    for (name, help, value) in [
+        (
+            "scheduler_alerts_sent_total",
+            "Alert webhook deliveries answered 2xx.",
+            a.sent,
+        ),
+        (
+            "scheduler_alerts_failed_total",
+            "Alert webhook deliveries given up.",
+            a.failed,
+        ),
+        (
+            "scheduler_alerts_dropped_total",
+            "Alerts dropped because a webhook's queue was full.",
+            a.dropped,
+        ),
+        (
+            "scheduler_alert_retries_total",
+            "Alert webhook POSTs retried.",
+            a.retries,
+        ),
+    ] {
+        metric(name, "counter", help, &plain(value.to_string()));
+    }
+    out
 }
 
 /// Serves `GET /api/status` and the dashboard on `listener` until the task is dropped.

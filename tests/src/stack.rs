@@ -145,7 +145,7 @@ impl SchedulerLaunch {
             .stdout(Stdio::null())
             .stderr(log);
         if let Some(password) = &self.password {
-            command.env("MESOS_MINER_NODE_RPC_PASSWORD", password);
+            command.env("MESOS_MINER_RPC_PASSWORD", password);
         }
         Ok(Stopping(command.spawn()?, "scheduler"))
     }
@@ -186,7 +186,7 @@ impl Stack {
             .args(["--listen", &format!("127.0.0.1:{master_port}")])
             .args(["--agents", &config.agents.to_string()])
             .args(["--cpus", &config.cpus_per_agent.to_string()])
-            .args(["--mem", "4096"])
+            .args(["--mem-mb", "4096"])
             .args(["--ports", &format!("{}-{}", config.ports.0, config.ports.1)])
             .arg("--work-dir")
             .arg(config.work_dir.join("cluster"))
@@ -250,7 +250,7 @@ impl Stack {
             } => {
                 cluster
                     .args(["--containerizers", "docker,mesos"])
-                    .args(["--docker", docker_cli])
+                    .args(["--docker-cli", docker_cli])
                     .env("DOCKER_HOST", docker_host);
                 scheduler_config["containers"] = serde_json::json!({
                     "containerizer": "docker",

@@ -113,7 +113,7 @@ fn miner_image_bench_prints_json() {
         "host",
         &images.miner,
         "bench",
-        "--seconds",
+        "--secs",
         "2",
         "--threads",
         "1",

@@ -23,8 +23,8 @@ struct Args {
     #[arg(long)]
     cpus: Option<f64>,
     /// Memory per agent in MB (default: this machine's).
-    #[arg(long)]
-    mem: Option<f64>,
+    #[arg(long, alias = "mem")]
+    mem_mb: Option<f64>,
     /// Port range per agent, BEGIN-END.
     #[arg(long, default_value = "31000-32000")]
     ports: String,
@@ -49,8 +49,8 @@ struct Args {
     #[arg(long, value_delimiter = ',', default_value = "mesos")]
     containerizers: Vec<Containerizer>,
     /// The docker CLI the Docker containerizer runs (it honours DOCKER_HOST).
-    #[arg(long, default_value = "docker")]
-    docker: PathBuf,
+    #[arg(long, alias = "docker", default_value = "docker")]
+    docker_cli: PathBuf,
     /// Require frameworks to authenticate (HTTP Basic) as a principal of
     /// `--credentials`, as Mesos' flag of the same name. Required when
     /// `--listen` is not a loopback address.
@@ -81,6 +81,12 @@ enum Containerizer {
     Mesos,
     Docker,
 }
+
+/// devcluster's config file and environment: `DEVCLUSTER_*`.
+const PROGRAM: cli_config::Program = cli_config::Program {
+    env_prefix: "DEVCLUSTER_",
+    sections: &[],
+};
 
 fn parse_ports(text: &str) -> anyhow::Result<(u64, u64)> {
     let (begin, end) = text
@@ -113,7 +119,12 @@ async fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
-    let args = Args::parse();
+    let loaded = cli_config::load::<Args>(&PROGRAM)?;
+    if loaded.print_config {
+        print!("{}", cli_config::render(&loaded.effective()));
+        return Ok(());
+    }
+    let args = loaded.args;
     let defaults = ClusterConfig::default();
     let heartbeat_interval = heartbeat(args.heartbeat_secs)?;
     let credentials = match (&args.credentials, args.authenticate_frameworks) {
@@ -125,7 +136,7 @@ async fn main() -> anyhow::Result<()> {
         listen: args.listen,
         agents: args.agents,
         cpus: args.cpus.unwrap_or(defaults.cpus),
-        mem_mb: args.mem.unwrap_or(defaults.mem_mb),
+        mem_mb: args.mem_mb.unwrap_or(defaults.mem_mb),
         ports: parse_ports(&args.ports)?,
         revocable_cpus: args.revocable_cpus,
         agent_attributes: args.agent_attributes,
@@ -137,7 +148,7 @@ async fn main() -> anyhow::Result<()> {
         docker: args
             .containerizers
             .contains(&Containerizer::Docker)
-            .then_some(args.docker),
+            .then_some(args.docker_cli),
         secrets: args.secrets_file,
         ..defaults
     };

@@ -7,7 +7,7 @@
 //! of the chain height, blocks found and each miner's hash rate and shares,
 //! and which CPUs are revocable (with `--revocable-cpus`, agents offer
 //! oversubscribed slack too).
-//! Ctrl-C (or `--seconds`) stops every process it started and the containers
+//! Ctrl-C (or `--secs`) stops every process it started and the containers
 //! they ran; the work dir, with the proxy's found-block journal in its
 //! sandbox and the logs, stays. The dashboard's URL (the scheduler's `--http`)
 //! is printed at start and in the live view.
@@ -46,8 +46,8 @@ struct Args {
     #[arg(long, default_value = "docker")]
     docker_cli: String,
     /// Stop after this many seconds [default: run until Ctrl-C].
-    #[arg(long)]
-    seconds: Option<u64>,
+    #[arg(long, alias = "seconds")]
+    secs: Option<u64>,
     /// Build the programs (and Bitcoin Core, if not cached yet), then exit.
     #[arg(long)]
     prepare: bool,
@@ -74,7 +74,15 @@ fn parse_revocable_cpus(text: &str) -> Result<f64, String> {
 }
 
 fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+    let loaded = cli_config::load::<Args>(&cli_config::Program {
+        env_prefix: "LOCAL_STACK_",
+        sections: &[],
+    })?;
+    if loaded.print_config {
+        print!("{}", cli_config::render(&loaded.effective()));
+        return Ok(());
+    }
+    let args = loaded.args;
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let agents = args.agents.max(1);
     std::fs::create_dir_all(&args.work_dir)?;
@@ -158,7 +166,7 @@ fn main() -> anyhow::Result<()> {
     let mut height = start_height;
     while !stop.load(Ordering::SeqCst)
         && args
-            .seconds
+            .secs
             .is_none_or(|s| started.elapsed() < Duration::from_secs(s))
     {
         height = node.height().unwrap_or(height);
