@@ -300,7 +300,7 @@ async fn handle(call: ClientRequest, id: Id, pool: &Arc<Pool>, m: &mut Miner) ->
                     // not acknowledged (fail closed).
                     let recorded = pool.record_share(&script, share.credit).await;
                     if recorded.is_ok() {
-                        pool.note_share(&submit.worker, share.credit, share.difficulty);
+                        pool.note_share(&submit.worker, share.target_difficulty, share.difficulty);
                     }
                     if share.is_block {
                         pool.note_block(&share.job, &share.hash.to_string(), &submit.worker);

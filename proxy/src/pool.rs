@@ -180,11 +180,11 @@ impl Pool {
         self.history.get()
     }
 
-    /// An accepted share of `worker` for the history: credited `credit`, its hash at
-    /// `difficulty`.
-    pub fn note_share(&self, worker: &str, credit: f64, difficulty: f64) {
+    /// An accepted share of `worker` for the history: found at a target of difficulty
+    /// `work` (the work it stands for), its hash at `difficulty`.
+    pub fn note_share(&self, worker: &str, work: f64, difficulty: f64) {
         if let Some(history) = self.history() {
-            history.share(worker, credit, difficulty, unix_now());
+            history.share(worker, work, difficulty, unix_now());
         }
     }
 

@@ -204,6 +204,11 @@ pub struct AcceptedShare {
     /// was judged against), but never more than the network difficulty of the job (a block
     /// found at a share difficulty set above it counts as one block's worth of work).
     pub credit: f64,
+    /// The difficulty of the target the share was judged against (its job's): the work a
+    /// miner searching at that target does per share, whatever the network difficulty. The
+    /// dashboard's hash rates come from it (on regtest, where every share is a block, the
+    /// credit is the tiny block difficulty and would understate them a million times).
+    pub target_difficulty: f64,
     /// Whether the hash also meets the block target.
     pub is_block: bool,
 }
@@ -306,6 +311,7 @@ pub fn validate_for_job(
         hash,
         difficulty: hash_difficulty(&hash),
         credit: target.difficulty().min(job.network_difficulty()),
+        target_difficulty: target.difficulty(),
         is_block,
     })
 }
@@ -517,6 +523,8 @@ mod tests {
         // Credited at the network difficulty, not at the session's 1e9.
         assert_eq!(ok.credit, job.network_difficulty());
         assert!((ok.credit / crate::vardiff::REGTEST_DIFFICULTY - 1.0).abs() < 1e-9);
+        // The work behind it, for hash rates, is the session's target.
+        assert_eq!(ok.target_difficulty, 1e9);
         // Still a duplicate the second time.
         assert_eq!(
             validate(&book, &s, &sub).unwrap_err(),

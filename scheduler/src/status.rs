@@ -689,7 +689,7 @@ mod tests {
         assert_eq!(cluster.agents.len(), 1);
         let agent = &cluster.agents[0];
         assert_eq!((agent.offered_cpus, agent.offered_mem_mb), (3.0, 1024.0));
-        assert_eq!((agent.used_cpus, agent.hostname.as_str()), (2.0, "host-1"));
+        assert_eq!((agent.used_cpus, agent.hostname.as_str()), (2.5, "host-1"));
         let miner = cluster.tasks.iter().find(|t| t.id == "miner-a1-1").unwrap();
         assert_eq!(
             (miner.kind.as_str(), miner.state.as_str()),
