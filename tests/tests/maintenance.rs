@@ -60,6 +60,25 @@ fn agent_index(agent_id: &str) -> usize {
         .expect("an agent index")
 }
 
+/// A log line without its ANSI colour codes (tracing colours the field names).
+fn without_colours(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // CSI: ESC '[' parameters, ended by a letter.
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// `(id, kind, agent, state)` of the scheduler's tasks.
 fn tasks(stack: &Stack) -> Vec<(String, String, String, String)> {
     let Some(status) = stack.status() else {
@@ -79,7 +98,7 @@ fn tasks(stack: &Stack) -> Vec<(String, String, String, String)> {
 fn running(stack: &Stack, kind: &str) -> Vec<(String, String)> {
     tasks(stack)
         .into_iter()
-        .filter(|(_, k, _, state)| k == kind && state == "running")
+        .filter(|(_, k, _, state)| k == kind && state == "RUNNING")
         .map(|(id, _, agent, _)| (id, agent))
         .collect()
 }
@@ -198,6 +217,7 @@ fn an_agent_in_maintenance_is_drained_before_its_window_and_mines_again_after() 
             std::fs::read_to_string(dir.path().join("devcluster.log"))
                 .unwrap_or_default()
                 .lines()
+                .map(without_colours)
                 .any(|line| {
                     line.contains("inverse offer answered") && line.contains("accepted=true")
                 })
@@ -211,6 +231,16 @@ fn an_agent_in_maintenance_is_drained_before_its_window_and_mines_again_after() 
         "{}",
         status_of(&stack)
     );
+
+    // The first proxy's journal, read now: its volume is a leftover that the scheduler
+    // destroys once the agent offers it again after the window (see the README).
+    let mut journaled: std::collections::BTreeMap<_, _> = journals(dir.path())
+        .into_iter()
+        .map(|path| {
+            let entries = journal_entries(&path);
+            (path, entries)
+        })
+        .collect();
 
     // 4. The machine goes DOWN, then UP: a miner runs on it again.
     let machines = json!([machine]);
@@ -247,15 +277,18 @@ fn an_agent_in_maintenance_is_drained_before_its_window_and_mines_again_after() 
     drop(stack);
 
     // 5. No block lost: every block any proxy journaled is in the chain or was answered.
-    let journals = journals(dir.path());
+    for path in journals(dir.path()) {
+        let entries = journal_entries(&path);
+        journaled.insert(path, entries);
+    }
     assert_eq!(
-        journals.len(),
+        journaled.len(),
         2,
-        "the first proxy's and the moved one's: {journals:?}"
+        "the first proxy's and the moved one's: {:?}",
+        journaled.keys().collect::<Vec<_>>()
     );
     let mut blocks = 0;
-    for journal in &journals {
-        let entries = journal_entries(journal);
+    for (journal, entries) in &journaled {
         for block in entries.iter().filter(|entry| entry["type"] == "block") {
             let hash = block["hash"].as_str().unwrap();
             blocks += 1;
