@@ -17,8 +17,8 @@ use crate::Event;
 /// program's prefix: `PROXY_ALERT_URL`, `MESOS_MINER_ALERT_URL`).
 #[derive(Debug, Clone, clap::Args)]
 pub struct SenderArgs {
-    /// Webhook URL (http://) that alerts are POSTed to as JSON; repeat or separate with
-    /// commas for several. None: no alerts.
+    /// Webhook URL (http:// or https://) that alerts are POSTed to as JSON; repeat or
+    /// separate with commas for several. None: no alerts.
     #[arg(long = "alert-url", value_name = "URL", value_delimiter = ',')]
     pub alert_url: Vec<String>,
     /// Seconds one POST may take before it counts as failed.
@@ -33,6 +33,10 @@ pub struct SenderArgs {
     /// Alerts waiting per URL; more are dropped (counted in /metrics).
     #[arg(long, value_name = "N", default_value = "256", value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub alert_queue: u64,
+    /// PEM file of CA certificates trusted for https:// webhooks beside Mozilla's roots
+    /// (for a receiver with a private certificate).
+    #[arg(long, value_name = "PEM")]
+    pub alert_ca_file: Option<std::path::PathBuf>,
 }
 
 /// A clap parser for a number of seconds from `min` to `max`.
@@ -57,6 +61,7 @@ impl SenderArgs {
             backoff_initial: Duration::from_secs_f64(self.alert_backoff_secs),
             backoff_max: Duration::from_secs(60),
             queue: self.alert_queue as usize,
+            ca_file: self.alert_ca_file.clone(),
         }
     }
 }
@@ -75,6 +80,8 @@ pub struct SenderConfig {
     pub backoff_max: Duration,
     /// Queue length per URL.
     pub queue: usize,
+    /// Extra CA certificates (PEM) for https:// URLs, beside Mozilla's roots.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 /// Delivery counters (per URL delivery: an event sent to two URLs counts twice).
@@ -99,7 +106,7 @@ impl Counters {
 /// Bad sender settings.
 #[derive(Debug, thiserror::Error)]
 pub enum SenderError {
-    /// Not an `http://` URL.
+    /// Not an `http://` or `https://` URL.
     #[error("--alert-url {url:?}: {reason}")]
     BadUrl { url: String, reason: String },
     /// The HTTP client could not be built.
@@ -127,19 +134,22 @@ impl Sender {
                 url: url.clone(),
                 reason: e.to_string(),
             })?;
-            if parsed.scheme() != "http" {
+            if !matches!(parsed.scheme(), "http" | "https") {
                 return Err(SenderError::BadUrl {
                     url: url.clone(),
                     reason: format!(
-                        "scheme {:?}: only http:// is built in (no TLS); put an https bridge \
-                         or relay next to the program",
+                        "scheme {:?}: webhooks are http:// or https://",
                         parsed.scheme()
                     ),
                 });
             }
         }
+        let tls = tls_config::client_config(config.ca_file.as_deref())
+            .map_err(|e| SenderError::Client(format!("--alert-ca-file: {e}")))?;
         let client = reqwest::Client::builder()
             .timeout(config.timeout)
+            .tls_backend_preconfigured(tls)
+            .https_only(false)
             .build()
             .map_err(|e| SenderError::Client(e.to_string()))?;
         let counters = Arc::new(Counters::default());

@@ -284,7 +284,8 @@ async function clusterPage(main) {
     '<div class="cards">' + card("Framework", c.connected ? '<span class="badge good">subscribed</span>' : '<span class="badge bad">disconnected</span>',
       '<span class="mono" id="framework-id">' + esc(c.framework_id || "not registered") + "</span>") +
     card("Master", '<span class="mono">' + esc(c.master || "—") + "</span>", count(c.subscriptions) + " subscriptions", null, true) +
-    card("Tasks", count(c.tasks.length), c.tasks.filter(function (t) { return t.state === "RUNNING"; }).length + " running") +
+    card("Tasks", count(c.tasks.length), c.tasks.filter(function (t) { return t.state === "RUNNING"; }).length + " running, " +
+      '<span id="revocable-cpus">' + c.revocable_cpus.toFixed(2) + "</span> revocable CPUs") +
     card("Total hash rate", esc(hashRate(c.total_hash_rate)), "executors' reports") + "</div>" +
     '<div class="panel"><h2>Agents</h2>' + (c.agents.length ? "<table><tr><th>Agent</th><th>Host</th>" +
       '<th class="num">CPUs used</th><th class="num">CPUs offered</th><th></th><th class="num">Mem used</th><th class="num">Mem offered</th><th></th><th>Last offer</th></tr>' +
@@ -295,10 +296,13 @@ async function clusterPage(main) {
           " MB</td><td>" + resourceBar(a.used_mem_mb, a.offered_mem_mb) + "</td><td>" + esc(ago(a.last_offer, c.now)) + "</td></tr>";
       }).join("") + "</table>" : '<div class="empty">No agent has offered yet</div>') + "</div>" +
     '<div class="panel"><h2>Tasks</h2>' + (c.tasks.length ? "<table id=\"tasks\"><tr><th>Task</th><th>Kind</th><th>State</th><th>Agent</th>" +
-      '<th class="num">CPUs</th><th class="num">Mem</th><th class="num">Hash rate</th><th class="num">Per CPU</th><th class="num">Accepted</th><th>Launched</th></tr>' +
+      '<th class="num">CPUs</th><th>CPU kind</th><th class="num">Mem</th><th class="num">Hash rate</th><th class="num">Per CPU</th><th class="num">Accepted</th><th>Launched</th></tr>' +
       c.tasks.map(function (t) {
-        return '<tr data-task="' + esc(t.id) + '"><td class="mono">' + esc(t.id) + "</td><td>" + esc(t.kind) + "</td><td>" + stateBadge(t.state) +
-          "</td><td>" + esc(t.hostname || t.agent) + '</td><td class="num">' + t.cpus.toFixed(2) + '</td><td class="num">' +
+        const cpuKind = t.revocable ? "revocable" : "regular";
+        return '<tr data-task="' + esc(t.id) + '" data-cpu-kind="' + cpuKind + '"><td class="mono">' + esc(t.id) + "</td><td>" + esc(t.kind) + "</td><td>" + stateBadge(t.state) +
+          "</td><td>" + esc(t.hostname || t.agent) + '</td><td class="num">' + t.cpus.toFixed(2) + "</td><td>" +
+          '<span class="badge ' + (t.revocable ? "warn" : "neutral") + '" title="' + (t.revocable ? "oversubscribed slack: Mesos may take it back" : "regular resources") + '">' + cpuKind + "</span>" +
+          '</td><td class="num">' +
           count(Math.round(t.mem_mb)) + ' MB</td><td class="num">' + (t.hash_rate == null ? "—" : esc(hashRate(t.hash_rate))) +
           '</td><td class="num">' + (t.hash_rate_per_cpu == null ? "—" : esc(hashRate(t.hash_rate_per_cpu))) +
           '</td><td class="num">' + (t.accepted == null ? "—" : count(t.accepted)) + "</td><td>" + esc(ago(t.launched_at, c.now)) + "</td></tr>";

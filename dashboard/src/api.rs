@@ -202,6 +202,8 @@ pub struct ClusterTask {
     /// Mesos' state, e.g. `RUNNING`.
     pub state: String,
     pub cpus: f64,
+    /// Its CPUs are revocable (oversubscribed slack that Mesos may take back).
+    pub revocable: bool,
     pub mem_mb: f64,
     /// The executor's latest report (miners).
     pub hash_rate: Option<f64>,
@@ -234,6 +236,8 @@ pub struct ClusterView {
     pub subscriptions: u64,
     pub agents: Vec<AgentView>,
     pub tasks: Vec<ClusterTask>,
+    /// The revocable CPUs our tasks hold, in all.
+    pub revocable_cpus: f64,
     pub total_hash_rate: f64,
     /// Newest first, bounded.
     pub events: Vec<TaskEvent>,

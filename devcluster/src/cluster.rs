@@ -18,7 +18,7 @@ use crate::config::ClusterConfig;
 use crate::error::Error;
 use crate::http::{self, HttpError, Reply, Role, StreamOwner};
 use crate::resources::{Bundle, Res};
-use crate::state::{make_status, random_uuid, Agent, State};
+use crate::state::{make_status, random_uuid, Agent, ExecKey, State};
 
 /// How often time-driven work runs.
 const TICK: Duration = Duration::from_millis(50);
@@ -679,6 +679,36 @@ impl Cluster {
     /// Fault: SIGKILL to the process of every executor with this id.
     pub fn kill_executor(&self, executor_id: &str) -> Result<(), Error> {
         kill_executor(&mut self.inner.lock(), executor_id)
+    }
+
+    /// Stops every executor as an agent that shuts down does (a `SHUTDOWN` event, then
+    /// SIGTERM and SIGKILL after the executor's grace period), so that their tasks get their
+    /// kill grace (a proxy answers the blocks it is submitting), and waits up to `timeout`
+    /// for them to exit. Returns how many had not; dropping the cluster kills those.
+    pub async fn shutdown(&self, timeout: Duration) -> usize {
+        {
+            let mut state = self.inner.lock();
+            for index in 0..state.agents.len() {
+                let keys: Vec<ExecKey> = state.agents[index].executors.keys().cloned().collect();
+                for key in keys {
+                    state.shutdown_executor(index, &key, true);
+                }
+            }
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let left = self.executor_count();
+            if left == 0 || tokio::time::Instant::now() >= deadline {
+                return left;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Executors alive on all agents.
+    fn executor_count(&self) -> usize {
+        let state = self.inner.lock();
+        state.agents.iter().map(|agent| agent.executors.len()).sum()
     }
 }
 

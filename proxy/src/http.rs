@@ -13,12 +13,12 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::convert::Infallible;
-use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use dashboard::http::{self as web, Body};
+use dashboard::metrics::{plain, Exposition};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -219,16 +219,8 @@ fn label(value: &str) -> String {
 
 /// The Prometheus text exposition (format 0.0.4) of `report`.
 pub fn render_metrics(report: &StatsReport) -> String {
-    let mut out = String::with_capacity(2048);
-    let mut metric = |name: &str, kind: &str, help: &str, samples: &[(String, String)]| {
-        let _ = writeln!(out, "# HELP {name} {help}");
-        let _ = writeln!(out, "# TYPE {name} {kind}");
-        for (labels, value) in samples {
-            let _ = writeln!(out, "{name}{labels} {value}");
-        }
-    };
-    let plain = |v: String| vec![(String::new(), v)];
-    metric(
+    let mut metrics = Exposition::with_capacity(2048);
+    metrics.metric(
         "proxy_shares_accepted_total",
         "counter",
         "Shares accepted.",
@@ -239,43 +231,43 @@ pub fn render_metrics(report: &StatsReport) -> String {
         .iter()
         .map(|(reason, n)| (format!("{{reason=\"{}\"}}", label(reason)), n.to_string()))
         .collect();
-    metric(
+    metrics.metric(
         "proxy_shares_rejected_total",
         "counter",
         "Shares rejected, by reason.",
         &by_reason,
     );
-    metric(
+    metrics.metric(
         "proxy_accepted_share_difficulty_total",
         "counter",
         "Sum of the difficulties of the accepted shares.",
         &plain(float(report.accepted_difficulty)),
     );
-    metric(
+    metrics.metric(
         "proxy_blocks_found_total",
         "counter",
         "Shares that were blocks.",
         &plain(report.blocks_found.to_string()),
     );
-    metric(
+    metrics.metric(
         "proxy_blocks_accepted_total",
         "counter",
         "Found blocks the node accepted.",
         &plain(report.blocks_accepted.to_string()),
     );
-    metric(
+    metrics.metric(
         "proxy_blocks_duplicate_total",
         "counter",
         "Found blocks the node already had (submitblock: duplicate).",
         &plain(report.blocks_duplicate.to_string()),
     );
-    metric(
+    metrics.metric(
         "proxy_blocks_inconclusive_total",
         "counter",
         "Found blocks stored but not validated on the best chain (submitblock: inconclusive).",
         &plain(report.blocks_inconclusive.to_string()),
     );
-    metric(
+    metrics.metric(
         "proxy_blocks_stale_total",
         "counter",
         "Inconclusive blocks that did not make it into the best chain.",
@@ -286,25 +278,25 @@ pub fn render_metrics(report: &StatsReport) -> String {
         .iter()
         .map(|(reason, n)| (format!("{{reason=\"{}\"}}", label(reason)), n.to_string()))
         .collect();
-    metric(
+    metrics.metric(
         "proxy_blocks_rejected_total",
         "counter",
         "Found blocks the node rejected, by its reason.",
         &by_reason,
     );
-    metric(
+    metrics.metric(
         "proxy_block_submit_retries_total",
         "counter",
         "submitblock attempts retried after a transport error.",
         &plain(report.block_submit_retries.to_string()),
     );
-    metric(
+    metrics.metric(
         "proxy_connections",
         "gauge",
         "Connected stratum miners.",
         &plain(report.workers.to_string()),
     );
-    metric(
+    metrics.metric(
         "proxy_hash_rate",
         "gauge",
         "Hashes per second estimated from accepted share difficulty over the window.",
@@ -333,15 +325,15 @@ pub fn render_metrics(report: &StatsReport) -> String {
             alerts.retries,
         ),
     ] {
-        metric(name, "counter", help, &plain(value.to_string()));
+        metrics.metric(name, "counter", help, &plain(value.to_string()));
     }
-    metric(
+    metrics.metric(
         "proxy_workers_offline",
         "gauge",
         "Workers reported offline (no accepted share for --alert-offline-secs).",
         &plain(alerts.workers_offline.to_string()),
     );
-    out
+    metrics.finish()
 }
 
 /// A float in the exposition format (`+Inf`, `NaN` spelled as Prometheus expects).

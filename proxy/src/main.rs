@@ -121,15 +121,20 @@ struct Args {
     /// IPv6 addresses are banned and capped (--max-per-ip) by this prefix length.
     #[arg(long, env = "PROXY_IPV6_PREFIX", value_parser = number_in(1u8, 128), default_value = "64")]
     ipv6_prefix: u8,
+    /// On SIGTERM or Ctrl-C, wait up to this many seconds for the node's answers to found
+    /// blocks still being submitted (below the scheduler's 10 s kill grace); the journal keeps
+    /// any left for the next start.
+    #[arg(long, env = "PROXY_DRAIN_SECS", value_parser = number_in(0u64, YEAR), default_value = "7")]
+    drain_secs: u64,
     /// Alert webhooks.
     #[command(flatten)]
     alerts: alerts::SenderArgs,
     /// Alert when a worker sends no accepted share for this many seconds (0: never).
-    #[arg(long, env = "PROXY_ALERT_OFFLINE_SECS", value_parser = number_in(0u64, WEEK), default_value = "600")]
+    #[arg(long, env = env::PROXY_ALERT_OFFLINE_SECS, value_parser = number_in(0u64, WEEK), default_value = "600")]
     alert_offline_secs: u64,
     /// Alert when the pool's hash rate (over 10 minutes) stays below this many hashes per
     /// second for --alert-low-secs (0: never).
-    #[arg(long, env = "PROXY_ALERT_MIN_HASH_RATE", value_parser = number_in(0.0, 1e30), default_value = "0")]
+    #[arg(long, env = env::PROXY_ALERT_MIN_HASH_RATE, value_parser = number_in(0.0, 1e30), default_value = "0")]
     alert_min_hash_rate: f64,
     /// How long the hash rate must stay below --alert-min-hash-rate, in seconds.
     #[arg(long, env = "PROXY_ALERT_LOW_SECS", value_parser = number_in(1u64, WEEK), default_value = "600")]
@@ -354,7 +359,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     for (hash, height, hex) in recovered.unsubmitted {
         info!(%hash, height, "resubmitting a journaled block");
-        tokio::spawn(Arc::clone(&pool).submit(hash, hex));
+        pool.spawn_submit(hash, Some(height), hex);
     }
     tokio::spawn(Arc::clone(&pool).run_node_loop());
 
@@ -415,6 +420,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
     info!("shutting down: asking miners to reconnect");
     let _ = stop.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(2), serving).await;
+    let waiting = pool
+        .finish_submissions(Duration::from_secs(args.drain_secs))
+        .await;
+    if waiting == 0 {
+        info!("every found block has the node's answer");
+    }
     Ok(())
 }
 
@@ -426,6 +437,17 @@ mod tests {
     fn parse(extra: &[&str]) -> Result<Args, clap::Error> {
         let base = ["proxy", "--fallback-address", "addr"];
         Args::try_parse_from(base.iter().chain(extra))
+    }
+
+    #[test]
+    fn the_scheduler_names_the_alert_url_as_the_proxy_reads_it() {
+        let cmd = cli_config::command::<Args>(&PROGRAM);
+        let url = cmd
+            .get_arguments()
+            .find(|arg| arg.get_long() == Some("alert-url"))
+            .and_then(|arg| arg.get_env())
+            .expect("--alert-url has an environment name");
+        assert_eq!(url.to_string_lossy(), env::PROXY_ALERT_URL);
     }
 
     #[test]

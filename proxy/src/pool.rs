@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::sync::{broadcast, Notify};
 use tokio::time::Instant;
+use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
 /// How the pool runs.
@@ -131,6 +132,9 @@ pub struct Pool {
     history: OnceLock<Arc<History>>,
     /// Alert webhooks, when configured ([`Pool::set_alerting`]).
     alerting: std::sync::OnceLock<crate::alerting::Alerting>,
+    /// The block submissions still waiting for the node's answer, which a shutdown
+    /// waits for ([`Pool::finish_submissions`]).
+    submissions: TaskTracker,
 }
 
 impl Pool {
@@ -167,6 +171,7 @@ impl Pool {
             stats: Stats::default(),
             history: OnceLock::new(),
             alerting: std::sync::OnceLock::new(),
+            submissions: TaskTracker::new(),
         })
     }
 
@@ -337,8 +342,35 @@ impl Pool {
             error!("fault injection: block {hash} journaled; hanging before submitting it");
             std::future::pending::<()>().await;
         }
+        self.spawn_submit(hash, Some(height), hex);
+    }
+
+    /// [`Pool::submit_at`] in the background, tracked so that a shutdown waits for the
+    /// node's answer ([`Pool::finish_submissions`]).
+    pub fn spawn_submit(self: &Arc<Self>, hash: String, height: Option<u32>, hex: String) {
         let pool = Arc::clone(self);
-        tokio::spawn(async move { pool.submit_at(hash, Some(height), hex).await });
+        self.submissions
+            .spawn(async move { pool.submit_at(hash, height, hex).await });
+    }
+
+    /// Waits up to `timeout` for every background submission to get the node's answer
+    /// (journaled); returns how many are still waiting. Those stay unanswered in the
+    /// journal, and the next start resubmits them.
+    pub async fn finish_submissions(&self, timeout: Duration) -> usize {
+        self.submissions.close();
+        if tokio::time::timeout(timeout, self.submissions.wait())
+            .await
+            .is_err()
+        {
+            let waiting = self.submissions.len();
+            warn!(
+                waiting,
+                ?timeout,
+                "stopping with found blocks the node has not answered; the journal keeps them for the next start"
+            );
+            return waiting;
+        }
+        0
     }
 
     /// Submits until the node answers (transport errors retry with backoff: a found block is
@@ -843,6 +875,7 @@ mod tests {
             backoff_initial: Duration::from_millis(10),
             backoff_max: Duration::from_millis(10),
             queue: 16,
+            ca_file: None,
         })
         .unwrap();
         pool.set_alerting(Alerting::new(
@@ -884,6 +917,46 @@ mod tests {
         assert_eq!(got[2]["details"]["worker"], "addr.rig1");
         let stats = alerting.stats();
         assert_eq!((stats.sent, stats.workers_offline), (3, 1));
+    }
+
+    #[tokio::test]
+    async fn a_shutdown_waits_for_the_answers_to_blocks_being_submitted() {
+        let node = FakeNode::start().await;
+        let (pool, dir) = pool_on(&node, Duration::from_secs(600), Duration::from_secs(600));
+        // Two transport errors first: the answer comes after 200 + 400 ms of backoff.
+        node.state.submit_answers.lock().unwrap().extend([
+            Answer::Drop,
+            Answer::Drop,
+            Answer::Result(serde_json::Value::Null),
+        ]);
+        pool.found_block(HASH.into(), 7, "00".into()).await;
+        assert_eq!(pool.finish_submissions(Duration::from_secs(10)).await, 0);
+        let answered = journal_lines_in(dir.path())
+            .into_iter()
+            .any(|entry| matches!(entry, Entry::Submitted { hash, .. } if hash == HASH));
+        assert!(answered, "the answer is journaled before the shutdown ends");
+        assert_eq!(pool.stats.blocks_accepted.load(SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_shutdown_gives_up_on_a_node_that_does_not_answer_and_says_how_many() {
+        let node = FakeNode::start().await;
+        let (pool, dir) = pool_on(&node, Duration::from_secs(600), Duration::from_secs(600));
+        node.state
+            .submit_answers
+            .lock()
+            .unwrap()
+            .extend(std::iter::repeat_n(Answer::Drop, 100));
+        pool.found_block(HASH.into(), 7, "00".into()).await;
+        assert_eq!(pool.finish_submissions(Duration::from_millis(300)).await, 1);
+        let entries = journal_lines_in(dir.path());
+        assert!(entries
+            .iter()
+            .any(|e| matches!(e, Entry::Block { hash, .. } if hash == HASH)));
+        assert!(
+            !entries.iter().any(|e| matches!(e, Entry::Submitted { .. })),
+            "unanswered, so the next start resubmits it"
+        );
     }
 
     #[tokio::test]

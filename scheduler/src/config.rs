@@ -98,6 +98,16 @@ pub struct ProxyConfig {
     /// Paid the whole reward while the PPLNS window is empty; `None` =
     /// `payout_address`.
     pub fallback_address: Option<String>,
+    /// Webhooks the proxy POSTs its alerts to (blocks found, workers offline, low hash
+    /// rate); empty = the scheduler's own `--alert-url`. They travel in the task's
+    /// environment, which Mesos shows to whoever can read its state.
+    pub alert_urls: Vec<String>,
+    /// Seconds without a share before the proxy says a worker is offline (0: never);
+    /// `None` = the proxy's default.
+    pub alert_offline_secs: Option<u64>,
+    /// Pool hash rate (H/s) below which the proxy alerts (0: never); `None` = the
+    /// proxy's default.
+    pub alert_min_hash_rate: Option<f64>,
 }
 
 /// The proxy's persistent volume: its journal (found blocks not yet
@@ -139,6 +149,9 @@ impl Default for ProxyConfig {
             unreachable_timeout_secs: 300.0,
             volume: VolumeConfig::default(),
             fallback_address: None,
+            alert_urls: Vec::new(),
+            alert_offline_secs: None,
+            alert_min_hash_rate: None,
         }
     }
 }

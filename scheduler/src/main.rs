@@ -205,6 +205,10 @@ fn load_config(args: &Args, mut config: Config) -> Result<Config> {
     if let Some(mem) = args.proxy_mem_mb {
         config.proxy.mem_mb = mem;
     }
+    if config.proxy.alert_urls.is_empty() {
+        // One set of webhooks for the cluster: the proxy's alerts go where ours do.
+        config.proxy.alert_urls = args.alerts.alert_url.clone();
+    }
     if let Some(mem) = args.miner_mem_mb {
         config.miner.mem_mb = mem;
     }

@@ -504,6 +504,16 @@ fn launch_proxy(
             ));
         }
     }
+    let proxy = &config.proxy;
+    if !proxy.alert_urls.is_empty() {
+        env.push((env::PROXY_ALERT_URL, proxy.alert_urls.join(",")));
+    }
+    if let Some(secs) = proxy.alert_offline_secs {
+        env.push((env::PROXY_ALERT_OFFLINE_SECS, secs.to_string()));
+    }
+    if let Some(rate) = proxy.alert_min_hash_rate {
+        env.push((env::PROXY_ALERT_MIN_HASH_RATE, rate.to_string()));
+    }
     if config.proxy.volume.enabled {
         env.push((
             env::PROXY_JOURNAL,
@@ -913,6 +923,34 @@ pub(crate) mod tests {
         );
         assert!(launches(&decisions).is_empty());
         assert_eq!(declined(&decisions), vec!["o3"]);
+    }
+
+    #[test]
+    fn the_proxy_alerts_where_it_is_told_and_by_default_not_at_all() {
+        let offers = [offer("o1", "a1", 1.0, 512.0, &[(31000, 31001)])];
+        let plain = config();
+        let decisions = plan_offers(&plain, &mut TaskBook::default(), &offers, 0);
+        let env = env_of(launches(&decisions)[0]);
+        for name in [
+            env::PROXY_ALERT_URL,
+            env::PROXY_ALERT_OFFLINE_SECS,
+            env::PROXY_ALERT_MIN_HASH_RATE,
+        ] {
+            assert!(!env.contains_key(name), "{name} without alerts configured");
+        }
+        let mut alerting = config();
+        alerting.proxy.alert_urls =
+            vec!["http://a.example/hook".into(), "http://b.example/x".into()];
+        alerting.proxy.alert_offline_secs = Some(120);
+        alerting.proxy.alert_min_hash_rate = Some(1.5e6);
+        let decisions = plan_offers(&alerting, &mut TaskBook::default(), &offers, 0);
+        let env = env_of(launches(&decisions)[0]);
+        assert_eq!(
+            env[env::PROXY_ALERT_URL],
+            "http://a.example/hook,http://b.example/x"
+        );
+        assert_eq!(env[env::PROXY_ALERT_OFFLINE_SECS], "120");
+        assert_eq!(env[env::PROXY_ALERT_MIN_HASH_RATE], "1500000");
     }
 
     #[test]

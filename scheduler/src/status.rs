@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use dashboard::api::{AgentView, ClusterTask, ClusterView, TaskEvent, UiInfo};
 use dashboard::http::{self as web, Body};
+use dashboard::metrics::{plain, Exposition};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -247,6 +248,7 @@ impl StatusHandle {
                         .and_then(|v| v.as_str().map(str::to_owned))
                         .unwrap_or_default(),
                     cpus: task.cpus,
+                    revocable: task.revocable,
                     mem_mb,
                     hash_rate: report.map(|r| r.hash_rate),
                     hash_rate_per_cpu: report
@@ -266,6 +268,7 @@ impl StatusHandle {
             subscriptions: snapshot.subscriptions,
             agents,
             tasks,
+            revocable_cpus: snapshot.revocable_cpus,
             total_hash_rate: snapshot.total_hash_rate,
             events: extra.events.iter().cloned().collect(),
             proxy_http: extra.proxy_http.clone(),
@@ -484,23 +487,14 @@ async fn handle(
 
 /// The Prometheus text exposition of `snapshot`: `scheduler_*` metrics.
 pub fn render_metrics(snapshot: &StatusSnapshot) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::with_capacity(1024);
-    let mut metric = |name: &str, kind: &str, help: &str, samples: &[(String, String)]| {
-        let _ = writeln!(out, "# HELP {name} {help}");
-        let _ = writeln!(out, "# TYPE {name} {kind}");
-        for (labels, value) in samples {
-            let _ = writeln!(out, "{name}{labels} {value}");
-        }
-    };
-    let plain = |v: String| vec![(String::new(), v)];
-    metric(
+    let mut metrics = Exposition::with_capacity(1024);
+    metrics.metric(
         "scheduler_connected",
         "gauge",
         "1 while subscribed to a master.",
         &plain(u8::from(snapshot.connected).to_string()),
     );
-    metric(
+    metrics.metric(
         "scheduler_subscriptions_total",
         "counter",
         "SUBSCRIBED events received.",
@@ -525,26 +519,26 @@ pub fn render_metrics(snapshot: &StatusSnapshot) -> String {
             )
         })
         .collect();
-    metric(
+    metrics.metric(
         "scheduler_tasks",
         "gauge",
         "Our tasks, by role and state.",
         &samples,
     );
     let cpus: f64 = snapshot.agent_cpus.values().sum();
-    metric(
+    metrics.metric(
         "scheduler_task_cpus",
         "gauge",
         "CPUs our tasks use.",
         &plain(cpus.to_string()),
     );
-    metric(
+    metrics.metric(
         "scheduler_hash_rate",
         "gauge",
         "Sum of the hash rates the executors last reported (H/s).",
         &plain(snapshot.total_hash_rate.to_string()),
     );
-    metric(
+    metrics.metric(
         "scheduler_proxy_relaunches_total",
         "counter",
         "Proxy tasks launched in place of an earlier one.",
@@ -573,9 +567,9 @@ pub fn render_metrics(snapshot: &StatusSnapshot) -> String {
             a.retries,
         ),
     ] {
-        metric(name, "counter", help, &plain(value.to_string()));
+        metrics.metric(name, "counter", help, &plain(value.to_string()));
     }
-    out
+    metrics.finish()
 }
 
 /// Serves `GET /api/status` and the dashboard on `listener` until the task is dropped.

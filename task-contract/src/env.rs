@@ -24,6 +24,12 @@ pub const NODE_RPC_PASSWORD: &str = "PROXY_RPC_PASSWORD";
 pub const PROXY_RPC_COOKIE: &str = "PROXY_RPC_COOKIE";
 /// The proxy's journal (`proxy --journal`), on its persistent volume.
 pub const PROXY_JOURNAL: &str = "PROXY_JOURNAL";
+/// The proxy's alert webhooks (`proxy --alert-url`), comma-separated.
+pub const PROXY_ALERT_URL: &str = "PROXY_ALERT_URL";
+/// Seconds without a share before the proxy alerts that a worker is offline.
+pub const PROXY_ALERT_OFFLINE_SECS: &str = "PROXY_ALERT_OFFLINE_SECS";
+/// The pool hash rate (H/s) below which the proxy alerts.
+pub const PROXY_ALERT_MIN_HASH_RATE: &str = "PROXY_ALERT_MIN_HASH_RATE";
 /// Path of the `proxy` binary for the executor (default: next to the executor).
 pub const PROXY_BIN: &str = "MESOS_MINER_PROXY_BIN";
 /// `host:port` of the proxy's stratum server.

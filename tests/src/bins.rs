@@ -56,13 +56,14 @@ pub fn build_workspace_bins(names: &[&str]) -> Vec<PathBuf> {
 }
 
 /// A child process that is asked to stop (SIGTERM, so it can stop its own
-/// children) and then killed if it has not exited within five seconds, when dropped.
+/// children) and then killed if it has not exited within fifteen seconds
+/// (devcluster shuts its executors down first, in up to twelve), when dropped.
 pub struct Stopping(pub Child, pub &'static str);
 
 impl Drop for Stopping {
     fn drop(&mut self) {
         let _ = Command::new("kill").arg(self.0.id().to_string()).status();
-        let deadline = Instant::now() + Duration::from_secs(5);
+        let deadline = Instant::now() + Duration::from_secs(15);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.0.try_wait() {
                 return;

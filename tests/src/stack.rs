@@ -306,19 +306,60 @@ impl Stack {
     /// `POST /devcluster/faults/<fault>` to the master (with
     /// [`StackExtras::fault_endpoints`]); the HTTP status line.
     pub fn fault(&self, fault: &str) -> anyhow::Result<String> {
+        let text = self.master_http("POST", &format!("/devcluster/faults/{fault}"), "")?;
+        Ok(text.lines().next().unwrap_or_default().to_owned())
+    }
+
+    /// `METHOD path` to the master with a JSON `body` (none when empty), e.g. its
+    /// maintenance endpoints: the status code and the body of the answer.
+    pub fn master_request(
+        &self,
+        method: &str,
+        path: &str,
+        body: &str,
+    ) -> anyhow::Result<(u16, String)> {
+        let text = self.master_http(method, path, body)?;
+        let code = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .unwrap_or(0);
+        let body = text
+            .split_once("\r\n\r\n")
+            .map(|(_, body)| body.to_owned())
+            .unwrap_or_default();
+        Ok((code, body))
+    }
+
+    /// One HTTP/1.0 exchange with the master: the whole answer.
+    fn master_http(&self, method: &str, path: &str, body: &str) -> anyhow::Result<String> {
         let mut stream = TcpStream::connect(("127.0.0.1", self.master_port))?;
         stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        let content_type = if body.is_empty() {
+            ""
+        } else {
+            "Content-Type: application/json\r\n"
+        };
         write!(
             stream,
-            "POST /devcluster/faults/{fault} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n"
+            "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n{content_type}Content-Length: {}\r\n\r\n{body}",
+            body.len()
         )?;
         let mut text = String::new();
         stream.read_to_string(&mut text)?;
-        Ok(text.lines().next().unwrap_or_default().to_owned())
+        Ok(text)
     }
 
     /// `(id, kind, state)` of every task the scheduler knows.
     pub fn tasks(&self) -> Vec<(String, String, String)> {
+        self.tasks_on_agents()
+            .into_iter()
+            .map(|(id, kind, _, state)| (id, kind, state))
+            .collect()
+    }
+
+    /// `(id, kind, agent id, state)` of every task the scheduler knows.
+    pub fn tasks_on_agents(&self) -> Vec<(String, String, String, String)> {
         let Some(status) = self.status() else {
             return Vec::new();
         };
@@ -328,7 +369,7 @@ impl Stack {
             .flatten()
             .map(|task| {
                 let text = |key: &str| task[key].as_str().unwrap_or_default().to_owned();
-                (text("id"), text("kind"), text("state"))
+                (text("id"), text("kind"), text("agent"), text("state"))
             })
             .collect()
     }

@@ -14,7 +14,7 @@ use tests::bins::workspace_bin;
 use tests::browser::Browser;
 use tests::mining::wait_until;
 use tests::node::{Chain, Node};
-use tests::stack::{http_get_json, Stack, StackConfig, Tasks};
+use tests::stack::{http_get_json, Stack, StackConfig, StackExtras, Tasks};
 use tests::wallet::{AddressKind, TestWallet};
 
 /// `<target>/dashboard-screenshots`, beside the profile directory this test runs from.
@@ -88,10 +88,16 @@ fn dashboard_pages_show_the_live_numbers_in_chromium() {
         .to_string();
     let dir = tempfile::tempdir().unwrap();
     let (executor, _) = (workspace_bin("executor"), workspace_bin("proxy"));
-    let stack = Stack::start(
+    // One revocable CPU of slack beside the two regular ones: the cluster page marks the
+    // miner that takes it.
+    let stack = Stack::start_with(
         &StackConfig::for_test(Tasks::Processes { executor }, 1, 2.0, dir.path()).unwrap(),
         node,
         &payout,
+        &StackExtras {
+            revocable_cpus: 1.0,
+            ..StackExtras::default()
+        },
     )
     .expect("start devcluster and the scheduler");
     check_dashboard(stack.status_port);
@@ -253,8 +259,28 @@ fn check_dashboard(port: u16) {
     no_page_errors(&mut browser, "blocks");
     browser.screenshot(&shots.join("blocks.png")).unwrap();
 
-    // Cluster: the framework and the tasks as /api/v1/cluster has them.
-    let cluster = get("/api/v1/cluster");
+    // Cluster: the framework and the tasks as /api/v1/cluster has them, a miner on
+    // revocable CPUs marked as such.
+    let revocable = |cluster: &Value| -> Vec<String> {
+        let mut ids: Vec<String> = cluster["tasks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|t| t["revocable"] == true)
+            .map(|t| t["id"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let mut cluster = Value::Null;
+    wait_until(
+        "a miner on revocable CPUs",
+        Duration::from_secs(120),
+        || {
+            cluster = get("/api/v1/cluster");
+            !revocable(&cluster).is_empty()
+        },
+    );
     open(&mut browser, &base, "cluster", "cluster");
     assert_eq!(
         browser
@@ -276,6 +302,28 @@ fn check_dashboard(port: u16) {
         .collect();
     expected.sort();
     assert_eq!(tasks, expected);
+    let mut marked = strings(
+        browser
+            .eval("[...document.querySelectorAll('tr[data-cpu-kind=revocable]')].map(r => r.dataset.task)")
+            .unwrap(),
+    );
+    marked.sort();
+    assert_eq!(
+        marked,
+        revocable(&cluster),
+        "the revocable tasks of {cluster}"
+    );
+    let shown: f64 = browser
+        .eval("document.getElementById('revocable-cpus').textContent")
+        .unwrap()
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(-1.0);
+    let held = cluster["revocable_cpus"].as_f64().unwrap();
+    assert!(
+        held > 0.0 && (shown - held).abs() < 0.01,
+        "shown {shown}, held {held}"
+    );
     assert!(
         tasks.iter().any(|t| t.starts_with("proxy"))
             && tasks.iter().any(|t| t.starts_with("miner"))

@@ -7,7 +7,6 @@
 //! `/machine/up`) and a miner runs on it again. No block is lost: every block any proxy
 //! journaled is in Core's chain or was answered by it.
 
-use std::io::{Read as _, Write as _};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
@@ -20,33 +19,14 @@ use tests::wallet::{AddressKind, TestWallet};
 /// The agents' hostnames, in order: two machines.
 const HOSTNAMES: [&str; 2] = ["127.0.0.1", "127.0.0.2"];
 
-/// `METHOD path` with a JSON body to devcluster's master; (status code, body).
-fn request(port: u16, method: &str, path: &str, body: &Value) -> (u16, String) {
+/// `METHOD path` with a JSON body (none for null) to devcluster's master; (status code, body).
+fn request(stack: &Stack, method: &str, path: &str, body: &Value) -> (u16, String) {
     let body = if body.is_null() {
         String::new()
     } else {
         body.to_string()
     };
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(
-        stream,
-        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut text = String::new();
-    stream.read_to_string(&mut text).unwrap();
-    let code = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_owned())
-        .unwrap_or_default();
-    (code, body)
+    stack.master_request(method, path, &body).unwrap()
 }
 
 /// The agent index in a devcluster agent id (`<master>-S<index>`, with
@@ -79,24 +59,9 @@ fn without_colours(line: &str) -> String {
     out
 }
 
-/// `(id, kind, agent, state)` of the scheduler's tasks.
-fn tasks(stack: &Stack) -> Vec<(String, String, String, String)> {
-    let Some(status) = stack.status() else {
-        return Vec::new();
-    };
-    status["tasks"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|task| {
-            let text = |key: &str| task[key].as_str().unwrap_or_default().to_owned();
-            (text("id"), text("kind"), text("agent"), text("state"))
-        })
-        .collect()
-}
-
 fn running(stack: &Stack, kind: &str) -> Vec<(String, String)> {
-    tasks(stack)
+    stack
+        .tasks_on_agents()
         .into_iter()
         .filter(|(_, k, _, state)| k == kind && state == "RUNNING")
         .map(|(id, _, agent, _)| (id, agent))
@@ -129,7 +94,7 @@ fn an_agent_in_maintenance_is_drained_before_its_window_and_mines_again_after() 
         },
     )
     .expect("start devcluster and the scheduler");
-    let status_of = |stack: &Stack| format!("{:?}", tasks(stack));
+    let status_of = |stack: &Stack| format!("{:?}", stack.tasks_on_agents());
 
     // 1. Mining on both agents, blocks landing.
     wait_until(
@@ -160,32 +125,16 @@ fn an_agent_in_maintenance_is_drained_before_its_window_and_mines_again_after() 
             "duration": { "nanoseconds": 3_600_000_000_000_i64 },
         },
     }]});
-    let (code, body) = request(
-        stack.master_port,
-        "POST",
-        "/maintenance/schedule",
-        &schedule,
-    );
+    let (code, body) = request(&stack, "POST", "/maintenance/schedule", &schedule);
     assert_eq!(code, 200, "{body}");
-    let (code, body) = request(
-        stack.master_port,
-        "GET",
-        "/maintenance/schedule",
-        &Value::Null,
-    );
+    let (code, body) = request(&stack, "GET", "/maintenance/schedule", &Value::Null);
     assert_eq!(code, 200);
     let echoed: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(echoed["windows"][0]["machine_ids"][0], machine, "{body}");
     // Machines not DRAINING cannot go down, nor UP ones up.
     let other = json!([{ "hostname": HOSTNAMES[1 - index], "ip": "127.0.0.1" }]);
-    assert_eq!(
-        request(stack.master_port, "POST", "/machine/down", &other).0,
-        400
-    );
-    assert_eq!(
-        request(stack.master_port, "POST", "/machine/up", &other).0,
-        400
-    );
+    assert_eq!(request(&stack, "POST", "/machine/down", &other).0, 400);
+    assert_eq!(request(&stack, "POST", "/machine/up", &other).0, 400);
 
     // 3. Before the window: nothing of ours on that agent, a new proxy on the other one,
     //    blocks still landing.
@@ -193,7 +142,7 @@ fn an_agent_in_maintenance_is_drained_before_its_window_and_mines_again_after() 
         "the agent drained, the proxy moved",
         Duration::from_secs(90),
         || {
-            let all = tasks(&stack);
+            let all = stack.tasks_on_agents();
             let proxies = running(&stack, "proxy");
             all.iter().all(|(_, _, agent, _)| *agent != proxy_agent)
                 && proxies.len() == 1
@@ -225,7 +174,8 @@ fn an_agent_in_maintenance_is_drained_before_its_window_and_mines_again_after() 
     );
     // No miner went back there during the window.
     assert!(
-        tasks(&stack)
+        stack
+            .tasks_on_agents()
             .iter()
             .all(|(_, _, agent, _)| agent_index(agent) != index),
         "{}",
@@ -244,16 +194,11 @@ fn an_agent_in_maintenance_is_drained_before_its_window_and_mines_again_after() 
 
     // 4. The machine goes DOWN, then UP: a miner runs on it again.
     let machines = json!([machine]);
-    let (code, body) = request(stack.master_port, "POST", "/machine/down", &machines);
+    let (code, body) = request(&stack, "POST", "/machine/down", &machines);
     assert_eq!(code, 200, "{body}");
-    let (code, body) = request(stack.master_port, "POST", "/machine/up", &machines);
+    let (code, body) = request(&stack, "POST", "/machine/up", &machines);
     assert_eq!(code, 200, "{body}");
-    let (_, body) = request(
-        stack.master_port,
-        "GET",
-        "/maintenance/schedule",
-        &Value::Null,
-    );
+    let (_, body) = request(&stack, "GET", "/maintenance/schedule", &Value::Null);
     let schedule: Value = serde_json::from_str(&body).unwrap();
     assert!(
         schedule["windows"].as_array().is_none_or(Vec::is_empty),

@@ -4,7 +4,7 @@ use super::*;
 use crate::Kind;
 use std::sync::Mutex;
 use std::time::Instant;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 /// Requests received (bodies) and the statuses to answer, in order (then 200).
@@ -17,53 +17,72 @@ struct Script {
 }
 
 async fn receiver(statuses: &[u16]) -> (String, Arc<Script>) {
+    receiver_with(statuses, None).await
+}
+
+/// [`receiver`] over TLS with `tls` when given (its URL is then `https://`).
+async fn receiver_with(
+    statuses: &[u16],
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) -> (String, Arc<Script>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let url = format!("{scheme}://{}/hook", listener.local_addr().unwrap());
     let script = Arc::new(Script::default());
     *script.statuses.lock().unwrap() = statuses.iter().rev().copied().collect();
     let s = Arc::clone(&script);
     tokio::spawn(async move {
         loop {
-            let (mut conn, _) = listener.accept().await.unwrap();
-            let s = Arc::clone(&s);
+            let (conn, _) = listener.accept().await.unwrap();
+            let (s, tls) = (Arc::clone(&s), tls.clone());
             tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                let (head_end, length) = loop {
-                    let n = conn.read(&mut chunk).await.unwrap_or(0);
-                    if n == 0 {
-                        return;
+                match tls {
+                    Some(acceptor) => {
+                        if let Ok(conn) = acceptor.accept(conn).await {
+                            answer(conn, s).await;
+                        }
                     }
-                    buf.extend_from_slice(&chunk[..n]);
-                    if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                        let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
-                        let length = head
-                            .lines()
-                            .find_map(|l| l.strip_prefix("content-length:"))
-                            .map_or(0, |v| v.trim().parse().unwrap());
-                        break (end + 4, length);
-                    }
-                };
-                while buf.len() < head_end + length {
-                    let n = conn.read(&mut chunk).await.unwrap_or(0);
-                    if n == 0 {
-                        return;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
+                    None => answer(conn, s).await,
                 }
-                let body = String::from_utf8_lossy(&buf[head_end..]).into_owned();
-                s.bodies.lock().unwrap().push(body);
-                let hang = *s.hang.lock().unwrap();
-                tokio::time::sleep(Duration::from_secs_f64(hang)).await;
-                let status = s.statuses.lock().unwrap().pop().unwrap_or(200);
-                let reply = format!(
-                    "HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-                );
-                let _ = conn.write_all(reply.as_bytes()).await;
             });
         }
     });
     (url, script)
+}
+
+/// Reads one request from `conn`, records its body and answers the script's next status.
+async fn answer<C: AsyncRead + AsyncWrite + Unpin>(mut conn: C, s: Arc<Script>) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let (head_end, length) = loop {
+        let n = conn.read(&mut chunk).await.unwrap_or(0);
+        if n == 0 {
+            return;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
+            let length = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .map_or(0, |v| v.trim().parse().unwrap());
+            break (end + 4, length);
+        }
+    };
+    while buf.len() < head_end + length {
+        let n = conn.read(&mut chunk).await.unwrap_or(0);
+        if n == 0 {
+            return;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let body = String::from_utf8_lossy(&buf[head_end..]).into_owned();
+    s.bodies.lock().unwrap().push(body);
+    let hang = *s.hang.lock().unwrap();
+    tokio::time::sleep(Duration::from_secs_f64(hang)).await;
+    let status = s.statuses.lock().unwrap().pop().unwrap_or(200);
+    let reply = format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+    let _ = conn.write_all(reply.as_bytes()).await;
 }
 
 fn config(urls: Vec<String>, retries: u32) -> SenderConfig {
@@ -74,6 +93,7 @@ fn config(urls: Vec<String>, retries: u32) -> SenderConfig {
         backoff_initial: Duration::from_millis(20),
         backoff_max: Duration::from_millis(100),
         queue: 4,
+        ca_file: None,
     }
 }
 
@@ -159,14 +179,59 @@ async fn a_dead_endpoint_fails_and_a_full_queue_drops_without_blocking() {
     assert!(c.sent.load(Ordering::Relaxed) >= 4, "the slow URL delivers");
 }
 
+#[tokio::test]
+async fn https_webhooks_are_posted_to_a_receiver_the_ca_file_vouches_for() {
+    use std::io::Write as _;
+    let certified = tls_config::testing::self_signed();
+    let mut ca = tempfile::NamedTempFile::new().unwrap();
+    ca.write_all(certified.pem.as_bytes()).unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(certified.server));
+    let (url, script) = receiver_with(&[], Some(acceptor.clone())).await;
+    assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+    let trusting = Sender::start(&SenderConfig {
+        ca_file: Some(ca.path().to_owned()),
+        ..config(vec![url.clone()], 0)
+    })
+    .unwrap();
+    trusting.send(event(1));
+    until("the POST over TLS", || {
+        trusting.counters().sent.load(Ordering::Relaxed) == 1
+    })
+    .await;
+    let bodies = script.bodies.lock().unwrap().clone();
+    assert_eq!(bodies.len(), 1);
+    let body: serde_json::Value = serde_json::from_str(&bodies[0]).unwrap();
+    assert_eq!(body["details"]["height"], 1);
+    // Without the CA file the self-signed receiver is not trusted: the POST fails, and
+    // nothing reaches it.
+    let (url, script) = receiver_with(&[], Some(acceptor)).await;
+    let doubting = Sender::start(&config(vec![url], 0)).unwrap();
+    doubting.send(event(2));
+    until("the refused certificate", || {
+        doubting.counters().failed.load(Ordering::Relaxed) == 1
+    })
+    .await;
+    assert!(script.bodies.lock().unwrap().is_empty());
+    // A CA file that is not one is an error naming the flag.
+    let mut junk = tempfile::NamedTempFile::new().unwrap();
+    junk.write_all(b"junk").unwrap();
+    let error = Sender::start(&SenderConfig {
+        ca_file: Some(junk.path().to_owned()),
+        ..config(vec!["https://127.0.0.1:1/".into()], 0)
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(error.contains("--alert-ca-file"), "{error}");
+}
+
 #[test]
-fn only_http_urls_are_taken() {
+fn only_http_and_https_urls_are_taken() {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     let _guard = rt.enter();
-    for url in ["https://hooks.example/x", "not a url", "ftp://x/"] {
+    for url in ["not a url", "ftp://x/", "file:///etc/passwd"] {
         let e = Sender::start(&config(vec![url.into()], 0)).unwrap_err();
         assert!(e.to_string().contains("--alert-url"), "{e}");
     }

@@ -70,6 +70,10 @@ struct Args {
     /// /machine/up); for tests only.
     #[arg(long)]
     fault_endpoints: bool,
+    /// On Ctrl-C or SIGTERM, shut the executors down as an agent does (their tasks get
+    /// their kill grace) and wait up to this many seconds before killing what is left.
+    #[arg(long, default_value = "12", value_parser = shutdown_secs)]
+    shutdown_secs: std::time::Duration,
     /// The secret store REFERENCE secrets resolve from: a JSON object of
     /// name -> value (or name -> {key -> value}).
     #[arg(long)]
@@ -109,6 +113,19 @@ fn heartbeat(secs: f64) -> anyhow::Result<std::time::Duration> {
             devcluster::MAX_INTERVAL.as_secs()
         ),
     }
+}
+
+/// `--shutdown-secs`: zero or more, and no more than devcluster's longest interval.
+fn shutdown_secs(text: &str) -> anyhow::Result<std::time::Duration> {
+    let secs: f64 = text
+        .parse()
+        .with_context(|| format!("--shutdown-secs {text:?}: not a number"))?;
+    devcluster::seconds(secs).with_context(|| {
+        format!(
+            "--shutdown-secs {secs} must be between 0 and {}",
+            devcluster::MAX_INTERVAL.as_secs()
+        )
+    })
 }
 
 #[tokio::main]
@@ -169,6 +186,13 @@ async fn main() -> anyhow::Result<()> {
     tokio::select! {
         r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C")?,
         _ = term.recv() => {}
+    }
+    let left = cluster.shutdown(args.shutdown_secs).await;
+    if left > 0 {
+        tracing::warn!(
+            executors = left,
+            "executors still running after --shutdown-secs: killing them"
+        );
     }
     drop(cluster);
     // Let the monitors deliver the kills.

@@ -967,32 +967,18 @@ async fn executor_speaks_json() {
 mod tls {
     use std::io::Write as _;
 
-    use tokio_rustls::rustls;
-    use tokio_rustls::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
-
     use super::*;
 
     /// A TLS acceptor with a fresh self-signed certificate for 127.0.0.1,
     /// and that certificate as a PEM file.
     fn self_signed() -> (tokio_rustls::TlsAcceptor, tempfile::NamedTempFile) {
-        let certified = rcgen::generate_simple_self_signed(vec![
-            "127.0.0.1".to_owned(),
-            "localhost".to_owned(),
-        ])
-        .unwrap();
-        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
-            certified.signing_key.serialize_der(),
-        ));
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(vec![certified.cert.der().clone()], key)
-            .unwrap();
+        let certified = tls_config::testing::self_signed();
         let mut pem = tempfile::NamedTempFile::new().unwrap();
-        pem.write_all(certified.cert.pem().as_bytes()).unwrap();
-        (tokio_rustls::TlsAcceptor::from(Arc::new(config)), pem)
+        pem.write_all(certified.pem.as_bytes()).unwrap();
+        (
+            tokio_rustls::TlsAcceptor::from(Arc::new(certified.server)),
+            pem,
+        )
     }
 
     async fn tls_master(

@@ -34,6 +34,15 @@ pub enum UpstreamError {
         source: reqwest::Error,
     },
 
+    /// No TLS configuration for `https://` node URLs could be built.
+    #[error("TLS for the node at {url}: {source}")]
+    Tls {
+        /// The RPC URL.
+        url: String,
+        #[source]
+        source: tls_config::TlsConfigError,
+    },
+
     /// The node refused our credentials (HTTP 401).
     #[error("node at {url} refused the RPC credentials (HTTP 401)")]
     Unauthorized {

@@ -147,7 +147,13 @@ impl NodeClient {
     /// A client for the node at `url` (e.g. `http://127.0.0.1:8332/`).
     pub fn new(url: impl Into<String>, auth: Auth) -> Result<Self, UpstreamError> {
         let url = url.into();
+        // https:// node URLs (a TLS front for the RPC port) are verified as webhooks are.
+        let tls = tls_config::client_config(None).map_err(|source| UpstreamError::Tls {
+            url: url.clone(),
+            source,
+        })?;
         let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
             .no_proxy()
             .connect_timeout(Duration::from_secs(10))
             // Never more idle connections than calls that can be in flight.
