@@ -1,22 +1,12 @@
-//! Support for the workspace's cross-process tests (in `tests/tests/`): real programs, real
-//! sockets, nothing mocked.
+//! The harness of the workspace's cross-process tests (in `tests/tests/`): real programs, real
+//! sockets, nothing mocked. The launcher they share with `mesos-miner local` (Core, nodes,
+//! keys, programs, the stack, containers) is the `mesos-miner` library, re-exported here;
+//! what only tests need is here:
 //!
-//! * [`bitcoin_core`]: Bitcoin Core's `bitcoind` and `bitcoin-cli`, built once and cached.
-//! * [`node`]: Core nodes on regtest or a custom signet, one per test.
-//! * [`wallet`]: the tests' own keys, coins and signed segwit/taproot spends.
-//! * [`bins`]: the workspace's own programs, to run as processes.
 //! * [`mining`]: the proxy and miners as processes, their stats and journal.
-//! * [`stack`]: devcluster + scheduler for a node: the Mesos side of the full stack.
-//! * [`containers`]: a Docker engine, the workspace's images, and containers.
 //! * [`browser`]: headless Chromium: a page's DOM after it ran, screenshots.
-//! * [`prerequisites`]: the machine's packages the builds need, from `prerequisites.txt`.
 
-pub mod bins;
-pub mod bitcoin_core;
+pub use mesos_miner::{bins, bitcoin_core, containers, node, prerequisites, stack, wallet};
+
 pub mod browser;
-pub mod containers;
 pub mod mining;
-pub mod node;
-pub mod prerequisites;
-pub mod stack;
-pub mod wallet;

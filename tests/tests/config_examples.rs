@@ -167,10 +167,7 @@ fn devcluster_example() {
 }
 
 #[test]
-fn local_stack_example() {
-    check(
-        "local-stack",
-        Path::new(env!("CARGO_BIN_EXE_local-stack")),
-        &[],
-    );
+fn mesos_miner_example() {
+    // The [local] table for `mesos-miner local`.
+    check("mesos-miner", &workspace_bin("mesos-miner"), &["local"]);
 }

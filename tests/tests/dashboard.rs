@@ -351,7 +351,7 @@ fn check_dashboard(port: u16) {
     eprintln!("screenshots in {}", shots.display());
 }
 
-/// The same checks against a stack already running (e.g. `local-stack`'s), at `DASHBOARD_URL`
+/// The same checks against a stack already running (e.g. `mesos-miner local`'s), at `DASHBOARD_URL`
 /// (`http://127.0.0.1:PORT`, the scheduler's): screenshots land in
 /// `<target>/dashboard-screenshots/` too.
 /// `DASHBOARD_URL=http://127.0.0.1:PORT cargo test -p tests --test dashboard -- --ignored`.

@@ -1,16 +1,15 @@
-//! `local-stack`: the whole system on this machine, in one command. Starts a
-//! Bitcoin Core node on regtest or a custom signet (Core is built from source
-//! and cached on first use), `devcluster` with this
-//! machine's CPUs, and the `scheduler`, which launches the proxy and miners
-//! through our executor as processes or, with `--containers`, as Docker
-//! containers of the workspace's images (built first); then shows a live view
-//! of the chain height, blocks found and each miner's hash rate and shares,
-//! and which CPUs are revocable (with `--revocable-cpus`, agents offer
-//! oversubscribed slack too).
-//! Ctrl-C (or `--secs`) stops every process it started and the containers
-//! they ran; the work dir, with the proxy's found-block journal in its
-//! sandbox and the logs, stays. The dashboard's URL (the scheduler's `--http`)
-//! is printed at start and in the live view.
+//! `mesos-miner`: the whole system on this machine, in one command.
+//!
+//! `mesos-miner local` starts a Bitcoin Core node on regtest or a custom signet (Core is
+//! built from source and cached on first use), `devcluster` with this machine's CPUs, and
+//! the `scheduler`, which launches the proxy and miners through our executor as processes
+//! or, with `--containers`, as Docker containers of the workspace's images (built first);
+//! then shows a live view of the chain height, blocks found and each miner's hash rate and
+//! shares, and which CPUs are revocable (with `--revocable-cpus`, agents offer
+//! oversubscribed slack too). Ctrl-C (or `--secs`) stops every process it started and the
+//! containers they ran; the work dir, with the proxy's found-block journal on its volume and
+//! the logs, stays. The dashboard's URL (the scheduler's `--http`) is printed at start and in
+//! the live view.
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -19,17 +18,27 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use tests::bins::build_workspace_bins;
-use tests::node::{Chain, Node};
-use tests::stack::{Stack, StackConfig, StackExtras, Tasks};
-use tests::wallet::{AddressKind, TestWallet};
+use clap::Subcommand;
+use mesos_miner::bins::build_workspace_bins;
+use mesos_miner::node::{Chain, Node};
+use mesos_miner::stack::{Stack, StackConfig, StackExtras, Tasks};
+use mesos_miner::wallet::{AddressKind, TestWallet};
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "local-stack",
-    about = "Mine regtest (or custom signet) blocks on a local Mesos-compatible cluster"
-)]
-struct Args {
+#[command(name = "mesos-miner", about = "The mesos-miner system on this machine")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Mine regtest (or custom signet) blocks on a local Mesos-compatible cluster.
+    Local(LocalArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct LocalArgs {
     /// The chain: `regtest` (every share a block) or `signet` (a custom signet with
     /// real, low proof of work: shares and blocks differ).
     #[arg(long, default_value = "regtest", value_parser = ["regtest", "signet"])]
@@ -74,15 +83,21 @@ fn parse_revocable_cpus(text: &str) -> Result<f64, String> {
 }
 
 fn main() -> anyhow::Result<()> {
-    let loaded = cli_config::load::<Args>(&cli_config::Program {
-        env_prefix: "LOCAL_STACK_",
+    let loaded = cli_config::load::<Cli>(&cli_config::Program {
+        env_prefix: "MESOS_MINER_LOCAL_",
         sections: &[],
     })?;
     if loaded.print_config {
         print!("{}", cli_config::render(&loaded.effective()));
         return Ok(());
     }
-    let args = loaded.args;
+    match loaded.args.command {
+        Command::Local(args) => local(args),
+    }
+}
+
+/// `mesos-miner local`.
+fn local(args: LocalArgs) -> anyhow::Result<()> {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let agents = args.agents.max(1);
     std::fs::create_dir_all(&args.work_dir)?;
@@ -90,18 +105,18 @@ fn main() -> anyhow::Result<()> {
 
     eprintln!("building the programs and Bitcoin Core (first run only)...");
     let bins = build_workspace_bins(&["executor", "proxy", "devcluster", "scheduler"]);
-    let core = tests::bitcoin_core::core_binaries()?;
+    let core = mesos_miner::bitcoin_core::core_binaries()?;
     if args.prepare {
         eprintln!("ready: {}", core.bitcoind.display());
         return Ok(());
     }
     let tasks = if args.containers {
         eprintln!("building the images...");
-        let images = tests::containers::build_images("latest")?;
+        let images = mesos_miner::containers::build_images("latest")?;
         Tasks::Containers {
             miner_image: images.miner,
             proxy_image: images.proxy,
-            docker_host: tests::containers::engine().to_owned(),
+            docker_host: mesos_miner::containers::engine().to_owned(),
             docker_cli: args.docker_cli.clone(),
         }
     } else {
@@ -114,7 +129,7 @@ fn main() -> anyhow::Result<()> {
         _ => Chain::Regtest,
     };
     let node = &Node::start(chain)?;
-    let payout = TestWallet::new(node.network(), "local-stack")
+    let payout = TestWallet::new(node.network(), "local")
         .address(AddressKind::P2wpkh, 0)
         .to_string();
     // As processes, the node's RPC password reaches the proxy as a Mesos secret (a file-based
@@ -227,7 +242,7 @@ fn main() -> anyhow::Result<()> {
     );
     drop(stack);
     println!(
-        "local-stack: {} blocks found in {} s (chain height {height})",
+        "mesos-miner local: {} blocks found in {} s (chain height {height})",
         height.saturating_sub(start_height),
         started.elapsed().as_secs()
     );

@@ -1,7 +1,7 @@
 //! The Mesos side of the full stack for one Bitcoin Core node: `devcluster` (the
 //! local master and agents) and the `scheduler`, which launches the proxy and
 //! miners as processes under our executor or as Docker containers. Used by
-//! the `local-stack` launcher and the full-stack tests alike.
+//! `mesos-miner local` and the full-stack tests alike.
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
@@ -216,7 +216,7 @@ impl Stack {
         }
         if extras.rpc_secret {
             let store = config.work_dir.join(SECRETS_FILE);
-            // A work dir kept from an earlier run (local-stack's) has one already.
+            // A work dir kept from an earlier run (`mesos-miner local`'s) has one already.
             match std::fs::remove_file(&store) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
                 _ => {}
