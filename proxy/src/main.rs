@@ -121,9 +121,9 @@ struct Args {
     /// IPv6 addresses are banned and capped (--max-per-ip) by this prefix length.
     #[arg(long, env = "PROXY_IPV6_PREFIX", value_parser = number_in(1u8, 128), default_value = "64")]
     ipv6_prefix: u8,
-    /// On SIGTERM or Ctrl-C, wait up to this many seconds for the node's answers to found
-    /// blocks still being submitted (below the scheduler's 10 s kill grace); the journal keeps
-    /// any left for the next start.
+    /// On SIGTERM or Ctrl-C, stop within this many seconds, waiting for the node's answers to
+    /// found blocks still being submitted (below the scheduler's 10 s kill grace); the journal
+    /// keeps any left for the next start.
     #[arg(long, env = "PROXY_DRAIN_SECS", value_parser = number_in(0u64, YEAR), default_value = "7")]
     drain_secs: u64,
     /// Alert webhooks.
@@ -418,10 +418,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
         _ = terminate.recv() => {}
     }
     info!("shutting down: asking miners to reconnect");
+    // The whole stop fits in --drain-secs: sessions get up to 2 s of it, found blocks the rest.
+    let drain = Duration::from_secs(args.drain_secs);
+    let deadline = tokio::time::Instant::now() + drain;
     let _ = stop.send(true);
-    let _ = tokio::time::timeout(Duration::from_secs(2), serving).await;
+    let _ = tokio::time::timeout(Duration::from_secs(2).min(drain), serving).await;
     let waiting = pool
-        .finish_submissions(Duration::from_secs(args.drain_secs))
+        .finish_submissions(deadline.saturating_duration_since(tokio::time::Instant::now()))
         .await;
     if waiting == 0 {
         info!("every found block has the node's answer");

@@ -349,8 +349,13 @@ impl Pool {
     /// node's answer ([`Pool::finish_submissions`]).
     pub fn spawn_submit(self: &Arc<Self>, hash: String, height: Option<u32>, hex: String) {
         let pool = Arc::clone(self);
-        self.submissions
-            .spawn(async move { pool.submit_at(hash, height, hex).await });
+        self.submissions.spawn(async move {
+            if pool.answer(&hash, height, &hex).await {
+                // The answer is journaled: the look-ups that follow run beside, untracked,
+                // so a shutdown does not wait for them.
+                tokio::spawn(async move { pool.resolve_inconclusive(hash).await });
+            }
+        });
     }
 
     /// Waits up to `timeout` for every background submission to get the node's answer
@@ -383,9 +388,17 @@ impl Pool {
 
     /// [`Pool::submit`] of a block whose height is known (for its alert).
     pub async fn submit_at(self: Arc<Self>, hash: String, height: Option<u32>, hex: String) {
+        if self.answer(&hash, height, &hex).await {
+            self.resolve_inconclusive(hash).await;
+        }
+    }
+
+    /// `submitblock` until the node answers; counts, alerts and journals the answer, and asks
+    /// for new work. Whether the answer was `inconclusive` (to be looked up again).
+    async fn answer(&self, hash: &str, height: Option<u32>, hex: &str) -> bool {
         let mut wait = Duration::from_millis(200);
         let outcome = loop {
-            match self.node.submit_block_hex(&hex).await {
+            match self.node.submit_block_hex(hex).await {
                 Ok(outcome) => break outcome,
                 Err(e) => {
                     self.stats.submit_retries.fetch_add(1, Ordering::Relaxed);
@@ -419,26 +432,20 @@ impl Pool {
             }
         };
         if let Some(history) = self.history() {
-            history.block_outcome(&hash, &text);
+            history.block_outcome(hash, &text);
         }
         if let Some(alerting) = self.alerting() {
-            alerting.block(
-                &hash,
-                height.unwrap_or_else(|| block_height(&hex)),
-                &outcome,
-            );
+            alerting.block(hash, height.unwrap_or_else(|| block_height(hex)), &outcome);
         }
         let entry = Entry::Submitted {
-            hash: hash.clone(),
+            hash: hash.to_owned(),
             outcome: text,
         };
         if let Err(e) = self.journal.append(&entry).await {
             error!(error = %e, "cannot journal a block outcome");
         }
         self.refresh.notify_one();
-        if outcome == SubmitBlockOutcome::Inconclusive {
-            self.resolve_inconclusive(hash).await;
-        }
+        outcome == SubmitBlockOutcome::Inconclusive
     }
 
     /// Looks an `inconclusive` block up (`getblockheader`) a bounded number of times.
@@ -936,6 +943,38 @@ mod tests {
             .any(|entry| matches!(entry, Entry::Submitted { hash, .. } if hash == HASH));
         assert!(answered, "the answer is journaled before the shutdown ends");
         assert_eq!(pool.stats.blocks_accepted.load(SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_shutdown_does_not_wait_for_the_look_ups_of_an_inconclusive_block() {
+        let node = FakeNode::start().await;
+        let (mut pool, dir) = pool_on(&node, Duration::from_secs(600), Duration::from_secs(600));
+        // A minute before the first look-up: a shutdown that waited for them would time out.
+        Arc::get_mut(&mut pool)
+            .expect("no other handle yet")
+            .config
+            .inconclusive_interval = Duration::from_secs(60);
+        node.state
+            .submit_answers
+            .lock()
+            .unwrap()
+            .push_back(Answer::Result("inconclusive".into()));
+        // Never in the best chain: the look-ups would go on for the whole check budget.
+        node.state
+            .header_answers
+            .lock()
+            .unwrap()
+            .extend(std::iter::repeat_n(
+                Answer::Result(serde_json::json!({ "confirmations": -1 })),
+                100,
+            ));
+        pool.found_block(HASH.into(), 7, "00".into()).await;
+        assert_eq!(pool.finish_submissions(Duration::from_secs(5)).await, 0);
+        let answered = journal_lines_in(dir.path()).into_iter().any(
+            |e| matches!(e, Entry::Submitted { hash, outcome } if hash == HASH && outcome == "inconclusive"),
+        );
+        assert!(answered);
+        assert_eq!(pool.stats.blocks_inconclusive.load(SeqCst), 1);
     }
 
     #[tokio::test]
