@@ -1,4 +1,4 @@
-//! The HTTP side: hyper 1 listeners for the master (`/api/v1/scheduler`;
+//! The HTTP side: hyper 1 listeners for the master (`/api/v1/scheduler`, `/master/state`;
 //! `/devcluster/faults/...` and the maintenance endpoints
 //! `/maintenance/schedule`, `/machine/down`, `/machine/up` when enabled) and for each agent
 //! (`/api/v1/executor`), request decoding and status codes, framework
@@ -430,6 +430,24 @@ async fn master_service(
             }
             Err(error) => text(StatusCode::NOT_FOUND, error.to_string()),
         });
+    }
+    if matches!(path.as_str(), "/master/state" | "/state") {
+        if let Err(error) = authenticate(&inner, &request) {
+            return Ok(unauthorized(error));
+        }
+        if request.method() != Method::GET {
+            return Ok(text(StatusCode::METHOD_NOT_ALLOWED, "GET only".into()));
+        }
+        if let Some(response) = not_leading(inner.leading(index)) {
+            return Ok(response);
+        }
+        let body = crate::master_state::master_state(&inner.lock()).to_string();
+        let mut response = text(StatusCode::OK, body);
+        response.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+        return Ok(response);
     }
     if MAINTENANCE_PATHS.contains(&path.as_str()) && inner.fault_endpoints {
         if let Err(error) = authenticate(&inner, &request) {

@@ -60,6 +60,7 @@ mod error;
 mod http;
 mod maintenance;
 mod master;
+mod master_state;
 mod oversubscription;
 pub mod resources;
 mod secrets;

@@ -21,6 +21,7 @@
 
 use std::collections::BTreeMap;
 
+use mesos::scalar::{from_milli, milli_or_zero, normalize_ranges, to_milli};
 use mesos::v1::{resource, value, volume, Label, Labels, Resource, Volume};
 
 /// An amount of resources of one kind on one agent.
@@ -36,44 +37,22 @@ pub(crate) struct Res {
     pub ports: Vec<(u64, u64)>,
 }
 
-fn to_milli(value: f64) -> Option<i64> {
-    (value.is_finite() && value >= 0.0).then(|| (value * 1000.0).round() as i64)
-}
-
-fn from_milli(value: i64) -> f64 {
-    value as f64 / 1000.0
-}
-
-/// Sorts and merges overlapping or adjacent ranges.
-fn normalize(ranges: &mut Vec<(u64, u64)>) {
-    ranges.retain(|(begin, end)| begin <= end);
-    ranges.sort_unstable();
-    let mut merged: Vec<(u64, u64)> = Vec::with_capacity(ranges.len());
-    for &(begin, end) in ranges.iter() {
-        match merged.last_mut() {
-            Some(last) if begin <= last.1.saturating_add(1) => last.1 = last.1.max(end),
-            _ => merged.push((begin, end)),
-        }
-    }
-    *ranges = merged;
-}
-
 impl Res {
     /// Total resources of an agent.
     pub fn new(cpus: f64, mem_mb: f64, ports: Vec<(u64, u64)>) -> Self {
         let mut res = Self {
-            cpus: to_milli(cpus).unwrap_or(0),
-            mem: to_milli(mem_mb).unwrap_or(0),
+            cpus: milli_or_zero(cpus),
+            mem: milli_or_zero(mem_mb),
             disk: 0,
             ports,
         };
-        normalize(&mut res.ports);
+        normalize_ranges(&mut res.ports);
         res
     }
 
     /// With `disk_mb` of disk.
     pub fn with_disk(mut self, disk_mb: f64) -> Self {
-        self.disk = to_milli(disk_mb).unwrap_or(0);
+        self.disk = milli_or_zero(disk_mb);
         self
     }
 
@@ -105,7 +84,7 @@ impl Res {
                     }
                     self.ports.push((range.begin, range.end));
                 }
-                normalize(&mut self.ports);
+                normalize_ranges(&mut self.ports);
             }
             _ => {
                 return Err(format!(
@@ -171,7 +150,7 @@ impl Res {
         self.mem += other.mem;
         self.disk += other.disk;
         self.ports.extend_from_slice(&other.ports);
-        normalize(&mut self.ports);
+        normalize_ranges(&mut self.ports);
     }
 
     /// Removes `other` (saturating at nothing).

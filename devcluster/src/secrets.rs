@@ -162,6 +162,21 @@ pub(crate) fn redact_task(task: &mut TaskInfo) {
             containers.push(container);
         }
     }
+    redact(commands, containers);
+}
+
+/// [`redact_task`] for an executor's own description.
+pub(crate) fn redact_executor(executor: &mut mesos::v1::ExecutorInfo) {
+    redact(
+        executor.command.as_mut().into_iter().collect(),
+        executor.container.as_mut().into_iter().collect(),
+    );
+}
+
+fn redact(
+    commands: Vec<&mut mesos::v1::CommandInfo>,
+    containers: Vec<&mut mesos::v1::ContainerInfo>,
+) {
     for command in commands {
         for variable in command
             .environment

@@ -5,6 +5,8 @@
 //!   `mesos.v1.executor`), generated from our subset of Mesos' .proto files in
 //!   `proto/` with Mesos' own names, field numbers and enum values.
 //! - [`recordio`]: the `<length>\n<bytes>` framing of event streams.
+//! - [`scalar`]: fixed-point scalar resources (thousandths) and port ranges, with one rule
+//!   for values that are no amount.
 //! - [`duration`]: Mesos' duration strings ("15mins", "500ms"), formatted and
 //!   parsed, and `DurationInfo` as a `std::time::Duration`.
 //! - [`ContentType`]: the two encodings of calls and events,
@@ -20,6 +22,7 @@ pub mod client;
 mod content_type;
 pub mod duration;
 pub mod recordio;
+pub mod scalar;
 pub mod v1;
 
 pub use content_type::{

@@ -127,7 +127,23 @@ async fn connections_are_capped_in_all_and_per_ip() {
     // Another IP is served, up to the total.
     held.push(connect_from(h.addr, 82).await);
     assert_eq!(get_status(h.addr, 82).await, Some(200));
-    held.push(connect_from(h.addr, 82).await);
+    // That request's slot comes back once the server has closed its side; until then a second
+    // connection from .82 is over the per-IP cap and closed (and the fifth below would fit).
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let mut fourth = connect_from(h.addr, 82).await;
+        if read_to_close(&mut fourth, Duration::from_millis(300))
+            .await
+            .is_none()
+        {
+            held.push(fourth);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the slot of a finished request never came back"
+        );
+    }
     let mut fifth = connect_from(h.addr, 83).await;
     assert!(
         read_to_close(&mut fifth, Duration::from_secs(2))

@@ -30,8 +30,9 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ConfigError;
-use crate::resources::{to_millis, CPUS};
+use crate::resources::CPUS;
 use crate::tasks::{TaskRecord, TaskRole};
+use mesos::scalar::milli_or_zero;
 
 /// The operator's limits.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -59,7 +60,7 @@ impl CpuLimit {
     /// The limit in thousandths of a CPU, for a cluster of `cluster_millis`.
     pub fn millis(self, cluster_millis: i64) -> i64 {
         match self {
-            Self::Cpus(cpus) => to_millis(cpus),
+            Self::Cpus(cpus) => milli_or_zero(cpus),
             Self::Percent(percent) => (cluster_millis as f64 * percent / 100.0).floor() as i64,
         }
     }
@@ -82,7 +83,7 @@ impl FromStr for CpuLimit {
             }
             None => {
                 let cpus: f64 = trimmed.parse().map_err(|_| bad())?;
-                if cpus.is_finite() && to_millis(cpus) > 0 {
+                if cpus.is_finite() && milli_or_zero(cpus) > 0 {
                     Ok(Self::Cpus(cpus))
                 } else {
                     Err(bad())
@@ -284,7 +285,7 @@ pub fn regular_millis(task: &TaskRecord, executor_cpus: f64) -> i64 {
     if task.revocable {
         0
     } else {
-        to_millis(task.cpus) + to_millis(executor_cpus)
+        milli_or_zero(task.cpus) + milli_or_zero(executor_cpus)
     }
 }
 
@@ -302,7 +303,7 @@ impl ClusterView {
             .iter()
             .filter(|r| r.name == CPUS && r.revocable.is_none())
             .filter_map(|r| r.scalar.as_ref())
-            .map(|s| to_millis(s.value))
+            .map(|s| milli_or_zero(s.value))
             .sum();
         let held: i64 = tasks
             .filter(|t| t.agent_id == offer.agent_id.value)

@@ -48,9 +48,10 @@ use crate::config::{Config, Containerizer};
 use crate::cpu_policy::CpuKind;
 use crate::decision::Decision;
 use crate::limits::{self, Constraint};
-use crate::resources::{from_millis, to_millis, OfferPool, CPUS, DISK, MEM};
+use crate::resources::{OfferPool, CPUS, DISK, MEM};
 use crate::tasks::{ProxyEndpoint, TaskBook, TaskRecord, TaskRole, TaskState};
 use crate::volume::{self, Site};
+use mesos::scalar::{from_milli, milli_or_zero};
 
 // The contract with the tasks (what `TaskInfo.data` holds, the role label,
 // the environment variable names) lives in its own crate, shared with the
@@ -300,14 +301,14 @@ fn miner_cap_millis(
         let mining: i64 = tasks
             .iter()
             .filter(|t| t.role == TaskRole::Miner)
-            .map(|t| to_millis(t.cpus))
+            .map(|t| milli_or_zero(t.cpus))
             .sum();
         cap = cap.min(limit.millis(book.cluster().cpus_millis()) - mining);
     }
     if let (Some(quota), CpuKind::Regular) = (config.limits.quota_cpus, kind) {
-        let left = to_millis(quota)
+        let left = milli_or_zero(quota)
             - regular_used_millis(config, &tasks)
-            - to_millis(executor_cpus(config, TaskRole::Miner));
+            - milli_or_zero(executor_cpus(config, TaskRole::Miner));
         cap = cap.min(left);
     }
     cap.max(0)
@@ -331,9 +332,9 @@ fn plan_offer(config: &Config, book: &mut TaskBook, offer: &Offer, now_ms: u64) 
             }
             if let Some(quota) = config.limits.quota_cpus {
                 let tasks: Vec<&TaskRecord> = book.tasks().collect();
-                let need = to_millis(config.proxy.cpus)
-                    + to_millis(executor_cpus(config, TaskRole::Proxy));
-                if regular_used_millis(config, &tasks) + need > to_millis(quota) {
+                let need = milli_or_zero(config.proxy.cpus)
+                    + milli_or_zero(executor_cpus(config, TaskRole::Proxy));
+                if regular_used_millis(config, &tasks) + need > milli_or_zero(quota) {
                     warn!(quota, "the proxy does not fit in the quota: declining");
                     return OfferOutcome::Decline(refuse);
                 }
@@ -395,8 +396,8 @@ fn plan_offer(config: &Config, book: &mut TaskBook, offer: &Offer, now_ms: u64) 
 
 /// Takes the executor's own resources, if it has any.
 fn take_executor(config: &Config, pool: &mut OfferPool) -> Option<Vec<Resource>> {
-    let mut resources = pool.take_scalar(CPUS, to_millis(config.executor.cpus))?;
-    resources.extend(pool.take_scalar(MEM, to_millis(config.executor.mem_mb))?);
+    let mut resources = pool.take_scalar(CPUS, milli_or_zero(config.executor.cpus))?;
+    resources.extend(pool.take_scalar(MEM, milli_or_zero(config.executor.mem_mb))?);
     Some(resources)
 }
 
@@ -417,12 +418,12 @@ fn launch_proxy(
     let mut scalars = match &plan {
         HomePlan::Fresh(persistence_id) => {
             let exec = |value: f64| if with_executor { value } else { 0.0 };
-            let cpus = to_millis(config.proxy.cpus + exec(config.executor.cpus));
-            let mem = to_millis(config.proxy.mem_mb + exec(config.executor.mem_mb));
+            let cpus = milli_or_zero(config.proxy.cpus + exec(config.executor.cpus));
+            let mem = milli_or_zero(config.proxy.mem_mb + exec(config.executor.mem_mb));
             let mut taken = pool.take_scalar(CPUS, cpus)?;
             taken.extend(pool.take_scalar(MEM, mem)?);
             // A volume is one disk resource.
-            let disk = pool.take_scalar(DISK, to_millis(config.proxy.volume.disk_mb))?;
+            let disk = pool.take_scalar(DISK, milli_or_zero(config.proxy.volume.disk_mb))?;
             let [disk] = disk.as_slice() else {
                 return None;
             };
@@ -447,8 +448,8 @@ fn launch_proxy(
     } else {
         Vec::new()
     };
-    let mut resources = scalars.take_scalar(CPUS, to_millis(config.proxy.cpus))?;
-    resources.extend(scalars.take_scalar(MEM, to_millis(config.proxy.mem_mb))?);
+    let mut resources = scalars.take_scalar(CPUS, milli_or_zero(config.proxy.cpus))?;
+    resources.extend(scalars.take_scalar(MEM, milli_or_zero(config.proxy.mem_mb))?);
     let (ports, port_resources) =
         pool.take_ports(&[config.proxy.stratum_port, config.proxy.http_port])?;
     resources.extend(port_resources);
@@ -594,18 +595,18 @@ fn launch_miner(
     };
     // The executor's CPUs are of the task's kind too (Mesos checks the
     // task and its executor together).
-    let mut executor_resources = cpu_pool.take_scalar(CPUS, to_millis(config.executor.cpus))?;
+    let mut executor_resources = cpu_pool.take_scalar(CPUS, milli_or_zero(config.executor.cpus))?;
     let cpus_millis = cpu_pool.scalar_millis(CPUS).min(cap_millis);
-    if cpus_millis < to_millis(config.miner.min_cpus) {
+    if cpus_millis < milli_or_zero(config.miner.min_cpus) {
         return None;
     }
     let cpu_resources = cpu_pool.take_scalar(CPUS, cpus_millis)?;
-    executor_resources.extend(regular.take_scalar(MEM, to_millis(config.executor.mem_mb))?);
-    let mut resources = regular.take_scalar(MEM, to_millis(config.miner.mem_mb))?;
+    executor_resources.extend(regular.take_scalar(MEM, milli_or_zero(config.executor.mem_mb))?);
+    let mut resources = regular.take_scalar(MEM, milli_or_zero(config.miner.mem_mb))?;
     resources.extend(cpu_resources);
     *pools.regular = regular;
     *pools.revocable = revocable;
-    let cpus = from_millis(cpus_millis);
+    let cpus = from_milli(cpus_millis);
 
     let id = book.next_miner_id(&offer.agent_id.value);
     let pool_addr = format!("{}:{}", proxy.host, proxy.stratum_port);

@@ -14,6 +14,7 @@
 //! Taking is all-or-nothing per call; to take several kinds atomically, take
 //! from a clone and keep the clone only if every take succeeded.
 
+use mesos::scalar::{from_milli, milli_or_zero};
 use mesos::v1::{value, Resource};
 
 /// Name of the CPU scalar resource.
@@ -24,20 +25,6 @@ pub const MEM: &str = "mem";
 pub const DISK: &str = "disk";
 /// Name of the port ranges resource.
 pub const PORTS: &str = "ports";
-
-/// Converts a Mesos scalar to thousandths (Mesos' fixed-point precision).
-pub fn to_millis(value: f64) -> i64 {
-    if value.is_finite() {
-        (value * 1000.0).round() as i64
-    } else {
-        0
-    }
-}
-
-/// Converts thousandths back to a Mesos scalar.
-pub fn from_millis(millis: i64) -> f64 {
-    millis as f64 / 1000.0
-}
 
 #[derive(Debug, Clone)]
 struct ScalarPiece {
@@ -90,7 +77,10 @@ impl OfferPool {
         for resource in sorted {
             match (resource.r#type(), resource.name.as_str()) {
                 (value::Type::Scalar, CPUS | MEM | DISK) => {
-                    let left = resource.scalar.as_ref().map_or(0, |s| to_millis(s.value));
+                    let left = resource
+                        .scalar
+                        .as_ref()
+                        .map_or(0, |s| milli_or_zero(s.value));
                     if left > 0 {
                         pool.scalars.push(ScalarPiece {
                             template: resource.clone(),
@@ -152,7 +142,7 @@ impl OfferPool {
             wanted -= amount;
             let mut resource = piece.template.clone();
             resource.scalar = Some(value::Scalar {
-                value: from_millis(amount),
+                value: from_milli(amount),
             });
             taken.push(resource);
         }
@@ -351,12 +341,5 @@ pub(crate) mod tests {
         let (chosen, resources) = pool.take_ports(&[None, None]).unwrap();
         assert_eq!(chosen, vec![4000, 31000]);
         assert_eq!(resources.len(), 2);
-    }
-
-    #[test]
-    fn millis_round_trip() {
-        assert_eq!(to_millis(0.1), 100);
-        assert_eq!(from_millis(to_millis(0.5)), 0.5);
-        assert_eq!(to_millis(f64::NAN), 0);
     }
 }

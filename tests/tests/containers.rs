@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use tests::containers::{docker_output, engine, images, Container};
 use tests::node::{free_ports, Chain, Node};
-use tests::stack::{Stack, StackConfig, Tasks};
+use tests::stack::{Stack, StackConfig, StackExtras, Tasks};
 use tests::wallet::{AddressKind, TestWallet};
 
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -241,7 +241,9 @@ fn docker_stack_mines_and_relaunches_miners_when_the_proxy_container_dies() {
         .to_string();
     let dir = tempfile::tempdir().unwrap();
     let start: u64 = node.height().unwrap();
-    let stack = Stack::start(
+    // The node's RPC password reaches the proxy container as a Mesos secret (a file-based
+    // secret volume, mounted into the container), never in its environment.
+    let stack = Stack::start_with(
         &StackConfig::for_test(
             Tasks::Containers {
                 miner_image: images.miner.clone(),
@@ -256,6 +258,10 @@ fn docker_stack_mines_and_relaunches_miners_when_the_proxy_container_dies() {
         .unwrap(),
         node,
         &payout,
+        &StackExtras {
+            rpc_secret: true,
+            ..Default::default()
+        },
     )
     .expect("start devcluster and the scheduler");
     let logs = || {
@@ -307,6 +313,25 @@ fn docker_stack_mines_and_relaunches_miners_when_the_proxy_container_dies() {
         assert!(!container_of(task).is_empty(), "no container for {task}");
     }
     let proxy_container = container_of(&proxy);
+    // The password is in no container's description (environment, mounts, command), nor in
+    // the master's state; the proxy mines with it all the same (the blocks above).
+    let password = node.rpc_password().to_owned();
+    for task in miners.iter().chain([&proxy]) {
+        let inspect = stdout_of(&["inspect", &container_of(task)]);
+        assert!(
+            inspect.contains("mesos.task.id"),
+            "not an inspect output: {inspect}"
+        );
+        assert!(
+            !inspect.contains(&password),
+            "docker inspect of {task} has the password"
+        );
+    }
+    let (_, state) = stack.master_request("GET", "/master/state", "").unwrap();
+    assert!(
+        !state.contains(&password),
+        "the master's state has the password"
+    );
     stdout_of(&["kill", &proxy_container]);
 
     // The miners go with it, then a new proxy and new miners come up.

@@ -45,7 +45,13 @@ fn fill(node: &Node, wallet: &TestWallet, coins: &[Utxo], outputs: &[usize], key
     }
 }
 
+/// The node's template, as the proxy gets it.
+///
+/// Core serves the template it built last (for the proxy's poll, say) until the mempool has
+/// changed *and* that template is more than 5 s old: waiting 6 s after filling the mempool
+/// makes the next one hold every transaction.
 fn template(node: &Node) -> BlockTemplate {
+    std::thread::sleep(std::time::Duration::from_secs(6));
     let client = NodeClient::new(node.rpc_url(), Auth::CookieFile(node.cookie_path())).unwrap();
     tokio::runtime::Builder::new_current_thread()
         .enable_all()

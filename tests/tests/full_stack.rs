@@ -319,6 +319,17 @@ fn node_password_as_a_mesos_secret_appears_nowhere() {
     // Not in the scheduler's endpoint.
     let status = stack.status().expect("scheduler status").to_string();
     assert!(!status.contains(&password));
+    // Nor in the master's state, which shows the proxy executor's environment as Mesos does:
+    // the cookie path is there, the password is not.
+    for path in ["/master/state", "/state"] {
+        let (code, state) = stack.master_request("GET", path, "").unwrap();
+        assert_eq!(code, 200, "{path}: {state}");
+        assert!(!state.contains(&password), "the password is in {path}");
+        assert!(
+            state.contains(task_contract::env::PROXY_RPC_COOKIE),
+            "{path} shows no proxy environment: {state}"
+        );
+    }
     // Not in any process' arguments.
     let ps = std::process::Command::new("ps")
         .args(["-eo", "pid=,args="])
