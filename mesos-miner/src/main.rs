@@ -132,11 +132,11 @@ fn local(args: LocalArgs) -> anyhow::Result<()> {
     let payout = TestWallet::new(node.network(), "local")
         .address(AddressKind::P2wpkh, 0)
         .to_string();
-    // As processes, the node's RPC password reaches the proxy as a Mesos secret (a file-based
-    // secret volume devcluster resolves from its store), never in a TaskInfo or environment.
-    // Containers get it in their environment still: that path is not yet tested with secrets.
+    // The node's RPC password reaches the proxy as a Mesos secret (a file-based secret volume
+    // devcluster resolves from its store, mounted into the container with --containers), never
+    // in a TaskInfo, an environment or `docker inspect`.
     let extras = StackExtras {
-        rpc_secret: !args.containers,
+        rpc_secret: true,
         revocable_cpus: args.revocable_cpus,
         cpu_policy: Some(args.cpu_policy.clone()),
         ..StackExtras::default()
