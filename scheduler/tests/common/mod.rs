@@ -3,8 +3,6 @@
 //! framework takes the rest), the scheduler's driver in a task, and waiting
 //! on its status.
 
-#![allow(dead_code)]
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -71,7 +69,8 @@ pub fn test_executor() -> PathBuf {
 /// A devcluster and its work dir.
 pub struct TestCluster {
     pub cluster: Cluster,
-    pub work_dir: tempfile::TempDir,
+    /// Held so the work dir lives as long as the cluster (removed on drop).
+    _work_dir: tempfile::TempDir,
     /// The filler framework's stream drainer.
     filler: Option<JoinHandle<()>>,
 }
@@ -104,7 +103,7 @@ pub async fn start_cluster(agents: usize, cpus: f64) -> TestCluster {
     let cluster = Cluster::start(config).await.unwrap();
     TestCluster {
         cluster,
-        work_dir,
+        _work_dir: work_dir,
         filler: None,
     }
 }

@@ -2,13 +2,11 @@
 //! with `mesos::client::SchedulerClient` over real HTTP, and executors
 //! (`devcluster-test-executor`) started as OS processes.
 
-mod common;
-
 use std::io::{Read as _, Write as _};
 use std::time::Duration;
 
+use crate::common::*;
 use bytes::Bytes;
-use common::*;
 use devcluster::resources::{ports, scalar};
 use mesos::v1::scheduler::{call, event};
 use mesos::v1::{task_status, ExecutorId, TaskState};

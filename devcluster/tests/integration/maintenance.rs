@@ -4,11 +4,9 @@
 //! with their filters), `/machine/down` removes its agent (its tasks lost),
 //! `/machine/up` brings it back with a new agent id; bad requests get 400.
 
-mod common;
-
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::*;
+use crate::common::*;
 use mesos::v1::scheduler::{call, event};
 use mesos::v1::{task_status, CommandInfo, Filters, TaskState};
 

@@ -2,11 +2,9 @@
 //! their sandboxes, their exit status in the terminal update with Mesos'
 //! message, kills with the kill policy's grace.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use mesos::v1::{CommandInfo, DurationInfo, Environment, KillPolicy, TaskState};
 
 fn shell(value: &str) -> CommandInfo {

@@ -3,11 +3,9 @@
 //! dark. A scheduler client that learnt the old leader from a redirect must
 //! find its way back through the configured masters.
 
-mod common;
-
 use std::net::SocketAddr;
 
-use common::*;
+use crate::common::*;
 use mesos::client::{ClientConfig, SchedulerClient};
 use mesos::v1::scheduler::event;
 

@@ -2,11 +2,9 @@
 //! (commands and environments, as Mesos shows them) and the agents, with no secret value
 //! in it.
 
-mod common;
-
+use crate::common::*;
 use base64::Engine as _;
 use bytes::Bytes;
-use common::*;
 use mesos::v1::{environment, secret, Secret, TaskState};
 use serde_json::Value;
 

@@ -2,13 +2,13 @@
 //! real stratum server, gets one share accepted and two rejected, and the HTTP endpoint reports
 //! exactly that.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{error_code, find_nonce, push_job, regtest_address, submit_params, Server, WAIT};
+use crate::common::{
+    error_code, find_nonce, push_job, regtest_address, submit_params, Server, WAIT,
+};
 use proxy::downstream::ServerConfig;
 use proxy::http::{self, StatsReport};
 use serde_json::json;

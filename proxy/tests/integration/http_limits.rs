@@ -2,13 +2,11 @@
 //! (silent or slowloris clients), too many connections in all or from one IP, an oversized
 //! header, and connections past their age are all closed, while a plain request is served.
 
-mod common;
-
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{Server, WAIT};
+use crate::common::{Server, WAIT};
 use proxy::downstream::ServerConfig;
 use proxy::http::{self, HttpConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -4,11 +4,9 @@
 //! on them (TASK_GONE or TASK_LOST, REASON_CONTAINER_PREEMPTED) and withholding the slack
 //! until it is restored. Agent attributes appear in offers.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{start_with, test_task, Sched};
+use crate::common::{start_with, test_task, Sched};
 use mesos::v1::framework_info::capability::Type as Capability;
 use mesos::v1::scheduler::event;
 use mesos::v1::{
@@ -55,7 +53,7 @@ fn revocable_task(offer: &Offer, id: &str, mixed: bool) -> TaskInfo {
     task
 }
 
-async fn harness(agents: usize) -> common::Harness {
+async fn harness(agents: usize) -> crate::common::Harness {
     start_with(agents, 2.0, 1024.0, (41000, 41010), |config| {
         config.revocable_cpus = 1.0;
         config.agent_attributes = vec!["rack:r1;zone:{a,b};cores:8".into()];

@@ -2,7 +2,6 @@
 //! at a closed loopback port and its node loop is never started), the real stratum server on
 //! `127.0.0.1:0`, hand-built jobs, and a line-based test client that can bind to any
 //! loopback source address.
-#![allow(dead_code)]
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;

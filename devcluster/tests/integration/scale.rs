@@ -1,9 +1,7 @@
 //! devcluster must stay small: 100 agents in one process well under
 //! 100 MiB of resident memory (no task or thread per agent).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 /// Resident set size of this process in KiB.
 fn rss_kib() -> u64 {

@@ -3,12 +3,12 @@
 //! acknowledge any share, and keeps refusing after space comes back (the journal's state is
 //! then unknown: fail closed, until the proxy restarts and recovers it).
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{error_code, find_nonce, push_job, regtest_address, submit_params, test_pool, Server};
+use crate::common::{
+    error_code, find_nonce, push_job, regtest_address, submit_params, test_pool, Server,
+};
 use proxy::downstream::ServerConfig;
 use proxy::journal::Entry;
 use serde_json::json;

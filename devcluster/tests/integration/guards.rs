@@ -2,13 +2,11 @@
 //! authentication (required off loopback), the fault endpoints (off unless
 //! enabled), and absurd values refused as errors instead of panics.
 
-mod common;
-
 use std::io::{Read as _, Write as _};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use devcluster::auth::Credentials;
 use devcluster::{Cluster, ClusterConfig, Error};
 use mesos::client::{Auth, ClientConfig, ClientError, SchedulerClient};

@@ -6,14 +6,12 @@
 //!
 //! Case counts are bounded for a 2-core CI.
 
-mod common;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Once};
 use std::time::Duration;
 
+use crate::common::{error_code, push_job, regtest_address, template, Server};
 use bitcoin::hashes::Hash;
-use common::{error_code, push_job, regtest_address, template, Server};
 use proptest::prelude::*;
 use proxy::budget::CoinbaseBudget;
 use proxy::coinbase::{CoinbaseConfig, CoinbaseParts};

@@ -1,8 +1,6 @@
 //! Shared helpers: a cluster on loopback with short timers, a subscribed
 //! scheduler, waiting for events, and tasks for the test executor.
 
-#![allow(dead_code)]
-
 use std::time::Duration;
 
 use devcluster::{Cluster, ClusterConfig};

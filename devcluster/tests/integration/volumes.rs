@@ -4,9 +4,7 @@
 //! its role and only while unused, then DESTROY + UNRESERVE; and operations
 //! Mesos refuses (other role, other principal) change nothing.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use mesos::v1::scheduler::{call, event};
 use mesos::v1::{
     framework_info, offer, resource, volume, FrameworkInfo, Offer, Resource, TaskInfo, TaskState,

@@ -3,12 +3,12 @@
 //! share error codes (20..25) end to end. The deadlines and limits against slow or silent
 //! clients (handshake, idle, write timeout, per-IP cap) are in `sessions.rs`.
 
-mod common;
-
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use common::{error_code, find_nonce, push_job, regtest_address, submit_params, Server, WAIT};
+use crate::common::{
+    error_code, find_nonce, push_job, regtest_address, submit_params, Server, WAIT,
+};
 use proxy::downstream::ServerConfig;
 use proxy::vardiff::VardiffConfig;
 use serde_json::json;

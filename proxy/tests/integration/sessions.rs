@@ -5,18 +5,16 @@
 //! it subscribes, unknown methods, failed authorizes, alternating valid and invalid shares). Deadlines are short so the tests take
 //! seconds.
 
-mod common;
-
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bitcoin::hashes::Hash;
-use bitcoin::{Amount, ScriptBuf, TxOut, WPubkeyHash};
-use common::{
+use crate::common::{
     error_code, find_nonce, push_job, regtest_address, submit_params, Client, Server, WAIT,
 };
+use bitcoin::hashes::Hash;
+use bitcoin::{Amount, ScriptBuf, TxOut, WPubkeyHash};
 use proxy::downstream::{ServerConfig, DEFAULT_MAX_PER_IP};
 use proxy::jobs::Job;
 use proxy::pool::Pool;
@@ -45,7 +43,7 @@ fn push_big_job(pool: &Pool) -> Arc<Job> {
 
 /// Adds and broadcasts a job whose coinbase pays `outputs` outputs (31 bytes each).
 fn push_job_paying(pool: &Pool, outputs: u16) -> Arc<Job> {
-    let t = Arc::new(common::template(1));
+    let t = Arc::new(crate::common::template(1));
     let outputs = (0..outputs)
         .map(|i| TxOut {
             value: Amount::from_sat(1_000_000),
@@ -54,7 +52,7 @@ fn push_job_paying(pool: &Pool, outputs: u16) -> Arc<Job> {
             )),
         })
         .collect();
-    common::push_job_with_outputs(pool, t, outputs)
+    crate::common::push_job_with_outputs(pool, t, outputs)
 }
 
 /// Waits until the server holds `n` sessions.
