@@ -9,7 +9,16 @@ use std::time::{Duration, Instant};
 
 static BUILD: Mutex<()> = Mutex::new(());
 
-/// The path of workspace binary `name` (package of the same name), building it if needed.
+/// The package that builds binary `name`: its own name, but for the tools that live beside
+/// a program.
+fn package_of(name: &str) -> &str {
+    match name {
+        "stratum-load" => "proxy",
+        other => other,
+    }
+}
+
+/// The path of workspace binary `name`, building it (with its package) if needed.
 pub fn workspace_bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     // A test runs from <target>/<profile>/deps/, a binary from <target>/<profile>/.
@@ -24,12 +33,16 @@ pub fn workspace_bin(name: &str) -> PathBuf {
     if !path.is_file() {
         let release = profile_dir.file_name().is_some_and(|p| p == "release");
         let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-        cargo.args(["build", "-p", name, "--bin", name]);
+        let package = package_of(name);
+        cargo.args(["build", "-p", package, "--bin", name]);
         if release {
             cargo.arg("--release");
         }
         let status = cargo.status().expect("running cargo build");
-        assert!(status.success(), "cargo build -p {name} failed");
+        assert!(
+            status.success(),
+            "cargo build -p {package} --bin {name} failed"
+        );
     }
     path
 }
@@ -45,7 +58,7 @@ pub fn build_workspace_bins(names: &[&str]) -> Vec<PathBuf> {
     let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cargo.arg("build");
     for name in names {
-        cargo.args(["-p", name, "--bin", name]);
+        cargo.args(["-p", package_of(name), "--bin", name]);
     }
     if release {
         cargo.arg("--release");

@@ -11,6 +11,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use tests::bins::workspace_bin;
+use tests::mining::KillOnDrop;
 use tests::node::{Chain, Node};
 use tests::wallet::{AddressKind, TestWallet};
 
@@ -57,35 +58,40 @@ fn proxy_holds_many_miners_and_fans_out_jobs() {
     let proxy_bin = std::env::var_os("LOAD_PROXY_BIN")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| workspace_bin("proxy"));
-    let mut proxy = Command::new(proxy_bin)
-        .args([
-            "--node-url",
-            &node.rpc_url(),
-            "--listen",
-            &format!("0.0.0.0:{port}"),
-        ])
-        .args(["--fallback-address", &mining_address])
-        .arg("--journal")
-        .arg(dir.path().join("journal"))
-        // The generator spreads its connections over 200 loopback addresses.
-        .args(["--max-per-ip", "200"])
-        .env("PROXY_RPC_USER", node.rpc_user())
-        .env("PROXY_RPC_PASSWORD", node.rpc_password())
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    // Killed on drop: a failing assertion must not leave 20,000 sockets' worth of proxy behind.
+    let proxy = KillOnDrop(
+        Command::new(proxy_bin)
+            .args([
+                "--node-url",
+                &node.rpc_url(),
+                "--listen",
+                &format!("0.0.0.0:{port}"),
+            ])
+            .args(["--fallback-address", &mining_address])
+            .arg("--journal")
+            .arg(dir.path().join("journal"))
+            // The generator spreads its connections over 200 loopback addresses.
+            .args(["--max-per-ip", "200"])
+            .env("PROXY_RPC_USER", node.rpc_user())
+            .env("PROXY_RPC_PASSWORD", node.rpc_password())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     std::thread::sleep(Duration::from_secs(1));
-    let idle_rss = rss_mib(proxy.id());
-    let mut load = Command::new(workspace_bin("stratum-load"))
-        .args(["--pool", &format!("127.0.0.1:{port}")])
-        .args(["--connections", &connections.to_string(), "--jobs", "5"])
-        .args(["--sources", "200"])
-        .args(["--user", &mining_address])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(load.stdout.take().unwrap()).lines();
+    let idle_rss = rss_mib(proxy.0.id());
+    let mut load = KillOnDrop(
+        Command::new(workspace_bin("stratum-load"))
+            .args(["--pool", &format!("127.0.0.1:{port}")])
+            .args(["--connections", &connections.to_string(), "--jobs", "5"])
+            .args(["--sources", "200"])
+            .args(["--user", &mining_address])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut lines = BufReader::new(load.0.stdout.take().unwrap()).lines();
     let mut peak_rss: f64 = 0.0;
     let mut results = Vec::new();
     let started = Instant::now();
@@ -107,11 +113,11 @@ fn proxy_holds_many_miners_and_fans_out_jobs() {
     let mut connected_rss = None;
     for line in lines.by_ref() {
         let line = line.unwrap();
-        let rss = rss_mib(proxy.id());
+        let rss = rss_mib(proxy.0.id());
         // At the first report every connection is open and has had its jobs.
         connected_rss.get_or_insert(rss);
         peak_rss = peak_rss.max(rss);
-        let cpu = cpu_seconds(proxy.id());
+        let cpu = cpu_seconds(proxy.0.id());
         if let Some(last) = proxy_cpu_at_last_job.replace(cpu) {
             println!(
                 "{{\"proxy_cpu_ms_since_last_job\":{:.0}}}",
@@ -124,10 +130,8 @@ fn proxy_holds_many_miners_and_fans_out_jobs() {
             break;
         }
     }
-    peak_rss = peak_rss.max(rss_mib(proxy.id()));
-    let _ = load.kill();
-    let _ = proxy.kill();
-    let _ = (load.wait(), proxy.wait());
+    peak_rss = peak_rss.max(rss_mib(proxy.0.id()));
+    drop((load, proxy));
     drop(miner_thread);
     let worst_p99 = results
         .iter()
