@@ -1,7 +1,7 @@
 //! The HTTP side: hyper 1 listeners for the master (`/api/v1/scheduler`, `/master/state`;
 //! `/devcluster/faults/...` and the maintenance endpoints
 //! `/maintenance/schedule`, `/machine/down`, `/machine/up` when enabled) and for each agent
-//! (`/api/v1/executor`), request decoding and status codes, framework
+//! (`/api/v1/executor`, `/slave(1)/state`), request decoding and status codes, framework
 //! authentication (see [`crate::auth`]), redirects from masters that do not
 //! lead, and the endless RecordIO response body of a SUBSCRIBE, which tells
 //! the cluster when the client went away.
@@ -208,6 +208,16 @@ pub(crate) enum Reply {
         body: EventBody,
         stream_id: Option<String>,
     },
+}
+
+/// A `200` with a JSON document.
+fn json_response(body: String) -> Response<Body> {
+    let mut response = text(StatusCode::OK, body);
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    response
 }
 
 pub(crate) fn text(status: StatusCode, message: String) -> Response<Body> {
@@ -442,12 +452,7 @@ async fn master_service(
             return Ok(response);
         }
         let body = crate::master_state::master_state(&inner.lock()).to_string();
-        let mut response = text(StatusCode::OK, body);
-        response.headers_mut().insert(
-            http::header::CONTENT_TYPE,
-            http::HeaderValue::from_static("application/json"),
-        );
-        return Ok(response);
+        return Ok(json_response(body));
     }
     if MAINTENANCE_PATHS.contains(&path.as_str()) && inner.fault_endpoints {
         if let Err(error) = authenticate(&inner, &request) {
@@ -519,6 +524,13 @@ async fn agent_service(
     request: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
     let path = request.uri().path().to_owned();
+    if matches!(path.as_str(), "/slave(1)/state" | "/state") {
+        if request.method() != Method::GET {
+            return Ok(text(StatusCode::METHOD_NOT_ALLOWED, "GET only".into()));
+        }
+        let body = crate::master_state::agent_state(&inner.lock(), agent).to_string();
+        return Ok(json_response(body));
+    }
     if path != EXECUTOR_API_PATH {
         return Ok(text(StatusCode::NOT_FOUND, format!("no endpoint {path}")));
     }

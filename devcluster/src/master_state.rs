@@ -1,8 +1,9 @@
-//! The master's `GET /master/state` (also `/state`), in the shape of Mesos' JSON model: the
-//! master, each framework with its tasks and executors (commands and their environments
-//! included, as Mesos shows them), and the agents with their resources and attributes. Secret
-//! values are redacted, as Mesos does, so what a `VALUE` secret holds appears nowhere; a
-//! `REFERENCE` secret shows only its name.
+//! The master's `GET /master/state` (also `/state`) and each agent's `GET /slave(1)/state`
+//! (also `/state`), in the shape of Mesos' JSON model: the master, each framework with its
+//! tasks and executors (commands and their environments included, as Mesos shows them), and
+//! the agents with their resources and attributes; an agent shows its own executors with their
+//! tasks. Secret values are redacted, as Mesos does, so what a `VALUE` secret holds appears
+//! nowhere; a `REFERENCE` secret shows only its name.
 
 use std::collections::BTreeMap;
 
@@ -69,6 +70,64 @@ fn executor(info: &ExecutorInfo, framework_id: &str, agent_id: &str, res: &Bundl
         "command": info.command.as_ref().map(serde_json::to_value).transpose().ok().flatten(),
         "container": info.container.as_ref().map(serde_json::to_value).transpose().ok().flatten(),
         "resources": resources(res),
+    })
+}
+
+/// Agent `index`'s document: itself, and per framework its executors with their tasks.
+pub(crate) fn agent_state(state: &State, index: usize) -> Value {
+    let Some(agent) = state.agents.get(index) else {
+        return Value::Null;
+    };
+    let mut frameworks: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
+    for exec in agent.executors.values() {
+        let mut shown = executor(&exec.info, &exec.framework_id, &agent.id, &exec.res);
+        let mut tasks: Vec<Value> = state
+            .tasks
+            .iter()
+            .filter(|((framework_id, _), task)| {
+                task.agent == index
+                    && *framework_id == exec.framework_id
+                    && task.executor_id == exec.executor_id
+            })
+            .map(|((_, task_id), task)| {
+                json!({
+                    "id": task_id,
+                    "state": task.state.as_str_name(),
+                    "resources": resources(&task.res),
+                })
+            })
+            .collect();
+        tasks.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+        shown["id"] = json!(exec.executor_id);
+        shown["container"] = json!(exec.container_id);
+        shown["directory"] = json!(exec.sandbox.display().to_string());
+        shown["tasks"] = json!(tasks);
+        frameworks
+            .entry(exec.framework_id.as_str())
+            .or_default()
+            .push(shown);
+    }
+    let frameworks: Vec<Value> = frameworks
+        .into_iter()
+        .map(|(framework_id, executors)| {
+            let info = state.frameworks.get(framework_id).map(|f| &f.info);
+            json!({
+                "id": framework_id,
+                "name": info.map(|i| i.name.as_str()),
+                "user": info.map(|i| i.user.as_str()),
+                "executors": executors,
+            })
+        })
+        .collect();
+    json!({
+        "id": agent.id,
+        "pid": format!("slave(1)@{}", agent.addr),
+        "hostname": agent.hostname,
+        "resources": resources(&agent.total),
+        "attributes": attributes(&agent.attributes),
+        "master_hostname": state.hostname(),
+        "frameworks": frameworks,
+        "completed_frameworks": [],
     })
 }
 

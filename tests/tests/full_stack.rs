@@ -330,6 +330,26 @@ fn node_password_as_a_mesos_secret_appears_nowhere() {
             "{path} shows no proxy environment: {state}"
         );
     }
+    // Nor in the agents' state, found as Mesos tools find them: from the master's `slaves`.
+    let (_, master_state) = stack.master_request("GET", "/master/state", "").unwrap();
+    let master_state: serde_json::Value = serde_json::from_str(&master_state).unwrap();
+    let agents = master_state["slaves"].as_array().unwrap();
+    assert!(!agents.is_empty(), "{master_state}");
+    for agent in agents {
+        let pid = agent["pid"].as_str().unwrap();
+        let port: u16 = pid.rsplit_once(':').unwrap().1.parse().unwrap();
+        let state = tests::stack::http_get_json(port, "/slave(1)/state")
+            .unwrap_or_else(|| panic!("no /slave(1)/state at {pid}"))
+            .to_string();
+        assert!(
+            !state.contains(&password),
+            "the password is in {pid}'s state"
+        );
+        assert!(
+            state.contains(task_contract::env::PROXY_RPC_COOKIE),
+            "{pid}'s state shows no proxy executor: {state}"
+        );
+    }
     // Not in any process' arguments.
     let ps = std::process::Command::new("ps")
         .args(["-eo", "pid=,args="])

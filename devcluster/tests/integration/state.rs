@@ -1,6 +1,6 @@
 //! `GET /master/state` (and `/state`): the frameworks with their tasks and executors
 //! (commands and environments, as Mesos shows them) and the agents, with no secret value
-//! in it.
+//! in it; and an agent's `GET /slave(1)/state`, its executors with their tasks.
 
 use crate::common::*;
 use base64::Engine as _;
@@ -75,6 +75,23 @@ async fn master_state_shows_tasks_executors_and_agents_but_no_secret_value() {
     };
     assert_eq!(named("PLAIN")["value"], "visible");
     assert_eq!(named("TOKEN")["secret"]["type"], "VALUE");
+
+    // The agent's own state: its executor with the task, as secret-free.
+    let agent = h.cluster.agents()[0].endpoint;
+    let (code, body) = operator(agent, "GET", "/slave(1)/state", "");
+    assert_eq!(code, 200, "{body}");
+    assert!(
+        !body.contains(&*plain) && !body.contains(&encoded),
+        "a secret value in the agent's state: {body}"
+    );
+    let agent_state: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(agent_state["id"], *agent_id);
+    let executor = &agent_state["frameworks"][0]["executors"][0];
+    assert_eq!(executor["id"], "e1", "{agent_state:#}");
+    assert_eq!(executor["tasks"][0]["id"], "t1");
+    assert_eq!(executor["tasks"][0]["state"], "TASK_RUNNING");
+    assert!(body.contains("\"visible\""), "{body}");
+    assert_eq!(operator(agent, "GET", "/state", "").0, 200);
 
     // `/state` is the same document; only GET is served.
     let (code, alias) = operator(addr, "GET", "/state", "");
