@@ -837,6 +837,11 @@ impl State {
             warn!(task = %task_key.1, "status update from an executor that does not run the task");
             return Ok(());
         }
+        if self.agents[agent].partitioned {
+            // Across the partition: not forwarded, not acknowledged; the executor resends it.
+            debug!(task = %task_key.1, "status update held by the partition");
+            return Ok(());
+        }
         if task
             .updates
             .iter()

@@ -145,6 +145,12 @@ impl Inner {
                 Ok(())
             }
             (Some("lose-agent"), Some(agent_id)) => lose_agent(&mut self.lock(), agent_id),
+            (Some("partition-agent"), Some(agent_id)) => {
+                crate::partition::partition(&mut self.lock(), agent_id)
+            }
+            (Some("heal-agent"), Some(agent_id)) => {
+                crate::partition::heal(&mut self.lock(), agent_id)
+            }
             (Some("restart-agent"), Some(rest)) => {
                 // restart-agent/AGENT_ID[/SECONDS]
                 let (agent_id, seconds) = match rest.rsplit_once('/') {
@@ -492,6 +498,7 @@ impl Cluster {
                     executors: Default::default(),
                     slack: crate::oversubscription::Slack::cpus(config.revocable_cpus),
                     attributes: attributes.get(index).cloned().unwrap_or_default(),
+                    partitioned: false,
                 });
             }
             Inner {
@@ -674,6 +681,17 @@ impl Cluster {
     /// Offers the slack of `agent_id` (every agent when `None`) again.
     pub fn qos_restore(&self, agent_id: Option<&str>) -> Result<(), Error> {
         crate::oversubscription::restore(&mut self.inner.lock(), agent_id)
+    }
+
+    /// Fault: a network partition between the master and `agent_id` (its tasks run on,
+    /// reported unreachable; see [`crate::partition`]).
+    pub fn partition_agent(&self, agent_id: &str) -> Result<(), Error> {
+        crate::partition::partition(&mut self.inner.lock(), agent_id)
+    }
+
+    /// Heals [`Cluster::partition_agent`]: the agent re-registers with its tasks.
+    pub fn heal_agent(&self, agent_id: &str) -> Result<(), Error> {
+        crate::partition::heal(&mut self.inner.lock(), agent_id)
     }
 
     /// Fault: SIGKILL to the process of every executor with this id.

@@ -62,6 +62,7 @@ mod maintenance;
 mod master;
 mod master_state;
 mod oversubscription;
+mod partition;
 pub mod resources;
 mod secrets;
 mod state;

@@ -811,6 +811,11 @@ impl State {
             return;
         }
         let agent = task.agent;
+        if self.agents[agent].partitioned {
+            // The kill cannot reach the agent; the framework asks again when it hears of the task.
+            info!(task = %key.1, "kill of a task behind a partition: not delivered");
+            return;
+        }
         let exec_key: ExecKey = (framework_id.to_owned(), task.executor_id.clone());
         let task_policy = task.kill_policy;
         let default_grace = self.config.kill_grace;

@@ -168,6 +168,9 @@ pub(crate) struct Agent {
     pub slack: crate::oversubscription::Slack,
     /// Its attributes, in its AgentInfo and offers.
     pub attributes: Vec<mesos::v1::Attribute>,
+    /// Fault: cut off from the master (see [`crate::partition`]): it runs on, but makes no
+    /// offers, and no update or kill crosses.
+    pub partitioned: bool,
 }
 
 impl Agent {
@@ -397,7 +400,7 @@ impl State {
         }
         let now = Instant::now();
         for (index, used) in used.iter().enumerate() {
-            if !self.agents[index].serving(now) {
+            if !self.agents[index].serving(now) || self.agents[index].partitioned {
                 continue;
             }
             let mut free = self.agents[index].total.clone();

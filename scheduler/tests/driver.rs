@@ -729,3 +729,58 @@ async fn losing_the_proxy_agent_relaunches_proxy_and_miners_elsewhere() {
     assert_eq!(after.framework_id, before.framework_id);
     assert!(!driver.handle.is_finished());
 }
+
+/// A network partition cuts the proxy's agent off (devcluster's `partition-agent`: its
+/// processes run on). The proxy goes UNREACHABLE and is replaced after the configured 2 s, with
+/// miners on the other agents; the old proxy keeps running behind the cut. When the partition
+/// heals the agent re-registers and reports the old proxy RUNNING: the scheduler kills it, so
+/// one proxy is left, the new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_healed_partition_brings_back_the_old_proxy_and_it_is_killed() {
+    use scheduler::tasks::TaskState::{Running, Unreachable};
+    let (cluster, _state_dir, driver, agents, before) =
+        loss_setup(mesos::ContentType::Protobuf).await;
+    let old_proxy = running_proxy(&before).clone();
+    let cut = old_proxy.agent.clone();
+    let survivors: Vec<String> = agents.iter().filter(|a| **a != cut).cloned().collect();
+    let old_executor = format!("exec-{}", old_proxy.id);
+    let old_pid = cluster.cluster.executor_pid(&old_executor);
+    assert!(old_pid.is_some(), "the old proxy's executor runs");
+
+    cluster.cluster.partition_agent(&cut).unwrap();
+    wait_long(&driver.status, "the proxy UNREACHABLE", |s| {
+        s.tasks
+            .iter()
+            .any(|t| t.id == old_proxy.id && t.state == Unreachable)
+    })
+    .await;
+    let replaced = wait_long(&driver.status, "a new proxy on a surviving agent", |s| {
+        proxy_and_miners_running(s, &survivors) && running_proxy(s).id != old_proxy.id
+    })
+    .await;
+    let new_proxy = running_proxy(&replaced).clone();
+    // Behind the partition the old proxy still runs: the cut is in the network, not a crash.
+    assert_eq!(cluster.cluster.executor_pid(&old_executor), old_pid);
+
+    cluster.cluster.heal_agent(&cut).unwrap();
+    wait_long(&driver.status, "the old proxy's executor gone", |_| {
+        cluster.cluster.executor_pid(&old_executor).is_none()
+    })
+    .await;
+    let after = wait_long(&driver.status, "one proxy running, the new one", |s| {
+        s.tasks
+            .iter()
+            .filter(|t| t.kind == TaskRole::Proxy && t.state == Running)
+            .map(|t| t.id.as_str())
+            .eq([new_proxy.id.as_str()])
+    })
+    .await;
+    assert!(
+        after
+            .tasks
+            .iter()
+            .all(|t| t.id != old_proxy.id || t.state != Running),
+        "{after:#?}"
+    );
+    assert!(!driver.handle.is_finished());
+}
