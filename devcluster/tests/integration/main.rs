@@ -9,6 +9,7 @@ mod guards;
 mod leader;
 mod maintenance;
 mod oversubscription;
+mod partition;
 mod scale;
 mod state;
 mod volumes;
