@@ -33,6 +33,30 @@ impl Exposition {
     }
 }
 
+/// A label value as the format wants it: backslash, double quote and newline escaped.
+pub fn escape_label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// One sample per `(label value, value)`, labelled `{label="..."}` (the value escaped).
+pub fn labelled<K: AsRef<str>, V: ToString>(
+    label: &str,
+    samples: impl IntoIterator<Item = (K, V)>,
+) -> Vec<(String, String)> {
+    samples
+        .into_iter()
+        .map(|(key, value)| {
+            (
+                format!("{{{label}=\"{}\"}}", escape_label(key.as_ref())),
+                value.to_string(),
+            )
+        })
+        .collect()
+}
+
 /// One sample without labels.
 pub fn plain(value: String) -> Vec<(String, String)> {
     vec![(String::new(), value)]
@@ -41,6 +65,19 @@ pub fn plain(value: String) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn label_values_escape_what_the_format_requires() {
+        assert_eq!(escape_label("plain-reason"), "plain-reason");
+        assert_eq!(escape_label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+        assert_eq!(
+            labelled("reason", [("high-hash", 2), ("say \"x\"", 1)]),
+            [
+                ("{reason=\"high-hash\"}".to_owned(), "2".to_owned()),
+                ("{reason=\"say \\\"x\\\"\"}".to_owned(), "1".to_owned()),
+            ]
+        );
+    }
 
     #[test]
     fn headers_then_samples() {

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use dashboard::http::{self as web, Body};
-use dashboard::metrics::{plain, Exposition};
+use dashboard::metrics::{labelled, plain, Exposition};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -209,14 +209,6 @@ fn rejected(stats: &Stats) -> BTreeMap<String, u64> {
     out
 }
 
-/// Label values are quoted; escape what the format requires.
-fn label(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
 /// The Prometheus text exposition (format 0.0.4) of `report`.
 pub fn render_metrics(report: &StatsReport) -> String {
     let mut metrics = Exposition::with_capacity(2048);
@@ -226,16 +218,11 @@ pub fn render_metrics(report: &StatsReport) -> String {
         "Shares accepted.",
         &plain(report.shares_accepted.to_string()),
     );
-    let by_reason: Vec<_> = report
-        .shares_rejected
-        .iter()
-        .map(|(reason, n)| (format!("{{reason=\"{}\"}}", label(reason)), n.to_string()))
-        .collect();
     metrics.metric(
         "proxy_shares_rejected_total",
         "counter",
         "Shares rejected, by reason.",
-        &by_reason,
+        &labelled("reason", &report.shares_rejected),
     );
     metrics.metric(
         "proxy_accepted_share_difficulty_total",
@@ -273,16 +260,11 @@ pub fn render_metrics(report: &StatsReport) -> String {
         "Inconclusive blocks that did not make it into the best chain.",
         &plain(report.blocks_stale.to_string()),
     );
-    let by_reason: Vec<_> = report
-        .blocks_rejected
-        .iter()
-        .map(|(reason, n)| (format!("{{reason=\"{}\"}}", label(reason)), n.to_string()))
-        .collect();
     metrics.metric(
         "proxy_blocks_rejected_total",
         "counter",
         "Found blocks the node rejected, by its reason.",
-        &by_reason,
+        &labelled("reason", &report.blocks_rejected),
     );
     metrics.metric(
         "proxy_block_submit_retries_total",
