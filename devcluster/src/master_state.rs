@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use mesos::scalar::from_milli;
 use mesos::v1::{value, Attribute, ExecutorInfo, TaskState};
 use serde_json::{json, Value};
 
@@ -22,9 +23,9 @@ fn resources(bundle: &Bundle) -> Value {
         .map(|(begin, end)| format!("{begin}-{end}"))
         .collect();
     json!({
-        "cpus": total.cpus as f64 / 1000.0,
-        "mem": total.mem as f64 / 1000.0,
-        "disk": total.disk as f64 / 1000.0,
+        "cpus": from_milli(total.cpus),
+        "mem": from_milli(total.mem),
+        "disk": from_milli(total.disk),
         "gpus": 0.0,
         "ports": format!("[{}]", ports.join(", ")),
     })

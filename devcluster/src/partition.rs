@@ -105,25 +105,19 @@ pub(crate) fn heal(state: &mut State, agent_id: &str) -> Result<(), Error> {
             let exec = (key.0.clone(), task.executor_id.clone());
             state.agents[index].executors.contains_key(&exec)
         });
-        if running {
-            report(
-                state,
-                index,
-                &key,
-                TaskState::TaskRunning,
-                task_status::Reason::AgentReregistered,
-                "Agent re-registered",
-            );
+        let (task_state, message) = if running {
+            (TaskState::TaskRunning, "Agent re-registered")
         } else {
-            report(
-                state,
-                index,
-                &key,
-                TaskState::TaskLost,
-                task_status::Reason::AgentReregistered,
-                "Agent re-registered without the task",
-            );
-        }
+            (TaskState::TaskLost, "Agent re-registered without the task")
+        };
+        report(
+            state,
+            index,
+            &key,
+            task_state,
+            task_status::Reason::AgentReregistered,
+            message,
+        );
     }
     state.allocation_needed = true;
     Ok(())
