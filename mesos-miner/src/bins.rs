@@ -32,19 +32,27 @@ pub fn workspace_bin(name: &str) -> PathBuf {
     let _guard = BUILD.lock().unwrap_or_else(|e| e.into_inner());
     if !path.is_file() {
         let release = profile_dir.file_name().is_some_and(|p| p == "release");
-        let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-        let package = package_of(name);
-        cargo.args(["build", "-p", package, "--bin", name]);
-        if release {
-            cargo.arg("--release");
-        }
-        let status = cargo.status().expect("running cargo build");
         assert!(
-            status.success(),
-            "cargo build -p {package} --bin {name} failed"
+            cargo_build(&[name], release),
+            "cargo build -p {} --bin {name} failed",
+            package_of(name)
         );
     }
     path
+}
+
+/// `cargo build` of the named binaries (each with its package), in release if `release`:
+/// whether it succeeded.
+fn cargo_build(names: &[&str], release: bool) -> bool {
+    let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cargo.arg("build");
+    for name in names {
+        cargo.args(["-p", package_of(name), "--bin", name]);
+    }
+    if release {
+        cargo.arg("--release");
+    }
+    cargo.status().expect("running cargo build").success()
 }
 
 /// Builds (or brings up to date) the named workspace binaries in this
@@ -55,16 +63,10 @@ pub fn build_workspace_bins(names: &[&str]) -> Vec<PathBuf> {
     let release = exe
         .ancestors()
         .any(|d| d.file_name().is_some_and(|n| n == "release"));
-    let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cargo.arg("build");
-    for name in names {
-        cargo.args(["-p", package_of(name), "--bin", name]);
-    }
-    if release {
-        cargo.arg("--release");
-    }
-    let status = cargo.status().expect("running cargo build");
-    assert!(status.success(), "cargo build of {names:?} failed");
+    assert!(
+        cargo_build(names, release),
+        "cargo build of {names:?} failed"
+    );
     names.iter().map(|n| workspace_bin(n)).collect()
 }
 

@@ -333,21 +333,13 @@ impl Stack {
 
     /// One HTTP/1.0 exchange with the master: the whole answer.
     fn master_http(&self, method: &str, path: &str, body: &str) -> anyhow::Result<String> {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.master_port))?;
-        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-        let content_type = if body.is_empty() {
-            ""
-        } else {
-            "Content-Type: application/json\r\n"
-        };
-        write!(
-            stream,
-            "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n{content_type}Content-Length: {}\r\n\r\n{body}",
-            body.len()
-        )?;
-        let mut text = String::new();
-        stream.read_to_string(&mut text)?;
-        Ok(text)
+        Ok(http_exchange(
+            self.master_port,
+            method,
+            path,
+            body,
+            Duration::from_secs(10),
+        )?)
     }
 
     /// `(id, kind, state)` of every task the scheduler knows.
@@ -394,12 +386,34 @@ pub fn wait_listening(port: u16, timeout: Duration) -> std::io::Result<()> {
     }
 }
 
+/// One HTTP/1.0 exchange with 127.0.0.1:`port` (a JSON `body`, none when empty), reading
+/// for at most `timeout`: the whole answer, status line and headers included.
+fn http_exchange(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: &str,
+    timeout: Duration,
+) -> std::io::Result<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(timeout))?;
+    let content_type = if body.is_empty() {
+        ""
+    } else {
+        "Content-Type: application/json\r\n"
+    };
+    write!(
+        stream,
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n{content_type}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text)?;
+    Ok(text)
+}
+
 /// `GET path` on 127.0.0.1:`port`, parsed as JSON.
 pub fn http_get_json(port: u16, path: &str) -> Option<serde_json::Value> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
-    let mut text = String::new();
-    stream.read_to_string(&mut text).ok()?;
+    let text = http_exchange(port, "GET", path, "", Duration::from_secs(2)).ok()?;
     serde_json::from_str(text.split_once("\r\n\r\n")?.1).ok()
 }
