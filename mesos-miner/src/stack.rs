@@ -94,8 +94,9 @@ pub struct StackExtras {
     pub fallback_address: Option<String>,
     /// The node's credentials as a Mesos secret: devcluster resolves
     /// [`NODE_RPC_SECRET`] from a store file (`--secrets-file`), the
-    /// scheduler only names it (`node.rpc_secret`) and never gets the
-    /// password.
+    /// scheduler only names it (`node.rpc_secret`). Otherwise the scheduler
+    /// names the node's cookie file (`node.rpc_cookie_file`). Either way it
+    /// never gets the password.
     pub rpc_secret: bool,
     /// Serve devcluster's fault-injection endpoints (`--fault-endpoints`).
     pub fault_endpoints: bool,
@@ -119,7 +120,6 @@ struct SchedulerLaunch {
     config_path: PathBuf,
     state_dir: PathBuf,
     status_port: u16,
-    password: Option<String>,
     log_level: String,
     log: PathBuf,
 }
@@ -144,9 +144,6 @@ impl SchedulerLaunch {
             .env("RUST_LOG", &self.log_level)
             .stdout(Stdio::null())
             .stderr(log);
-        if let Some(password) = &self.password {
-            command.env("MESOS_MINER_RPC_PASSWORD", password);
-        }
         Ok(Stopping(command.spawn()?, "scheduler"))
     }
 }
@@ -199,7 +196,10 @@ impl Stack {
             "proxy": { "cpus": 0.5, "mem_mb": 256 },
             "miner": { "mem_mb": 64 },
             "executor": { "kill_grace_period_secs": config.kill_grace_secs },
-            "node": { "rpc_url": node.rpc_url(), "rpc_user": node.rpc_user() },
+            "node": {
+                "rpc_url": node.rpc_url(),
+                "rpc_cookie_file": node.cookie_path().display().to_string(),
+            },
             "payout_address": payout,
         });
         if extras.fault_endpoints {
@@ -272,7 +272,6 @@ impl Stack {
             config_path,
             state_dir: config.work_dir.join("scheduler-state"),
             status_port,
-            password: (!extras.rpc_secret).then(|| node.rpc_password().to_owned()),
             log_level: config.log_level.clone(),
             log: config.work_dir.join("scheduler.log"),
         };

@@ -5,9 +5,8 @@
 //! Everything is `serde`-deserializable (from the TOML, or JSON, config file's tables) and
 //! every field has a default, so a config file only names what it changes.
 //! [`Config::validate`] checks the values before the scheduler uses them.
-//! Secrets ([`Secret`]) never show up in `Debug` output.
-
-use std::fmt;
+//! No field holds a password: the node's credentials reach the proxy as a
+//! Mesos secret or as the path of the node's cookie file ([`NodeCredentials`]).
 
 use mesos::v1::{framework_info, FrameworkId, FrameworkInfo};
 use serde::{Deserialize, Serialize};
@@ -273,34 +272,57 @@ pub struct UriConfig {
     pub cache: bool,
 }
 
-/// The Bitcoin node's JSON-RPC endpoint and credentials for the proxy task.
-///
-/// With `rpc_secret`, the credentials never leave Mesos' secret store: the
-/// proxy gets a file-based secret volume (`Volume.source` SECRET, a
-/// REFERENCE to `rpc_secret`, whose value is `user:password`) and reads it
-/// as its cookie file; no TaskInfo, endpoint or container config holds them.
-/// Without it, `rpc_user` and `rpc_password` go in the task's environment
-/// (visible in Mesos' `/state` and `docker inspect`).
+/// The Bitcoin node's JSON-RPC endpoint and how the proxy task gets its
+/// credentials; exactly one of `rpc_secret` and `rpc_cookie_file` is set
+/// ([`NodeConfig::credentials`]). There is no password field: a password in
+/// a task's environment is shown by Mesos' `/state`, its web UI and
+/// `docker inspect`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NodeConfig {
     /// e.g. `http://10.0.0.5:18443`.
     pub rpc_url: String,
-    /// RPC user.
-    pub rpc_user: String,
-    /// RPC password.
-    pub rpc_password: Secret,
     /// Name of a secret in the agents' secret store holding `user:password`.
     pub rpc_secret: Option<String>,
+    /// Absolute path of the node's cookie file on the agents (Bitcoin Core's
+    /// `<datadir>/<chain>/.cookie`, or its `-rpccookiefile`).
+    pub rpc_cookie_file: Option<String>,
 }
 
 impl Default for NodeConfig {
     fn default() -> Self {
         Self {
             rpc_url: "http://127.0.0.1:18443".into(),
-            rpc_user: String::new(),
-            rpc_password: Secret::default(),
             rpc_secret: None,
+            rpc_cookie_file: None,
+        }
+    }
+}
+
+/// Where the proxy task reads the node's `user:password` from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeCredentials<'a> {
+    /// A file-based Mesos secret (`Volume.source` SECRET, a REFERENCE to
+    /// this name), read as a cookie file.
+    Secret(&'a str),
+    /// The node's own cookie file at this absolute path on the agent.
+    CookieFile(&'a str),
+}
+
+impl NodeConfig {
+    /// The one way credentials reach the proxy, or why there is none.
+    pub fn credentials(&self) -> Result<NodeCredentials<'_>, ConfigError> {
+        match (self.rpc_secret.as_deref(), self.rpc_cookie_file.as_deref()) {
+            (Some(name), None) if !name.trim().is_empty() => Ok(NodeCredentials::Secret(name)),
+            (Some(_), None) => Err(ConfigError::Empty {
+                field: "node.rpc_secret",
+            }),
+            (None, Some(path)) if std::path::Path::new(path).is_absolute() => {
+                Ok(NodeCredentials::CookieFile(path))
+            }
+            (None, Some(path)) => Err(ConfigError::CookiePath(path.to_owned())),
+            (None, None) => Err(ConfigError::NoNodeCredentials),
+            (Some(_), Some(_)) => Err(ConfigError::TwoNodeCredentials),
         }
     }
 }
@@ -340,29 +362,6 @@ impl Default for BackoffConfig {
             max_secs: 300.0,
             reset_after_secs: 600.0,
         }
-    }
-}
-
-/// A string that is never printed by `Debug` (passwords, tokens).
-#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret value.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The secret itself; only for building the task environment.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
     }
 }
 
@@ -452,6 +451,7 @@ impl Config {
                 return Err(ConfigError::SamePorts(a));
             }
         }
+        self.node.credentials()?;
         let volume = &self.proxy.volume;
         if volume.enabled {
             if self.framework.role.trim() == "*" {
@@ -517,20 +517,70 @@ impl Config {
 mod tests {
     use super::*;
 
+    /// The defaults with the one setting that has none: how the proxy reaches the node.
+    fn with_cookie() -> Config {
+        let mut config = Config::default();
+        config.node.rpc_cookie_file = Some("/var/lib/bitcoind/.cookie".into());
+        config
+    }
+
     #[test]
-    fn defaults_are_valid() {
-        Config::default().validate().unwrap();
+    fn defaults_are_valid_once_credentials_are_named() {
+        assert_eq!(
+            Config::default().validate(),
+            Err(ConfigError::NoNodeCredentials)
+        );
+        with_cookie().validate().unwrap();
+    }
+
+    #[test]
+    fn node_credentials_are_a_secret_or_a_cookie_file_never_both() {
+        let mut node = NodeConfig {
+            rpc_secret: Some("mesos-miner/node-rpc".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            node.credentials(),
+            Ok(NodeCredentials::Secret("mesos-miner/node-rpc"))
+        );
+        node.rpc_cookie_file = Some("/data/.cookie".into());
+        assert_eq!(node.credentials(), Err(ConfigError::TwoNodeCredentials));
+        node.rpc_secret = None;
+        assert_eq!(
+            node.credentials(),
+            Ok(NodeCredentials::CookieFile("/data/.cookie"))
+        );
+        node.rpc_cookie_file = Some("regtest/.cookie".into());
+        assert_eq!(
+            node.credentials(),
+            Err(ConfigError::CookiePath("regtest/.cookie".into()))
+        );
+        node.rpc_cookie_file = None;
+        node.rpc_secret = Some(" ".into());
+        assert!(matches!(node.credentials(), Err(ConfigError::Empty { .. })));
+    }
+
+    #[test]
+    fn a_password_field_is_refused_not_ignored() {
+        for node in [r#"{"rpc_password": "p"}"#, r#"{"rpc_user": "u"}"#] {
+            let json = format!(r#"{{"node": {node}}}"#);
+            let error = serde_json::from_str::<Config>(&json).unwrap_err();
+            assert!(error.to_string().contains("unknown field"), "{error}");
+        }
     }
 
     #[test]
     fn partial_json_keeps_defaults() {
         let config: Config = serde_json::from_str(
-            r#"{"miner": {"min_cpus": 0.25}, "node": {"rpc_user": "u", "rpc_password": "p"}}"#,
+            r#"{"miner": {"min_cpus": 0.25}, "node": {"rpc_secret": "node-rpc"}}"#,
         )
         .unwrap();
         assert_eq!(config.miner.min_cpus, 0.25);
         assert_eq!(config.miner.mem_mb, MinerConfig::default().mem_mb);
-        assert_eq!(config.node.rpc_password.expose(), "p");
+        assert_eq!(
+            config.node.credentials(),
+            Ok(NodeCredentials::Secret("node-rpc"))
+        );
         config.validate().unwrap();
     }
 
@@ -546,7 +596,10 @@ mod tests {
         config.validate().unwrap();
         assert_eq!(config.framework.role, "mining");
         assert_eq!(config.executor.uris.len(), 1);
-        assert_eq!(config.node.rpc_user, "miner");
+        assert!(matches!(
+            config.node.credentials(),
+            Ok(NodeCredentials::CookieFile(_))
+        ));
     }
 
     #[test]
@@ -555,21 +608,14 @@ mod tests {
     }
 
     #[test]
-    fn secret_not_in_debug() {
-        let mut config = Config::default();
-        config.node.rpc_password = Secret::new("hunter2");
-        assert!(!format!("{config:?}").contains("hunter2"));
-    }
-
-    #[test]
     fn validate_rejects_bad_values() {
-        let mut config = Config::default();
+        let mut config = with_cookie();
         config.framework.role = "*".into();
         assert_eq!(config.validate(), Err(ConfigError::VolumeWithoutRole));
         config.proxy.volume.enabled = false;
         config.validate().unwrap();
         for path in ["/data", "../up", "a/../../b", ""] {
-            let mut config = Config::default();
+            let mut config = with_cookie();
             config.proxy.volume.container_path = path.into();
             assert_eq!(
                 config.validate(),
@@ -577,10 +623,10 @@ mod tests {
                 "{path:?}"
             );
         }
-        let mut config = Config::default();
+        let mut config = with_cookie();
         config.proxy.volume.disk_mb = 0.0;
         assert!(config.validate().is_err());
-        let mut config = Config::default();
+        let mut config = with_cookie();
         config.miner.min_cpus = 0.0;
         assert!(matches!(
             config.validate(),
@@ -589,13 +635,13 @@ mod tests {
                 ..
             })
         ));
-        let mut config = Config::default();
+        let mut config = with_cookie();
         config.proxy.mem_mb = f64::NAN;
         assert!(config.validate().is_err());
-        let mut config = Config::default();
+        let mut config = with_cookie();
         config.executor.command = " ".into();
         assert!(matches!(config.validate(), Err(ConfigError::Empty { .. })));
-        let mut config = Config::default();
+        let mut config = with_cookie();
         config.proxy.stratum_port = Some(3333);
         config.proxy.http_port = Some(3333);
         assert!(matches!(
@@ -606,7 +652,7 @@ mod tests {
 
     #[test]
     fn framework_info_carries_id_and_role() {
-        let mut config = Config::default();
+        let mut config = with_cookie();
         config.framework.role = "mining".into();
         let info = config.framework_info(Some("fw-1"));
         assert_eq!(info.id.unwrap().value, "fw-1");
@@ -625,7 +671,7 @@ mod tests {
                 .iter()
                 .any(|c| c.r#type() == framework_info::capability::Type::RevocableResources)
         };
-        let mut config = Config::default();
+        let mut config = with_cookie();
         assert!(
             revocable(&config),
             "both (the default) asks for revocable CPUs"
@@ -639,7 +685,7 @@ mod tests {
     #[test]
     fn limits_from_json_are_validated() {
         let config: Config = serde_json::from_str(
-            r#"{"miner": {"cpu_policy": "regular"},
+            r#"{"miner": {"cpu_policy": "regular"}, "node": {"rpc_secret": "node-rpc"},
                 "limits": {"max_cpus": "25%", "quota_cpus": 4, "constraints": ["rack:LIKE:r[12]"]}}"#,
         )
         .unwrap();
@@ -655,7 +701,7 @@ mod tests {
         ] {
             assert!(serde_json::from_str::<Config>(bad).is_err(), "{bad}");
         }
-        let mut config = Config::default();
+        let mut config = with_cookie();
         config.limits.quota_cpus = Some(0.0);
         assert!(matches!(
             config.validate(),

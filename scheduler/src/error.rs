@@ -42,6 +42,19 @@ pub enum ConfigError {
     /// The volume's container path is absolute or leaves the sandbox.
     #[error("proxy.volume.container_path {0:?} must be a relative path inside the sandbox")]
     VolumePath(String),
+    /// Neither `node.rpc_secret` nor `node.rpc_cookie_file` is set.
+    #[error(
+        "the node's credentials: set node.rpc_secret (a Mesos secret holding user:password) \
+         or node.rpc_cookie_file (the node's cookie file on the agents); a password is never \
+         put in a task, where Mesos' state and docker inspect would show it"
+    )]
+    NoNodeCredentials,
+    /// Both `node.rpc_secret` and `node.rpc_cookie_file` are set.
+    #[error("set one of node.rpc_secret and node.rpc_cookie_file, not both")]
+    TwoNodeCredentials,
+    /// `node.rpc_cookie_file` is not an absolute path.
+    #[error("node.rpc_cookie_file {0:?} must be an absolute path on the agents")]
+    CookiePath(String),
     /// The proxy's stratum and HTTP ports are the same fixed port.
     #[error("proxy.stratum_port and proxy.http_port are both {0}")]
     SamePorts(u64),

@@ -1,9 +1,10 @@
 //! `scheduler`: the command line of mesos-miner's Mesos framework scheduler.
 //!
 //! Loads the configuration (`--config`: TOML, or JSON for a `.json` file, through
-//! `cli-config`: flags over environment over file over defaults), the node RPC password and
-//! the master secret from the environment (never from arguments or the file), and the
-//! persisted state; then either prints the framework it would SUBSCRIBE as (`--check`) or
+//! `cli-config`: flags over environment over file over defaults), the master secret from the
+//! environment (never from arguments or the file), and the persisted state. The node's
+//! credentials are never the scheduler's: it names the node's cookie file or a Mesos secret
+//! for the proxy task. Then it either prints the framework it would SUBSCRIBE as (`--check`) or
 //! runs the driver against the master(s), optionally serving `GET /api/status` and
 //! `GET /metrics` (`--http`), with alert webhooks (`--alert-url`). Every flag can also be
 //! given as an environment variable. Ctrl-C exits without tearing the framework down: the
@@ -17,16 +18,17 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 use mesos::client::{Auth, ClientConfig};
 use mesos::ContentType;
-use scheduler::config::{Containerizer, Secret};
+use scheduler::config::Containerizer;
 use scheduler::cpu_policy::CpuPolicy;
 use scheduler::limits::{Constraint, CpuLimit};
 use scheduler::{Config, Driver, DriverConfig, Framework, PersistedState, StateStore};
 use tracing::{error, info};
 use tracing_subscriber::EnvFilter;
 
-/// Environment variable holding the node's RPC password (and its older name, still read).
-const RPC_PASSWORD_ENV: &str = "MESOS_MINER_RPC_PASSWORD";
-const OLD_RPC_PASSWORD_ENV: &str = "MESOS_MINER_NODE_RPC_PASSWORD";
+/// Variables that used to carry the node's RPC password into the proxy task's environment;
+/// set, they are an error that says what replaced them.
+const RETIRED_PASSWORD_ENV: [&str; 2] =
+    ["MESOS_MINER_RPC_PASSWORD", "MESOS_MINER_NODE_RPC_PASSWORD"];
 
 /// The scheduler's environment prefix and the tables of its config file besides the flags:
 /// [`Config`]'s sections.
@@ -89,10 +91,18 @@ struct Args {
     /// The node's JSON-RPC URL handed to the proxy (overrides `node.rpc_url`).
     #[arg(long, env = "MESOS_MINER_NODE_URL", alias = "node-rpc-url")]
     node_url: Option<String>,
-    /// The node's RPC user (overrides `node.rpc_user`); its password comes from
-    /// MESOS_MINER_RPC_PASSWORD.
-    #[arg(long, env = "MESOS_MINER_RPC_USER", alias = "node-rpc-user")]
-    rpc_user: Option<String>,
+    /// The node's cookie file on the agents, which the proxy reads (overrides
+    /// `node.rpc_cookie_file`; Docker proxies get its directory mounted read-only).
+    #[arg(
+        long,
+        env = "MESOS_MINER_RPC_COOKIE_FILE",
+        conflicts_with = "rpc_secret"
+    )]
+    rpc_cookie_file: Option<String>,
+    /// A Mesos secret holding the node's `user:password`, given to the proxy as a
+    /// file (overrides `node.rpc_secret`).
+    #[arg(long, env = "MESOS_MINER_RPC_SECRET")]
+    rpc_secret: Option<String>,
     /// How tasks run: `process` (our executor on the agent) or `docker`
     /// (the miner and proxy images; overrides `containers.containerizer`).
     #[arg(long, env = "MESOS_MINER_CONTAINERIZER")]
@@ -167,10 +177,16 @@ fn file_config(loaded: &cli_config::Loaded<Args>) -> Result<Config> {
 }
 
 fn load_config(args: &Args, mut config: Config) -> Result<Config> {
-    if let Ok(password) =
-        std::env::var(RPC_PASSWORD_ENV).or_else(|_| std::env::var(OLD_RPC_PASSWORD_ENV))
+    if let Some(name) = RETIRED_PASSWORD_ENV
+        .iter()
+        .find(|name| std::env::var_os(name).is_some())
     {
-        config.node.rpc_password = Secret::new(password);
+        bail!(
+            "{name} is no longer read: a password in the proxy task's environment is shown by \
+             Mesos' state endpoints and docker inspect; give the proxy the node's cookie file \
+             (--rpc-cookie-file, node.rpc_cookie_file) or a Mesos secret (--rpc-secret, \
+             node.rpc_secret)"
+        );
     }
     if let Some(address) = &args.payout_address {
         config.payout_address = address.clone();
@@ -181,8 +197,14 @@ fn load_config(args: &Args, mut config: Config) -> Result<Config> {
     if let Some(url) = &args.node_url {
         config.node.rpc_url = url.clone();
     }
-    if let Some(user) = &args.rpc_user {
-        config.node.rpc_user = user.clone();
+    // A flag names the one way: it replaces the file's, whichever that was.
+    if let Some(path) = &args.rpc_cookie_file {
+        config.node.rpc_cookie_file = Some(path.clone());
+        config.node.rpc_secret = None;
+    }
+    if let Some(name) = &args.rpc_secret {
+        config.node.rpc_secret = Some(name.clone());
+        config.node.rpc_cookie_file = None;
     }
     if let Some(containerizer) = args.containerizer {
         config.containers.containerizer = match containerizer {
@@ -229,18 +251,14 @@ fn load_config(args: &Args, mut config: Config) -> Result<Config> {
     Ok(config)
 }
 
-/// The flags and the configuration's sections, the password redacted.
+/// The flags and the configuration's sections.
 fn effective(
     loaded: &cli_config::Loaded<Args>,
     config: &Config,
 ) -> Result<cli_config::toml::Table> {
     let mut table = loaded.effective();
-    let mut config = config.clone();
-    if !config.node.rpc_password.expose().is_empty() {
-        config.node.rpc_password = Secret::new(cli_config::REDACTED);
-    }
     let sections =
-        cli_config::toml::Table::try_from(&config).context("rendering the configuration")?;
+        cli_config::toml::Table::try_from(config).context("rendering the configuration")?;
     for (key, value) in sections {
         // `payout_address` is a flag too, shown with the flags.
         if PROGRAM.sections.contains(&key.as_str()) {
@@ -374,6 +392,8 @@ mod tests {
             "rack:LIKE:r{1,2}",
             "--constraint",
             "hostname:UNIQUE",
+            "--rpc-cookie-file",
+            "/var/lib/bitcoind/.cookie",
         ])
         .unwrap();
         let config = load_config(&args, Config::default()).unwrap();
@@ -387,6 +407,26 @@ mod tests {
             .map(ToString::to_string)
             .collect();
         assert_eq!(constraints, ["rack:LIKE:r{1,2}", "hostname:UNIQUE"]);
+        assert_eq!(
+            config.node.rpc_cookie_file.as_deref(),
+            Some("/var/lib/bitcoind/.cookie")
+        );
+    }
+
+    #[test]
+    fn a_credentials_flag_replaces_the_files_way() {
+        let mut file = Config::default();
+        file.node.rpc_cookie_file = Some("/data/.cookie".into());
+        let args = parse(&["--rpc-secret", "node-rpc"]).unwrap();
+        let config = load_config(&args, file).unwrap();
+        assert_eq!(config.node.rpc_secret.as_deref(), Some("node-rpc"));
+        assert_eq!(config.node.rpc_cookie_file, None);
+        let error = format!(
+            "{:#}",
+            load_config(&parse(&[]).unwrap(), Config::default()).unwrap_err()
+        );
+        assert!(error.contains("node.rpc_cookie_file"), "{error}");
+        assert!(parse(&["--rpc-secret", "a", "--rpc-cookie-file", "/b"]).is_err());
     }
 
     #[test]

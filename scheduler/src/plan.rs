@@ -44,7 +44,7 @@ use mesos::v1::{
 };
 use tracing::{debug, info, warn};
 
-use crate::config::{Config, Containerizer};
+use crate::config::{Config, Containerizer, NodeCredentials};
 use crate::cpu_policy::CpuKind;
 use crate::decision::Decision;
 use crate::limits::{self, Constraint};
@@ -57,6 +57,45 @@ use mesos::scalar::{from_milli, milli_or_zero};
 // the environment variable names) lives in its own crate, shared with the
 // executor and the programs it runs.
 pub use task_contract::{env, TaskSpec, ROLE_LABEL, SECRET_PATH};
+
+/// Where the node's cookie file's directory appears in a Docker proxy
+/// container (a read-only `host_path` volume).
+pub const NODE_COOKIE_DIR: &str = "/run/mesos-miner/node";
+
+/// The proxy's `PROXY_RPC_COOKIE` and the volume that puts the file there.
+/// Validated configurations always name one way ([`Config::validate`]);
+/// without one the proxy gets none and refuses to start.
+fn credentials(config: &Config) -> (Option<String>, Vec<mesos::v1::Volume>) {
+    match config.node.credentials() {
+        Ok(NodeCredentials::Secret(name)) => {
+            (Some(SECRET_PATH.to_owned()), vec![secret_volume(name)])
+        }
+        // A process task reads the agent's file where it is.
+        Ok(NodeCredentials::CookieFile(path))
+            if config.containers.containerizer == Containerizer::Process =>
+        {
+            (Some(path.to_owned()), Vec::new())
+        }
+        // A container sees the file's directory, not the file: the node writes a new
+        // cookie (a new inode) each time it starts, which a file mount would not follow.
+        Ok(NodeCredentials::CookieFile(path)) => {
+            let path = std::path::Path::new(path);
+            let dir = path.parent().unwrap_or(path);
+            let name = path.file_name().map_or_else(
+                || ".cookie".into(),
+                |name| name.to_string_lossy().into_owned(),
+            );
+            let volume = mesos::v1::Volume {
+                mode: mesos::v1::volume::Mode::Ro as i32,
+                container_path: NODE_COOKIE_DIR.into(),
+                host_path: Some(dir.display().to_string()),
+                ..Default::default()
+            };
+            (Some(format!("{NODE_COOKIE_DIR}/{name}")), vec![volume])
+        }
+        Err(_) => (None, Vec::new()),
+    }
+}
 
 /// The secret volume holding the node's `user:password`.
 fn secret_volume(name: &str) -> mesos::v1::Volume {
@@ -495,16 +534,8 @@ fn launch_proxy(
         ),
         (env::NODE_RPC_URL, node.rpc_url.clone()),
     ];
-    match &node.rpc_secret {
-        Some(_) => env.push((env::PROXY_RPC_COOKIE, SECRET_PATH.to_owned())),
-        None => {
-            env.push((env::NODE_RPC_USER, node.rpc_user.clone()));
-            env.push((
-                env::NODE_RPC_PASSWORD,
-                node.rpc_password.expose().to_owned(),
-            ));
-        }
-    }
+    let (cookie, volumes) = credentials(config);
+    env.extend(cookie.map(|path| (env::PROXY_RPC_COOKIE, path)));
     let proxy = &config.proxy;
     if !proxy.alert_urls.is_empty() {
         env.push((env::PROXY_ALERT_URL, proxy.alert_urls.join(",")));
@@ -525,11 +556,6 @@ fn launch_proxy(
         stratum_port,
         http_port,
     };
-    let volumes = node
-        .rpc_secret
-        .iter()
-        .map(|name| secret_volume(name))
-        .collect();
     let task = task_info(
         config,
         &id,
@@ -791,7 +817,6 @@ fn task_info(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::config::Secret;
     use crate::resources::tests::{ports, reserved, scalar};
     use mesos::v1::{FrameworkId, OfferId};
 
@@ -825,8 +850,7 @@ pub(crate) mod tests {
         config.miner.mem_mb = 64.0;
         config.miner.min_cpus = 0.1;
         config.offers.refuse_seconds = 30.0;
-        config.node.rpc_user = "rpcuser".into();
-        config.node.rpc_password = Secret::new("s3cret-pa55");
+        config.node.rpc_cookie_file = Some("/var/lib/bitcoind/regtest/.cookie".into());
         config.executor.arguments = vec!["--verbose".into()];
         // These tests are about placement; the volume has its own (`volume_tests`).
         config.proxy.volume.enabled = false;
@@ -1193,89 +1217,79 @@ pub(crate) mod tests {
         assert_eq!(launches(&decisions).len(), 1);
     }
 
-    #[test]
-    fn secrets_never_in_command_arguments_or_value() {
-        let config = config();
+    /// The proxy's credentials, in the task, for each way of naming them and each
+    /// containerizer: the cookie path it reads and the volume that puts the file there.
+    fn proxy_credentials(config: &Config) -> (TaskInfo, Option<String>, Vec<mesos::v1::Volume>) {
         let mut book = TaskBook::default();
-        let mut decisions = plan_offers(
-            &config,
+        let decisions = plan_offers(
+            config,
             &mut book,
             &[offer("o1", "a1", 1.0, 512.0, &[(31000, 31001)])],
             0,
         );
-        let id = book.proxy().unwrap().id.clone();
-        book.apply_status(
-            &crate::tasks::tests::status(&id, "a1", mesos::v1::TaskState::TaskRunning),
-            1,
-            &config.backoff,
-        );
-        decisions.extend(plan_offers(
-            &config,
-            &mut book,
-            &[offer("o2", "a2", 1.0, 512.0, &[])],
-            2,
-        ));
         let tasks = launches(&decisions);
-        assert_eq!(tasks.len(), 2);
-        let secret = config.node.rpc_password.expose();
-        let mut seen_in_env = false;
-        for task in tasks {
-            let command = task.executor.as_ref().unwrap().command.as_ref().unwrap();
-            assert!(task.command.is_none());
-            assert!(!command.value.as_deref().unwrap_or("").contains(secret));
-            assert!(command.arguments.iter().all(|a| !a.contains(secret)));
-            assert!(command.uris.iter().all(|u| !u.value.contains(secret)));
-            assert!(!String::from_utf8_lossy(task.data.as_ref().unwrap()).contains(secret));
-            seen_in_env |= env_of(task).values().any(|v| v == secret);
-        }
-        assert!(seen_in_env, "the proxy gets the password by environment");
-        assert!(!format!("{decisions:?}").contains(secret));
-        assert!(!format!("{:?}", config).contains(secret));
+        assert_eq!(tasks.len(), 1);
+        let task = tasks[0].clone();
+        let cookie = env_of(&task).get(env::PROXY_RPC_COOKIE).cloned();
+        let container = match config.containers.containerizer {
+            Containerizer::Process => task.executor.as_ref().unwrap().container.as_ref(),
+            Containerizer::Docker => task.container.as_ref(),
+        };
+        let volumes = container.map(|c| c.volumes.clone()).unwrap_or_default();
+        (task, cookie, volumes)
     }
 
-    /// With `node.rpc_secret`, no byte of any task names the credentials:
-    /// the proxy gets a REFERENCE secret volume and the cookie path instead.
+    /// No variable of any task carries a password or user: there is no field for one.
+    fn assert_no_password_variables(task: &TaskInfo) {
+        let env = env_of(task);
+        assert!(!env.contains_key(env::NODE_RPC_PASSWORD), "{env:?}");
+        assert!(!env.contains_key(env::NODE_RPC_USER), "{env:?}");
+    }
+
     #[test]
-    fn secret_mode_puts_no_credentials_in_any_task() {
+    fn a_cookie_file_is_read_in_place_by_a_process_proxy() {
+        let config = config();
+        let (task, cookie, volumes) = proxy_credentials(&config);
+        assert_eq!(cookie.as_deref(), Some("/var/lib/bitcoind/regtest/.cookie"));
+        assert!(volumes.is_empty(), "{volumes:?}");
+        assert_no_password_variables(&task);
+    }
+
+    #[test]
+    fn a_docker_proxy_sees_the_cookie_directory_read_only() {
+        let mut config = config();
+        config.containers.containerizer = Containerizer::Docker;
+        let (task, cookie, volumes) = proxy_credentials(&config);
+        assert_eq!(
+            cookie.as_deref(),
+            Some("/run/mesos-miner/node/.cookie"),
+            "the file inside the mounted directory"
+        );
+        assert_eq!(volumes.len(), 1, "{volumes:?}");
+        let volume = &volumes[0];
+        assert_eq!(volume.container_path, NODE_COOKIE_DIR);
+        assert_eq!(
+            volume.host_path.as_deref(),
+            Some("/var/lib/bitcoind/regtest")
+        );
+        assert_eq!(volume.mode(), mesos::v1::volume::Mode::Ro);
+        assert!(volume.source.is_none());
+        assert_no_password_variables(&task);
+    }
+
+    /// With `node.rpc_secret`, the proxy gets a REFERENCE secret volume and the
+    /// cookie path; the TaskInfo names only the secret.
+    #[test]
+    fn secret_mode_gives_the_proxy_a_reference_secret_volume() {
         for containerizer in [Containerizer::Process, Containerizer::Docker] {
             let mut config = config();
+            config.node.rpc_cookie_file = None;
             config.node.rpc_secret = Some("mesos-miner/node-rpc".into());
             config.containers.containerizer = containerizer;
-            let mut book = TaskBook::default();
-            let decisions = plan_offers(
-                &config,
-                &mut book,
-                &[offer("o1", "a1", 1.0, 512.0, &[(31000, 31001)])],
-                0,
-            );
-            let tasks = launches(&decisions);
-            assert_eq!(tasks.len(), 1);
-            let task = tasks[0];
-            let secret = config.node.rpc_password.expose();
-            let bytes = prost::Message::encode_to_vec(task);
-            assert!(
-                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
-                "{containerizer:?}: the password is in the TaskInfo"
-            );
-            let json = serde_json::to_string(task).unwrap();
-            assert!(
-                !json.contains(secret) && !json.contains("rpcuser"),
-                "{json}"
-            );
-            let env = env_of(task);
-            assert!(!env.contains_key(env::NODE_RPC_PASSWORD));
-            assert!(!env.contains_key(env::NODE_RPC_USER));
-            assert_eq!(
-                env.get(env::PROXY_RPC_COOKIE).map(String::as_str),
-                Some(SECRET_PATH)
-            );
-            let container = match containerizer {
-                Containerizer::Process => task.executor.as_ref().unwrap().container.as_ref(),
-                Containerizer::Docker => task.container.as_ref(),
-            };
-            let volume = &container
-                .expect("a container with the secret volume")
-                .volumes[0];
+            let (task, cookie, volumes) = proxy_credentials(&config);
+            assert_no_password_variables(&task);
+            assert_eq!(cookie.as_deref(), Some(SECRET_PATH), "{containerizer:?}");
+            let volume = &volumes[0];
             assert_eq!(volume.container_path, SECRET_PATH);
             assert_eq!(volume.mode(), mesos::v1::volume::Mode::Ro);
             let source = volume.source.as_ref().unwrap();
@@ -1324,10 +1338,7 @@ pub(crate) mod tests {
             .map(|v| (v.name.clone(), v.value.clone().unwrap_or_default()))
             .collect();
         assert_eq!(env[env::PROXY_LISTEN], "0.0.0.0:31000");
-        assert_eq!(
-            env[env::NODE_RPC_PASSWORD],
-            config.node.rpc_password.expose()
-        );
+        assert_eq!(env[env::PROXY_RPC_COOKIE], "/run/mesos-miner/node/.cookie");
         assert_eq!(
             total(&proxy, CPUS),
             0.5,

@@ -145,7 +145,7 @@ fn miner_example() {
 #[test]
 fn scheduler_example() {
     check("scheduler", &workspace_bin("scheduler"), &[]);
-    // The password never shows.
+    // A password for the proxy task's environment is refused, and not echoed.
     let out = Command::new(workspace_bin("scheduler"))
         .args(["--config"])
         .arg(example("scheduler.toml"))
@@ -154,11 +154,14 @@ fn scheduler_example() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stdout}");
     assert!(
-        !stdout.contains("hunter2") && stdout.contains(cli_config::REDACTED),
-        "{stdout}"
+        stderr.contains("MESOS_MINER_RPC_PASSWORD is no longer read")
+            && stderr.contains("--rpc-cookie-file"),
+        "{stderr}"
     );
+    assert!(!stdout.contains("hunter2") && !stderr.contains("hunter2"));
 }
 
 #[test]

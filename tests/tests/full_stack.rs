@@ -290,6 +290,20 @@ fn files_containing(dir: &Path, needle: &[u8], except: &[PathBuf]) -> Vec<PathBu
 
 #[test]
 fn node_password_as_a_mesos_secret_appears_nowhere() {
+    node_credentials_appear_nowhere(true);
+}
+
+/// The default way: the scheduler names the node's cookie file, which the proxy reads where it
+/// is; neither the `rpcauth` password nor the cookie's is in any task, endpoint or process.
+#[test]
+fn node_cookie_file_credentials_appear_nowhere() {
+    node_credentials_appear_nowhere(false);
+}
+
+/// Mines through a stack whose proxy gets the node's credentials as a Mesos secret
+/// (`rpc_secret`) or as the node's cookie file, then looks for the passwords everywhere a
+/// Mesos operator or another process could read them.
+fn node_credentials_appear_nowhere(rpc_secret: bool) {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let node = &Node::start(Chain::Regtest).expect("node");
     let wallet = TestWallet::new(node.network(), "payout");
@@ -302,7 +316,7 @@ fn node_password_as_a_mesos_secret_appears_nowhere() {
         node,
         &payout,
         &StackExtras {
-            rpc_secret: true,
+            rpc_secret,
             ..Default::default()
         },
     )
@@ -313,8 +327,24 @@ fn node_password_as_a_mesos_secret_appears_nowhere() {
         Duration::from_secs(240),
         || node.height().unwrap() >= start + 2,
     );
-    let password = node.rpc_password().to_owned();
-    assert!(password.len() >= 16, "a password worth looking for");
+    // The `rpcauth` password (the secret's) and the cookie's, which the node wrote at start.
+    let cookie = std::fs::read_to_string(node.cookie_path()).expect("the node's cookie");
+    let cookie_password = cookie.trim().split_once(':').unwrap().1.to_owned();
+    for (password, stored) in [
+        (node.rpc_password(), rpc_secret),
+        (cookie_password.as_str(), false),
+    ] {
+        assert!(password.len() >= 16, "a password worth looking for");
+        assert_nowhere(&stack, dir.path(), password, stored);
+    }
+    drop(stack);
+}
+
+/// `password` is in no endpoint of the scheduler, master or agents, no command line or proxy
+/// environment, and no file under `work`, but, when it is `stored` as the secret, the secret
+/// store and the one resolved secret file of the running proxy.
+fn assert_nowhere(stack: &Stack, work: &Path, password: &str, stored: bool) {
+    let password = password.to_owned();
 
     // Not in the scheduler's endpoint.
     let status = stack.status().expect("scheduler status").to_string();
@@ -382,11 +412,15 @@ fn node_password_as_a_mesos_secret_appears_nowhere() {
     }
     // Not in any log, state, config, sandbox or journal file: only in the store and the
     // agent's resolved secret file for the running proxy.
-    let store = dir.path().join(tests::stack::SECRETS_FILE);
-    let resolved = dir.path().join("cluster/secrets");
-    let leaks = files_containing(dir.path(), password.as_bytes(), &[store, resolved.clone()]);
+    let store = work.join(tests::stack::SECRETS_FILE);
+    let resolved = work.join("cluster/secrets");
+    let leaks = files_containing(work, password.as_bytes(), &[store, resolved.clone()]);
     assert!(leaks.is_empty(), "the password is in {leaks:?}");
     let secret_files = files_containing(&resolved, password.as_bytes(), &[]);
+    if !stored {
+        assert!(secret_files.is_empty(), "{secret_files:?}");
+        return;
+    }
     assert_eq!(
         secret_files.len(),
         1,
@@ -398,5 +432,4 @@ fn node_password_as_a_mesos_secret_appears_nowhere() {
             .permissions(),
     );
     assert_eq!(mode & 0o077, 0, "the secret's directory is ours alone");
-    drop(stack);
 }

@@ -270,6 +270,8 @@ pub fn scheduler_config() -> Config {
     config.backoff.max_secs = 2.0;
     config.framework.user = "nobody".into();
     config.framework.failover_timeout_secs = 3600.0;
+    // The test executor runs no proxy; the path only has to be a valid one.
+    config.node.rpc_cookie_file = Some("/nonexistent/regtest/.cookie".into());
     config.validate().unwrap();
     config
 }
