@@ -42,9 +42,12 @@
 //! - [`auth`]: framework authentication (HTTP Basic against a Mesos
 //!   credentials file), required when the master is not on loopback.
 //!
+//! - Operation feedback (`Offer.Operation.id` on RESERVE / UNRESERVE /
+//!   CREATE / DESTROY): `UPDATE_OPERATION_STATUS`, retried until
+//!   `ACKNOWLEDGE_OPERATION_STATUS`, and `RECONCILE_OPERATIONS`.
+//!
 //! Not modelled: the default executor (LAUNCH_GROUP), static and
-//! refined reservations, non-persistent disk info, operation feedback
-//! (`Offer.Operation.id`), executor authentication, authorization (ACLs),
+//! refined reservations, non-persistent disk info, executor authentication, authorization (ACLs),
 //! fetching remote URIs, and an agent
 //! restart's loss of state (a restart is downtime of its executor API;
 //! executors and the master's view of tasks survive it), and
@@ -61,6 +64,7 @@ mod http;
 mod maintenance;
 mod master;
 mod master_state;
+mod operations;
 mod oversubscription;
 mod partition;
 pub mod resources;

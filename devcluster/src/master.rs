@@ -181,10 +181,16 @@ impl State {
                 }
             }
             call::Type::ReconcileOperations => {
+                let asked = call
+                    .reconcile_operations
+                    .map(|reconcile| reconcile.operations)
+                    .unwrap_or_default();
                 let response = mesos::v1::scheduler::Response {
                     r#type: Some(mesos::v1::scheduler::response::Type::ReconcileOperations as i32),
                     reconcile_operations: Some(
-                        mesos::v1::scheduler::response::ReconcileOperations::default(),
+                        mesos::v1::scheduler::response::ReconcileOperations {
+                            operation_statuses: self.reconcile_operations(&framework_id, &asked),
+                        },
                     ),
                 };
                 return Ok(Reply::Ok(response.encode_to_vec().into()));
@@ -211,7 +217,19 @@ impl State {
                     false,
                 );
             }
-            call::Type::Request | call::Type::AcknowledgeOperationStatus => {}
+            call::Type::AcknowledgeOperationStatus => {
+                let ack = call
+                    .acknowledge_operation_status
+                    .ok_or_else(|| missing("acknowledge_operation_status"))?;
+                if ack.uuid.len() != 16 {
+                    return Err(HttpError::bad_request("Invalid 'uuid': not 16 bytes"));
+                }
+                if ack.agent_id.is_none() {
+                    return Err(HttpError::bad_request("Expecting 'agent_id' to be present"));
+                }
+                self.acknowledge_operation(&framework_id, &ack);
+            }
+            call::Type::Request => {}
             call::Type::Subscribe | call::Type::Unknown => unreachable!("handled above"),
         }
         Ok(Reply::Accepted)
@@ -454,6 +472,18 @@ impl State {
                     &message,
                 );
             }
+            let dropped = Err(format!(
+                "Operation attempted with invalid offers: {message}"
+            ));
+            let resource_operations = accept.operations.iter().filter(|operation| {
+                !matches!(
+                    operation.r#type(),
+                    offer::operation::Type::Launch | offer::operation::Type::LaunchGroup
+                )
+            });
+            for operation in resource_operations {
+                self.operation_feedback(framework_id, None, operation, &dropped);
+            }
             self.allocation_needed = true;
             return;
         };
@@ -463,6 +493,23 @@ impl State {
         let mut valid = Vec::new();
         for operation in &accept.operations {
             match operation.r#type() {
+                // Mesos gives no feedback on launches: an `id` makes their tasks invalid.
+                offer::operation::Type::Launch if operation.id.is_some() => {
+                    for task in operation
+                        .launch
+                        .iter()
+                        .flat_map(|launch| launch.task_infos.iter())
+                    {
+                        self.drop_task(
+                            framework_id,
+                            task,
+                            TaskState::TaskError,
+                            task_status::Reason::TaskInvalid,
+                            "The `id` field cannot be set on LAUNCH operations",
+                        );
+                    }
+                    continue;
+                }
                 offer::operation::Type::Launch => {}
                 offer::operation::Type::LaunchGroup => {
                     for task in operation
@@ -484,13 +531,12 @@ impl State {
                 | offer::operation::Type::Unreserve
                 | offer::operation::Type::Create
                 | offer::operation::Type::Destroy => {
-                    if let Err(message) =
-                        self.apply_operation(framework_id, agent, &mut pool, operation)
-                    {
-                        // Mesos drops an invalid operation and goes on with
-                        // the next (feedback needs `id`, not modelled).
+                    let applied = self.apply_operation(framework_id, agent, &mut pool, operation);
+                    if let Err(message) = &applied {
+                        // Mesos drops an invalid operation and goes on with the next.
                         warn!(framework = %framework_id, ?message, "offer operation dropped");
                     }
+                    self.operation_feedback(framework_id, Some(agent), operation, &applied);
                     continue;
                 }
                 other => {

@@ -294,6 +294,8 @@ pub(crate) struct State {
     /// The maintenance schedule and DOWN machines.
     pub maintenance: crate::maintenance::Maintenance,
     pub inverse_offers: crate::maintenance::InverseOffers,
+    /// Operations with feedback whose status awaits an acknowledgement.
+    pub operations: HashMap<crate::operations::OperationKey, crate::operations::OperationRec>,
 }
 
 impl State {
@@ -315,6 +317,7 @@ impl State {
             secrets: SecretStore::default(),
             maintenance: Default::default(),
             inverse_offers: Default::default(),
+            operations: HashMap::new(),
         }
     }
 
@@ -609,6 +612,7 @@ impl State {
         self.heartbeats(now);
         self.expire_failovers(now);
         self.retry_updates(now);
+        self.retry_operation_updates(now);
         self.enforce_kill_deadlines(now);
         self.escalate_shutdowns(now);
         self.expire_registrations(now);
@@ -815,6 +819,7 @@ impl State {
         drop(framework.stream);
         self.removed_frameworks.insert(framework_id.to_owned());
         self.tasks.retain(|(fw, _), _| fw != framework_id);
+        self.operations.retain(|(fw, _), _| fw != framework_id);
         for index in 0..self.agents.len() {
             let keys: Vec<ExecKey> = self.agents[index]
                 .executors

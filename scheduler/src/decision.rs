@@ -8,10 +8,10 @@ use std::fmt;
 
 use bytes::Bytes;
 use mesos::v1::scheduler::{call, Call};
-use mesos::v1::{offer, AgentId, Filters, FrameworkId, OfferId, TaskId, TaskInfo};
+use mesos::v1::{offer, AgentId, Filters, FrameworkId, OfferId, OperationId, TaskId, TaskInfo};
 
-/// One call to make. `Debug` shows launched tasks by id only: their
-/// environment holds the node's RPC credentials.
+/// One call to make. `Debug` shows launched tasks by id only (their
+/// environment is long and may name alert webhooks with tokens).
 #[derive(Clone, PartialEq)]
 pub enum Decision {
     /// ACCEPT one offer with `operations` (RESERVE, CREATE, DESTROY,
@@ -46,6 +46,15 @@ pub enum Decision {
         agent_id: String,
         /// The task.
         task_id: String,
+        /// The status' uuid.
+        uuid: Bytes,
+    },
+    /// ACKNOWLEDGE_OPERATION_STATUS of an operation status that carried a uuid.
+    AcknowledgeOperation {
+        /// The agent the operation was applied on.
+        agent_id: String,
+        /// The operation (its `Offer.Operation.id`).
+        operation_id: String,
         /// The status' uuid.
         uuid: Bytes,
     },
@@ -112,6 +121,16 @@ impl fmt::Debug for Decision {
                 .field("task_id", task_id)
                 .field("uuid", uuid)
                 .finish(),
+            Self::AcknowledgeOperation {
+                agent_id,
+                operation_id,
+                uuid,
+            } => f
+                .debug_struct("AcknowledgeOperation")
+                .field("agent_id", agent_id)
+                .field("operation_id", operation_id)
+                .field("uuid", uuid)
+                .finish(),
             Self::Reconcile { tasks } => f.debug_struct("Reconcile").field("tasks", tasks).finish(),
             Self::AcceptInverseOffers {
                 inverse_offer_ids,
@@ -156,8 +175,18 @@ impl Decision {
                 refuse_seconds,
             } => Call {
                 accept: Some(call::Accept {
-                    offer_ids: vec![OfferId { value: offer_id }],
+                    offer_ids: vec![OfferId {
+                        value: offer_id.clone(),
+                    }],
                     operations: {
+                        // Every resource operation asks for feedback, under an id unique
+                        // to the offer (offer ids are never reused): its status says
+                        // whether the agent applied it, and is acknowledged.
+                        for (index, operation) in operations.iter_mut().enumerate() {
+                            operation.id.get_or_insert_with(|| OperationId {
+                                value: format!("{offer_id}/{index}"),
+                            });
+                        }
                         if !tasks.is_empty() {
                             operations.push(offer::Operation {
                                 r#type: Some(offer::operation::Type::Launch as i32),
@@ -223,6 +252,21 @@ impl Decision {
                 }),
                 ..call_of(framework_id, call::Type::Acknowledge)
             },
+            Self::AcknowledgeOperation {
+                agent_id,
+                operation_id,
+                uuid,
+            } => Call {
+                acknowledge_operation_status: Some(call::AcknowledgeOperationStatus {
+                    agent_id: Some(agent(agent_id)),
+                    resource_provider_id: None,
+                    uuid,
+                    operation_id: OperationId {
+                        value: operation_id,
+                    },
+                }),
+                ..call_of(framework_id, call::Type::AcknowledgeOperationStatus)
+            },
             Self::Reconcile { tasks } => Call {
                 reconcile: Some(call::Reconcile {
                     tasks: tasks
@@ -278,6 +322,49 @@ mod tests {
             1
         );
         assert_eq!(accept.filters.unwrap().refuse_seconds, Some(5.0));
+    }
+
+    #[test]
+    fn resource_operations_ask_for_feedback_and_launches_do_not() {
+        let reserve = offer::Operation {
+            r#type: Some(offer::operation::Type::Reserve as i32),
+            ..Default::default()
+        };
+        let create = offer::Operation {
+            r#type: Some(offer::operation::Type::Create as i32),
+            ..Default::default()
+        };
+        let accept = Decision::Launch {
+            offer_id: "o7".into(),
+            operations: vec![reserve, create],
+            tasks: vec![TaskInfo::default()],
+            refuse_seconds: 5.0,
+        }
+        .into_call("fw")
+        .accept
+        .unwrap();
+        let ids: Vec<Option<&str>> = accept
+            .operations
+            .iter()
+            .map(|o| o.id.as_ref().map(|id| id.value.as_str()))
+            .collect();
+        // Mesos refuses LAUNCH operations with an id (TASK_ERROR).
+        assert_eq!(ids, [Some("o7/0"), Some("o7/1"), None]);
+    }
+
+    #[test]
+    fn operation_acknowledgement_names_agent_operation_and_uuid() {
+        let call = Decision::AcknowledgeOperation {
+            agent_id: "a1".into(),
+            operation_id: "o7/0".into(),
+            uuid: Bytes::from_static(&[7; 16]),
+        }
+        .into_call("fw");
+        assert_eq!(call.r#type(), call::Type::AcknowledgeOperationStatus);
+        let ack = call.acknowledge_operation_status.unwrap();
+        assert_eq!(ack.agent_id.unwrap().value, "a1");
+        assert_eq!(ack.operation_id.value, "o7/0");
+        assert_eq!(&ack.uuid[..], &[7; 16]);
     }
 
     #[test]

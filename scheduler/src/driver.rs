@@ -126,6 +126,9 @@ fn describe(decision: &Decision) -> String {
         Decision::Decline { offer_ids, .. } => format!("DECLINE {} offer(s)", offer_ids.len()),
         Decision::Kill { task_id, .. } => format!("KILL {task_id}"),
         Decision::Acknowledge { task_id, .. } => format!("ACKNOWLEDGE {task_id}"),
+        Decision::AcknowledgeOperation { operation_id, .. } => {
+            format!("ACKNOWLEDGE_OPERATION_STATUS {operation_id}")
+        }
         Decision::Reconcile { tasks } if tasks.is_empty() => "RECONCILE (implicit)".into(),
         Decision::Reconcile { tasks } => format!("RECONCILE {} task(s)", tasks.len()),
         Decision::AcceptInverseOffers {

@@ -159,12 +159,12 @@ impl Framework {
                 }
                 Vec::new()
             }
+            Type::UpdateOperationStatus => match &event.update_operation_status {
+                Some(update) => on_operation_status(&update.status),
+                None => Vec::new(),
+            },
             // Offers are answered right away: nothing to forget on RESCIND.
-            Type::Rescind
-            | Type::UpdateOperationStatus
-            | Type::Message
-            | Type::Heartbeat
-            | Type::Unknown => Vec::new(),
+            Type::Rescind | Type::Message | Type::Heartbeat | Type::Unknown => Vec::new(),
         };
         Ok(decisions)
     }
@@ -375,9 +375,90 @@ impl Framework {
     }
 }
 
+/// UPDATE_OPERATION_STATUS of one of our RESERVE / CREATE / DESTROY /
+/// UNRESERVE operations: said in the log (what went wrong, if it did), and
+/// acknowledged when it carries a uuid, or the agent resends it for ever.
+/// Nothing else waits on it: a proxy launched on a volume that was not made
+/// fails on its own and is relaunched, and offers show what exists.
+fn on_operation_status(status: &mesos::v1::OperationStatus) -> Vec<Decision> {
+    use mesos::v1::OperationState;
+    let id = status
+        .operation_id
+        .as_ref()
+        .map_or("", |id| id.value.as_str());
+    let message = status.message.as_deref().unwrap_or("");
+    match status.state() {
+        OperationState::OperationFinished | OperationState::OperationPending => {
+            info!(operation = id, state = ?status.state(), "offer operation")
+        }
+        state => warn!(
+            operation = id,
+            ?state,
+            message,
+            "offer operation did not finish"
+        ),
+    }
+    match (&status.uuid, &status.agent_id) {
+        (Some(uuid), Some(agent)) => vec![Decision::AcknowledgeOperation {
+            agent_id: agent.value.clone(),
+            operation_id: id.to_owned(),
+            uuid: uuid.value.clone(),
+        }],
+        _ => Vec::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn operation_event(state: mesos::v1::OperationState, uuid: Option<&[u8]>) -> Event {
+        Event {
+            r#type: Some(mesos::v1::scheduler::event::Type::UpdateOperationStatus as i32),
+            update_operation_status: Some(mesos::v1::scheduler::event::UpdateOperationStatus {
+                status: mesos::v1::OperationStatus {
+                    operation_id: Some(mesos::v1::OperationId {
+                        value: "o1/0".into(),
+                    }),
+                    state: state as i32,
+                    uuid: uuid.map(|bytes| mesos::v1::Uuid {
+                        value: bytes::Bytes::copy_from_slice(bytes),
+                    }),
+                    agent_id: Some(mesos::v1::AgentId { value: "a1".into() }),
+                    ..Default::default()
+                },
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn operation_statuses_with_a_uuid_are_acknowledged() {
+        use mesos::v1::OperationState;
+        let mut framework = Framework::new(
+            crate::plan::tests::config(),
+            crate::state::PersistedState::default(),
+        );
+        let decisions = framework
+            .handle_event(
+                &operation_event(OperationState::OperationFinished, Some(&[3; 16])),
+                0,
+            )
+            .unwrap();
+        assert_eq!(
+            decisions,
+            vec![Decision::AcknowledgeOperation {
+                agent_id: "a1".into(),
+                operation_id: "o1/0".into(),
+                uuid: bytes::Bytes::from_static(&[3; 16]),
+            }]
+        );
+        // The master's OPERATION_ERROR for a dropped operation has nothing to acknowledge.
+        let decisions = framework
+            .handle_event(&operation_event(OperationState::OperationError, None), 0)
+            .unwrap();
+        assert!(decisions.is_empty(), "{decisions:?}");
+    }
     use crate::plan::tests::{config, offer};
     use crate::state::StateStore;
     use crate::tasks::tests::status;

@@ -1,14 +1,16 @@
 //! Dynamic reservations and persistent volumes over the real scheduler API:
 //! RESERVE + CREATE + LAUNCH in one ACCEPT, the volume linked into the
 //! sandbox and outliving the task, offered back with its reservation only to
-//! its role and only while unused, then DESTROY + UNRESERVE; and operations
-//! Mesos refuses (other role, other principal) change nothing.
+//! its role and only while unused, then DESTROY + UNRESERVE; operations
+//! Mesos refuses (other role, other principal) change nothing; and operation
+//! feedback for operations with an `id`.
 
 use crate::common::*;
+use bytes::Bytes;
 use mesos::v1::scheduler::{call, event};
 use mesos::v1::{
-    framework_info, offer, resource, volume, FrameworkInfo, Offer, Resource, TaskInfo, TaskState,
-    Volume,
+    framework_info, offer, resource, volume, FrameworkInfo, Offer, OperationState, Resource,
+    TaskInfo, TaskState, Volume,
 };
 
 const ROLE: &str = "miners";
@@ -354,4 +356,168 @@ async fn reservations_for_other_roles_or_principals_are_refused() {
     assert!(next.resources.iter().all(|r| r.reservations.is_empty()));
     assert_eq!(devcluster::resources::scalar(&next.resources, "cpus"), 2.0);
     assert!(!harness.dir.path().join("volumes").exists());
+}
+
+fn with_id(operation: offer::Operation, id: &str) -> offer::Operation {
+    offer::Operation {
+        id: Some(mesos::v1::OperationId { value: id.into() }),
+        ..operation
+    }
+}
+
+/// The next UPDATE_OPERATION_STATUS of operation `id`.
+async fn operation_status(sched: &mut Sched, id: &str) -> mesos::v1::OperationStatus {
+    sched
+        .expect(&format!("the status of {id}"), |event| {
+            event
+                .update_operation_status
+                .as_ref()
+                .is_some_and(|update| {
+                    update
+                        .status
+                        .operation_id
+                        .as_ref()
+                        .map(|i| i.value.as_str())
+                        == Some(id)
+                })
+        })
+        .await
+        .update_operation_status
+        .unwrap()
+        .status
+}
+
+async fn reconcile_operations(sched: &Sched, ids: &[&str]) -> Vec<(String, OperationState)> {
+    let mut call = sched.base(call::Type::ReconcileOperations);
+    call.reconcile_operations = Some(call::ReconcileOperations {
+        operations: ids
+            .iter()
+            .map(|id| call::reconcile_operations::Operation {
+                operation_id: mesos::v1::OperationId {
+                    value: (*id).into(),
+                },
+                agent_id: None,
+                resource_provider_id: None,
+            })
+            .collect(),
+    });
+    let response = sched
+        .client
+        .call_for_response(&sched.stream_id, &call)
+        .await
+        .unwrap();
+    response
+        .reconcile_operations
+        .unwrap()
+        .operation_statuses
+        .into_iter()
+        .map(|status| {
+            assert!(status.uuid.is_none(), "the master's answer has no uuid");
+            let state = status.state();
+            (status.operation_id.unwrap().value, state)
+        })
+        .collect()
+}
+
+/// Operation feedback (`Offer.Operation.id`), as Mesos gives it on agent default resources: an
+/// applied RESERVE is OPERATION_FINISHED with a uuid and resent until acknowledged, a refused one
+/// OPERATION_ERROR without a uuid, a LAUNCH with an id fails its tasks, and RECONCILE_OPERATIONS
+/// answers with what the master holds.
+#[tokio::test]
+async fn operations_with_an_id_get_feedback_until_acknowledged() {
+    let harness = start(1, 2.0, 1024.0, (31000, 31009)).await;
+    let mut sched = Sched::subscribe(&harness.client, framework()).await;
+    let offer = sched.offers().await.remove(0);
+    let mut launch_with_id = with_id(operation(offer::operation::Type::Launch), "op-launch");
+    launch_with_id.launch = Some(offer::operation::Launch {
+        task_infos: vec![test_task(&offer, "t-id", "exec-t-id", &[])],
+    });
+    accept(
+        &sched,
+        &offer,
+        vec![
+            with_id(
+                reserve(vec![reserved(
+                    Resource::scalar("cpus", 1.0),
+                    "web",
+                    PRINCIPAL,
+                )]),
+                "op-bad",
+            ),
+            with_id(
+                reserve(vec![reserved(
+                    Resource::scalar("cpus", 1.0),
+                    ROLE,
+                    PRINCIPAL,
+                )]),
+                "op-reserve",
+            ),
+            launch_with_id,
+        ],
+    )
+    .await;
+
+    let refused = operation_status(&mut sched, "op-bad").await;
+    assert_eq!(refused.state(), OperationState::OperationError);
+    assert!(
+        refused.uuid.is_none(),
+        "nothing to acknowledge: {refused:?}"
+    );
+    assert!(refused.message.is_some());
+    let finished = operation_status(&mut sched, "op-reserve").await;
+    assert_eq!(finished.state(), OperationState::OperationFinished);
+    assert_eq!(finished.agent_id.as_ref(), Some(&offer.agent_id));
+    let uuid = finished.uuid.clone().expect("a uuid to acknowledge").value;
+    assert_eq!(uuid.len(), 16);
+    let failed = sched.update("t-id").await;
+    assert_eq!(failed.state(), TaskState::TaskError);
+    assert!(failed.message().contains("`id`"), "{failed:?}");
+
+    // Unacknowledged, it comes again, the same status.
+    let again = operation_status(&mut sched, "op-reserve").await;
+    assert_eq!(again.uuid.as_ref().map(|u| &u.value), Some(&uuid));
+    assert_eq!(
+        reconcile_operations(&sched, &["op-reserve", "op-never"]).await,
+        vec![
+            ("op-reserve".into(), OperationState::OperationFinished),
+            ("op-never".into(), OperationState::OperationUnknown),
+        ]
+    );
+    assert_eq!(
+        reconcile_operations(&sched, &[]).await,
+        vec![("op-reserve".into(), OperationState::OperationFinished)]
+    );
+
+    // A uuid that is not one, or no agent, is a bad request.
+    let ack = |uuid: Bytes, agent_id: Option<mesos::v1::AgentId>| {
+        let mut call = sched.base(call::Type::AcknowledgeOperationStatus);
+        call.acknowledge_operation_status = Some(call::AcknowledgeOperationStatus {
+            agent_id,
+            resource_provider_id: None,
+            uuid,
+            operation_id: mesos::v1::OperationId {
+                value: "op-reserve".into(),
+            },
+        });
+        call
+    };
+    for bad in [
+        ack(Bytes::from_static(b"short"), Some(offer.agent_id.clone())),
+        ack(uuid.clone(), None),
+    ] {
+        let error = sched.client.call(&sched.stream_id, &bad).await.unwrap_err();
+        assert!(
+            matches!(error, mesos::client::ClientError::BadRequest(_)),
+            "{error}"
+        );
+    }
+    sched
+        .send(ack(uuid.clone(), Some(offer.agent_id.clone())))
+        .await;
+    sched
+        .expect_none(std::time::Duration::from_millis(2500), |event| {
+            event.update_operation_status.is_some()
+        })
+        .await;
+    assert_eq!(reconcile_operations(&sched, &[]).await, vec![]);
 }

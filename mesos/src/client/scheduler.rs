@@ -15,10 +15,10 @@ use bytes::Bytes;
 use http::{StatusCode, Uri};
 use tracing::{info, warn};
 
-use super::transport::{endpoint_uri, Transport, STREAM_ID_HEADER};
+use super::transport::{endpoint_uri, read_response_body, Transport, STREAM_ID_HEADER};
 use super::{ClientConfig, ClientError, EventStream};
 use crate::v1::scheduler::event::Subscribed;
-use crate::v1::scheduler::{call, Call, Event};
+use crate::v1::scheduler::{call, Call, Event, Response};
 use crate::ContentType;
 
 /// Path of the scheduler API on a master.
@@ -196,6 +196,34 @@ impl SchedulerClient {
         self.remember_leader(leader);
         match response.status() {
             StatusCode::ACCEPTED => Ok(()),
+            status => Err(ClientError::UnexpectedStatus {
+                status,
+                body: String::new(),
+            }),
+        }
+    }
+
+    /// Sends a call that the master answers with a body: `200 OK` and a
+    /// `scheduler::Response` (RECONCILE_OPERATIONS), in the content type in use.
+    pub async fn call_for_response(
+        &self,
+        stream_id: &str,
+        call: &Call,
+    ) -> Result<Response, ClientError> {
+        let (leader, response) = self
+            .transport
+            .post(
+                &self.endpoint(),
+                self.content_type().encode(call)?,
+                Some(stream_id),
+            )
+            .await?;
+        self.remember_leader(leader);
+        match response.status() {
+            StatusCode::OK => {
+                let body = read_response_body(response).await?;
+                Ok(self.content_type().decode(body)?)
+            }
             status => Err(ClientError::UnexpectedStatus {
                 status,
                 body: String::new(),

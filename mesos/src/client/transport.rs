@@ -299,6 +299,18 @@ pub(crate) fn resolve_location(base: &Uri, location: &str) -> Result<Uri, Client
     Uri::from_parts(parts).map_err(|_| bad())
 }
 
+/// Longest body of a call's synchronous answer (`scheduler::Response`).
+const MAX_RESPONSE_BODY: usize = 16 << 20;
+
+/// The body of a call's `200 OK` answer, bounded in size.
+pub(super) async fn read_response_body(response: Response<Incoming>) -> Result<Bytes, ClientError> {
+    Limited::new(response.into_body(), MAX_RESPONSE_BODY)
+        .collect()
+        .await
+        .map(|collected| collected.to_bytes())
+        .map_err(|error| ClientError::InvalidEvent(format!("the call's answer: {error}")))
+}
+
 /// The body of an error response as text, bounded in size.
 async fn read_error_body(response: Response<Incoming>) -> String {
     match Limited::new(response.into_body(), MAX_ERROR_BODY)
