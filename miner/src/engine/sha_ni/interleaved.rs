@@ -250,7 +250,8 @@ unsafe fn digest_step5(l: &mut Lane, c: &Consts, m_out: *mut __m128i, k: &[u32; 
 #[inline(always)]
 unsafe fn batch(c: &Consts, parked: &mut Parked, first: u32) -> [u32; LANES] {
     let kt = &K_GROUPS.0;
-    let zero = _mm_setzero_si128();
+    // SAFETY: an SSE2 register constant; SSE2 is part of x86_64 and of the callers' features.
+    let zero = unsafe { _mm_setzero_si128() };
     let mut lanes = [Lane {
         s: c.s2,
         g1: zero,
