@@ -1,23 +1,20 @@
-//! The executor proper: subscribe to the agent, run what LAUNCH asks for,
-//! report every state change in an UPDATE until it is acknowledged, KILL and
-//! SHUTDOWN within their grace periods, and reconnect after a disconnection.
+//! The executor's runtime: the connection to the agent (subscribe, and
+//! reconnect after a disconnection), the resend timer and the tasks'
+//! programs, carrying out what the protocol state in [`crate::session`]
+//! decides for each event.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
-use bytes::Bytes;
 use mesos::client::{ClientConfig, ClientError, EventStream, ExecutorClient};
-use mesos::v1::executor::{call, event, Call, Event};
-use mesos::v1::{
-    task_status, AgentId, DurationInfo, ExecutorId, FrameworkId, KillPolicy, TaskId, TaskInfo,
-    TaskState, TaskStatus,
-};
+use mesos::v1::executor::{call, Event};
 use rand::Rng;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tracing::{debug, error, info, warn};
+use tracing::{info, warn};
 
 use crate::config::ExecutorConfig;
+use crate::session::{Action, Session};
 use crate::spec::{resolve, TaskKind};
 use crate::tasks::{spawn_miner, spawn_proxy, TaskEvent, TaskHandle};
 
@@ -50,321 +47,72 @@ pub enum ExecutorError {
     Disconnected,
 }
 
-struct TaskEntry {
-    info: TaskInfo,
-    handle: Option<TaskHandle>,
-    terminal: bool,
-    killing: bool,
-    acknowledged_any: bool,
-}
-
-/// One executor's state.
+/// The session and the I/O it asks for: the agent client and the tasks' programs.
 struct Executor {
     config: ExecutorConfig,
     client: ExecutorClient,
     events: mpsc::UnboundedSender<TaskEvent>,
-    tasks: HashMap<String, TaskEntry>,
-    /// Sent (or to send) and not yet acknowledged, oldest first.
-    pending: Vec<TaskStatus>,
-    agent_id: Option<AgentId>,
-    connected: bool,
-    ever_subscribed: bool,
-    saw_heartbeat: bool,
-    launched_any: bool,
-    shutdown_deadline: Option<Instant>,
-}
-
-fn grace_of(policy: Option<&KillPolicy>) -> Option<Duration> {
-    policy
-        .and_then(|policy| policy.grace_period.as_ref())
-        .map(DurationInfo::to_duration)
+    session: Session,
+    /// The programs of tasks that have not ended.
+    handles: HashMap<String, TaskHandle>,
 }
 
 impl Executor {
-    fn base(&self, kind: call::Type) -> Call {
-        Call {
-            executor_id: ExecutorId {
-                value: self.config.executor_id.clone(),
-            },
-            framework_id: FrameworkId {
-                value: self.config.framework_id.clone(),
-            },
-            r#type: Some(kind as i32),
-            ..Default::default()
-        }
-    }
-
-    fn subscribe_call(&self) -> Call {
-        let mut call = self.base(call::Type::Subscribe);
-        call.subscribe = Some(call::Subscribe {
-            unacknowledged_tasks: self
-                .tasks
-                .values()
-                .filter(|task| !task.acknowledged_any)
-                .map(|task| task.info.clone())
-                .collect(),
-            unacknowledged_updates: self
-                .pending
-                .iter()
-                .map(|status| call::Update {
-                    status: status.clone(),
-                })
-                .collect(),
-        });
-        call
-    }
-
-    /// Done: SHUTDOWN or at least one launch, every task terminal, every
-    /// update acknowledged.
-    fn finished(&self) -> bool {
-        (self.shutdown_deadline.is_some() || self.launched_any)
-            && self.tasks.values().all(|task| task.terminal)
-            && self.pending.is_empty()
-    }
-
-    async fn update(&mut self, task_id: &str, state: TaskState, message: String) {
-        let uuid: [u8; 16] = rand::random();
-        let status = TaskStatus {
-            task_id: TaskId {
-                value: task_id.to_owned(),
-            },
-            state: state as i32,
-            message: Some(message),
-            source: Some(task_status::Source::Executor as i32),
-            uuid: Some(Bytes::copy_from_slice(&uuid)),
-            executor_id: Some(ExecutorId {
-                value: self.config.executor_id.clone(),
-            }),
-            agent_id: self.agent_id.clone(),
-            timestamp: Some(
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0.0, |elapsed| elapsed.as_secs_f64()),
-            ),
-            ..Default::default()
-        };
-        info!(task = %task_id, state = ?state, message = status.message(), "update");
-        if state.is_terminal() {
-            if let Some(task) = self.tasks.get_mut(task_id) {
-                task.terminal = true;
-                task.handle = None;
-            }
-        }
-        self.pending.push(status.clone());
-        if self.connected {
-            self.send_update(status).await;
-        }
-    }
-
-    async fn send_update(&self, status: TaskStatus) {
-        let mut call = self.base(call::Type::Update);
-        call.update = Some(call::Update { status });
-        if let Err(error) = self.client.call(&call).await {
-            warn!(%error, "UPDATE not delivered; will retry");
-        }
-    }
-
-    async fn resend(&self) {
-        if !self.connected {
-            return;
-        }
-        for status in &self.pending {
-            debug!(task = %status.task_id.value, state = ?status.state(), "resending unacknowledged update");
-            self.send_update(status.clone()).await;
-        }
-    }
-
-    async fn on_task_event(&mut self, event: TaskEvent) {
-        match event {
-            TaskEvent::Status {
-                task_id,
-                state,
-                message,
-            } => {
-                let already_terminal = self.tasks.get(&task_id).is_some_and(|task| task.terminal);
-                if !already_terminal {
-                    self.update(&task_id, state, message).await;
+    /// Carries out `actions` in order (a failed start adds its own).
+    async fn perform(&mut self, actions: Vec<Action>) {
+        let mut queue: VecDeque<Action> = actions.into();
+        while let Some(action) = queue.pop_front() {
+            match action {
+                Action::Call(call) => {
+                    if let Err(error) = self.client.call(&call).await {
+                        match call.r#type() {
+                            call::Type::Update => warn!(%error, "UPDATE not delivered; will retry"),
+                            _ => warn!(%error, "MESSAGE not delivered"),
+                        }
+                    }
                 }
-            }
-            TaskEvent::Message(data) => {
-                if !self.connected {
-                    return;
-                }
-                let mut call = self.base(call::Type::Message);
-                call.message = Some(call::Message { data: data.into() });
-                if let Err(error) = self.client.call(&call).await {
-                    warn!(%error, "MESSAGE not delivered");
-                }
-            }
-        }
-    }
-
-    async fn on_event(&mut self, event: Event) {
-        match event.r#type() {
-            event::Type::Subscribed => {
-                let subscribed = event.subscribed.unwrap_or_default();
-                self.agent_id = subscribed.agent_info.id.clone().or(self.agent_id.take());
-                self.connected = true;
-                self.ever_subscribed = true;
-                info!(
-                    executor = %self.config.executor_id,
-                    agent = ?self.agent_id.as_ref().map(|id| &id.value),
-                    "subscribed"
-                );
-            }
-            event::Type::Launch => {
-                if let Some(launch) = event.launch {
-                    self.launch(launch.task).await;
-                }
-            }
-            event::Type::LaunchGroup => {
-                let tasks = event
-                    .launch_group
-                    .map(|group| group.task_group.tasks)
-                    .unwrap_or_default();
-                for task in tasks {
+                Action::Start(task) => {
                     let id = task.task_id.value.clone();
-                    self.track(task, None, true);
-                    self.update(
-                        &id,
-                        TaskState::TaskFailed,
-                        "task groups are not supported by this executor".into(),
-                    )
-                    .await;
+                    let handle = match resolve(&task, |name| std::env::var(name).ok()) {
+                        Ok(TaskKind::Miner(spec)) => spawn_miner(
+                            id.clone(),
+                            spec,
+                            self.config.report_interval,
+                            self.events.clone(),
+                        ),
+                        Ok(TaskKind::Proxy(spec)) => {
+                            spawn_proxy(id.clone(), spec, self.events.clone())
+                        }
+                        Err(error) => {
+                            queue.extend(self.session.start_failed(&id, error.to_string()));
+                            continue;
+                        }
+                    };
+                    self.handles.insert(id, handle);
                 }
-            }
-            event::Type::Kill => {
-                if let Some(kill) = event.kill {
-                    self.kill(&kill.task_id.value, kill.kill_policy.as_ref());
-                }
-            }
-            event::Type::Acknowledged => {
-                if let Some(ack) = event.acknowledged {
-                    let before = self.pending.len();
-                    self.pending
-                        .retain(|status| status.uuid.as_ref() != Some(&ack.uuid));
-                    debug!(task = %ack.task_id.value, removed = before - self.pending.len(), "acknowledged");
-                    if let Some(task) = self.tasks.get_mut(&ack.task_id.value) {
-                        task.acknowledged_any = true;
+                Action::Kill { task_id, grace } => {
+                    if let Some(handle) = self.handles.get_mut(&task_id) {
+                        handle.kill(grace);
                     }
                 }
             }
-            event::Type::Message => {
-                let len = event.message.map_or(0, |message| message.data.len());
-                info!(bytes = len, "message from the scheduler (ignored)");
-            }
-            event::Type::Shutdown => self.shutdown(),
-            event::Type::Error => {
-                let message = event.error.map(|error| error.message).unwrap_or_default();
-                error!(%message, "error from the agent");
-            }
-            event::Type::Heartbeat => {
-                debug!("heartbeat");
-                self.saw_heartbeat = true;
-            }
-            event::Type::Unknown => debug!("unknown event"),
         }
+        // An ended task's program is let go.
+        let session = &self.session;
+        self.handles.retain(|id, _| !session.is_terminal(id));
     }
 
-    fn track(&mut self, info: TaskInfo, handle: Option<TaskHandle>, terminal: bool) {
-        self.launched_any = true;
-        self.tasks.insert(
-            info.task_id.value.clone(),
-            TaskEntry {
-                info,
-                handle,
-                terminal,
-                killing: false,
-                acknowledged_any: false,
-            },
-        );
-    }
-
-    async fn launch(&mut self, task: TaskInfo) {
-        let id = task.task_id.value.clone();
-        if self.tasks.contains_key(&id) {
-            warn!(task = %id, "LAUNCH of a task already known: ignored");
-            return;
-        }
-        info!(task = %id, name = %task.name, "launch");
-        if self.shutdown_deadline.is_some() {
-            self.track(task, None, false);
-            self.update(
-                &id,
-                TaskState::TaskFailed,
-                "executor is shutting down".into(),
-            )
-            .await;
-            return;
-        }
-        self.track(task.clone(), None, false);
-        self.update(&id, TaskState::TaskStarting, "starting".into())
-            .await;
-        let handle = match resolve(&task, |name| std::env::var(name).ok()) {
-            Ok(TaskKind::Miner(spec)) => spawn_miner(
-                id.clone(),
-                spec,
-                self.config.report_interval,
-                self.events.clone(),
-            ),
-            Ok(TaskKind::Proxy(spec)) => spawn_proxy(id.clone(), spec, self.events.clone()),
-            Err(error) => {
-                self.update(&id, TaskState::TaskFailed, error.to_string())
-                    .await;
-                return;
-            }
-        };
-        if let Some(entry) = self.tasks.get_mut(&id) {
-            entry.handle = Some(handle);
-        }
-    }
-
-    fn kill(&mut self, task_id: &str, policy: Option<&KillPolicy>) {
-        let default_grace = self.config.shutdown_grace_period;
-        let Some(task) = self.tasks.get_mut(task_id) else {
-            warn!(task = %task_id, "KILL for an unknown task: ignored");
-            return;
-        };
-        if task.terminal || task.killing {
-            debug!(task = %task_id, "KILL for a task already ending");
-            return;
-        }
-        let grace = grace_of(policy)
-            .or_else(|| grace_of(task.info.kill_policy.as_ref()))
-            .unwrap_or(default_grace);
-        info!(task = %task_id, ?grace, "kill");
-        task.killing = true;
-        if let Some(handle) = task.handle.as_mut() {
-            handle.kill(grace);
-        }
-    }
-
-    fn shutdown(&mut self) {
-        let grace = self.config.shutdown_grace_period;
-        info!(?grace, "shutdown");
-        self.shutdown_deadline = Some(Instant::now() + grace);
-        // Leave a quarter of the grace period to deliver the terminal updates.
-        let task_grace = grace.mul_f64(0.75);
-        for task in self.tasks.values_mut() {
-            if !task.terminal && !task.killing {
-                task.killing = true;
-                if let Some(handle) = task.handle.as_mut() {
-                    handle.kill(task_grace);
-                }
-            }
-        }
+    async fn on_task_event(&mut self, event: TaskEvent) {
+        let actions = self.session.on_task_event(event);
+        self.perform(actions).await;
     }
 
     /// Stops every task locally (no agent to tell) and waits up to `grace`.
     async fn stop_all(&mut self, events: &mut mpsc::UnboundedReceiver<TaskEvent>, grace: Duration) {
-        self.connected = false;
-        for task in self.tasks.values_mut() {
-            if let Some(handle) = task.handle.as_mut() {
-                handle.kill(grace);
-            }
-        }
+        let actions = self.session.stop_all(grace);
+        self.perform(actions).await;
         let deadline = Instant::now() + grace + Duration::from_millis(500);
-        while !self.tasks.values().all(|task| task.terminal) {
+        while !self.session.all_terminal() {
             match tokio::time::timeout_at(deadline, events.recv()).await {
                 Ok(Some(event)) => self.on_task_event(event).await,
                 _ => break,
@@ -385,7 +133,7 @@ impl Executor {
             while let Ok(event) = events.try_recv() {
                 self.on_task_event(event).await;
             }
-            match self.client.subscribe(&self.subscribe_call()).await {
+            match self.client.subscribe(&self.session.subscribe_call()).await {
                 Ok(stream) => return Ok(stream),
                 Err(error) => {
                     if since.elapsed() >= limit {
@@ -423,18 +171,17 @@ pub async fn run(config: ExecutorConfig) -> Result<(), ExecutorError> {
         "executor starting"
     );
     let (events_tx, mut events) = mpsc::unbounded_channel();
+    let session = Session::new(
+        &config.executor_id,
+        &config.framework_id,
+        config.shutdown_grace_period,
+    );
     let mut executor = Executor {
         config,
         client,
         events: events_tx,
-        tasks: HashMap::new(),
-        pending: Vec::new(),
-        agent_id: None,
-        connected: false,
-        ever_subscribed: false,
-        saw_heartbeat: false,
-        launched_any: false,
-        shutdown_deadline: None,
+        session,
+        handles: HashMap::new(),
     };
     let mut stream: Option<EventStream<Event>> = None;
     let mut disconnected_at = Instant::now();
@@ -442,18 +189,18 @@ pub async fn run(config: ExecutorConfig) -> Result<(), ExecutorError> {
     resend.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     resend.tick().await;
     loop {
-        if executor.finished() {
+        if executor.session.finished() {
             info!("all tasks ended and acknowledged: exiting");
             return Ok(());
         }
         let Some(agent_events) = stream.as_mut() else {
             let config = &executor.config;
-            let limit = if !executor.ever_subscribed || config.checkpoint {
+            let limit = if !executor.session.ever_subscribed() || config.checkpoint {
                 config.recovery_timeout
             } else {
                 Duration::ZERO
             };
-            if executor.ever_subscribed && !config.checkpoint {
+            if executor.session.ever_subscribed() && !config.checkpoint {
                 let grace = config.shutdown_grace_period;
                 executor.stop_all(&mut events, grace).await;
                 return Err(ExecutorError::Disconnected);
@@ -468,15 +215,18 @@ pub async fn run(config: ExecutorConfig) -> Result<(), ExecutorError> {
             }
             continue;
         };
-        let shutdown_deadline = executor.shutdown_deadline;
-        let liveness = if executor.saw_heartbeat {
+        let shutdown_deadline = executor.session.shutdown_deadline();
+        let liveness = if executor.session.saw_heartbeat() {
             LIVENESS_TIMEOUT
         } else {
             NO_HEARTBEAT_TIMEOUT
         };
         tokio::select! {
             event = tokio::time::timeout(liveness, agent_events.next()) => match event {
-                Ok(Some(Ok(event))) => executor.on_event(event).await,
+                Ok(Some(Ok(event))) => {
+                    let actions = executor.session.on_event(event, Instant::now());
+                    executor.perform(actions).await;
+                }
                 Ok(Some(Err(error))) => {
                     warn!(%error, "event stream failed");
                     stream = None;
@@ -491,7 +241,10 @@ pub async fn run(config: ExecutorConfig) -> Result<(), ExecutorError> {
                 }
             },
             Some(event) = events.recv() => executor.on_task_event(event).await,
-            _ = resend.tick() => executor.resend().await,
+            _ = resend.tick() => {
+                let actions = executor.session.resend();
+                executor.perform(actions).await;
+            }
             _ = tokio::time::sleep_until(shutdown_deadline.unwrap_or_else(Instant::now)),
                 if shutdown_deadline.is_some() => {
                 warn!("shutdown grace period over: exiting with updates unacknowledged");
@@ -499,7 +252,7 @@ pub async fn run(config: ExecutorConfig) -> Result<(), ExecutorError> {
             }
         }
         if stream.is_none() {
-            executor.connected = false;
+            executor.session.disconnected();
             disconnected_at = Instant::now();
         }
     }

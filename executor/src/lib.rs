@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod executor;
+pub mod session;
 pub mod spec;
 pub mod tasks;
 
