@@ -135,6 +135,10 @@ pub struct NodeOptions {
     pub peer: Option<u16>,
     /// More `key=value` lines for the chain's section (e.g. `blockreservedweight=40000`).
     pub extra_conf: Vec<String>,
+    /// Put the cookie file in this directory, readable by every user (Core's
+    /// `-rpccookiefile` and `-rpccookieperms=all`), as a proxy container running as
+    /// another user needs; `None`: Core's default, `<chain dir>/.cookie`, owner only.
+    pub cookie_dir: Option<PathBuf>,
 }
 
 impl NodeOptions {
@@ -144,6 +148,7 @@ impl NodeOptions {
             chain,
             peer: None,
             extra_conf: Vec::new(),
+            cookie_dir: None,
         }
     }
 }
@@ -198,6 +203,8 @@ pub struct Node {
     rpc_port: u16,
     rpc_user: String,
     rpc_password: String,
+    /// Where `-rpccookiefile` put the cookie, if the options moved it.
+    cookie_file: Option<PathBuf>,
 }
 
 impl Node {
@@ -268,6 +275,13 @@ impl Node {
             conf.push_str(line);
             conf.push('\n');
         }
+        let cookie_file = options.cookie_dir.as_ref().map(|dir| dir.join(".cookie"));
+        if let Some(file) = &cookie_file {
+            conf.push_str(&format!(
+                "rpccookiefile={}\nrpccookieperms=all\n",
+                file.display()
+            ));
+        }
         let conf_path = datadir_path.join("bitcoin.conf");
         fs::write(&conf_path, conf).map_err(io_err(format!("writing {}", conf_path.display())))?;
         let mut node = Self {
@@ -280,6 +294,7 @@ impl Node {
             rpc_port,
             rpc_user,
             rpc_password,
+            cookie_file,
         };
         node.launch()?;
         Ok(node)
@@ -353,7 +368,9 @@ impl Node {
 
     /// The cookie file the node writes while it runs (`__cookie__:<password>`).
     pub fn cookie_path(&self) -> PathBuf {
-        self.chain_dir().join(".cookie")
+        self.cookie_file
+            .clone()
+            .unwrap_or_else(|| self.chain_dir().join(".cookie"))
     }
 
     /// Runs `bitcoin-cli` against this node; returns its trimmed output. Long arguments (raw

@@ -13,8 +13,8 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use tests::containers::{docker_output, engine, images, Container};
-use tests::node::{free_ports, Chain, Node};
+use tests::containers::{docker_output, engine, images, Container, Images};
+use tests::node::{free_ports, Chain, Node, NodeOptions};
 use tests::stack::{Stack, StackConfig, StackExtras, Tasks};
 use tests::wallet::{AddressKind, TestWallet};
 
@@ -243,27 +243,7 @@ fn docker_stack_mines_and_relaunches_miners_when_the_proxy_container_dies() {
     let start: u64 = node.height().unwrap();
     // The node's RPC password reaches the proxy container as a Mesos secret (a file-based
     // secret volume, mounted into the container), never in its environment.
-    let stack = Stack::start_with(
-        &StackConfig::for_test(
-            Tasks::Containers {
-                miner_image: images.miner.clone(),
-                proxy_image: images.proxy.clone(),
-                docker_host: engine().to_owned(),
-                docker_cli: "docker".into(),
-            },
-            2,
-            1.0,
-            dir.path(),
-        )
-        .unwrap(),
-        node,
-        &payout,
-        &StackExtras {
-            rpc_secret: true,
-            ..Default::default()
-        },
-    )
-    .expect("start devcluster and the scheduler");
+    let stack = docker_stack(images, node, &payout, dir.path(), true);
     let logs = || {
         let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap_or_default();
         format!(
@@ -352,4 +332,105 @@ fn docker_stack_mines_and_relaunches_miners_when_the_proxy_container_dies() {
     // devcluster removes its containers when it stops.
     let left = stdout_of(&["ps", "-aq", "--filter", "label=mesos.task.id"]);
     assert!(left.trim().is_empty(), "containers left behind: {left}");
+}
+
+/// devcluster and the scheduler running Docker tasks of `images` on two agents, the proxy
+/// reaching `node` through a Mesos secret (`rpc_secret`) or the node's cookie file.
+fn docker_stack(
+    images: &Images,
+    node: &Node,
+    payout: &str,
+    dir: &std::path::Path,
+    rpc_secret: bool,
+) -> Stack {
+    Stack::start_with(
+        &StackConfig::for_test(
+            Tasks::Containers {
+                miner_image: images.miner.clone(),
+                proxy_image: images.proxy.clone(),
+                docker_host: engine().to_owned(),
+                docker_cli: "docker".into(),
+            },
+            2,
+            1.0,
+            dir,
+        )
+        .unwrap(),
+        node,
+        payout,
+        &StackExtras {
+            rpc_secret,
+            ..Default::default()
+        },
+    )
+    .expect("start devcluster and the scheduler")
+}
+
+/// The scheduler's default way for Docker tasks: the node's cookie file, whose directory the
+/// proxy container gets read-only at /run/mesos-miner/node. The image runs as nobody, so the
+/// node keeps the cookie in a directory of its own, readable by all (as the README tells
+/// operators). It mines, and its description holds the mount but neither the cookie's
+/// password nor the node's other one.
+#[test]
+fn docker_proxy_reads_the_node_cookie_through_a_read_only_mount() {
+    let _serial = serial();
+    let images = images();
+    let cookie_dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        cookie_dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let node = &Node::start_with(&NodeOptions {
+        cookie_dir: Some(cookie_dir.path().to_owned()),
+        ..NodeOptions::new(Chain::Regtest)
+    })
+    .expect("regtest node");
+    let payout = TestWallet::new(node.network(), "payout")
+        .address(AddressKind::P2wpkh, 0)
+        .to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let start: u64 = node.height().unwrap();
+    let stack = docker_stack(images, node, &payout, dir.path(), false);
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while node.height().unwrap() <= start {
+        assert!(
+            Instant::now() < deadline,
+            "no block through the cookie; tasks {:?}\n{}",
+            stack.tasks(),
+            std::fs::read_to_string(dir.path().join("devcluster.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let proxy = stack
+        .tasks()
+        .into_iter()
+        .find(|(_, kind, state)| kind == "proxy" && state == "RUNNING")
+        .map(|(id, _, _)| id)
+        .expect("the proxy runs");
+    let container = stdout_of(&[
+        "ps",
+        "-q",
+        "--filter",
+        &format!("label=mesos.task.id={proxy}"),
+    ]);
+    let inspect: serde_json::Value =
+        serde_json::from_str(&stdout_of(&["inspect", container.trim()])).unwrap();
+    let mounts = inspect[0]["Mounts"].as_array().cloned().unwrap_or_default();
+    let cookie_dir = node.cookie_path().parent().unwrap().display().to_string();
+    assert!(
+        mounts
+            .iter()
+            .any(|mount| mount["Destination"] == "/run/mesos-miner/node"
+                && mount["Source"] == cookie_dir.as_str()
+                && mount["RW"] == false),
+        "no read-only mount of {cookie_dir}: {mounts:?}"
+    );
+    let cookie = std::fs::read_to_string(node.cookie_path()).unwrap();
+    let cookie_password = cookie.trim().split_once(':').unwrap().1.to_owned();
+    let text = inspect.to_string();
+    for password in [cookie_password.as_str(), node.rpc_password()] {
+        assert!(!text.contains(password), "docker inspect has a password");
+    }
+    drop(stack);
 }
