@@ -5,8 +5,10 @@
 //!
 //! * [`mining`]: the proxy and miners as processes, their stats and journal.
 //! * [`browser`]: headless Chromium: a page's DOM after it ran, screenshots.
+//! * [`procfs`]: a process's CPU time and memory, for the load benchmarks.
 
 pub use mesos_miner::{bins, bitcoin_core, containers, node, prerequisites, stack, wallet};
 
 pub mod browser;
 pub mod mining;
+pub mod procfs;

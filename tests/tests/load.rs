@@ -13,29 +13,8 @@ use std::time::{Duration, Instant};
 use tests::bins::workspace_bin;
 use tests::mining::KillOnDrop;
 use tests::node::{Chain, Node};
+use tests::procfs::{cpu_seconds, rss_mib};
 use tests::wallet::{AddressKind, TestWallet};
-
-/// A process's CPU time so far (user + system, 100 Hz ticks of `/proc/PID/stat`).
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let rest = stat.rsplit_once(')').unwrap().1;
-    let fields: Vec<f64> = rest
-        .split_whitespace()
-        .map(|v| v.parse().unwrap_or(0.0))
-        .collect();
-    (fields[11] + fields[12]) / 100.0
-}
-
-fn rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kb: f64 = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap();
-    kb / 1024.0
-}
 
 #[test]
 #[ignore = "load benchmark: run in release with --ignored"]

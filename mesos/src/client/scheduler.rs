@@ -185,16 +185,7 @@ impl SchedulerClient {
                 "SUBSCRIBE goes through subscribe()".into(),
             ));
         }
-        let (leader, response) = self
-            .transport
-            .post(
-                &self.endpoint(),
-                self.content_type().encode(call)?,
-                Some(stream_id),
-            )
-            .await?;
-        self.remember_leader(leader);
-        match response.status() {
+        match self.post_call(stream_id, call).await?.status() {
             StatusCode::ACCEPTED => Ok(()),
             status => Err(ClientError::UnexpectedStatus {
                 status,
@@ -210,15 +201,7 @@ impl SchedulerClient {
         stream_id: &str,
         call: &Call,
     ) -> Result<Response, ClientError> {
-        let (leader, response) = self
-            .transport
-            .post(
-                &self.endpoint(),
-                self.content_type().encode(call)?,
-                Some(stream_id),
-            )
-            .await?;
-        self.remember_leader(leader);
+        let response = self.post_call(stream_id, call).await?;
         match response.status() {
             StatusCode::OK => {
                 let body = read_response_body(response).await?;
@@ -229,6 +212,24 @@ impl SchedulerClient {
                 body: String::new(),
             }),
         }
+    }
+
+    /// POSTs `call` on behalf of `stream_id` to the leader, remembering it.
+    async fn post_call(
+        &self,
+        stream_id: &str,
+        call: &Call,
+    ) -> Result<http::Response<hyper::body::Incoming>, ClientError> {
+        let (leader, response) = self
+            .transport
+            .post(
+                &self.endpoint(),
+                self.content_type().encode(call)?,
+                Some(stream_id),
+            )
+            .await?;
+        self.remember_leader(leader);
+        Ok(response)
     }
 
     fn leader(&self) -> Option<Uri> {
