@@ -61,16 +61,40 @@ pub struct Images {
     pub sizes: Vec<(String, u64)>,
 }
 
+/// Why the images could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ImagesError {
+    /// A package the build needs is not installed.
+    #[error(transparent)]
+    Missing(#[from] crate::prerequisites::Missing),
+    /// `docker/build-images` could not be run.
+    #[error("running docker/build-images: {0}")]
+    Io(#[from] std::io::Error),
+    /// `docker/build-images` failed (its output went to stderr).
+    #[error("docker/build-images failed")]
+    Failed,
+    /// The build printed no image of this kind.
+    #[error("no {kind} image in {sizes:?}")]
+    NoImage {
+        /// miner, proxy or scheduler.
+        kind: String,
+        /// What it printed.
+        sizes: Vec<(String, u64)>,
+    },
+}
+
 /// Builds the images from the current sources (`docker/build-images`),
 /// tagged `tag`.
-pub fn build_images(tag: &str) -> anyhow::Result<Images> {
+pub fn build_images(tag: &str) -> Result<Images, ImagesError> {
     crate::prerequisites::require("images")?;
     let output = Command::new(workspace_root().join("docker/build-images"))
         .env("DOCKER_HOST", engine())
         .env("IMAGE_TAG", tag)
         .stderr(Stdio::inherit())
         .output()?;
-    anyhow::ensure!(output.status.success(), "docker/build-images failed");
+    if !output.status.success() {
+        return Err(ImagesError::Failed);
+    }
     let sizes: Vec<(String, u64)> = String::from_utf8_lossy(&output.stdout)
         .lines()
         .filter_map(|line| {
@@ -83,7 +107,10 @@ pub fn build_images(tag: &str) -> anyhow::Result<Images> {
             .iter()
             .map(|(name, _)| name.clone())
             .find(|name| name.ends_with(&format!("-{suffix}:{tag}")))
-            .ok_or_else(|| anyhow::anyhow!("no {suffix} image in {sizes:?}"))
+            .ok_or_else(|| ImagesError::NoImage {
+                kind: suffix.to_owned(),
+                sizes: sizes.clone(),
+            })
     };
     Ok(Images {
         miner: find("miner")?,

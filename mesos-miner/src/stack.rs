@@ -11,6 +11,19 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::bins::Stopping;
+
+/// Why the stack could not be started or asked something: a file, process or socket of
+/// its own failed, or the scheduler's configuration could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum StackError {
+    /// A work-dir file, a process start or a connection to the master failed.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// The scheduler's configuration could not be written as JSON.
+    #[error("the scheduler's configuration: {0}")]
+    Config(#[from] serde_json::Error),
+}
+
 use crate::node::{free_ports, Node};
 
 /// How the scheduler runs tasks.
@@ -67,7 +80,7 @@ impl StackConfig {
         agents: usize,
         cpus_per_agent: f64,
         work_dir: &std::path::Path,
-    ) -> anyhow::Result<Self> {
+    ) -> Result<Self, StackError> {
         let first = free_ports(1)?[0];
         Ok(Self {
             devcluster: crate::bins::workspace_bin("devcluster"),
@@ -125,7 +138,7 @@ struct SchedulerLaunch {
 }
 
 impl SchedulerLaunch {
-    fn spawn(&self) -> anyhow::Result<Stopping> {
+    fn spawn(&self) -> Result<Stopping, StackError> {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -161,7 +174,7 @@ pub struct Stack {
 
 impl Stack {
     /// Starts devcluster, then the scheduler for `node`, paying `payout`.
-    pub fn start(config: &StackConfig, node: &Node, payout: &str) -> anyhow::Result<Self> {
+    pub fn start(config: &StackConfig, node: &Node, payout: &str) -> Result<Self, StackError> {
         Self::start_with(config, node, payout, &StackExtras::default())
     }
 
@@ -171,7 +184,7 @@ impl Stack {
         node: &Node,
         payout: &str,
         extras: &StackExtras,
-    ) -> anyhow::Result<Self> {
+    ) -> Result<Self, StackError> {
         std::fs::create_dir_all(&config.work_dir)?;
         let ports = free_ports(2)?;
         let (master_port, status_port) = (ports[0], ports[1]);
@@ -292,7 +305,7 @@ impl Stack {
     }
 
     /// Starts the scheduler again with the same config and state dir.
-    pub fn start_scheduler(&mut self) -> anyhow::Result<()> {
+    pub fn start_scheduler(&mut self) -> Result<(), StackError> {
         self.scheduler = Some(self.launch.spawn()?);
         Ok(())
     }
@@ -304,7 +317,7 @@ impl Stack {
 
     /// `POST /devcluster/faults/<fault>` to the master (with
     /// [`StackExtras::fault_endpoints`]); the HTTP status line.
-    pub fn fault(&self, fault: &str) -> anyhow::Result<String> {
+    pub fn fault(&self, fault: &str) -> Result<String, StackError> {
         let text = self.master_http("POST", &format!("/devcluster/faults/{fault}"), "")?;
         Ok(text.lines().next().unwrap_or_default().to_owned())
     }
@@ -316,7 +329,7 @@ impl Stack {
         method: &str,
         path: &str,
         body: &str,
-    ) -> anyhow::Result<(u16, String)> {
+    ) -> Result<(u16, String), StackError> {
         let text = self.master_http(method, path, body)?;
         let code = text
             .split_whitespace()
@@ -331,7 +344,7 @@ impl Stack {
     }
 
     /// One HTTP/1.0 exchange with the master: the whole answer.
-    fn master_http(&self, method: &str, path: &str, body: &str) -> anyhow::Result<String> {
+    fn master_http(&self, method: &str, path: &str, body: &str) -> Result<String, StackError> {
         Ok(http_exchange(
             self.master_port,
             method,
