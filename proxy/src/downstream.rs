@@ -14,6 +14,7 @@ pub use limits::source_of;
 
 pub(crate) use limits::Limits;
 
+use crate::invalid_config::{require, InvalidConfig};
 use crate::pool::{worker_script, Pool};
 use crate::shares::{self, ShareError};
 use crate::vardiff::{Vardiff, VardiffConfig};
@@ -92,24 +93,64 @@ impl Default for ServerConfig {
     }
 }
 
+/// The shortest [`ServerConfig::max_line_len`]: a `mining.notify` for an empty template.
+pub const MIN_LINE_LEN: usize = 1024;
+
 impl ServerConfig {
     /// The ban policy these settings make.
     pub fn ban_policy(&self) -> BanPolicy {
         BanPolicy {
-            threshold: self.ban_after_invalid.max(1),
+            threshold: self.ban_after_invalid,
             decay: self.ban_decay,
             ban_for: self.ban_for,
         }
     }
+
+    /// Checks every setting (vardiff's included): nothing is clamped later, so a value
+    /// that cannot work is an error here ([`serve`] refuses to start with one).
+    pub fn validate(&self) -> Result<(), InvalidConfig> {
+        let positive = "must be more than 0";
+        require(
+            self.max_line_len >= MIN_LINE_LEN,
+            "max_line_len",
+            &format!("must be at least {MIN_LINE_LEN} bytes"),
+        )?;
+        require(self.max_connections > 0, "max_connections", positive)?;
+        require(self.max_per_ip > 0, "max_per_ip", positive)?;
+        require(
+            !self.handshake_timeout.is_zero(),
+            "handshake_timeout",
+            positive,
+        )?;
+        require(!self.idle_timeout.is_zero(), "idle_timeout", positive)?;
+        require(!self.write_timeout.is_zero(), "write_timeout", positive)?;
+        require(self.max_workers > 0, "max_workers", positive)?;
+        require(
+            self.max_worker_name_len > 0,
+            "max_worker_name_len",
+            positive,
+        )?;
+        require(self.ban_after_invalid > 0, "ban_after_invalid", positive)?;
+        require(!self.ban_decay.is_zero(), "ban_decay", positive)?;
+        require(!self.ban_for.is_zero(), "ban_for", positive)?;
+        require(
+            (1..=128).contains(&self.ipv6_prefix),
+            "ipv6_prefix",
+            "must be from 1 to 128 bits",
+        )?;
+        self.vardiff.validate()
+    }
 }
 
-/// Accepts miners until `shutdown` turns true, then asks every miner to reconnect.
+/// Accepts miners until `shutdown` turns true, then asks every miner to reconnect; refuses
+/// to start on settings that [`ServerConfig::validate`] rejects.
 pub async fn serve(
     listener: TcpListener,
     pool: Arc<Pool>,
     config: ServerConfig,
     shutdown: watch::Receiver<bool>,
-) {
+) -> Result<(), InvalidConfig> {
+    config.validate()?;
     let slots = Arc::new(Semaphore::new(config.max_connections));
     let limits = Arc::new(Limits::new(
         config.max_per_ip,
@@ -128,7 +169,7 @@ pub async fn serve(
                     continue;
                 }
             },
-            _ = stop.changed() => return,
+            _ = stop.changed() => return Ok(()),
         };
         let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
             debug!(%peer, "connection limit reached");
@@ -165,6 +206,8 @@ struct Miner {
     vardiff: Vardiff,
     /// Difficulty to announce before the next job.
     pending_difficulty: Option<f64>,
+    /// Aliases this connection was sent jobs under ([`resend_job`]).
+    aliases: u32,
     /// Offences not yet charged to the source's ban score (see [`charge`]).
     invalid: u32,
     limits: SessionLimits,
@@ -189,16 +232,35 @@ async fn send_job(
     if let Some(d) = m.vardiff.retarget(now) {
         m.pending_difficulty = Some(d);
     }
-    let difficulty = m.pending_difficulty.take().map(|d| {
-        if let Ok(target) = ShareTarget::from_difficulty(d) {
-            m.session.target = target;
-        }
-        ServerMessage::SetDifficulty(d).into_notification().into()
-    });
+    let difficulty = m.pending_difficulty.take().map(|d| announce(m, d));
     // Shares for this job are judged at the difficulty announced before it.
     m.session.job_sent(job.id());
     conn.send_line(difficulty, job.notify_line(force_clean))
         .await
+}
+
+/// Puts a pending difficulty change into effect at once instead of with the next job (which
+/// may be half a minute away): `mining.set_difficulty`, then `job` again under a new alias
+/// (`<id>.<n>`, see [`crate::jobs`]), so shares for the alias are judged at the new difficulty
+/// while those in flight for the job's own id keep the one they were found at.
+async fn resend_job(conn: &mut Conn, m: &mut Miner, job: &crate::jobs::Job) -> Result<(), Ended> {
+    let Some(d) = m.pending_difficulty.take() else {
+        return Ok(());
+    };
+    let difficulty = announce(m, d);
+    m.aliases = m.aliases.wrapping_add(1);
+    let alias = format!("{}.{:x}", job.id(), m.aliases);
+    m.session.job_sent(&alias);
+    conn.send_line(Some(difficulty), &job.notify_line_as(&alias))
+        .await
+}
+
+/// Makes `d` the session's share difficulty; the `mining.set_difficulty` saying so.
+fn announce(m: &mut Miner, d: f64) -> stratum::Message {
+    if let Ok(target) = ShareTarget::from_difficulty(d) {
+        m.session.target = target;
+    }
+    ServerMessage::SetDifficulty(d).into_notification().into()
 }
 
 async fn handle(call: ClientRequest, id: Id, pool: &Arc<Pool>, m: &mut Miner) -> Response {
@@ -285,9 +347,16 @@ async fn handle(call: ClientRequest, id: Id, pool: &Arc<Pool>, m: &mut Miner) ->
                 let book = pool.jobs.lock().unwrap_or_else(|e| e.into_inner()).clone();
                 shares::validate(&book, &m.session, &submit)
             };
+            if let Ok(share) = &checked {
+                // Valid work, credited or not, tells vardiff how fast the miner is.
+                if let Some(d) = m.vardiff.on_share(Instant::now(), share.target_difficulty) {
+                    m.pending_difficulty = Some(d);
+                }
+            }
             match checked {
                 // Over the connection's share rate: not credited, unless it is a block. Not
-                // towards the ban: a miner whose difficulty is still rising gets here.
+                // towards the ban: a miner whose difficulty is still rising gets here (for
+                // the few shares until vardiff's fast retarget reaches it).
                 Ok(share) if !share.is_block && !m.vardiff.admit(Instant::now()) => {
                     pool.stats.reject("rate-limited");
                     pool.note_reject(Some(&submit.worker), "rate-limited");
@@ -332,9 +401,6 @@ async fn handle(call: ClientRequest, id: Id, pool: &Arc<Pool>, m: &mut Miner) ->
                     if let Some(alerting) = pool.alerting() {
                         alerting.share(&submit.worker);
                     }
-                    if let Some(d) = m.vardiff.on_share(Instant::now()) {
-                        m.pending_difficulty = Some(d);
-                    }
                     Response::ok(id, Value::Bool(true))
                 }
                 Err(e) => {
@@ -367,5 +433,235 @@ fn reason(e: &ShareError) -> &'static str {
         ErrorCode::UnauthorizedWorker => "unauthorized",
         ErrorCode::NotSubscribed => "not-subscribed",
         _ => "malformed",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_are_valid_and_every_bad_setting_is_named() {
+        ServerConfig::default().validate().unwrap();
+        VardiffConfig::for_network(bitcoin::Network::Bitcoin)
+            .validate()
+            .unwrap();
+        let vardiff = VardiffConfig::default();
+        let bad: Vec<(&str, ServerConfig)> = vec![
+            (
+                "max_line_len",
+                ServerConfig {
+                    max_line_len: 100,
+                    ..Default::default()
+                },
+            ),
+            (
+                "max_connections",
+                ServerConfig {
+                    max_connections: 0,
+                    ..Default::default()
+                },
+            ),
+            (
+                "max_per_ip",
+                ServerConfig {
+                    max_per_ip: 0,
+                    ..Default::default()
+                },
+            ),
+            (
+                "handshake_timeout",
+                ServerConfig {
+                    handshake_timeout: Duration::ZERO,
+                    ..Default::default()
+                },
+            ),
+            (
+                "idle_timeout",
+                ServerConfig {
+                    idle_timeout: Duration::ZERO,
+                    ..Default::default()
+                },
+            ),
+            (
+                "write_timeout",
+                ServerConfig {
+                    write_timeout: Duration::ZERO,
+                    ..Default::default()
+                },
+            ),
+            (
+                "max_workers",
+                ServerConfig {
+                    max_workers: 0,
+                    ..Default::default()
+                },
+            ),
+            (
+                "max_worker_name_len",
+                ServerConfig {
+                    max_worker_name_len: 0,
+                    ..Default::default()
+                },
+            ),
+            (
+                "ban_after_invalid",
+                ServerConfig {
+                    ban_after_invalid: 0,
+                    ..Default::default()
+                },
+            ),
+            (
+                "ban_decay",
+                ServerConfig {
+                    ban_decay: Duration::ZERO,
+                    ..Default::default()
+                },
+            ),
+            (
+                "ban_for",
+                ServerConfig {
+                    ban_for: Duration::ZERO,
+                    ..Default::default()
+                },
+            ),
+            (
+                "ipv6_prefix",
+                ServerConfig {
+                    ipv6_prefix: 0,
+                    ..Default::default()
+                },
+            ),
+            (
+                "ipv6_prefix",
+                ServerConfig {
+                    ipv6_prefix: 129,
+                    ..Default::default()
+                },
+            ),
+        ];
+        let bad_vardiff: Vec<(&str, VardiffConfig)> = vec![
+            (
+                "vardiff.target_interval",
+                VardiffConfig {
+                    target_interval: Duration::ZERO,
+                    ..vardiff.clone()
+                },
+            ),
+            (
+                "vardiff.retarget_interval",
+                VardiffConfig {
+                    retarget_interval: Duration::ZERO,
+                    ..vardiff.clone()
+                },
+            ),
+            (
+                "vardiff.min_difficulty",
+                VardiffConfig {
+                    min_difficulty: 0.0,
+                    ..vardiff.clone()
+                },
+            ),
+            (
+                "vardiff.max_difficulty",
+                VardiffConfig {
+                    max_difficulty: f64::INFINITY,
+                    ..vardiff.clone()
+                },
+            ),
+            (
+                "vardiff.max_difficulty",
+                VardiffConfig {
+                    max_difficulty: 1e-12,
+                    ..vardiff.clone()
+                },
+            ),
+            (
+                "vardiff.initial_difficulty",
+                VardiffConfig {
+                    initial_difficulty: f64::NAN,
+                    ..vardiff.clone()
+                },
+            ),
+            (
+                "vardiff.initial_difficulty",
+                VardiffConfig {
+                    initial_difficulty: 1e-20,
+                    ..vardiff.clone()
+                },
+            ),
+            (
+                "vardiff.initial_difficulty",
+                VardiffConfig {
+                    initial_difficulty: 1e16,
+                    ..vardiff.clone()
+                },
+            ),
+            (
+                "vardiff.alpha",
+                VardiffConfig {
+                    alpha: 0.0,
+                    ..vardiff.clone()
+                },
+            ),
+            (
+                "vardiff.alpha",
+                VardiffConfig {
+                    alpha: f64::NAN,
+                    ..vardiff.clone()
+                },
+            ),
+            (
+                "vardiff.tolerance",
+                VardiffConfig {
+                    tolerance: -1.0,
+                    ..vardiff.clone()
+                },
+            ),
+            (
+                "vardiff.max_step",
+                VardiffConfig {
+                    max_step: 1.0,
+                    ..vardiff.clone()
+                },
+            ),
+            (
+                "vardiff.min_ceiling",
+                VardiffConfig {
+                    min_ceiling: f64::NAN,
+                    ..vardiff.clone()
+                },
+            ),
+            (
+                "vardiff.max_share_rate",
+                VardiffConfig {
+                    max_share_rate: f64::NAN,
+                    ..vardiff.clone()
+                },
+            ),
+            (
+                "vardiff.max_share_rate",
+                VardiffConfig {
+                    max_share_rate: 0.0,
+                    ..vardiff.clone()
+                },
+            ),
+        ];
+        let all = bad
+            .into_iter()
+            .chain(bad_vardiff.into_iter().map(|(field, vardiff)| {
+                (
+                    field,
+                    ServerConfig {
+                        vardiff,
+                        ..Default::default()
+                    },
+                )
+            }));
+        for (field, config) in all {
+            let e = config.validate().expect_err(field);
+            assert_eq!(e.field, field, "{e}");
+            assert!(e.to_string().contains(field), "{e}");
+        }
     }
 }

@@ -16,6 +16,11 @@
 //!
 //! [`JobBook`] keeps the last few live jobs by id and drops them all when the previous block
 //! hash changes (the `clean_jobs` case), starting a new duplicate set.
+//!
+//! One connection may be re-sent a job under an alias, `<id>.<n>` ([`Job::notify_line_as`]),
+//! so that a difficulty change takes effect at once rather than with the next job (stratum's
+//! `mining.set_difficulty` applies to the jobs after it): the book resolves an alias to its
+//! job ([`base_id`]), and the session judges each id at the difficulty it was sent with.
 
 use std::collections::{HashSet, VecDeque};
 use std::ops::RangeInclusive;
@@ -233,6 +238,15 @@ impl Job {
         }
     }
 
+    /// This job's `mining.notify` under the alias `id` (see the module docs), without
+    /// `clean_jobs`: built for one connection.
+    pub fn notify_line_as(&self, id: &str) -> Line {
+        let mut notify = self.notify();
+        notify.job_id = id.to_owned();
+        notify.clean_jobs = false;
+        Line::new(ServerMessage::Notify(notify).into_notification())
+    }
+
     /// The merkle root for a coinbase with these extranonces (no allocation).
     pub fn merkle_root(&self, extranonce1: &[u8], extranonce2: &[u8]) -> TxMerkleNode {
         let mut node = self.coinbase.txid(extranonce1, extranonce2).to_byte_array();
@@ -297,6 +311,11 @@ impl Job {
     pub fn record_share(&self, header_hash: &BlockHash) -> bool {
         self.seen.insert(header_hash)
     }
+}
+
+/// The job an id names: itself, or for an alias `<id>.<n>` the part before the dot.
+pub fn base_id(id: &str) -> &str {
+    id.split_once('.').map_or(id, |(base, _)| base)
 }
 
 /// The live jobs, newest last, bounded; emptied when the previous block hash changes.
@@ -364,14 +383,16 @@ impl JobBook {
         job
     }
 
-    /// A live job by id.
+    /// A live job by id or alias ([`base_id`]).
     pub fn get(&self, id: &str) -> Option<&Arc<Job>> {
+        let id = base_id(id);
         self.jobs.iter().rev().find(|j| j.id == id)
     }
 
-    /// Whether `id` names a job this book handed out (live or retired), as opposed to an id
-    /// it never issued.
+    /// Whether `id` (or the job an alias names) is a job this book handed out (live or
+    /// retired), as opposed to an id it never issued.
     pub fn was_issued(&self, id: &str) -> bool {
+        let id = base_id(id);
         u64::from_str_radix(id, 16).is_ok_and(|n| n < self.next_id && format!("{n:x}") == id)
     }
 
@@ -624,5 +645,25 @@ pub(crate) mod tests {
         // Jobs made on their own keep their own sets.
         let lone = Job::new("x", Arc::clone(&t), coinbase_for(&t), true);
         assert!(lone.record_share(&h));
+    }
+
+    #[test]
+    fn an_alias_names_its_job_and_carries_its_own_id() {
+        let mut book = JobBook::new(4);
+        let t = Arc::new(fake_template(0, 1));
+        let job = book.push(Arc::clone(&t), coinbase_for(&t));
+        let alias = format!("{}.1", job.id());
+        assert!(Arc::ptr_eq(book.get(&alias).unwrap(), &job));
+        assert!(book.was_issued(&alias));
+        assert!(book.get("ff.1").is_none() && !book.was_issued("ff.1"));
+        let line = job.notify_line_as(&alias);
+        let sent: serde_json::Value = serde_json::from_slice(line.as_bytes()).unwrap();
+        let params = sent["params"].as_array().unwrap();
+        assert_eq!(params[0], alias.as_str());
+        // The same work as the job itself, without clean_jobs.
+        let plain: serde_json::Value =
+            serde_json::from_slice(job.notify_line(false).as_bytes()).unwrap();
+        assert_eq!(params[1..8], plain["params"].as_array().unwrap()[1..8]);
+        assert_eq!(params[8], false);
     }
 }

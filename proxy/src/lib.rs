@@ -10,6 +10,7 @@
 //! * [`shares`]: `mining.submit` validation against a job and a session.
 //! * [`payouts`]: PPLNS split of the coinbase value into outputs.
 //! * [`vardiff`]: per-connection share difficulty retargeting.
+//! * [`invalid_config`]: the error for a setting of these that cannot work.
 //!
 //! The runtime:
 //! * [`journal`]: found blocks and accepted shares, durably, before anyone is told.
@@ -24,6 +25,7 @@ pub mod coinbase;
 pub mod downstream;
 pub mod history;
 pub mod http;
+pub mod invalid_config;
 pub mod jobs;
 pub mod journal;
 pub mod payouts;

@@ -388,6 +388,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         max_line_len: config_line_len,
         ..ServerConfig::default()
     };
+    server.validate()?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     if let Some(addr) = &args.http {
         let http = TcpListener::bind(addr)

@@ -17,8 +17,10 @@
 //! still in flight is held to the difficulty that was in effect for that job
 //! ([`Session::job_sent`], [`Session::target_for`]), as ckpool does. Neither a rise (which would
 //! reject an honest miner's in-flight shares) nor a fall (which would credit them at less than
-//! the work they took) changes what a share for an older job is worth. A job id the session was
-//! never sent is judged at the newest difficulty.
+//! the work they took) changes what a share for an older job is worth. A job re-sent under an
+//! alias (`<id>.<n>`, so that a difficulty change applies at once) is judged under each id at
+//! the difficulty it was sent with. A job id the session was never sent is judged at the newest
+//! difficulty.
 //!
 //! Once valid, a share that is not a block must also fit the connection's share rate limit
 //! ([`crate::vardiff::Vardiff::admit`], checked by the server): else
@@ -287,7 +289,8 @@ pub fn validate_for_job(
     );
     let hash = header.block_hash();
     let raw = hash.as_byte_array();
-    let target = session.target_for(job.id());
+    // By the id the miner echoes: a job re-sent under an alias has a difficulty of its own.
+    let target = session.target_for(&submit.job_id);
     // The block target first: a block is never lost to a share target set above the
     // network difficulty. Otherwise the cheap reject on the top word, as the engines do.
     let is_block = job.block_target().is_met_by(hash);
@@ -478,6 +481,42 @@ mod tests {
         }
         assert_eq!(s.job_targets.0.len(), REMEMBERED_JOBS);
         assert!(s.job_targets.0.iter().all(|(id, _)| id != old.id()));
+    }
+
+    #[test]
+    fn a_job_resent_under_an_alias_is_judged_at_each_ids_difficulty() {
+        let (book, job) = book_with_hard_job();
+        let easy = ShareTarget::from_difficulty(1.0 / 1_048_576.0).unwrap();
+        let hard = ShareTarget::from_difficulty(1.0 / 65_536.0).unwrap();
+        let mut s = session(easy);
+        s.job_sent(job.id());
+        // The difficulty rises at once: the same job again, under an alias.
+        s.target = hard;
+        let alias = format!("{}.1", job.id());
+        s.job_sent(&alias);
+        let below_hard = |d: f64| d < hard.difficulty();
+        // In flight under the job's own id: the easy difficulty.
+        let mut sub = submit(&job, 0);
+        sub.nonce = mine_where(&job, &sub, easy, below_hard);
+        assert_eq!(validate(&book, &s, &sub).unwrap().credit, easy.difficulty());
+        // Under the alias, the same work level is low ...
+        let mut sub = submit(&job, 0);
+        sub.job_id = alias.clone();
+        sub.extranonce2 = vec![0, 0, 0, 2];
+        sub.nonce = mine_where(&job, &sub, easy, below_hard);
+        assert_eq!(
+            validate(&book, &s, &sub).unwrap_err().code(),
+            ErrorCode::LowDifficulty
+        );
+        // ... and a share meeting the new difficulty is credited at it.
+        sub.nonce = mine_where(&job, &sub, hard, |_| true);
+        assert_eq!(validate(&book, &s, &sub).unwrap().credit, hard.difficulty());
+        // One share is one share, whichever of the two ids it is sent under.
+        sub.job_id = job.id().to_owned();
+        assert_eq!(
+            validate(&book, &s, &sub).unwrap_err(),
+            ShareError::Duplicate
+        );
     }
 
     fn book_with_job() -> (JobBook, Arc<Job>) {

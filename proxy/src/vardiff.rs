@@ -10,6 +10,17 @@
 //! miner is not resent `mining.set_difficulty` every interval. A silent miner's difficulty is
 //! lowered too: the time since its last share counts as a lower bound on the interval.
 //!
+//! A miner whose start is far too easy does not wait for the timed retargets (each at most
+//! [`VardiffConfig::max_step`] once per [`VardiffConfig::retarget_interval`]): once
+//! [`VardiffConfig::fast_retarget_shares`] shares found at the difficulty in effect have come
+//! in at least twice as fast as aimed, the difficulty jumps at once to what their work rate
+//! calls for (at most [`MAX_FAST_STEP`] times higher per jump). Only shares judged at the
+//! current difficulty count towards that estimate, in a window opened by the last change:
+//! shares still in flight from before a change are not mistaken for a faster miner. The
+//! server sends such a change at once, with the current job re-sent under an alias (see
+//! [`crate::jobs`]), so a fast miner spends a fraction of a second, not minutes, at a
+//! difficulty that the share rate limit below would refuse.
+//!
 //! Each connection's share rate is also capped ([`Vardiff::admit`]): a token bucket refilled at
 //! [`VardiffConfig::max_share_rate`] shares a second (never less than four times the rate
 //! vardiff aims at, so it never fights vardiff), holding [`SHARE_BURST_SECONDS`] of them. A
@@ -45,6 +56,8 @@ use std::time::{Duration, Instant};
 
 use bitcoin::Network;
 
+use crate::invalid_config::{require, InvalidConfig};
+
 /// The regtest block difficulty (target `7fffff00...`), the easiest share worth sending.
 pub const REGTEST_DIFFICULTY: f64 = 4.656_542_373_906_925e-10;
 
@@ -62,6 +75,11 @@ pub const MAINNET_MIN_DIFFICULTY: f64 = 1.0;
 /// Default [`VardiffConfig::max_share_rate`]: 200 times vardiff's default aim of one share
 /// per 10 s.
 pub const DEFAULT_MAX_SHARE_RATE: f64 = 20.0;
+/// Default [`VardiffConfig::fast_retarget_shares`].
+pub const DEFAULT_FAST_RETARGET_SHARES: u32 = 16;
+/// The largest factor one fast retarget raises the difficulty by (see the module docs).
+pub const MAX_FAST_STEP: f64 = 4096.0;
+
 /// A connection may send this many seconds' worth of shares at once before the rate limit
 /// applies.
 pub const SHARE_BURST_SECONDS: f64 = 5.0;
@@ -102,6 +120,9 @@ pub struct VardiffConfig {
     /// Most shares a second one connection may have accepted, blocks aside (see the module
     /// docs); at least four times `1 / target_interval`.
     pub max_share_rate: f64,
+    /// Shares at the current difficulty after which a miner found at least twice too fast is
+    /// retargeted at once (see the module docs); 0 turns that off.
+    pub fast_retarget_shares: u32,
 }
 
 impl Default for VardiffConfig {
@@ -117,21 +138,92 @@ impl Default for VardiffConfig {
             initial_difficulty: 1.0 / 1024.0,
             min_ceiling: 0.0,
             max_share_rate: DEFAULT_MAX_SHARE_RATE,
+            fast_retarget_shares: DEFAULT_FAST_RETARGET_SHARES,
         }
     }
 }
 
 impl VardiffConfig {
-    /// The defaults with the floor of `network` ([`min_difficulty_for`]).
+    /// Checks the policy: every number finite and in its range (see each field), so that
+    /// nothing is clamped silently later.
+    pub fn validate(&self) -> Result<(), InvalidConfig> {
+        let positive = |d: f64| d.is_finite() && d > 0.0;
+        require(
+            !self.target_interval.is_zero(),
+            "vardiff.target_interval",
+            "must be more than 0",
+        )?;
+        require(
+            !self.retarget_interval.is_zero(),
+            "vardiff.retarget_interval",
+            "must be more than 0",
+        )?;
+        require(
+            positive(self.min_difficulty),
+            "vardiff.min_difficulty",
+            "must be a finite number above 0",
+        )?;
+        if !(positive(self.max_difficulty) && self.max_difficulty >= self.min_difficulty) {
+            return Err(InvalidConfig::new(
+                "vardiff.max_difficulty",
+                format!(
+                    "must be finite and at least min_difficulty ({})",
+                    self.min_difficulty
+                ),
+            ));
+        }
+        if !(positive(self.initial_difficulty)
+            && (self.min_difficulty..=self.max_difficulty).contains(&self.initial_difficulty))
+        {
+            return Err(InvalidConfig::new(
+                "vardiff.initial_difficulty",
+                format!(
+                    "{} is not from {} to {}",
+                    self.initial_difficulty, self.min_difficulty, self.max_difficulty
+                ),
+            ));
+        }
+        require(
+            self.alpha > 0.0 && self.alpha <= 1.0,
+            "vardiff.alpha",
+            "must be above 0 and at most 1",
+        )?;
+        require(
+            self.tolerance.is_finite() && self.tolerance >= 0.0,
+            "vardiff.tolerance",
+            "must be a finite number, at least 0",
+        )?;
+        require(
+            self.max_step.is_finite() && self.max_step > 1.0,
+            "vardiff.max_step",
+            "must be a finite number above 1",
+        )?;
+        require(
+            self.min_ceiling.is_finite() && self.min_ceiling >= 0.0,
+            "vardiff.min_ceiling",
+            "must be a finite number, at least 0",
+        )?;
+        require(
+            positive(self.max_share_rate),
+            "vardiff.max_share_rate",
+            "must be a finite number above 0",
+        )
+    }
+
+    /// The defaults with the floor of `network` ([`min_difficulty_for`]), starting there
+    /// when the default start is below it.
     pub fn for_network(network: Network) -> Self {
+        let defaults = Self::default();
+        let floor = min_difficulty_for(network);
         Self {
-            min_difficulty: min_difficulty_for(network),
+            min_difficulty: floor,
+            initial_difficulty: defaults.initial_difficulty.max(floor),
             min_ceiling: if network == Network::Regtest {
                 REGTEST_SHARE_CEILING
             } else {
                 0.0
             },
-            ..Self::default()
+            ..defaults
         }
     }
 }
@@ -150,6 +242,9 @@ pub struct Vardiff {
     /// Shares the rate limit still admits, as of `tokens_at`.
     tokens: f64,
     tokens_at: Instant,
+    /// Shares found at the current difficulty since it was set (at `changed_at`).
+    fast_shares: u32,
+    changed_at: Instant,
 }
 
 impl Vardiff {
@@ -165,6 +260,8 @@ impl Vardiff {
             last_retarget: now,
             tokens: 0.0,
             tokens_at: now,
+            fast_shares: 0,
+            changed_at: now,
         }
         .with_full_bucket()
     }
@@ -244,9 +341,10 @@ impl Vardiff {
         }
     }
 
-    /// Records an accepted share at `now`; returns a new difficulty when it is time to retarget
-    /// and the change is worth making.
-    pub fn on_share(&mut self, now: Instant) -> Option<f64> {
+    /// Records a valid share at `now`, judged at `difficulty` (its job's: an older job's
+    /// share may have another than the one in effect); returns a new difficulty when it is
+    /// time to retarget and the change is worth making.
+    pub fn on_share(&mut self, now: Instant, difficulty: f64) -> Option<f64> {
         let since = self.last_share.unwrap_or(self.last_retarget);
         let interval = now.saturating_duration_since(since).as_secs_f64();
         self.average = Some(match self.average {
@@ -254,7 +352,48 @@ impl Vardiff {
             Some(avg) => self.config.alpha * interval + (1.0 - self.config.alpha) * avg,
         });
         self.last_share = Some(now);
-        self.retarget(now)
+        if (difficulty / self.difficulty - 1.0).abs() < 1e-9 {
+            self.fast_shares += 1;
+        }
+        self.fast_retarget(now).or_else(|| self.retarget(now))
+    }
+
+    /// The jump for a miner found far too fast (see the module docs).
+    fn fast_retarget(&mut self, now: Instant) -> Option<f64> {
+        let wanted = self.config.fast_retarget_shares;
+        if wanted == 0 || self.fast_shares < wanted {
+            return None;
+        }
+        let elapsed = now
+            .saturating_duration_since(self.changed_at)
+            .as_secs_f64()
+            .max(1e-3);
+        let aimed = self.config.target_interval.as_secs_f64();
+        // Difficulty-1 shares a second times the seconds aimed at between shares.
+        let proposed = f64::from(self.fast_shares) * self.difficulty / elapsed * aimed;
+        if proposed < 2.0 * self.difficulty {
+            // Not far off: start a new window so the estimate stays recent.
+            self.fast_shares = 0;
+            self.changed_at = now;
+            return None;
+        }
+        let proposed = clamp(
+            proposed.min(self.difficulty * MAX_FAST_STEP),
+            &self.config,
+            self.ceiling,
+        );
+        if proposed <= self.difficulty {
+            return None;
+        }
+        tracing::debug!(
+            from = self.difficulty,
+            to = proposed,
+            shares = self.fast_shares,
+            elapsed,
+            "vardiff fast retarget"
+        );
+        self.change_to(proposed, now);
+        Some(proposed)
     }
 
     /// Checks whether a retarget is due without a share (call it on a timer, e.g. with each
@@ -298,6 +437,8 @@ impl Vardiff {
         }
         self.difficulty = difficulty;
         self.last_retarget = now;
+        self.fast_shares = 0;
+        self.changed_at = now;
     }
 }
 
@@ -318,7 +459,8 @@ mod tests {
         let mut t = 0.0f64;
         while t < secs as f64 {
             t += v.difficulty() / shares_per_sec_at_diff1;
-            v.on_share(start + Duration::from_secs_f64(t));
+            let d = v.difficulty();
+            v.on_share(start + Duration::from_secs_f64(t), d);
         }
         v.difficulty()
     }
@@ -358,25 +500,86 @@ mod tests {
         let config = VardiffConfig {
             initial_difficulty: 1.0,
             max_difficulty: 8.0,
+            // The timed path alone (the fast one is tested below).
+            fast_retarget_shares: 0,
             ..VardiffConfig::default()
         };
         let mut v = Vardiff::new(config.clone(), start);
         // Shares every 0.1 s: no change before the retarget interval.
         for i in 1..290 {
-            assert_eq!(v.on_share(start + Duration::from_millis(100 * i)), None);
+            assert_eq!(
+                v.on_share(start + Duration::from_millis(100 * i), 1.0),
+                None
+            );
         }
         // At 30 s: one step of at most 4x.
-        let d = v.on_share(start + Duration::from_secs(30)).unwrap();
+        let d = v.on_share(start + Duration::from_secs(30), 1.0).unwrap();
         assert_eq!(d, 4.0);
         // The next step is capped by max_difficulty.
         let mut now = start + Duration::from_secs(30);
         let mut changed = None;
         while changed.is_none() {
             now += Duration::from_millis(100);
-            changed = v.on_share(now);
+            changed = v.on_share(now, 4.0);
         }
         assert_eq!(changed, Some(8.0));
         assert!(now - start >= Duration::from_secs(60));
+    }
+
+    #[test]
+    fn a_miner_far_too_fast_is_retargeted_at_once_without_overshoot() {
+        let start = Instant::now();
+        let config = VardiffConfig {
+            initial_difficulty: 1.0 / 65_536.0,
+            target_interval: Duration::from_secs(5),
+            ..VardiffConfig::for_network(Network::Signet)
+        };
+        let mut v = Vardiff::new(config, start);
+        let d0 = v.difficulty();
+        // 40 difficulty-1 shares a second (~170 GH/s): 2.6 million a second at d0, and the
+        // equilibrium is 200. Each jump waits for 16 shares at the new difficulty.
+        let rate = 40.0;
+        let (mut t, mut jumps) = (0.0f64, Vec::new());
+        while v.difficulty() < 100.0 {
+            t += v.difficulty() / rate;
+            let d = v.difficulty();
+            if let Some(new) = v.on_share(start + Duration::from_secs_f64(t), d) {
+                jumps.push((t, new));
+                // Shares found before the change still arrive at the old difficulty: they
+                // are valid, but do not count towards the next estimate.
+                for i in 1..=50 {
+                    let late = start + Duration::from_secs_f64(t + 1e-6 * f64::from(i));
+                    assert_eq!(v.on_share(late, d), None, "in flight after {jumps:?}");
+                }
+            }
+            assert!(
+                t < 30.0,
+                "still at {} after {t} s: {jumps:?}",
+                v.difficulty()
+            );
+        }
+        // Two jumps of at most MAX_FAST_STEP, well within the first timed retarget (30 s),
+        // landing near the equilibrium.
+        assert!(jumps.len() <= 3, "{jumps:?}");
+        assert!(jumps[0].1 <= d0 * MAX_FAST_STEP, "{jumps:?}");
+        let d = v.difficulty();
+        assert!((100.0..=400.0).contains(&d), "{d} after {jumps:?}");
+        // Then steady: shares at the aim move nothing.
+        let mut now = start + Duration::from_secs_f64(t);
+        for _ in 0..20 {
+            now += Duration::from_secs(5);
+            assert!(v.on_share(now, d).is_none_or(|n| (n / d - 1.0).abs() < 1.0));
+        }
+        // The fast path only raises: a miner slower than aimed is left to the timed path.
+        let mut slow = Vardiff::new(VardiffConfig::default(), start);
+        let d1 = slow.difficulty();
+        for i in 1..=40 {
+            let d = slow.difficulty();
+            if let Some(n) = slow.on_share(start + Duration::from_secs(20 * i), d) {
+                assert!(n < d, "{n} after {d}");
+            }
+        }
+        assert!(slow.difficulty() < d1);
     }
 
     #[test]
@@ -388,7 +591,7 @@ mod tests {
             // 9..11 s jitter around the target.
             let t = 10 * i + if i % 2 == 0 { 1 } else { 0 };
             assert_eq!(
-                v.on_share(start + Duration::from_secs(t)),
+                v.on_share(start + Duration::from_secs(t), d0),
                 None,
                 "share {i}"
             );

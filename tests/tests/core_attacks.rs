@@ -260,7 +260,8 @@ struct Flood {
 
 impl Client {
     /// Mines shares at the newest job's difficulty and sends every one without waiting for
-    /// the answers, until `stop`; suggests `suggest` every 10 s (vardiff would raise it).
+    /// the answers, until `stop`; suggests `suggest` every 2 s (vardiff raises it again within
+    /// a few dozen shares).
     fn flood(mut self, stop: &AtomicBool, suggest: f64) -> Flood {
         let mut flood = Flood::default();
         let engine = Engine::best();
@@ -269,7 +270,7 @@ impl Client {
         let mut suggested = Instant::now();
         const CHUNK: u64 = 1 << 18;
         while !stop.load(Ordering::Relaxed) {
-            if suggested.elapsed() >= Duration::from_secs(10) {
+            if suggested.elapsed() >= Duration::from_secs(2) {
                 self.send("mining.suggest_difficulty", json!([suggest]));
                 suggested = Instant::now();
             }

@@ -8,7 +8,7 @@
 //! ban score ([`super::limits`]); the connection closes when that bans the source.
 
 use super::limits::Admission;
-use super::{handle, ready, send_job, Miner, ServerConfig, SessionLimits};
+use super::{handle, ready, resend_job, send_job, Miner, ServerConfig, SessionLimits};
 use crate::pool::Pool;
 use crate::shares;
 use crate::vardiff::Vardiff;
@@ -113,6 +113,7 @@ pub(super) async fn run(
         },
         scripts: HashMap::new(),
         pending_difficulty: Some(vardiff.difficulty()),
+        aliases: 0,
         vardiff,
         invalid: 0,
         limits: SessionLimits {
@@ -239,6 +240,11 @@ async fn on_message(
     if !was_ready && ready(m) {
         if let Some(job) = pool.latest_job() {
             send_job(conn, m, &job, true).await?;
+        }
+    } else if ready(m) && m.pending_difficulty.is_some() {
+        // A difficulty changed by vardiff or `mining.suggest_difficulty` applies at once.
+        if let Some(job) = pool.latest_job() {
+            resend_job(conn, m, &job).await?;
         }
     }
     Ok(())

@@ -518,3 +518,22 @@ async fn share_hashing_does_not_hold_the_job_book_lock() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_server_refuses_to_start_on_a_setting_that_cannot_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = crate::common::test_pool(dir.path());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (_stop, stopped) = tokio::sync::watch::channel(false);
+    let config = ServerConfig {
+        max_workers: 0,
+        ..ServerConfig::default()
+    };
+    let refused = tokio::time::timeout(
+        WAIT,
+        proxy::downstream::serve(listener, pool, config, stopped),
+    )
+    .await
+    .expect("an answer at once, not a server");
+    assert_eq!(refused.unwrap_err().field, "max_workers");
+}

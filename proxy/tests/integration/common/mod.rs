@@ -125,7 +125,7 @@ pub struct Server {
     pub addr: SocketAddr,
     pub pool: Arc<Pool>,
     stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
+    task: JoinHandle<Result<(), proxy::invalid_config::InvalidConfig>>,
     _dir: Option<tempfile::TempDir>,
 }
 
