@@ -129,8 +129,9 @@ fn a_fast_miner_started_far_too_easy_is_not_refused_while_vardiff_catches_up() {
         (first / SIGNET_MIN_DIFFICULTY - 1.0).abs() < 1e-9,
         "{first}"
     );
-    // ... and the difficulty rose by orders of magnitude within the first seconds ...
-    assert!(last >= 100.0 * SIGNET_MIN_DIFFICULTY, "{last}");
+    // ... and the difficulty rose more than twenty-fold (towards the network difficulty, 64
+    // times the floor) ...
+    assert!(last >= 20.0 * SIGNET_MIN_DIFFICULTY, "{last}");
     // ... so that the rate limit (80 shares a second for a 0.05 s aim) refused next to
     // nothing: before the fast retarget, hundreds a second for the first half minute.
     assert!(refused_20 <= 50, "refused {refused_20} honest shares");
