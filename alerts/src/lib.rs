@@ -16,4 +16,4 @@ pub mod event;
 pub mod sender;
 
 pub use event::{Event, Kind};
-pub use sender::{Counters, Sender, SenderArgs, SenderConfig};
+pub use sender::{check_url, Counters, Sender, SenderArgs, SenderConfig, SenderError};

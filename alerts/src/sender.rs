@@ -19,7 +19,14 @@ use crate::Event;
 pub struct SenderArgs {
     /// Webhook URL (http:// or https://) that alerts are POSTed to as JSON; repeat or
     /// separate with commas for several. None: no alerts.
-    #[arg(long = "alert-url", value_name = "URL", value_delimiter = ',')]
+    /// (A secret: a Slack or Discord webhook URL holds its token, so `--print-config` shows
+    /// it redacted.)
+    #[arg(
+        long = "alert-url",
+        value_name = "URL",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
     pub alert_url: Vec<String>,
     /// Seconds one POST may take before it counts as failed.
     #[arg(long, value_name = "SECS", default_value = "5", value_parser = secs_in(0.001, 300.0))]
@@ -114,6 +121,24 @@ pub enum SenderError {
     Client(String),
 }
 
+/// Whether `url` can take alerts: an `http://` or `https://` URL.
+pub fn check_url(url: &str) -> Result<(), SenderError> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| SenderError::BadUrl {
+        url: url.to_owned(),
+        reason: e.to_string(),
+    })?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(SenderError::BadUrl {
+            url: url.to_owned(),
+            reason: format!(
+                "scheme {:?}: webhooks are http:// or https://",
+                parsed.scheme()
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// The handle programs keep: cheap to clone, `send` never blocks.
 #[derive(Debug, Clone, Default)]
 pub struct Sender {
@@ -130,19 +155,7 @@ impl Sender {
     /// Starts one delivery task per URL on the current tokio runtime.
     pub fn start(config: &SenderConfig) -> Result<Self, SenderError> {
         for url in &config.urls {
-            let parsed = reqwest::Url::parse(url).map_err(|e| SenderError::BadUrl {
-                url: url.clone(),
-                reason: e.to_string(),
-            })?;
-            if !matches!(parsed.scheme(), "http" | "https") {
-                return Err(SenderError::BadUrl {
-                    url: url.clone(),
-                    reason: format!(
-                        "scheme {:?}: webhooks are http:// or https://",
-                        parsed.scheme()
-                    ),
-                });
-            }
+            check_url(url)?;
         }
         let tls = tls_config::client_config(config.ca_file.as_deref())
             .map_err(|e| SenderError::Client(format!("--alert-ca-file: {e}")))?;

@@ -36,6 +36,11 @@ pub struct Program {
     /// Top-level tables of the file that are not flags but the program's own structured
     /// configuration (the scheduler's `[framework]`, `[proxy]`, ...), handed back untouched.
     pub sections: &'static [&'static str],
+    /// Flags that override a key of a section, as `(flag key, section key)`: the file sets
+    /// the section key only (`[proxy] cpus`, not `proxy_cpus` too), so one file cannot say
+    /// one thing twice, and [`Loaded::effective`] leaves them out (the program prints its
+    /// sections, where their values are).
+    pub section_flags: &'static [(&'static str, &'static str)],
 }
 
 /// Errors reading the file or parsing the command line.
@@ -158,7 +163,12 @@ where
     };
     let args = T::from_arg_matches(&matches)?;
     let print_config = matches.get_flag(PRINT_ID);
-    let effective = effective(&cmd, &matches);
+    let mut effective = effective(&cmd, &matches);
+    // A section flag's value is the program's to show, in its section (see
+    // [`Program::section_flags`]): printed at the top too, the text would not read back.
+    for (flag, _) in program.section_flags {
+        effective.remove(*flag);
+    }
     Ok(Loaded {
         args,
         file,
@@ -277,6 +287,16 @@ fn apply_file(
         // (the scheduler's `--executor` command and its `[executor]` table).
         if top && value.is_table() && program.sections.contains(&key.as_str()) {
             sections.insert(key, value);
+        } else if let Some((_, instead)) = program
+            .section_flags
+            .iter()
+            .find(|(flag, _)| top && *flag == key)
+        {
+            return Err(Error::BadValue {
+                path: path.to_owned(),
+                key,
+                message: format!("is a command-line flag; in the file it is `{instead}`"),
+            });
         } else if let Some(id) = by_key.get(&key) {
             let values = scalars(&value).map_err(|message| Error::BadValue {
                 path: path.to_owned(),

@@ -36,6 +36,7 @@ fn program(prefix: &'static str) -> Program {
     Program {
         env_prefix: prefix,
         sections: &["extra"],
+        section_flags: &[("ratio", "extra.ratio")],
     }
 }
 
@@ -90,6 +91,23 @@ fn unknown_keys_are_errors_naming_key_and_file() {
     assert!(text.contains("`node_ulr`"), "{text}");
     assert!(text.contains(path.to_str().unwrap()), "{text}");
     assert!(text.contains("node_url"), "lists the known keys: {text}");
+}
+
+#[test]
+fn a_flag_that_overrides_a_section_key_is_not_a_file_key() {
+    let path = file("required = \"r\"\nratio = 0.7\n", ".toml");
+    let e = load_flags("T12_", &["--config", path.to_str().unwrap()]).unwrap_err();
+    let text = e.to_string();
+    assert!(matches!(e, Error::BadValue { .. }), "{text}");
+    assert!(
+        text.contains("`ratio`") && text.contains("`extra.ratio`"),
+        "{text}"
+    );
+    // On the command line it is the flag as ever.
+    let args = load_flags("T12_", &["--required", "r", "--ratio", "0.7"])
+        .unwrap()
+        .args;
+    assert_eq!(args.ratio, 0.7);
 }
 
 #[test]
@@ -186,7 +204,10 @@ fn print_config_is_toml_that_reads_back_to_the_same_with_secrets_redacted() {
     assert!(text.contains(REDACTED), "{text}");
     let table: toml::Table = text.parse().unwrap();
     assert_eq!(table["share_secs"].as_integer(), Some(10));
-    assert_eq!(table["ratio"].as_float(), Some(0.5));
+    assert!(
+        !table.contains_key("ratio"),
+        "a section flag shows in its section: {text}"
+    );
     assert_eq!(table["verbose"].as_bool(), Some(false));
     assert_eq!(table["pool"].as_array().unwrap().len(), 2);
     assert!(!table.contains_key("renamed"), "no value, no key: {text}");

@@ -386,8 +386,17 @@ impl Cluster {
                 config.ports.0, config.ports.1
             )));
         }
-        if !(config.cpus.is_finite() && config.cpus >= 0.0 && config.mem_mb.is_finite()) {
-            return Err(Error::InvalidConfig("cpus and mem must be numbers".into()));
+        for (name, value) in [("cpus", config.cpus), ("mem_mb", config.mem_mb)] {
+            if !(value.is_finite() && value >= 0.0) {
+                return Err(Error::InvalidConfig(format!(
+                    "{name} {value} must be a number, 0 or more"
+                )));
+            }
+        }
+        if config.agents == 0 {
+            return Err(Error::InvalidConfig(
+                "agents must be at least 1: a cluster without agents runs nothing".into(),
+            ));
         }
         if !config.listen.ip().is_loopback() && config.credentials.is_none() {
             return Err(Error::InvalidConfig(format!(

@@ -3,7 +3,7 @@
 //! `mesos-miner local` starts a Bitcoin Core node on regtest or a custom signet (Core is
 //! built from source and cached on first use), `devcluster` with this machine's CPUs, and
 //! the `scheduler`, which launches the proxy and miners through our executor as processes
-//! or, with `--containers`, as Docker containers of the workspace's images (built first);
+//! or, with `--containerizer docker`, as Docker containers of the workspace's images (built first);
 //! then shows a live view of the chain height, blocks found and each miner's hash rate and
 //! shares, and which CPUs are revocable (with `--revocable-cpus`, agents offer
 //! oversubscribed slack too). Ctrl-C (or `--secs`) stops every process it started and the
@@ -43,14 +43,20 @@ struct LocalArgs {
     /// real, low proof of work: shares and blocks differ).
     #[arg(long, default_value = "regtest", value_parser = ["regtest", "signet"])]
     chain: String,
-    /// Simulated agents (the machine's CPUs are split between them).
-    #[arg(long, default_value_t = 1)]
-    agents: usize,
-    /// Run the proxy and miners as Docker containers (images built from
-    /// this workspace; podman's Docker API is started if no engine answers).
-    #[arg(long)]
+    /// Simulated agents (the machine's CPUs are split between them, at least
+    /// half a CPU each).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    agents: u16,
+    /// How the proxy and miners run, as the scheduler's `--containerizer`:
+    /// `process` (our executor on each agent) or `docker` (containers of
+    /// this workspace's images; podman's Docker API is started if no engine
+    /// answers).
+    #[arg(long, value_enum, default_value = "process")]
+    containerizer: LocalContainerizer,
+    /// `--containerizer docker`, by its former name.
+    #[arg(long, hide = true, conflicts_with = "containerizer")]
     containers: bool,
-    /// With --containers: the CLI the agents drive, `docker` (Mesos' way) or
+    /// With `--containerizer docker`: the CLI the agents drive, `docker` (Mesos' way) or
     /// `podman` (same commands; set CONTAINERS_CONF as docker/engine does).
     #[arg(long, default_value = "docker")]
     docker_cli: String,
@@ -74,6 +80,13 @@ struct LocalArgs {
     work_dir: PathBuf,
 }
 
+/// `--containerizer`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LocalContainerizer {
+    Process,
+    Docker,
+}
+
 /// `--revocable-cpus`: a number of CPUs, 0 or more.
 fn parse_revocable_cpus(text: &str) -> Result<f64, String> {
     match text.trim().parse::<f64>() {
@@ -86,6 +99,7 @@ fn main() -> anyhow::Result<()> {
     let loaded = cli_config::load::<Cli>(&cli_config::Program {
         env_prefix: "MESOS_MINER_LOCAL_",
         sections: &[],
+        section_flags: &[],
     })?;
     if loaded.print_config {
         print!("{}", cli_config::render(&loaded.effective()));
@@ -99,7 +113,16 @@ fn main() -> anyhow::Result<()> {
 /// `mesos-miner local`.
 fn local(args: LocalArgs) -> anyhow::Result<()> {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let agents = args.agents.max(1);
+    let agents = usize::from(args.agents);
+    let cpus_per_agent = cpus as f64 / agents as f64;
+    if cpus_per_agent < 0.5 {
+        anyhow::bail!(
+            "--agents {agents}: this machine's {cpus} CPUs give each agent {cpus_per_agent:.2}, \
+             less than the half CPU an agent needs (at most {} agents here)",
+            cpus * 2
+        );
+    }
+    let docker = args.containers || args.containerizer == LocalContainerizer::Docker;
     std::fs::create_dir_all(&args.work_dir)?;
     let work_dir = args.work_dir.canonicalize()?;
 
@@ -110,7 +133,7 @@ fn local(args: LocalArgs) -> anyhow::Result<()> {
         eprintln!("ready: {}", core.bitcoind.display());
         return Ok(());
     }
-    let tasks = if args.containers {
+    let tasks = if docker {
         eprintln!("building the images...");
         let images = mesos_miner::containers::build_images("latest")?;
         Tasks::Containers {
@@ -133,7 +156,7 @@ fn local(args: LocalArgs) -> anyhow::Result<()> {
         .address(AddressKind::P2wpkh, 0)
         .to_string();
     // The node's RPC password reaches the proxy as a Mesos secret (a file-based secret volume
-    // devcluster resolves from its store, mounted into the container with --containers), never
+    // devcluster resolves from its store, mounted into the container with --containerizer docker), never
     // in a TaskInfo, an environment or `docker inspect`.
     let extras = StackExtras {
         rpc_secret: true,
@@ -147,7 +170,7 @@ fn local(args: LocalArgs) -> anyhow::Result<()> {
             scheduler: bins[3].clone(),
             tasks,
             agents,
-            cpus_per_agent: (cpus as f64 / agents as f64).max(0.5),
+            cpus_per_agent,
             ports: (31000, 32000),
             work_dir: work_dir.clone(),
             // Executors inherit this: their logs land in the task sandboxes.
@@ -193,7 +216,7 @@ fn local(args: LocalArgs) -> anyhow::Result<()> {
         view.push_str(&format!(
             "mesos-miner local stack ({}, {}) — {}s  chain height {height}  blocks found {}  total {:.2} MH/s\n",
             chain.name(),
-            if args.containers { "containers" } else { "processes" },
+            if docker { "containers" } else { "processes" },
             started.elapsed().as_secs(),
             height.saturating_sub(start_height),
             status["total_hash_rate"].as_f64().unwrap_or(0.0) / 1e6
@@ -247,4 +270,31 @@ fn local(args: LocalArgs) -> anyhow::Result<()> {
         started.elapsed().as_secs()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn local_args(argv: &[&str]) -> Result<LocalArgs, clap::Error> {
+        let mut full = vec!["mesos-miner", "local"];
+        full.extend_from_slice(argv);
+        Cli::try_parse_from(full).map(|cli| match cli.command {
+            Command::Local(args) => args,
+        })
+    }
+
+    #[test]
+    fn no_agents_is_an_error_and_the_containerizer_has_the_schedulers_name() {
+        assert!(local_args(&["--agents", "0"]).is_err());
+        assert_eq!(local_args(&["--agents", "3"]).unwrap().agents, 3);
+        let default = local_args(&[]).unwrap();
+        assert_eq!(default.containerizer, LocalContainerizer::Process);
+        assert!(!default.containers);
+        let docker = local_args(&["--containerizer", "docker"]).unwrap();
+        assert_eq!(docker.containerizer, LocalContainerizer::Docker);
+        // The former spelling still works, alone.
+        assert!(local_args(&["--containers"]).unwrap().containers);
+        assert!(local_args(&["--containers", "--containerizer", "process"]).is_err());
+    }
 }

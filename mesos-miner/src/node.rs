@@ -11,7 +11,7 @@
 //! into the `[regtest]` or `[signet]` section, the only place Core applies them for those
 //! chains. Credentials are never in argv:
 //! - the node writes its cookie file (`<datadir>/<chain dir>/.cookie`), which `bitcoin-cli`
-//!   and the proxy's `--rpc-cookie` read ([`Node::cookie_path`]);
+//!   and the proxy's `--rpc-cookie-file` read ([`Node::cookie_path`]);
 //! - for programs that cannot read that file (the proxy launched by the scheduler, containers)
 //!   the conf carries an `rpcauth` line (user, salt and HMAC-SHA256 of a random password,
 //!   never the password itself), and [`Node::rpc_user`]/[`Node::rpc_password`] give the pair.

@@ -137,6 +137,20 @@ struct SchedulerLaunch {
     log: PathBuf,
 }
 
+/// The scheduler's environment prefix (its flags' variables).
+const SCHEDULER_ENV_PREFIX: &str = "MESOS_MINER_";
+/// devcluster's environment prefix.
+const DEVCLUSTER_ENV_PREFIX: &str = "DEVCLUSTER_";
+
+/// Leaves out of `command`'s environment every inherited variable named `<prefix>...`.
+fn without_env_prefix(command: &mut Command, prefix: &str) {
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with(prefix) {
+            command.env_remove(name);
+        }
+    }
+}
+
 impl SchedulerLaunch {
     fn spawn(&self) -> Result<Stopping, StackError> {
         let log = std::fs::OpenOptions::new()
@@ -144,6 +158,9 @@ impl SchedulerLaunch {
             .append(true)
             .open(&self.log)?;
         let mut command = Command::new(&self.binary);
+        // The configuration is the file this stack wrote: none of the user's own scheduler
+        // settings (MESOS_MINER_*) may override it unseen.
+        without_env_prefix(&mut command, SCHEDULER_ENV_PREFIX);
         command
             .args([
                 "--master",
@@ -192,6 +209,7 @@ impl Stack {
             std::fs::File::create(config.work_dir.join(name))
         };
         let mut cluster = Command::new(&config.devcluster);
+        without_env_prefix(&mut cluster, DEVCLUSTER_ENV_PREFIX);
         cluster
             .args(["--listen", &format!("127.0.0.1:{master_port}")])
             .args(["--agents", &config.agents.to_string()])

@@ -197,6 +197,7 @@ fn parse_seconds(s: &str) -> Result<Duration, String> {
 pub const PROGRAM: cli_config::Program = cli_config::Program {
     env_prefix: "MINER_",
     sections: &[],
+    section_flags: &[],
 };
 
 pub fn main() -> anyhow::Result<()> {

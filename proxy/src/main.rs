@@ -28,7 +28,7 @@ use tracing_subscriber::EnvFilter;
 /// Stratum v1 pool proxy: work from a node's getblocktemplate, p2pool-style
 /// PPLNS payouts in the coinbase, found blocks journaled and submitted.
 ///
-/// Node credentials: PROXY_RPC_USER and PROXY_RPC_PASSWORD, or --rpc-cookie.
+/// Node credentials: PROXY_RPC_USER and PROXY_RPC_PASSWORD, or --rpc-cookie-file.
 #[derive(Debug, Parser)]
 #[command(name = "proxy", version)]
 struct Args {
@@ -36,8 +36,8 @@ struct Args {
     #[arg(long, env = env::NODE_RPC_URL, default_value = "http://127.0.0.1:8332")]
     node_url: String,
     /// The node's cookie file (instead of PROXY_RPC_USER/PROXY_RPC_PASSWORD).
-    #[arg(long, env = env::PROXY_RPC_COOKIE)]
-    rpc_cookie: Option<PathBuf>,
+    #[arg(long, env = env::PROXY_RPC_COOKIE_FILE, alias = "rpc-cookie")]
+    rpc_cookie_file: Option<PathBuf>,
     /// Where miners connect.
     #[arg(long, env = env::PROXY_LISTEN, default_value = "0.0.0.0:3333")]
     listen: String,
@@ -67,10 +67,10 @@ struct Args {
     /// blocks but pays later and makes coinbases with more payees.
     #[arg(long, env = "PROXY_PPLNS_WINDOW_FACTOR", value_parser = number_in(1e-6, 1e18), default_value = "3")]
     pplns_window_factor: f64,
-    /// Most shares a second one connection may have accepted (blocks are always taken); never
-    /// below four times the rate --share-secs aims at.
-    #[arg(long, env = "PROXY_MAX_SHARE_RATE", value_parser = number_in(0.001, 1e9), default_value = "20")]
-    max_share_rate: f64,
+    /// Most shares a second one connection may have accepted (blocks are always taken); at
+    /// least four times the rate --share-secs aims at [default: 20, or that if more].
+    #[arg(long, env = "PROXY_MAX_SHARE_RATE", value_parser = number_in(0.001, 1e9))]
+    max_share_rate: Option<f64>,
     /// Operator fee in basis points, paid to --operator-address.
     #[arg(long, env = "PROXY_FEE_BPS", value_parser = number_in(0u16, 10_000), default_value = "0")]
     fee_bps: u16,
@@ -194,8 +194,23 @@ fn check_difficulty(difficulty: f64, network: Network) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `--max-share-rate`, or its default: 20 a second, or four times vardiff's aim at one share
+/// every `share_secs` if more.
+fn max_share_rate(flag: Option<f64>, share_secs: f64) -> f64 {
+    let floor = proxy::vardiff::min_share_rate(Duration::from_secs_f64(share_secs));
+    flag.unwrap_or(proxy::vardiff::DEFAULT_MAX_SHARE_RATE.max(floor))
+}
+
 /// Checks between flags, before anything is started.
 fn check(args: &Args) -> anyhow::Result<()> {
+    let floor = proxy::vardiff::min_share_rate(Duration::from_secs_f64(args.share_secs));
+    if let Some(rate) = args.max_share_rate.filter(|r| *r < floor) {
+        bail!(
+            "--max-share-rate {rate} is below {floor}, four times the rate --share-secs {} aims \
+             at: the limit would refuse what vardiff asks for",
+            args.share_secs
+        );
+    }
     if args.fee_bps > 0 && args.operator_address.is_none() {
         bail!(
             "--fee-bps {} needs --operator-address to pay the fee to",
@@ -233,6 +248,7 @@ async fn flush_history(history: Arc<History>) {
 const PROGRAM: cli_config::Program = cli_config::Program {
     env_prefix: "PROXY_",
     sections: &[],
+    section_flags: &[],
 };
 
 fn main() -> anyhow::Result<()> {
@@ -257,14 +273,14 @@ fn main() -> anyhow::Result<()> {
 async fn run(args: Args) -> anyhow::Result<()> {
     check(&args)?;
     let auth = match (
-        &args.rpc_cookie,
+        &args.rpc_cookie_file,
         std::env::var(env::NODE_RPC_USER),
         std::env::var(env::NODE_RPC_PASSWORD),
     ) {
         (Some(path), _, _) => Auth::CookieFile(path.clone()),
         (None, Ok(user), Ok(password)) => Auth::UserPass { user, password },
         _ => bail!(
-            "node credentials missing: set PROXY_RPC_USER and PROXY_RPC_PASSWORD, or --rpc-cookie"
+            "node credentials missing: set PROXY_RPC_USER and PROXY_RPC_PASSWORD, or --rpc-cookie-file"
         ),
     };
     let node = NodeClient::new(args.node_url.clone(), auth).context("node client")?;
@@ -371,7 +387,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         vardiff: VardiffConfig {
             initial_difficulty: args.difficulty,
             target_interval: Duration::from_secs_f64(args.share_secs),
-            max_share_rate: args.max_share_rate,
+            max_share_rate: max_share_rate(args.max_share_rate, args.share_secs),
             ..VardiffConfig::for_network(network)
         },
         max_connections: args.max_connections,
@@ -546,6 +562,15 @@ mod tests {
             .to_string();
         assert!(e.contains("--tag"), "{e}");
         check(&parse(&["--tag", &tag[1..]]).unwrap()).unwrap();
+        // A share rate limit below four times vardiff's aim is refused, not raised.
+        let low = parse(&["--share-secs", "0.05", "--max-share-rate", "20"]).unwrap();
+        let e = check(&low).unwrap_err().to_string();
+        assert!(e.contains("--max-share-rate 20 is below 80"), "{e}");
+        check(&parse(&["--share-secs", "0.05", "--max-share-rate", "80"]).unwrap()).unwrap();
+        // Unset, it is 20, or four times the aim when that is more.
+        assert_eq!(max_share_rate(None, 10.0), 20.0);
+        assert_eq!(max_share_rate(None, 0.05), 80.0);
+        assert_eq!(max_share_rate(Some(33.0), 10.0), 33.0);
     }
 
     #[test]

@@ -22,11 +22,12 @@
 //! difficulty that the share rate limit below would refuse.
 //!
 //! Each connection's share rate is also capped ([`Vardiff::admit`]): a token bucket refilled at
-//! [`VardiffConfig::max_share_rate`] shares a second (never less than four times the rate
-//! vardiff aims at, so it never fights vardiff), holding [`SHARE_BURST_SECONDS`] of them. A
+//! [`VardiffConfig::max_share_rate`] shares a second (at least four times the rate vardiff
+//! aims at, [`min_share_rate`], so it never fights vardiff: a policy below that is refused by
+//! [`VardiffConfig::validate`]), holding [`SHARE_BURST_SECONDS`] of them. A
 //! share over the limit is refused before it is credited or journaled, unless it is a block:
 //! a flood costs the proxy at most the validation of what it sends, and an honest miner meets
-//! the limit only while vardiff is still raising it from a start far too low. The limit is no
+//! the limit at most for the few shares before the fast retarget above. The limit is no
 //! fairness device (the PPLNS window is measured in work, so trivial shares weigh what they
 //! cost); it bounds the proxy's work per connection.
 //!
@@ -83,6 +84,12 @@ pub const MAX_FAST_STEP: f64 = 4096.0;
 /// A connection may send this many seconds' worth of shares at once before the rate limit
 /// applies.
 pub const SHARE_BURST_SECONDS: f64 = 5.0;
+
+/// The lowest [`VardiffConfig::max_share_rate`] for vardiff aiming at a share every
+/// `target_interval`: four times that rate, so the limit never fights vardiff.
+pub fn min_share_rate(target_interval: Duration) -> f64 {
+    4.0 / target_interval.as_secs_f64()
+}
 
 /// The lowest share difficulty worth handing out on `network` (see the module docs).
 pub fn min_difficulty_for(network: Network) -> f64 {
@@ -203,11 +210,18 @@ impl VardiffConfig {
             "vardiff.min_ceiling",
             "must be a finite number, at least 0",
         )?;
-        require(
-            positive(self.max_share_rate),
-            "vardiff.max_share_rate",
-            "must be a finite number above 0",
-        )
+        let floor = min_share_rate(self.target_interval);
+        if !(self.max_share_rate.is_finite() && self.max_share_rate >= floor) {
+            return Err(InvalidConfig::new(
+                "vardiff.max_share_rate",
+                format!(
+                    "{} is not a finite number of at least {floor}, four times the rate \
+                     target_interval aims at",
+                    self.max_share_rate
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// The defaults with the floor of `network` ([`min_difficulty_for`]), starting there
@@ -271,16 +285,10 @@ impl Vardiff {
         self
     }
 
-    /// The share rate limit in effect: [`VardiffConfig::max_share_rate`], but never below four
-    /// times the rate vardiff aims at.
+    /// The share rate limit: [`VardiffConfig::max_share_rate`] (at least four times the rate
+    /// vardiff aims at: [`VardiffConfig::validate`]).
     pub fn share_rate_limit(&self) -> f64 {
-        let aim = 1.0 / self.config.target_interval.as_secs_f64().max(1e-3);
-        let limit = self.config.max_share_rate;
-        if limit.is_nan() {
-            4.0 * aim
-        } else {
-            limit.max(4.0 * aim)
-        }
+        self.config.max_share_rate
     }
 
     fn burst(&self) -> f64 {
@@ -733,15 +741,21 @@ mod tests {
         // A quiet connection fills its bucket again, up to the burst.
         let later = start + Duration::from_secs(3600);
         assert_eq!((0..1000).take_while(|_| v.admit(later)).count(), 50);
-        // The limit never fights vardiff's own aim (here 20 shares a second).
-        let fast = Vardiff::new(
-            VardiffConfig {
-                target_interval: Duration::from_millis(50),
-                ..config
-            },
-            start,
-        );
-        assert_eq!(fast.share_rate_limit(), 80.0);
+        // The limit may not fight vardiff's own aim (here 20 shares a second): below four
+        // times it, the policy is refused rather than quietly raised.
+        let fast = VardiffConfig {
+            target_interval: Duration::from_millis(50),
+            ..config
+        };
+        assert_eq!(min_share_rate(fast.target_interval), 80.0);
+        let e = fast.validate().unwrap_err();
+        assert_eq!(e.field, "vardiff.max_share_rate", "{e}");
+        VardiffConfig {
+            max_share_rate: 80.0,
+            ..fast
+        }
+        .validate()
+        .unwrap();
     }
 
     #[test]

@@ -280,7 +280,8 @@ pub struct UriConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NodeConfig {
-    /// e.g. `http://10.0.0.5:18443`.
+    /// e.g. `http://10.0.0.5:18443` (`url` in the file, as the flag is `--node-url`).
+    #[serde(rename = "url", alias = "rpc_url")]
     pub rpc_url: String,
     /// Name of a secret in the agents' secret store holding `user:password`.
     pub rpc_secret: Option<String>,
@@ -331,7 +332,9 @@ impl NodeConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OfferConfig {
-    /// `Filters.refuse_seconds` on declined offers.
+    /// `Filters.refuse_seconds` on declined offers (`refuse_secs` in the file, as every
+    /// duration there).
+    #[serde(rename = "refuse_secs", alias = "refuse_seconds")]
     pub refuse_seconds: f64,
 }
 
@@ -388,7 +391,7 @@ impl Config {
                 "executor.kill_grace_period_secs",
                 self.executor.kill_grace_period_secs,
             ),
-            ("offers.refuse_seconds", self.offers.refuse_seconds),
+            ("offers.refuse_secs", self.offers.refuse_seconds),
             (
                 "framework.failover_timeout_secs",
                 self.framework.failover_timeout_secs,
@@ -414,10 +417,7 @@ impl Config {
                 "maintenance.drain_lead_secs",
                 self.maintenance.drain_lead_secs,
             ),
-            (
-                "maintenance.refuse_seconds",
-                self.maintenance.refuse_seconds,
-            ),
+            ("maintenance.refuse_secs", self.maintenance.refuse_seconds),
         ];
         for (field, value) in non_negative {
             if !(value.is_finite() && value >= 0.0) {
@@ -444,6 +444,41 @@ impl Config {
                     field: "limits.quota_cpus",
                     value: quota,
                 });
+            }
+        }
+        if self.backoff.max_secs < self.backoff.initial_secs {
+            return Err(ConfigError::BackoffOrder {
+                initial: self.backoff.initial_secs,
+                max: self.backoff.max_secs,
+            });
+        }
+        for url in &self.proxy.alert_urls {
+            alerts::check_url(url).map_err(|e| ConfigError::AlertUrl(e.to_string()))?;
+        }
+        // The proxy's own ranges for its --alert-offline-secs and --alert-min-hash-rate: a
+        // value it refuses would only show as a proxy task failing at start, again and again.
+        let ranges = [
+            (
+                "proxy.alert_offline_secs",
+                self.proxy.alert_offline_secs.map(|s| s as f64),
+                7.0 * 86_400.0,
+            ),
+            (
+                "proxy.alert_min_hash_rate",
+                self.proxy.alert_min_hash_rate,
+                1e30,
+            ),
+        ];
+        for (field, value, max) in ranges {
+            if let Some(value) = value {
+                if !(value.is_finite() && (0.0..=max).contains(&value)) {
+                    return Err(ConfigError::OutOfRange {
+                        field,
+                        value,
+                        min: 0.0,
+                        max,
+                    });
+                }
             }
         }
         if let (Some(a), Some(b)) = (self.proxy.stratum_port, self.proxy.http_port) {
@@ -558,6 +593,54 @@ mod tests {
         node.rpc_cookie_file = None;
         node.rpc_secret = Some(" ".into());
         assert!(matches!(node.credentials(), Err(ConfigError::Empty { .. })));
+    }
+
+    #[test]
+    fn backoff_order_and_the_proxys_alert_settings_are_checked_here() {
+        let mut config = with_cookie();
+        config.backoff.initial_secs = 60.0;
+        config.backoff.max_secs = 30.0;
+        assert_eq!(
+            config.validate(),
+            Err(ConfigError::BackoffOrder {
+                initial: 60.0,
+                max: 30.0
+            })
+        );
+        let mut config = with_cookie();
+        config.proxy.alert_urls = vec!["https://hooks.example/a".into(), "ftp://x/".into()];
+        assert!(matches!(config.validate(), Err(ConfigError::AlertUrl(e)) if e.contains("ftp")));
+        for (offline, rate, field) in [
+            (Some(8 * 86_400), None, "proxy.alert_offline_secs"),
+            (None, Some(-1.0), "proxy.alert_min_hash_rate"),
+            (None, Some(f64::NAN), "proxy.alert_min_hash_rate"),
+        ] {
+            let mut config = with_cookie();
+            config.proxy.alert_offline_secs = offline;
+            config.proxy.alert_min_hash_rate = rate;
+            assert!(
+                matches!(config.validate(), Err(ConfigError::OutOfRange { field: f, .. }) if f == field),
+                "{field}"
+            );
+        }
+    }
+
+    #[test]
+    fn file_keys_follow_the_flags_names_old_ones_still_read() {
+        let new: Config = serde_json::from_str(
+            r#"{"node": {"url": "http://n:1"}, "offers": {"refuse_secs": 5}, "maintenance": {"refuse_secs": 7}}"#,
+        )
+        .unwrap();
+        let old: Config = serde_json::from_str(
+            r#"{"node": {"rpc_url": "http://n:1"}, "offers": {"refuse_seconds": 5}, "maintenance": {"refuse_seconds": 7}}"#,
+        )
+        .unwrap();
+        assert_eq!(new, old);
+        assert_eq!(new.node.rpc_url, "http://n:1");
+        assert_eq!(new.offers.refuse_seconds, 5.0);
+        let shown = serde_json::to_value(&new).unwrap();
+        assert_eq!(shown["node"]["url"], "http://n:1");
+        assert_eq!(shown["maintenance"]["refuse_secs"], 7.0);
     }
 
     #[test]

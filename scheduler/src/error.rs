@@ -55,6 +55,29 @@ pub enum ConfigError {
     /// `node.rpc_cookie_file` is not an absolute path.
     #[error("node.rpc_cookie_file {0:?} must be an absolute path on the agents")]
     CookiePath(String),
+    /// `backoff.max_secs` is below `backoff.initial_secs`.
+    #[error("backoff.max_secs ({max}) must be at least backoff.initial_secs ({initial})")]
+    BackoffOrder {
+        /// `backoff.initial_secs`.
+        initial: f64,
+        /// `backoff.max_secs`.
+        max: f64,
+    },
+    /// A value outside the range the task that takes it accepts.
+    #[error("{field} must be from {min} to {max}, got {value}")]
+    OutOfRange {
+        /// Dotted field name.
+        field: &'static str,
+        /// The offending value.
+        value: f64,
+        /// The smallest allowed.
+        min: f64,
+        /// The largest allowed.
+        max: f64,
+    },
+    /// A `proxy.alert_urls` entry is not an http(s) URL.
+    #[error("proxy.alert_urls: {0}")]
+    AlertUrl(String),
     /// The proxy's stratum and HTTP ports are the same fixed port.
     #[error("proxy.stratum_port and proxy.http_port are both {0}")]
     SamePorts(u64),

@@ -43,6 +43,28 @@ const PROGRAM: cli_config::Program = cli_config::Program {
         "node",
         "offers",
         "backoff",
+        "limits",
+        "maintenance",
+    ],
+    // Each of these flags overrides one key of a section; the file sets that key.
+    section_flags: &[
+        ("node_url", "node.url"),
+        ("node_rpc_url", "node.url"),
+        ("rpc_cookie_file", "node.rpc_cookie_file"),
+        ("rpc_secret", "node.rpc_secret"),
+        ("containerizer", "containers.containerizer"),
+        ("miner_image", "containers.miner_image"),
+        ("proxy_image", "containers.proxy_image"),
+        ("executor", "executor.command"),
+        ("proxy_cpus", "proxy.cpus"),
+        ("proxy_mem_mb", "proxy.mem_mb"),
+        ("proxy_mem", "proxy.mem_mb"),
+        ("miner_mem_mb", "miner.mem_mb"),
+        ("miner_mem", "miner.mem_mb"),
+        ("cpu_policy", "miner.cpu_policy"),
+        ("max_cpus", "limits.max_cpus"),
+        ("quota_cpus", "limits.quota_cpus"),
+        ("constraint", "limits.constraints"),
     ],
 };
 /// Environment variable holding the secret of `--principal`.
@@ -88,7 +110,7 @@ struct Args {
     /// the built-in roots.
     #[arg(long, env = "MESOS_MINER_MASTER_CA_FILE")]
     master_ca_file: Option<PathBuf>,
-    /// The node's JSON-RPC URL handed to the proxy (overrides `node.rpc_url`).
+    /// The node's JSON-RPC URL handed to the proxy (overrides `node.url`).
     #[arg(long, env = "MESOS_MINER_NODE_URL", alias = "node-rpc-url")]
     node_url: Option<String>,
     /// The node's cookie file on the agents, which the proxy reads (overrides
@@ -259,13 +281,25 @@ fn effective(
     let mut table = loaded.effective();
     let sections =
         cli_config::toml::Table::try_from(config).context("rendering the configuration")?;
-    for (key, value) in sections {
+    for (key, mut value) in sections {
         // `payout_address` is a flag too, shown with the flags.
         if PROGRAM.sections.contains(&key.as_str()) {
+            if key == "proxy" {
+                redact_alert_urls(&mut value);
+            }
             table.insert(key, value);
         }
     }
     Ok(table)
+}
+
+/// Webhook URLs carry their receiver's token (Slack, Discord): shown as `--alert-url` is.
+fn redact_alert_urls(proxy: &mut cli_config::toml::Value) {
+    if let Some(cli_config::toml::Value::Array(urls)) = proxy.get_mut("alert_urls") {
+        for url in urls {
+            *url = cli_config::toml::Value::String(cli_config::REDACTED.into());
+        }
+    }
 }
 
 fn client_config(args: &Args) -> Result<ClientConfig> {

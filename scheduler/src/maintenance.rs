@@ -44,7 +44,8 @@ pub struct MaintenanceConfig {
     /// How long before a window starts its agent is drained (miners killed,
     /// the proxy moved), in seconds.
     pub drain_lead_secs: f64,
-    /// `Filters.refuse_seconds` of accepted inverse offers.
+    /// `Filters.refuse_seconds` of accepted inverse offers (`refuse_secs` in the file).
+    #[serde(rename = "refuse_secs", alias = "refuse_seconds")]
     pub refuse_seconds: f64,
 }
 

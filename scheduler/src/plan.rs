@@ -62,7 +62,7 @@ pub use task_contract::{env, TaskSpec, ROLE_LABEL, SECRET_PATH};
 /// container (a read-only `host_path` volume).
 pub const NODE_COOKIE_DIR: &str = "/run/mesos-miner/node";
 
-/// The proxy's `PROXY_RPC_COOKIE` and the volume that puts the file there.
+/// The proxy's `PROXY_RPC_COOKIE_FILE` and the volume that puts the file there.
 /// Validated configurations always name one way ([`Config::validate`]);
 /// without one the proxy gets none and refuses to start.
 fn credentials(config: &Config) -> (Option<String>, Vec<mesos::v1::Volume>) {
@@ -535,7 +535,7 @@ fn launch_proxy(
         (env::NODE_RPC_URL, node.rpc_url.clone()),
     ];
     let (cookie, volumes) = credentials(config);
-    env.extend(cookie.map(|path| (env::PROXY_RPC_COOKIE, path)));
+    env.extend(cookie.map(|path| (env::PROXY_RPC_COOKIE_FILE, path)));
     let proxy = &config.proxy;
     if !proxy.alert_urls.is_empty() {
         env.push((env::PROXY_ALERT_URL, proxy.alert_urls.join(",")));
@@ -1230,7 +1230,7 @@ pub(crate) mod tests {
         let tasks = launches(&decisions);
         assert_eq!(tasks.len(), 1);
         let task = tasks[0].clone();
-        let cookie = env_of(&task).get(env::PROXY_RPC_COOKIE).cloned();
+        let cookie = env_of(&task).get(env::PROXY_RPC_COOKIE_FILE).cloned();
         let container = match config.containers.containerizer {
             Containerizer::Process => task.executor.as_ref().unwrap().container.as_ref(),
             Containerizer::Docker => task.container.as_ref(),
@@ -1338,7 +1338,10 @@ pub(crate) mod tests {
             .map(|v| (v.name.clone(), v.value.clone().unwrap_or_default()))
             .collect();
         assert_eq!(env[env::PROXY_LISTEN], "0.0.0.0:31000");
-        assert_eq!(env[env::PROXY_RPC_COOKIE], "/run/mesos-miner/node/.cookie");
+        assert_eq!(
+            env[env::PROXY_RPC_COOKIE_FILE],
+            "/run/mesos-miner/node/.cookie"
+        );
         assert_eq!(
             total(&proxy, CPUS),
             0.5,

@@ -438,19 +438,19 @@ async fn handle(
     config: Arc<DashboardConfig>,
 ) -> Result<Response<Body>, Infallible> {
     let path = request.uri().path();
-    let get = request.method() == Method::GET;
+    if request.method() != Method::GET {
+        // Read-only, every route: nothing here changes anything.
+        return Ok(web::error(StatusCode::METHOD_NOT_ALLOWED, "GET only"));
+    }
     let response = match path {
-        "/api/status" if get => match serde_json::to_vec_pretty(&status.snapshot()) {
+        "/api/status" => match serde_json::to_vec_pretty(&status.snapshot()) {
             Ok(json) => web::respond(StatusCode::OK, "application/json", json),
             Err(_) => web::error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "status does not serialize",
             ),
         },
-        _ if path == "/api/status" || path.starts_with("/api/v1/") && !get => {
-            web::error(StatusCode::METHOD_NOT_ALLOWED, "GET only")
-        }
-        "/metrics" if get => web::respond(
+        "/metrics" => web::respond(
             StatusCode::OK,
             "text/plain; version=0.0.4",
             render_metrics(&status.snapshot()).into_bytes(),
@@ -476,11 +476,7 @@ async fn handle(
                 "no proxy task is running yet",
             ),
         },
-        _ => match web::asset(path) {
-            Some(asset) if get => asset,
-            Some(_) => web::error(StatusCode::METHOD_NOT_ALLOWED, "GET only"),
-            None => web::error(StatusCode::NOT_FOUND, "not found"),
-        },
+        _ => web::asset(path).unwrap_or_else(|| web::error(StatusCode::NOT_FOUND, "not found")),
     };
     Ok(response)
 }

@@ -37,13 +37,18 @@ fn proxy_id(snapshot: &StatusSnapshot) -> String {
 
 /// GET `path` from `addr` (HTTP/1.1, connection close); the body.
 fn http_get(addr: std::net::SocketAddr, path: &str) -> (String, String) {
+    http(addr, "GET", path)
+}
+
+/// One `method` request for `path`: the status line and the body.
+fn http(addr: std::net::SocketAddr, method: &str, path: &str) -> (String, String) {
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
     let mut response = String::new();
@@ -127,6 +132,18 @@ async fn proxy_then_miners_with_exact_shares_and_restart_fails_over() {
         .await
         .unwrap();
     assert!(status_line.contains("404"), "{status_line}");
+    // Read-only on every route, the metrics and the pages too.
+    for path in ["/metrics", "/api/status", "/api/v1/cluster", "/", "/nope"] {
+        for method in ["POST", "PUT", "DELETE"] {
+            let (status_line, _) = tokio::task::spawn_blocking(move || http(addr, method, path))
+                .await
+                .unwrap();
+            assert!(
+                status_line.contains("405"),
+                "{method} {path}: {status_line}"
+            );
+        }
+    }
     server.abort();
 
     // (c) Restart: drop the driver, start a new one on the same state dir.

@@ -20,8 +20,8 @@ pub const NODE_RPC_URL: &str = "PROXY_NODE_URL";
 pub const NODE_RPC_USER: &str = "PROXY_RPC_USER";
 /// The node's RPC password (secret: environment only).
 pub const NODE_RPC_PASSWORD: &str = "PROXY_RPC_PASSWORD";
-/// The node's cookie file (`proxy --rpc-cookie`): the secret volume.
-pub const PROXY_RPC_COOKIE: &str = "PROXY_RPC_COOKIE";
+/// The node's cookie file (`proxy --rpc-cookie-file`): the secret volume.
+pub const PROXY_RPC_COOKIE_FILE: &str = "PROXY_RPC_COOKIE_FILE";
 /// The proxy's journal (`proxy --journal`), on its persistent volume.
 pub const PROXY_JOURNAL: &str = "PROXY_JOURNAL";
 /// The proxy's alert webhooks (`proxy --alert-url`), comma-separated.

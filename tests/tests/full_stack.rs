@@ -356,7 +356,7 @@ fn assert_nowhere(stack: &Stack, work: &Path, password: &str, stored: bool) {
         assert_eq!(code, 200, "{path}: {state}");
         assert!(!state.contains(&password), "the password is in {path}");
         assert!(
-            state.contains(task_contract::env::PROXY_RPC_COOKIE),
+            state.contains(task_contract::env::PROXY_RPC_COOKIE_FILE),
             "{path} shows no proxy environment: {state}"
         );
     }
@@ -376,7 +376,7 @@ fn assert_nowhere(stack: &Stack, work: &Path, password: &str, stored: bool) {
             "the password is in {pid}'s state"
         );
         assert!(
-            state.contains(task_contract::env::PROXY_RPC_COOKIE),
+            state.contains(task_contract::env::PROXY_RPC_COOKIE_FILE),
             "{pid}'s state shows no proxy executor: {state}"
         );
     }

@@ -238,3 +238,28 @@ fn only_http_and_https_urls_are_taken() {
     assert!(!Sender::disabled().enabled());
     Sender::disabled().send(event(0));
 }
+
+#[tokio::test]
+async fn a_receiver_slower_than_the_timeout_is_retried_then_given_up() {
+    // The receiver takes 1.5 s to answer; each POST may take 0.5 s.
+    let (url, script) = receiver(&[]).await;
+    *script.hang.lock().unwrap() = 1.5;
+    let sender = Sender::start(&config(vec![url], 2)).unwrap();
+    let c = sender.counters();
+    let started = Instant::now();
+    sender.send(event(3));
+    until("the timeouts to use up the retries", || {
+        c.failed.load(Ordering::Relaxed) == 1
+    })
+    .await;
+    let took = started.elapsed();
+    // Three tries cut off at the timeout, with the backoff between them: well under the
+    // 4.5 s the receiver would have taken to answer them all.
+    assert_eq!(c.retries.load(Ordering::Relaxed), 2);
+    assert_eq!(c.sent.load(Ordering::Relaxed), 0);
+    assert_eq!(script.bodies.lock().unwrap().len(), 3);
+    assert!(
+        took >= Duration::from_millis(1500) && took < Duration::from_millis(3000),
+        "{took:?}"
+    );
+}

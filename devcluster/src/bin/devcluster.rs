@@ -90,6 +90,7 @@ enum Containerizer {
 const PROGRAM: cli_config::Program = cli_config::Program {
     env_prefix: "DEVCLUSTER_",
     sections: &[],
+    section_flags: &[],
 };
 
 fn parse_ports(text: &str) -> anyhow::Result<(u64, u64)> {

@@ -203,6 +203,31 @@ async fn absurd_intervals_are_configuration_errors() {
     );
 }
 
+#[tokio::test]
+async fn no_agents_or_negative_sizes_are_configuration_errors() {
+    type Change = fn(&mut ClusterConfig);
+    let cases: [(Change, &str); 4] = [
+        (|c| c.agents = 0, "agents must be at least 1"),
+        (|c| c.mem_mb = -1.0, "mem_mb -1"),
+        (|c| c.mem_mb = f64::INFINITY, "mem_mb inf"),
+        (|c| c.cpus = -0.5, "cpus -0.5"),
+    ];
+    for (change, says) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = ClusterConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            work_dir: dir.path().to_path_buf(),
+            ..ClusterConfig::default()
+        };
+        change(&mut config);
+        let error = Cluster::start(config).await.unwrap_err();
+        assert!(
+            matches!(&error, Error::InvalidConfig(message) if message.contains(says)),
+            "{says}: {error}"
+        );
+    }
+}
+
 /// Runs the binary with `args` (it must exit on its own); exit code and stderr.
 async fn binary_fails(args: &[&str]) -> (Option<i32>, String) {
     let dir = tempfile::tempdir().unwrap();

@@ -36,7 +36,11 @@ impl FromStr for Suggest {
             "auto" => Ok(Self::Auto),
             "off" => Ok(Self::Off),
             _ => match s.parse::<f64>() {
-                Ok(d) if d.is_finite() && d > 0.0 => Ok(Self::Fixed(d)),
+                Ok(d) if d.is_finite() && d >= MIN_SHARE_DIFFICULTY => Ok(Self::Fixed(d)),
+                Ok(d) if d.is_finite() && d > 0.0 => Err(format!(
+                    "{d} is below the easiest share target the miner takes \
+                     ({MIN_SHARE_DIFFICULTY})"
+                )),
                 _ => Err(format!(
                     "expected auto, off or a positive difficulty, got {s:?}"
                 )),
@@ -83,6 +87,7 @@ impl PoolPolicy {
     pub fn suggestion(&self, hash_rate: Option<f64>) -> Option<f64> {
         match self.suggest {
             Suggest::Off => None,
+            // The flag's parser refuses less than the floor; a library caller is floored.
             Suggest::Fixed(d) => Some(d.max(MIN_SHARE_DIFFICULTY)),
             Suggest::Auto => {
                 let rate = hash_rate.filter(|r| r.is_finite() && *r > 0.0)?;
@@ -175,6 +180,16 @@ mod tests {
         for bad in ["0", "-1", "nan", "inf", "", "fast"] {
             assert!(bad.parse::<Suggest>().is_err(), "{bad:?}");
         }
+        // Below the miner's own floor: an error, not a quiet raise.
+        let e = "1e-6".parse::<Suggest>().unwrap_err();
+        assert!(
+            e.contains("below") && e.contains("0.0000152587890625"),
+            "{e}"
+        );
+        assert_eq!(
+            MIN_SHARE_DIFFICULTY.to_string().parse(),
+            Ok(Suggest::Fixed(MIN_SHARE_DIFFICULTY))
+        );
         assert_eq!(Suggest::Fixed(0.5).to_string(), "0.5");
     }
 
