@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use mesos::duration::{parse_duration, DurationError};
+use mesos::id;
 
 /// `MESOS_FRAMEWORK_ID`.
 pub const FRAMEWORK_ID: &str = "MESOS_FRAMEWORK_ID";
@@ -51,9 +52,9 @@ pub enum ConfigError {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExecutorConfig {
     /// The framework this executor belongs to.
-    pub framework_id: String,
+    pub framework_id: id::Framework,
     /// This executor's id.
-    pub executor_id: String,
+    pub executor_id: id::Executor,
     /// The agent's `host:port`.
     pub agent_endpoint: String,
     /// Whether the framework checkpoints (then the agent may restart and the
@@ -89,8 +90,8 @@ impl ExecutorConfig {
             _ => Ok(default),
         };
         Ok(Self {
-            framework_id: required(FRAMEWORK_ID)?,
-            executor_id: required(EXECUTOR_ID)?,
+            framework_id: required(FRAMEWORK_ID)?.into(),
+            executor_id: required(EXECUTOR_ID)?.into(),
             agent_endpoint: required(AGENT_ENDPOINT)?,
             checkpoint: lookup(CHECKPOINT)
                 .is_some_and(|value| matches!(value.trim(), "1" | "true")),

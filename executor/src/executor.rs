@@ -7,6 +7,7 @@ use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use mesos::client::{ClientConfig, ClientError, EventStream, ExecutorClient};
+use mesos::id;
 use mesos::v1::executor::{call, Event};
 use rand::Rng;
 use tokio::sync::mpsc;
@@ -54,7 +55,7 @@ struct Executor {
     events: mpsc::UnboundedSender<TaskEvent>,
     session: Session,
     /// The programs of tasks that have not ended.
-    handles: HashMap<String, TaskHandle>,
+    handles: HashMap<id::Task, TaskHandle>,
 }
 
 impl Executor {
@@ -72,7 +73,7 @@ impl Executor {
                     }
                 }
                 Action::Start(task) => {
-                    let id = task.task_id.value.clone();
+                    let id = id::Task::from(&task.task_id);
                     let handle = match resolve(&task, |name| std::env::var(name).ok()) {
                         Ok(TaskKind::Miner(spec)) => spawn_miner(
                             id.clone(),
@@ -172,8 +173,8 @@ pub async fn run(config: ExecutorConfig) -> Result<(), ExecutorError> {
     );
     let (events_tx, mut events) = mpsc::unbounded_channel();
     let session = Session::new(
-        &config.executor_id,
-        &config.framework_id,
+        config.executor_id.clone(),
+        config.framework_id.clone(),
         config.shutdown_grace_period,
     );
     let mut executor = Executor {

@@ -9,10 +9,10 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use bytes::Bytes;
+use mesos::id;
 use mesos::v1::executor::{call, event, Call, Event};
 use mesos::v1::{
-    task_status, AgentId, DurationInfo, ExecutorId, FrameworkId, KillPolicy, TaskId, TaskInfo,
-    TaskState, TaskStatus,
+    task_status, AgentId, DurationInfo, KillPolicy, TaskId, TaskInfo, TaskState, TaskStatus,
 };
 use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
@@ -30,7 +30,7 @@ pub enum Action {
     /// Ask the task's program to stop within `grace`.
     Kill {
         /// The task.
-        task_id: String,
+        task_id: id::Task,
         /// How long it has before it is killed outright.
         grace: Duration,
     },
@@ -47,11 +47,11 @@ struct TaskEntry {
 /// The protocol state of one executor.
 #[derive(Debug)]
 pub struct Session {
-    executor_id: String,
-    framework_id: String,
+    executor_id: id::Executor,
+    framework_id: id::Framework,
     /// SHUTDOWN's grace period, and a KILL's when the task names none.
     shutdown_grace: Duration,
-    tasks: HashMap<String, TaskEntry>,
+    tasks: HashMap<id::Task, TaskEntry>,
     /// Sent (or to send) and not yet acknowledged, oldest first.
     pending: Vec<TaskStatus>,
     agent_id: Option<AgentId>,
@@ -70,10 +70,14 @@ fn grace_of(policy: Option<&KillPolicy>) -> Option<Duration> {
 
 impl Session {
     /// A session of executor `executor_id` of `framework_id`, not yet subscribed.
-    pub fn new(executor_id: &str, framework_id: &str, shutdown_grace: Duration) -> Self {
+    pub fn new(
+        executor_id: id::Executor,
+        framework_id: id::Framework,
+        shutdown_grace: Duration,
+    ) -> Self {
         Self {
-            executor_id: executor_id.to_owned(),
-            framework_id: framework_id.to_owned(),
+            executor_id,
+            framework_id,
             shutdown_grace,
             tasks: HashMap::new(),
             pending: Vec::new(),
@@ -88,12 +92,8 @@ impl Session {
 
     fn base(&self, kind: call::Type) -> Call {
         Call {
-            executor_id: ExecutorId {
-                value: self.executor_id.clone(),
-            },
-            framework_id: FrameworkId {
-                value: self.framework_id.clone(),
-            },
+            executor_id: self.executor_id.to_proto(),
+            framework_id: self.framework_id.to_proto(),
             r#type: Some(kind as i32),
             ..Default::default()
         }
@@ -135,7 +135,7 @@ impl Session {
     }
 
     /// Whether the task has ended (unknown tasks have not started).
-    pub fn is_terminal(&self, task_id: &str) -> bool {
+    pub fn is_terminal(&self, task_id: &id::Task) -> bool {
         self.tasks.get(task_id).is_some_and(|task| task.terminal)
     }
 
@@ -160,19 +160,15 @@ impl Session {
     }
 
     /// A new state of `task_id`, kept until acknowledged and sent if connected.
-    fn update(&mut self, task_id: &str, state: TaskState, message: String) -> Vec<Action> {
+    fn update(&mut self, task_id: &id::Task, state: TaskState, message: String) -> Vec<Action> {
         let uuid: [u8; 16] = rand::random();
         let status = TaskStatus {
-            task_id: TaskId {
-                value: task_id.to_owned(),
-            },
+            task_id: task_id.to_proto(),
             state: state as i32,
             message: Some(message),
             source: Some(task_status::Source::Executor as i32),
             uuid: Some(Bytes::copy_from_slice(&uuid)),
-            executor_id: Some(ExecutorId {
-                value: self.executor_id.clone(),
-            }),
+            executor_id: Some(self.executor_id.to_proto()),
             agent_id: self.agent_id.clone(),
             timestamp: Some(
                 std::time::SystemTime::now()
@@ -240,7 +236,7 @@ impl Session {
     }
 
     /// The program of `task_id` could not be started.
-    pub fn start_failed(&mut self, task_id: &str, error: String) -> Vec<Action> {
+    pub fn start_failed(&mut self, task_id: &id::Task, error: String) -> Vec<Action> {
         self.update(task_id, TaskState::TaskFailed, error)
     }
 
@@ -270,7 +266,7 @@ impl Session {
                     .unwrap_or_default();
                 let mut actions = Vec::new();
                 for task in tasks {
-                    let id = task.task_id.value.clone();
+                    let id = id::Task::from(&task.task_id);
                     self.track(task, true);
                     actions.extend(self.update(
                         &id,
@@ -281,7 +277,7 @@ impl Session {
                 actions
             }
             event::Type::Kill => match event.kill {
-                Some(kill) => self.kill(&kill.task_id.value, kill.kill_policy.as_ref()),
+                Some(kill) => self.kill(&id::Task::from(&kill.task_id), kill.kill_policy.as_ref()),
                 None => Vec::new(),
             },
             event::Type::Acknowledged => {
@@ -290,7 +286,7 @@ impl Session {
                     self.pending
                         .retain(|status| status.uuid.as_ref() != Some(&ack.uuid));
                     debug!(task = %ack.task_id.value, removed = before - self.pending.len(), "acknowledged");
-                    if let Some(task) = self.tasks.get_mut(&ack.task_id.value) {
+                    if let Some(task) = self.tasks.get_mut(ack.task_id.value.as_str()) {
                         task.acknowledged_any = true;
                     }
                 }
@@ -322,7 +318,7 @@ impl Session {
     fn track(&mut self, info: TaskInfo, terminal: bool) {
         self.launched_any = true;
         self.tasks.insert(
-            info.task_id.value.clone(),
+            id::Task::from(&info.task_id),
             TaskEntry {
                 info,
                 terminal,
@@ -333,7 +329,7 @@ impl Session {
     }
 
     fn launch(&mut self, task: TaskInfo) -> Vec<Action> {
-        let id = task.task_id.value.clone();
+        let id = id::Task::from(&task.task_id);
         if self.tasks.contains_key(&id) {
             warn!(task = %id, "LAUNCH of a task already known: ignored");
             return Vec::new();
@@ -353,7 +349,7 @@ impl Session {
         actions
     }
 
-    fn kill(&mut self, task_id: &str, policy: Option<&KillPolicy>) -> Vec<Action> {
+    fn kill(&mut self, task_id: &id::Task, policy: Option<&KillPolicy>) -> Vec<Action> {
         let default_grace = self.shutdown_grace;
         let Some(task) = self.tasks.get_mut(task_id) else {
             warn!(task = %task_id, "KILL for an unknown task: ignored");
@@ -369,7 +365,7 @@ impl Session {
         info!(task = %task_id, ?grace, "kill");
         task.killing = true;
         vec![Action::Kill {
-            task_id: task_id.to_owned(),
+            task_id: task_id.clone(),
             grace,
         }]
     }
@@ -511,7 +507,7 @@ mod tests {
     }
 
     fn connected() -> Session {
-        let mut session = Session::new("exec-1", "fw-1", GRACE);
+        let mut session = Session::new("exec-1".into(), "fw-1".into(), GRACE);
         assert!(session.on_event(subscribed(), Instant::now()).is_empty());
         session
     }
@@ -533,14 +529,14 @@ mod tests {
             .on_event(launch("t1", None), Instant::now())
             .is_empty());
         // A program that cannot start fails the task.
-        let actions = session.start_failed("t1", "no such spec".into());
+        let actions = session.start_failed(&"t1".into(), "no such spec".into());
         assert_eq!(updates(&actions), [("t1".into(), TaskState::TaskFailed)]);
-        assert!(session.is_terminal("t1"));
+        assert!(session.is_terminal(&"t1".into()));
     }
 
     #[test]
     fn updates_wait_for_their_acknowledgement_and_ride_in_the_next_subscribe() {
-        let mut session = Session::new("exec-1", "fw-1", GRACE);
+        let mut session = Session::new("exec-1".into(), "fw-1".into(), GRACE);
         // Not subscribed yet: kept, not sent.
         let actions = session.on_event(launch("t1", None), Instant::now());
         assert!(updates(&actions).is_empty(), "{actions:?}");
@@ -595,7 +591,7 @@ mod tests {
         session.on_event(launch("t1", Some(Duration::from_secs(2))), Instant::now());
         session.on_event(launch("t2", None), Instant::now());
         session.on_event(launch("t3", Some(Duration::from_secs(2))), Instant::now());
-        let kills = |actions: Vec<Action>| -> Vec<(String, Duration)> {
+        let kills = |actions: Vec<Action>| -> Vec<(id::Task, Duration)> {
             actions
                 .into_iter()
                 .filter_map(|action| match action {

@@ -23,6 +23,7 @@ use tracing::{info, warn};
 
 use crate::config::DEFAULT_GRACE_PERIOD;
 use crate::spec::{env, MinerSpec, ProxySpec};
+use mesos::id;
 
 /// What a running task tells the executor.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,7 +31,7 @@ pub enum TaskEvent {
     /// A new state to report in an UPDATE.
     Status {
         /// The task.
-        task_id: String,
+        task_id: id::Task,
         /// Its state.
         state: TaskState,
         /// Human-readable detail.
@@ -59,9 +60,9 @@ impl TaskHandle {
     }
 }
 
-fn status(task_id: &str, state: TaskState, message: impl Into<String>) -> TaskEvent {
+fn status(task_id: &id::Task, state: TaskState, message: impl Into<String>) -> TaskEvent {
     TaskEvent::Status {
-        task_id: task_id.to_owned(),
+        task_id: task_id.clone(),
         state,
         message: message.into(),
     }
@@ -70,7 +71,7 @@ fn status(task_id: &str, state: TaskState, message: impl Into<String>) -> TaskEv
 /// Starts mining for `task_id`; reports TASK_RUNNING (or TASK_FAILED), a
 /// [`HashRateReport`] every `report_interval`, TASK_KILLED once killed.
 pub fn spawn_miner(
-    task_id: String,
+    task_id: id::Task,
     spec: MinerSpec,
     report_interval: Duration,
     events: mpsc::UnboundedSender<TaskEvent>,
@@ -81,7 +82,7 @@ pub fn spawn_miner(
 }
 
 async fn run_miner(
-    task_id: String,
+    task_id: id::Task,
     spec: MinerSpec,
     report_interval: Duration,
     events: mpsc::UnboundedSender<TaskEvent>,
@@ -143,7 +144,7 @@ async fn run_miner(
                 last = now;
                 let (submitted, accepted, rejected, _) = client.stats.snapshot();
                 let report = HashRateReport {
-                    task_id: task_id.clone(),
+                    task_id: task_id.to_string(),
                     hash_rate,
                     accepted,
                     rejected,
@@ -197,7 +198,7 @@ pub fn proxy_env(
 /// (the task's variables) plus [`proxy_env`]; reports TASK_RUNNING, then
 /// TASK_FINISHED / TASK_FAILED when it exits, or TASK_KILLED once killed.
 pub fn spawn_proxy(
-    task_id: String,
+    task_id: id::Task,
     spec: ProxySpec,
     events: mpsc::UnboundedSender<TaskEvent>,
 ) -> TaskHandle {
@@ -207,7 +208,7 @@ pub fn spawn_proxy(
 }
 
 async fn run_proxy(
-    task_id: String,
+    task_id: id::Task,
     spec: ProxySpec,
     events: mpsc::UnboundedSender<TaskEvent>,
     kill: oneshot::Receiver<Duration>,

@@ -7,6 +7,8 @@
 //! - [`recordio`]: the `<length>\n<bytes>` framing of event streams.
 //! - [`scalar`]: fixed-point scalar resources (thousandths) and port ranges, with one rule
 //!   for values that are no amount.
+//! - [`id`]: typed framework, agent, task, executor and offer ids, and their conversions
+//!   to and from the messages.
 //! - [`duration`]: Mesos' duration strings ("15mins", "500ms"), formatted and
 //!   parsed, and `DurationInfo` as a `std::time::Duration`.
 //! - [`ContentType`]: the two encodings of calls and events,
@@ -21,6 +23,7 @@
 pub mod client;
 mod content_type;
 pub mod duration;
+pub mod id;
 pub mod recordio;
 pub mod scalar;
 pub mod v1;
