@@ -11,9 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use mesos::id;
 use mesos::v1::executor::{call, event, Call, Event};
-use mesos::v1::{
-    task_status, AgentId, DurationInfo, KillPolicy, TaskId, TaskInfo, TaskState, TaskStatus,
-};
+use mesos::v1::{task_status, AgentId, DurationInfo, KillPolicy, TaskInfo, TaskState, TaskStatus};
 use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
@@ -408,7 +406,7 @@ impl Session {
 mod tests {
     use super::*;
     use mesos::v1::executor::event::{Acknowledged, Kill, Launch, Subscribed};
-    use mesos::v1::{AgentInfo, FrameworkInfo};
+    use mesos::v1::{AgentInfo, FrameworkInfo, TaskId};
 
     const GRACE: Duration = Duration::from_secs(4);
 

@@ -3,7 +3,7 @@
 //! launch). `cargo bench -p scheduler --bench offers`; target: under 1 s of CPU.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use mesos::v1::{AgentId, FrameworkId, Offer, OfferId, Resource, TaskId, TaskStatus};
+use mesos::v1::{AgentId, FrameworkId, Offer, OfferId, Resource, TaskStatus};
 use scheduler::config::Config;
 use scheduler::plan::plan_offers;
 use scheduler::tasks::TaskBook;
@@ -35,11 +35,9 @@ fn book_with_running_proxy(config: &Config) -> TaskBook {
     plan_offers(config, &mut book, &[offer(AGENTS)], 0);
     let proxy = book.proxy().expect("proxy launched").clone();
     let status = TaskStatus {
-        task_id: TaskId { value: proxy.id },
+        task_id: proxy.id.into(),
         state: mesos::v1::TaskState::TaskRunning as i32,
-        agent_id: Some(AgentId {
-            value: proxy.agent_id,
-        }),
+        agent_id: Some(proxy.agent_id.into()),
         ..Default::default()
     };
     book.apply_status(&status, 1, &config.backoff);

@@ -7,8 +7,9 @@
 use std::fmt;
 
 use bytes::Bytes;
+use mesos::id;
 use mesos::v1::scheduler::{call, Call};
-use mesos::v1::{offer, AgentId, Filters, FrameworkId, OfferId, OperationId, TaskId, TaskInfo};
+use mesos::v1::{offer, Filters, FrameworkId, OperationId, TaskInfo};
 
 /// One call to make. `Debug` shows launched tasks by id only (their
 /// environment is long and may name alert webhooks with tokens).
@@ -18,7 +19,7 @@ pub enum Decision {
     /// UNRESERVE), then one LAUNCH of `tasks` (none: no LAUNCH).
     Launch {
         /// The offer used (never used twice).
-        offer_id: String,
+        offer_id: id::Offer,
         /// Resource operations applied, in order, before the launch.
         operations: Vec<offer::Operation>,
         /// Tasks to launch from it.
@@ -29,30 +30,30 @@ pub enum Decision {
     /// DECLINE offers.
     Decline {
         /// The offers.
-        offer_ids: Vec<String>,
+        offer_ids: Vec<id::Offer>,
         /// How long the master should not re-offer them.
         refuse_seconds: f64,
     },
     /// KILL a task.
     Kill {
         /// The task.
-        task_id: String,
+        task_id: id::Task,
         /// Its agent, when known.
-        agent_id: Option<String>,
+        agent_id: Option<id::Agent>,
     },
     /// ACKNOWLEDGE a status update that carried a uuid.
     Acknowledge {
         /// The agent the status came from.
-        agent_id: String,
+        agent_id: id::Agent,
         /// The task.
-        task_id: String,
+        task_id: id::Task,
         /// The status' uuid.
         uuid: Bytes,
     },
     /// ACKNOWLEDGE_OPERATION_STATUS of an operation status that carried a uuid.
     AcknowledgeOperation {
         /// The agent the operation was applied on.
-        agent_id: String,
+        agent_id: id::Agent,
         /// The operation (its `Offer.Operation.id`).
         operation_id: String,
         /// The status' uuid.
@@ -61,13 +62,13 @@ pub enum Decision {
     /// RECONCILE: explicit for the listed `(task, agent)` pairs, implicit when empty.
     Reconcile {
         /// Tasks to ask about; empty = all of the framework's.
-        tasks: Vec<(String, Option<String>)>,
+        tasks: Vec<(id::Task, Option<id::Agent>)>,
     },
     /// ACCEPT_INVERSE_OFFERS: we are off the agents they are for (see
     /// [`crate::maintenance`]).
     AcceptInverseOffers {
         /// The inverse offers.
-        inverse_offer_ids: Vec<String>,
+        inverse_offer_ids: Vec<id::Offer>,
         /// How long before the master asks again.
         refuse_seconds: f64,
     },
@@ -156,14 +157,6 @@ fn call_of(framework_id: &str, kind: call::Type) -> Call {
     }
 }
 
-fn agent(value: String) -> AgentId {
-    AgentId { value }
-}
-
-fn task(value: String) -> TaskId {
-    TaskId { value }
-}
-
 impl Decision {
     /// The call carrying this decision, on behalf of `framework_id`.
     pub fn into_call(self, framework_id: &str) -> Call {
@@ -175,9 +168,7 @@ impl Decision {
                 refuse_seconds,
             } => Call {
                 accept: Some(call::Accept {
-                    offer_ids: vec![OfferId {
-                        value: offer_id.clone(),
-                    }],
+                    offer_ids: vec![offer_id.to_proto()],
                     operations: {
                         // Every resource operation asks for feedback, under an id unique
                         // to the offer (offer ids are never reused): its status says
@@ -207,10 +198,7 @@ impl Decision {
                 refuse_seconds,
             } => Call {
                 decline: Some(call::Decline {
-                    offer_ids: offer_ids
-                        .into_iter()
-                        .map(|value| OfferId { value })
-                        .collect(),
+                    offer_ids: offer_ids.into_iter().map(Into::into).collect(),
                     filters: Some(Filters {
                         refuse_seconds: Some(refuse_seconds),
                     }),
@@ -222,10 +210,7 @@ impl Decision {
                 refuse_seconds,
             } => Call {
                 accept_inverse_offers: Some(call::AcceptInverseOffers {
-                    inverse_offer_ids: inverse_offer_ids
-                        .into_iter()
-                        .map(|value| OfferId { value })
-                        .collect(),
+                    inverse_offer_ids: inverse_offer_ids.into_iter().map(Into::into).collect(),
                     filters: Some(Filters {
                         refuse_seconds: Some(refuse_seconds),
                     }),
@@ -234,8 +219,8 @@ impl Decision {
             },
             Self::Kill { task_id, agent_id } => Call {
                 kill: Some(call::Kill {
-                    task_id: task(task_id),
-                    agent_id: agent_id.map(agent),
+                    task_id: task_id.into(),
+                    agent_id: agent_id.map(Into::into),
                     kill_policy: None,
                 }),
                 ..call_of(framework_id, call::Type::Kill)
@@ -246,8 +231,8 @@ impl Decision {
                 uuid,
             } => Call {
                 acknowledge: Some(call::Acknowledge {
-                    agent_id: agent(agent_id),
-                    task_id: task(task_id),
+                    agent_id: agent_id.into(),
+                    task_id: task_id.into(),
                     uuid,
                 }),
                 ..call_of(framework_id, call::Type::Acknowledge)
@@ -258,7 +243,7 @@ impl Decision {
                 uuid,
             } => Call {
                 acknowledge_operation_status: Some(call::AcknowledgeOperationStatus {
-                    agent_id: Some(agent(agent_id)),
+                    agent_id: Some(agent_id.into()),
                     resource_provider_id: None,
                     uuid,
                     operation_id: OperationId {
@@ -272,8 +257,8 @@ impl Decision {
                     tasks: tasks
                         .into_iter()
                         .map(|(task_id, agent_id)| call::reconcile::Task {
-                            task_id: task(task_id),
-                            agent_id: agent_id.map(agent),
+                            task_id: task_id.into(),
+                            agent_id: agent_id.map(Into::into),
                         })
                         .collect(),
                 }),
@@ -370,7 +355,7 @@ mod tests {
     #[test]
     fn launch_debug_hides_task_environment() {
         let task = TaskInfo {
-            task_id: TaskId {
+            task_id: mesos::v1::TaskId {
                 value: "proxy-1".into(),
             },
             name: "hunter2".into(),

@@ -400,7 +400,7 @@ fn on_operation_status(status: &mesos::v1::OperationStatus) -> Vec<Decision> {
     }
     match (&status.uuid, &status.agent_id) {
         (Some(uuid), Some(agent)) => vec![Decision::AcknowledgeOperation {
-            agent_id: agent.value.clone(),
+            agent_id: agent.into(),
             operation_id: id.to_owned(),
             uuid: uuid.value.clone(),
         }],
@@ -478,7 +478,7 @@ mod tests {
             .collect()
     }
 
-    fn killed(decisions: &[Decision]) -> Vec<String> {
+    fn killed(decisions: &[Decision]) -> Vec<mesos::id::Task> {
         decisions
             .iter()
             .filter_map(|d| match d {
@@ -563,7 +563,10 @@ mod tests {
         let d = fw.on_offers(&[offer("o5", "a2", 2.0, 512.0, &[])], 11_400);
         assert_eq!(launched(&d), vec!["miner-a2-2"]);
         let miner = fw.state().book.get("miner-a2-2").unwrap();
-        assert_eq!(miner.proxy_id.as_deref(), Some("proxy-2"));
+        assert_eq!(
+            miner.proxy_id.as_ref().map(|id| id.as_str()),
+            Some("proxy-2")
+        );
     }
 
     #[test]

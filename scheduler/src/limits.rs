@@ -340,7 +340,7 @@ pub fn violated<'a>(
     tasks: &[&TaskRecord],
 ) -> Option<&'a Constraint> {
     let value_of = |task: &TaskRecord, field: &str| {
-        view.agent(&task.agent_id)
+        view.agent(task.agent_id.as_str())
             .and_then(|a| a.field(field))
             .map(str::to_owned)
     };

@@ -30,6 +30,7 @@
 
 use std::collections::BTreeMap;
 
+use mesos::id;
 use mesos::v1::{InverseOffer, Offer, Unavailability};
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
@@ -177,7 +178,7 @@ pub fn drain(
     let lead_ms = (config.drain_lead_secs * 1000.0) as u64;
     let mut decisions = Vec::new();
     let proxy_moves = book.proxy().is_some_and(|proxy| {
-        !proxy.kill_requested && maintenance.draining(&proxy.agent_id, now_ms, lead_ms)
+        !proxy.kill_requested && maintenance.draining(proxy.agent_id.as_str(), now_ms, lead_ms)
     });
     if proxy_moves {
         let (proxy_id, agent_id) = book
@@ -185,10 +186,10 @@ pub fn drain(
             .map(|proxy| (proxy.id.clone(), proxy.agent_id.clone()))
             .expect("checked above");
         warn!(task = %proxy_id, agent = %agent_id, "the proxy's agent goes into maintenance: moving the proxy");
-        decisions.extend(book.kill(&proxy_id));
-        let miners: Vec<String> = book.miners().map(|miner| miner.id.clone()).collect();
+        decisions.extend(book.kill(proxy_id.as_str()));
+        let miners: Vec<id::Task> = book.miners().map(|miner| miner.id.clone()).collect();
         for miner in miners {
-            decisions.extend(book.kill(&miner));
+            decisions.extend(book.kill(miner.as_str()));
         }
     }
     // A home on an agent with a window is given up while no proxy runs on
@@ -206,28 +207,28 @@ pub fn drain(
             }
         }
     }
-    let draining_miners: Vec<String> = book
+    let draining_miners: Vec<id::Task> = book
         .miners()
         .filter(|miner| {
-            !miner.kill_requested && maintenance.draining(&miner.agent_id, now_ms, lead_ms)
+            !miner.kill_requested && maintenance.draining(miner.agent_id.as_str(), now_ms, lead_ms)
         })
         .map(|miner| miner.id.clone())
         .collect();
     for miner in draining_miners {
         info!(task = %miner, "draining a miner before its agent's maintenance");
-        decisions.extend(book.kill(&miner));
+        decisions.extend(book.kill(miner.as_str()));
     }
-    let accepted: Vec<String> = maintenance
+    let accepted: Vec<id::Offer> = maintenance
         .inverse_offers()
         .filter(|(_, agent)| {
             maintenance.draining(agent, now_ms, lead_ms)
                 && !book.tasks().any(|task| task.agent_id == *agent)
         })
-        .map(|(id, _)| id.to_owned())
+        .map(|(id, _)| id::Offer::from(id))
         .collect();
     if !accepted.is_empty() {
         for id in &accepted {
-            maintenance.rescind(id);
+            maintenance.rescind(id.as_str());
         }
         info!(inverse_offers = ?accepted, "drained: accepting the inverse offers");
         decisions.push(Decision::AcceptInverseOffers {
@@ -248,7 +249,7 @@ pub fn screen_offers(
     book: &TaskBook,
     offers: &[Offer],
     now_ms: u64,
-) -> (Vec<Offer>, Vec<String>) {
+) -> (Vec<Offer>, Vec<id::Offer>) {
     let lead_ms = (config.drain_lead_secs * 1000.0) as u64;
     let proxy_wanted = book.proxy().is_none();
     let proxy_moving = book.proxy().is_some_and(|proxy| proxy.kill_requested);
@@ -260,7 +261,7 @@ pub fn screen_offers(
             || maintenance.draining(agent, now_ms, lead_ms)
             || (proxy_wanted && maintenance.avoid_for_proxy(agent, now_ms))
         {
-            declined.push(offer.id.value.clone());
+            declined.push(id::Offer::from(&offer.id));
         } else {
             usable.push(offer.clone());
         }
@@ -308,7 +309,7 @@ mod tests {
         let mut ids: Vec<String> = decisions
             .iter()
             .filter_map(|d| match d {
-                Decision::Kill { task_id, .. } => Some(task_id.clone()),
+                Decision::Kill { task_id, .. } => Some(task_id.to_string()),
                 _ => None,
             })
             .collect();
@@ -322,7 +323,7 @@ mod tests {
             .flat_map(|d| match d {
                 Decision::AcceptInverseOffers {
                     inverse_offer_ids, ..
-                } => inverse_offer_ids.clone(),
+                } => inverse_offer_ids.iter().map(ToString::to_string).collect(),
                 _ => Vec::new(),
             })
             .collect()
@@ -345,7 +346,9 @@ mod tests {
         decisions
             .iter()
             .flat_map(|d| match d {
-                Decision::Decline { offer_ids, .. } => offer_ids.clone(),
+                Decision::Decline { offer_ids, .. } => {
+                    offer_ids.iter().map(ToString::to_string).collect()
+                }
                 _ => Vec::new(),
             })
             .collect()
@@ -381,7 +384,7 @@ mod tests {
             .find(|m| m.agent_id == agent)
             .unwrap()
             .id
-            .clone()
+            .to_string()
     }
 
     #[test]
@@ -461,7 +464,7 @@ mod tests {
         let now = start - 300 * SEC;
         let decisions = framework.tick(now);
         let mut wanted = vec![
-            proxy.clone(),
+            proxy.to_string(),
             miner_on(&framework, "a"),
             miner_on(&framework, "b"),
         ];
@@ -475,7 +478,7 @@ mod tests {
             .state()
             .book
             .tasks()
-            .map(|t| (t.id.clone(), t.agent_id.clone()))
+            .map(|t| (t.id.to_string(), t.agent_id.to_string()))
             .collect::<Vec<_>>()
         {
             framework.on_update(&status(&task.0, &task.1, P::TaskKilled), now + 1);

@@ -40,7 +40,7 @@ use bytes::Bytes;
 use mesos::v1::{
     command_info, container_info, executor_info, offer, AgentId, CommandInfo, ContainerInfo,
     DurationInfo, Environment, ExecutorId, ExecutorInfo, KillPolicy, Label, Labels, Offer,
-    Parameter, Resource, TaskId, TaskInfo,
+    Parameter, Resource, TaskInfo,
 };
 use tracing::{debug, info, warn};
 
@@ -51,6 +51,7 @@ use crate::limits::{self, Constraint};
 use crate::resources::{OfferPool, CPUS, DISK, MEM};
 use crate::tasks::{ProxyEndpoint, TaskBook, TaskRecord, TaskRole, TaskState};
 use crate::volume::{self, Site};
+use mesos::id;
 use mesos::scalar::{from_milli, milli_or_zero};
 
 // The contract with the tasks (what `TaskInfo.data` holds, the role label,
@@ -153,7 +154,7 @@ pub fn plan_offers(
     now_ms: u64,
 ) -> Vec<Decision> {
     let mut decisions = Vec::new();
-    let mut declines: BTreeMap<u64, Vec<String>> = BTreeMap::new();
+    let mut declines: BTreeMap<u64, Vec<id::Offer>> = BTreeMap::new();
     let mut seen = HashSet::new();
     for offer in offers {
         if !seen.insert(offer.id.value.as_str()) {
@@ -178,14 +179,14 @@ pub fn plan_offers(
                     infos.push(task);
                 }
                 decisions.push(Decision::Launch {
-                    offer_id: offer.id.value.clone(),
+                    offer_id: id::Offer::from(&offer.id),
                     operations,
                     tasks: infos,
                     refuse_seconds: config.offers.refuse_seconds,
                 });
             }
             OfferOutcome::Operate(operations) => decisions.push(Decision::Launch {
-                offer_id: offer.id.value.clone(),
+                offer_id: id::Offer::from(&offer.id),
                 operations,
                 tasks: Vec::new(),
                 // What is given back comes straight back in a new offer.
@@ -194,7 +195,7 @@ pub fn plan_offers(
             OfferOutcome::Decline(refuse_seconds) => declines
                 .entry((refuse_seconds * 1000.0) as u64)
                 .or_default()
-                .push(offer.id.value.clone()),
+                .push(id::Offer::from(&offer.id)),
         }
     }
     decisions.extend(
@@ -414,7 +415,15 @@ fn plan_offer(config: &Config, book: &mut TaskBook, offer: &Offer, now_ms: u64) 
                     revocable: &mut revocable,
                 };
                 if let Some(launch) = launch_miner(
-                    config, book, offer, &endpoint, &proxy_id, now_ms, kind, cap, pools,
+                    config,
+                    book,
+                    offer,
+                    &endpoint,
+                    proxy_id.as_str(),
+                    now_ms,
+                    kind,
+                    cap,
+                    pools,
                 ) {
                     tasks.push(launch);
                 }
@@ -570,7 +579,7 @@ fn launch_proxy(
     let record = TaskRecord {
         id,
         role: TaskRole::Proxy,
-        agent_id: offer.agent_id.value.clone(),
+        agent_id: id::Agent::from(&offer.agent_id),
         hostname: offer.hostname.clone(),
         state: TaskState::Staging,
         cpus: config.proxy.cpus,
@@ -664,13 +673,13 @@ fn launch_miner(
     let record = TaskRecord {
         id,
         role: TaskRole::Miner,
-        agent_id: offer.agent_id.value.clone(),
+        agent_id: id::Agent::from(&offer.agent_id),
         hostname: offer.hostname.clone(),
         state: TaskState::Staging,
         cpus,
         mem_mb: config.miner.mem_mb,
         endpoint: None,
-        proxy_id: Some(proxy_id.to_owned()),
+        proxy_id: Some(proxy_id.into()),
         kill_requested: false,
         launched_at_ms: now_ms,
         running_since_ms: None,
@@ -687,7 +696,7 @@ fn duration(secs: f64) -> DurationInfo {
 #[allow(clippy::too_many_arguments)]
 fn task_info(
     config: &Config,
-    id: &str,
+    id: &id::Task,
     role: TaskRole,
     offer: &Offer,
     resources: Vec<Resource>,
@@ -722,7 +731,7 @@ fn task_info(
     };
     let mut task = TaskInfo {
         name: format!("mesos-miner {role_name} {id}"),
-        task_id: TaskId { value: id.into() },
+        task_id: id.to_proto(),
         agent_id: AgentId {
             value: offer.agent_id.value.clone(),
         },
@@ -871,7 +880,9 @@ pub(crate) mod tests {
         decisions
             .iter()
             .flat_map(|d| match d {
-                Decision::Decline { offer_ids, .. } => offer_ids.clone(),
+                Decision::Decline { offer_ids, .. } => {
+                    offer_ids.iter().map(ToString::to_string).collect()
+                }
                 _ => Vec::new(),
             })
             .collect()
@@ -912,7 +923,7 @@ pub(crate) mod tests {
             0,
         );
         assert_eq!(launches(&decisions).len(), 1);
-        let id = book.proxy().unwrap().id.clone();
+        let id = book.proxy().unwrap().id.to_string();
         book.apply_status(
             &crate::tasks::tests::status(&id, "p", mesos::v1::TaskState::TaskRunning),
             1,

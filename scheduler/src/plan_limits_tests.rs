@@ -134,7 +134,7 @@ fn max_cpus_caps_all_miners_together() {
     assert_eq!(miners(&decisions), vec![(2.0, false), (1.0, true)]);
     assert!(declined(&decisions).contains(&"o2".to_string()));
     // A revoked miner gives its share back.
-    let revocable = book.miners().find(|m| m.revocable).unwrap().id.clone();
+    let revocable = book.miners().find(|m| m.revocable).unwrap().id.to_string();
     let status = TaskStatus {
         reason: Some(mesos::v1::task_status::Reason::ContainerPreempted as i32),
         ..crate::tasks::tests::status(&revocable, "a1", mesos::v1::TaskState::TaskGone)
@@ -215,7 +215,7 @@ fn constraints_place_miners_and_the_proxy() {
         0,
     );
     assert!(book.proxy().is_some(), "{decisions:?}");
-    let proxy = book.proxy().unwrap().id.clone();
+    let proxy = book.proxy().unwrap().id.to_string();
     book.apply_status(
         &crate::tasks::tests::status(&proxy, "p1", mesos::v1::TaskState::TaskRunning),
         1,

@@ -288,14 +288,17 @@ impl StatusHandle {
             extra.proxy_http = None;
             for task in state.book.tasks() {
                 extra.tasks.insert(
-                    task.id.clone(),
+                    task.id.to_string(),
                     (
                         task.hostname.clone(),
                         task.mem_mb,
                         task.launched_at_ms / 1000,
                     ),
                 );
-                *extra.agent_mem.entry(task.agent_id.clone()).or_default() += task.mem_mb;
+                *extra
+                    .agent_mem
+                    .entry(task.agent_id.to_string())
+                    .or_default() += task.mem_mb;
                 if let Some(endpoint) = &task.endpoint {
                     if !task.state.is_gone() {
                         extra.proxy_http =
@@ -311,9 +314,9 @@ impl StatusHandle {
                 .book
                 .tasks()
                 .map(|task| TaskStatusView {
-                    id: task.id.clone(),
+                    id: task.id.to_string(),
                     kind: task.role,
-                    agent: task.agent_id.clone(),
+                    agent: task.agent_id.to_string(),
                     state: task.state,
                     cpus: task.cpus,
                     revocable: task.revocable,

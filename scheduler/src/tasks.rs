@@ -19,6 +19,7 @@
 //! The book, with its id counters, is serialized as part of the persisted
 //! state.
 
+use mesos::id;
 use std::collections::BTreeMap;
 
 use mesos::v1::TaskStatus;
@@ -132,11 +133,11 @@ pub struct ProxyEndpoint {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskRecord {
     /// Its task id.
-    pub id: String,
+    pub id: id::Task,
     /// Proxy or miner.
     pub role: TaskRole,
     /// The agent it was launched on.
-    pub agent_id: String,
+    pub agent_id: id::Agent,
     /// That agent's hostname.
     pub hostname: String,
     /// Last known state.
@@ -148,7 +149,7 @@ pub struct TaskRecord {
     /// The proxy's address (proxy only).
     pub endpoint: Option<ProxyEndpoint>,
     /// The proxy task a miner mines through (miners only).
-    pub proxy_id: Option<String>,
+    pub proxy_id: Option<id::Task>,
     /// We asked for it to be killed: its end is not a failure.
     pub kill_requested: bool,
     /// When it was launched.
@@ -194,11 +195,11 @@ impl Backoff {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct TaskBook {
-    tasks: BTreeMap<String, TaskRecord>,
+    tasks: BTreeMap<id::Task, TaskRecord>,
     next_proxy: u64,
     next_miner: u64,
     proxy_backoff: Backoff,
-    miner_backoff: BTreeMap<String, Backoff>,
+    miner_backoff: BTreeMap<id::Agent, Backoff>,
     /// The proxy's reservation and persistent volume.
     home: Home,
     /// The agents our offers showed (attributes, CPUs), for the limits.
@@ -248,15 +249,15 @@ impl TaskBook {
     }
 
     /// A fresh proxy task id (`proxy-<n>`).
-    pub fn next_proxy_id(&mut self) -> String {
+    pub fn next_proxy_id(&mut self) -> id::Task {
         self.next_proxy += 1;
-        format!("proxy-{}", self.next_proxy)
+        id::Task::new(format!("proxy-{}", self.next_proxy))
     }
 
     /// A fresh miner task id (`miner-<agent>-<n>`).
-    pub fn next_miner_id(&mut self, agent_id: &str) -> String {
+    pub fn next_miner_id(&mut self, agent_id: &str) -> id::Task {
         self.next_miner += 1;
-        format!("miner-{}-{}", id_safe(agent_id), self.next_miner)
+        id::Task::new(format!("miner-{}-{}", id_safe(agent_id), self.next_miner))
     }
 
     /// The proxy's reservation and volume.
@@ -383,7 +384,7 @@ impl TaskBook {
     /// agent stays forever. A forgotten miner that reappears is an orphan,
     /// and is killed again.
     pub fn forget_unreachable_miners(&mut self, now_ms: u64, timeout_ms: u64) -> Vec<Decision> {
-        let stale: Vec<String> = self
+        let stale: Vec<id::Task> = self
             .tasks
             .values()
             .filter(|t| {
@@ -458,8 +459,8 @@ impl TaskBook {
         backoff: &BackoffConfig,
     ) -> Vec<Decision> {
         let mut decisions = Vec::new();
-        let task_id = status.task_id.value.clone();
-        let agent_id = status.agent_id.as_ref().map(|a| a.value.clone());
+        let task_id = id::Task::from(&status.task_id);
+        let agent_id = status.agent_id.as_ref().map(id::Agent::from);
         let state = TaskState::from_proto(status.state);
 
         if !self.tasks.contains_key(&task_id) {
@@ -548,7 +549,7 @@ pub(crate) mod tests {
                 stratum_port: 31000,
                 http_port: 31001,
             }),
-            proxy_id: (role == TaskRole::Miner).then(|| "proxy-1".to_string()),
+            proxy_id: (role == TaskRole::Miner).then(|| "proxy-1".into()),
             kill_requested: false,
             launched_at_ms: 0,
             running_since_ms: None,
@@ -557,7 +558,18 @@ pub(crate) mod tests {
         }
     }
 
-    fn kills(decisions: &[Decision]) -> Vec<String> {
+    #[test]
+    fn persisted_records_keep_ids_as_bare_strings() {
+        let miner = record("miner-a1-1", TaskRole::Miner, "a1", TaskState::Running);
+        let json = serde_json::to_value(&miner).unwrap();
+        assert_eq!(json["id"], "miner-a1-1");
+        assert_eq!(json["agent_id"], "a1");
+        assert_eq!(json["proxy_id"], "proxy-1");
+        let back: TaskRecord = serde_json::from_value(json).unwrap();
+        assert_eq!(back, miner);
+    }
+
+    fn kills(decisions: &[Decision]) -> Vec<id::Task> {
         decisions
             .iter()
             .filter_map(|d| match d {
