@@ -70,6 +70,13 @@ pub enum Error {
     },
     #[error("config file {path}: {message}")]
     Invalid { path: PathBuf, message: String },
+    /// A variable of a renamed flag's old name is set: it would be ignored.
+    #[error("{old} is no longer read: the flag is {flag} now, its variable {new}")]
+    RetiredEnv {
+        old: String,
+        new: String,
+        flag: String,
+    },
 }
 
 /// The parsed arguments, with what the file held beyond them.
@@ -139,6 +146,12 @@ where
 {
     let argv: Vec<OsString> = argv.into_iter().map(Into::into).collect();
     let mut cmd = command::<T>(program);
+    if let Some((old, new, flag)) = retired_env(&cmd)
+        .into_iter()
+        .find(|(old, _, _)| std::env::var_os(old).is_some())
+    {
+        return Err(Error::RetiredEnv { old, new, flag });
+    }
     let file = config_path(&argv, program.env_prefix);
     let mut sections = toml::Table::new();
     if let Some(path) = &file {
@@ -250,6 +263,32 @@ fn with_env(mut cmd: Command, prefix: &str) -> Command {
         cmd = cmd.mut_subcommand(name, |s| with_env(s, &prefix));
     }
     cmd
+}
+
+/// The variables of renamed flags' old names, with the new variable and flag: a flag's
+/// variable with its long name replaced by each alias (`PROXY_SHARE_SECS` of `--share-secs`,
+/// alias `share-seconds`, retires `PROXY_SHARE_SECONDS`), here and in subcommands.
+fn retired_env(cmd: &Command) -> Vec<(String, String, String)> {
+    let mut retired = Vec::new();
+    for arg in flag_args(cmd) {
+        let (Some(long), Some(env)) = (arg.get_long(), arg.get_env()) else {
+            continue;
+        };
+        let env = env.to_string_lossy();
+        let Some(stem) = env.strip_suffix(&long.replace('-', "_").to_uppercase()) else {
+            continue;
+        };
+        for alias in arg.get_all_aliases().into_iter().flatten() {
+            let old = format!("{stem}{}", alias.replace('-', "_").to_uppercase());
+            if old != env {
+                retired.push((old, env.to_string(), format!("--{long}")));
+            }
+        }
+    }
+    for sub in cmd.get_subcommands() {
+        retired.extend(retired_env(sub));
+    }
+    retired
 }
 
 /// The file key of a flag: its long name in snake case.
@@ -393,7 +432,11 @@ fn effective(cmd: &Command, matches: &ArgMatches) -> toml::Table {
         let (Some(key), Ok(Some(raw))) = (key_of(arg), matches.try_get_raw(id)) else {
             continue;
         };
-        if matches.value_source(id).is_none() {
+        let Some(source) = matches.value_source(id) else {
+            continue;
+        };
+        // A hidden flag (a fault switch, a former spelling) shows only when set.
+        if arg.is_hide_set() && source == clap::parser::ValueSource::DefaultValue {
             continue;
         }
         let secret = arg.is_hide_env_values_set();

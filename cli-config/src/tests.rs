@@ -94,6 +94,24 @@ fn unknown_keys_are_errors_naming_key_and_file() {
 }
 
 #[test]
+fn a_renamed_flags_old_variable_is_an_error_not_ignored() {
+    std::env::set_var("T13_OLD_NAME", "x");
+    let e = load_flags("T13_", &["--required", "r"]).unwrap_err();
+    std::env::remove_var("T13_OLD_NAME");
+    let text = e.to_string();
+    assert!(matches!(e, Error::RetiredEnv { .. }), "{text}");
+    assert!(
+        text.contains("T13_OLD_NAME") && text.contains("T13_RENAMED") && text.contains("--renamed"),
+        "{text}"
+    );
+    // The new variable works.
+    std::env::set_var("T13_RENAMED", "y");
+    let args = load_flags("T13_", &["--required", "r"]).unwrap().args;
+    std::env::remove_var("T13_RENAMED");
+    assert_eq!(args.renamed.as_deref(), Some("y"));
+}
+
+#[test]
 fn a_flag_that_overrides_a_section_key_is_not_a_file_key() {
     let path = file("required = \"r\"\nratio = 0.7\n", ".toml");
     let e = load_flags("T12_", &["--config", path.to_str().unwrap()]).unwrap_err();

@@ -386,6 +386,19 @@ impl Cluster {
                 config.ports.0, config.ports.1
             )));
         }
+        if config.ports.1 > u64::from(u16::MAX) {
+            return Err(Error::InvalidConfig(format!(
+                "port range {}-{} goes past 65535",
+                config.ports.0, config.ports.1
+            )));
+        }
+        if config.agent_hostnames.len() > config.agents {
+            return Err(Error::InvalidConfig(format!(
+                "hostnames for {} agents, but {} agents",
+                config.agent_hostnames.len(),
+                config.agents
+            )));
+        }
         for (name, value) in [("cpus", config.cpus), ("mem_mb", config.mem_mb)] {
             if !(value.is_finite() && value >= 0.0) {
                 return Err(Error::InvalidConfig(format!(

@@ -123,6 +123,12 @@ fn local(args: LocalArgs) -> anyhow::Result<()> {
         );
     }
     let docker = args.containers || args.containerizer == LocalContainerizer::Docker;
+    if args.cpu_policy == "revocable" && args.revocable_cpus == 0.0 {
+        anyhow::bail!(
+            "--cpu-policy revocable with --revocable-cpus 0: no miner could ever start \
+             (give the agents revocable CPUs, or use `both`)"
+        );
+    }
     std::fs::create_dir_all(&args.work_dir)?;
     let work_dir = args.work_dir.canonicalize()?;
 

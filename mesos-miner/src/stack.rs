@@ -139,8 +139,10 @@ struct SchedulerLaunch {
 
 /// The scheduler's environment prefix (its flags' variables).
 const SCHEDULER_ENV_PREFIX: &str = "MESOS_MINER_";
-/// devcluster's environment prefix.
-const DEVCLUSTER_ENV_PREFIX: &str = "DEVCLUSTER_";
+/// What devcluster and the programs of its tasks read from their environment: devcluster's
+/// flags, the executor's and the scheduler's settings (`MESOS_MINER_*`), the proxy's and the
+/// miner's flags.
+const TASK_ENV_PREFIXES: [&str; 4] = ["DEVCLUSTER_", SCHEDULER_ENV_PREFIX, "PROXY_", "MINER_"];
 
 /// Leaves out of `command`'s environment every inherited variable named `<prefix>...`.
 fn without_env_prefix(command: &mut Command, prefix: &str) {
@@ -209,7 +211,12 @@ impl Stack {
             std::fs::File::create(config.work_dir.join(name))
         };
         let mut cluster = Command::new(&config.devcluster);
-        without_env_prefix(&mut cluster, DEVCLUSTER_ENV_PREFIX);
+        // Its executors, and the proxy and miners they start, inherit its environment (as a
+        // Mesos agent's do): none of the user's settings for these programs may reach them
+        // unseen. What a test means them to get, it passes in `devcluster_env`.
+        for prefix in TASK_ENV_PREFIXES {
+            without_env_prefix(&mut cluster, prefix);
+        }
         cluster
             .args(["--listen", &format!("127.0.0.1:{master_port}")])
             .args(["--agents", &config.agents.to_string()])
@@ -228,7 +235,7 @@ impl Stack {
             "miner": { "mem_mb": 64 },
             "executor": { "kill_grace_period_secs": config.kill_grace_secs },
             "node": {
-                "rpc_url": node.rpc_url(),
+                "url": node.rpc_url(),
                 "rpc_cookie_file": node.cookie_path().display().to_string(),
             },
             "payout_address": payout,
@@ -265,7 +272,7 @@ impl Stack {
             )?;
             cluster.arg("--secrets-file").arg(&store);
             scheduler_config["node"] = serde_json::json!({
-                "rpc_url": node.rpc_url(),
+                "url": node.rpc_url(),
                 "rpc_secret": NODE_RPC_SECRET,
             });
         }

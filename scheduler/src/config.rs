@@ -481,6 +481,31 @@ impl Config {
                 }
             }
         }
+        for (field, port) in [
+            ("proxy.stratum_port", self.proxy.stratum_port),
+            ("proxy.http_port", self.proxy.http_port),
+        ] {
+            if let Some(port) = port.filter(|p| !(1..=65_535).contains(p)) {
+                return Err(ConfigError::OutOfRange {
+                    field,
+                    value: port as f64,
+                    min: 1.0,
+                    max: 65_535.0,
+                });
+            }
+        }
+        // The proxy (with its executor) must fit in the quota, or it never starts.
+        if let Some(quota) = self.limits.quota_cpus {
+            let proxy = self.proxy.cpus + self.executor.cpus;
+            if quota < proxy {
+                return Err(ConfigError::OutOfRange {
+                    field: "limits.quota_cpus",
+                    value: quota,
+                    min: proxy,
+                    max: f64::INFINITY,
+                });
+            }
+        }
         if let (Some(a), Some(b)) = (self.proxy.stratum_port, self.proxy.http_port) {
             if a == b {
                 return Err(ConfigError::SamePorts(a));
@@ -623,6 +648,28 @@ mod tests {
                 "{field}"
             );
         }
+    }
+
+    #[test]
+    fn ports_past_65535_and_a_quota_below_the_proxy_are_refused() {
+        let mut config = with_cookie();
+        config.proxy.http_port = Some(70_000);
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::OutOfRange {
+                field: "proxy.http_port",
+                ..
+            })
+        ));
+        let mut config = with_cookie();
+        config.limits.quota_cpus = Some(config.proxy.cpus / 2.0);
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::OutOfRange {
+                field: "limits.quota_cpus",
+                ..
+            })
+        ));
     }
 
     #[test]

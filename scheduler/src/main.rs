@@ -65,6 +65,7 @@ const PROGRAM: cli_config::Program = cli_config::Program {
         ("max_cpus", "limits.max_cpus"),
         ("quota_cpus", "limits.quota_cpus"),
         ("constraint", "limits.constraints"),
+        ("principal", "framework.principal"),
     ],
 };
 /// Environment variable holding the secret of `--principal`.
@@ -302,14 +303,21 @@ fn redact_alert_urls(proxy: &mut cli_config::toml::Value) {
     }
 }
 
-fn client_config(args: &Args) -> Result<ClientConfig> {
-    let auth = match (&args.principal, std::env::var(SECRET_ENV)) {
+/// The client's settings: HTTP Basic as `principal` (`--principal` or the file's
+/// `[framework] principal`) with its secret from the environment.
+fn client_config(args: &Args, principal: Option<&str>) -> Result<ClientConfig> {
+    let auth = match (principal, std::env::var(SECRET_ENV)) {
         (Some(principal), Ok(secret)) => Some(Auth::Basic {
-            principal: principal.clone(),
+            principal: principal.to_owned(),
             secret,
         }),
-        (Some(_), Err(_)) => bail!("--principal needs its secret in {SECRET_ENV}"),
-        (None, _) => None,
+        (Some(principal), Err(_)) => {
+            bail!("principal {principal:?} needs its secret in {SECRET_ENV}")
+        }
+        (None, Ok(_)) => {
+            bail!("{SECRET_ENV} is set but no principal is (--principal or [framework] principal)")
+        }
+        (None, Err(_)) => None,
     };
     Ok(ClientConfig {
         auth,
@@ -321,7 +329,7 @@ fn client_config(args: &Args) -> Result<ClientConfig> {
 
 async fn run(args: Args, framework: Framework) -> Result<()> {
     let mut driver_config = DriverConfig::new(args.master.clone(), &args.state_dir);
-    driver_config.client = client_config(&args)?;
+    driver_config.client = client_config(&args, framework.config().framework.principal.as_deref())?;
     let sender = alerts::Sender::start(&args.alerts.config())?;
     let driver = Driver::new(driver_config, framework)?.with_alerts(sender);
     if let Some(addr) = args.http {

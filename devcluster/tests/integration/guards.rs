@@ -204,10 +204,15 @@ async fn absurd_intervals_are_configuration_errors() {
 }
 
 #[tokio::test]
-async fn no_agents_or_negative_sizes_are_configuration_errors() {
+async fn no_agents_negative_sizes_bad_ports_or_extra_hostnames_are_configuration_errors() {
     type Change = fn(&mut ClusterConfig);
-    let cases: [(Change, &str); 4] = [
+    let cases: [(Change, &str); 6] = [
         (|c| c.agents = 0, "agents must be at least 1"),
+        (|c| c.ports = (31000, 70000), "goes past 65535"),
+        (
+            |c| c.agent_hostnames = vec!["a".into(), "b".into()],
+            "hostnames for 2 agents",
+        ),
         (|c| c.mem_mb = -1.0, "mem_mb -1"),
         (|c| c.mem_mb = f64::INFINITY, "mem_mb inf"),
         (|c| c.cpus = -0.5, "cpus -0.5"),
