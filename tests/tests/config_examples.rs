@@ -112,22 +112,31 @@ fn check(program: &str, bin: &Path, args: &[&str]) {
     // An unknown key is an error naming the key and the file.
     let bad = dir.path().join("bad.toml");
     std::fs::write(&bad, format!("not_a_key = 1\n{text}")).unwrap();
-    let out = Command::new(bin)
-        .args(args)
-        .arg("--config")
-        .arg(&bad)
-        .arg("--print-config")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success(),
-        "{program}: an unknown key was accepted"
-    );
+    let stderr = refused(bin, args, &bad);
     assert!(
         stderr.contains("`not_a_key`") && stderr.contains("bad.toml"),
         "{program}: {stderr}"
     );
+}
+
+/// `program [args...] --config file --print-config`, which must fail: its stderr.
+fn refused(bin: &Path, args: &[&str], file: &Path) -> String {
+    let out = Command::new(bin)
+        .args(args)
+        .arg("--config")
+        .arg(file)
+        .arg("--print-config")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !out.status.success(),
+        "{} accepted {}: {}",
+        bin.display(),
+        file.display(),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    stderr
 }
 
 /// `table` without its secrets, and without empty lists (a list of secrets left out reads back
@@ -210,17 +219,7 @@ fn scheduler_example() {
     let twice = dir.path().join("twice.toml");
     let text = std::fs::read_to_string(example("scheduler.toml")).unwrap();
     std::fs::write(&twice, format!("proxy_cpus = 2.0\n{text}")).unwrap();
-    let out = Command::new(workspace_bin("scheduler"))
-        .arg("--config")
-        .arg(&twice)
-        .arg("--print-config")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success(),
-        "proxy_cpus beside [proxy] cpus was accepted"
-    );
+    let stderr = refused(&workspace_bin("scheduler"), &[], &twice);
     assert!(
         stderr.contains("`proxy_cpus`") && stderr.contains("`proxy.cpus`"),
         "{stderr}"
