@@ -23,7 +23,9 @@ use crate::cluster::Inner;
 use crate::docker;
 use crate::http::{EventBody, HttpError, Reply, StreamOwner};
 use crate::resources::Bundle;
-use crate::state::{make_status, random_uuid, ExecKey, ExecRec, State, TaskKey};
+use crate::state::{
+    exec_key, make_status, random_uuid, task_key, ExecKey, ExecRec, State, TaskKey,
+};
 use mesos::duration::format_duration;
 
 /// Sends `signal` to the process group led by `pid` (executors run in their
@@ -166,9 +168,9 @@ impl State {
             .join("slaves")
             .join(&self.agents[agent].id)
             .join("frameworks")
-            .join(&key.0)
+            .join(key.0.as_str())
             .join("executors")
-            .join(&key.1)
+            .join(key.1.as_str())
             .join("runs")
             .join(container_id)
     }
@@ -215,7 +217,7 @@ impl State {
         // The executor gets the task without secret values (it gets them,
         // resolved, in its environment and secret files).
         crate::secrets::redact_task(&mut task);
-        let key: ExecKey = (framework_id.to_owned(), executor.executor_id.value.clone());
+        let key: ExecKey = exec_key(framework_id, &executor.executor_id.value);
         if let Some(exec) = self.agents[agent].executors.get(&key) {
             if exec.docker.is_none() {
                 let mounts = self.mounts(agent, &task.resources);
@@ -244,11 +246,7 @@ impl State {
                 Some(task_status::Reason::ContainerLaunchFailed),
                 &message,
             );
-            self.enqueue_update(
-                &(framework_id.to_owned(), task.task_id.value),
-                status,
-                false,
-            );
+            self.enqueue_update(&task_key(framework_id, &task.task_id.value), status, false);
         }
     }
 
@@ -348,8 +346,8 @@ impl State {
             });
         let agent_rec = &self.agents[agent];
         for (name, value) in [
-            ("MESOS_FRAMEWORK_ID", key.0.clone()),
-            ("MESOS_EXECUTOR_ID", key.1.clone()),
+            ("MESOS_FRAMEWORK_ID", key.0.to_string()),
+            ("MESOS_EXECUTOR_ID", key.1.to_string()),
             ("MESOS_AGENT_ENDPOINT", agent_rec.addr.to_string()),
             ("MESOS_SLAVE_ID", agent_rec.id.clone()),
             ("MESOS_DIRECTORY", sandbox_text.clone()),
@@ -493,7 +491,7 @@ impl State {
             if docker_name.is_none() {
                 status.message = None;
             }
-            self.enqueue_update(&(key.0.clone(), task.task_id.value.clone()), status, false);
+            self.enqueue_update(&task_key(&key.0, &task.task_id.value), status, false);
             Vec::new()
         } else {
             vec![task]
@@ -559,7 +557,7 @@ impl State {
             network_infos: Vec::new(),
             executor_pid: Some(pid),
         });
-        self.enqueue_update(&(key.0.clone(), task_id), status, false);
+        self.enqueue_update(&task_key(&key.0, &task_id), status, false);
     }
 
     /// An executor process ended: its unfinished tasks fail (or are killed,
@@ -664,9 +662,7 @@ impl State {
                 agent_id: Some(mesos::v1::AgentId {
                     value: self.agents[agent].id.clone(),
                 }),
-                executor_id: Some(mesos::v1::ExecutorId {
-                    value: key.1.clone(),
-                }),
+                executor_id: Some(key.1.to_proto()),
                 status: Some(raw),
             }),
             ..Default::default()
@@ -694,7 +690,7 @@ impl State {
                 "Expecting 'framework_id' and 'executor_id' to be present",
             ));
         }
-        let key: ExecKey = (framework_id.clone(), executor_id.clone());
+        let key: ExecKey = exec_key(&framework_id, &executor_id);
         if !self.agents[agent].executors.contains_key(&key) {
             return Err(HttpError::bad_request(format!(
                 "Executor {executor_id} of framework {framework_id} cannot be found"
@@ -748,9 +744,7 @@ impl State {
             .get(&key.0)
             .map(|framework| framework.info.clone())
             .unwrap_or_else(|| FrameworkInfo {
-                id: Some(mesos::v1::FrameworkId {
-                    value: key.0.clone(),
-                }),
+                id: Some(key.0.to_proto()),
                 ..Default::default()
             });
         let agent_info = self.agents[agent].info();
@@ -828,7 +822,7 @@ impl State {
         if status.source.is_none() {
             status.source = Some(task_status::Source::Executor as i32);
         }
-        let task_key: TaskKey = (key.0.clone(), status.task_id.value.clone());
+        let task_key: TaskKey = task_key(&key.0, &status.task_id.value);
         let Some(task) = self.tasks.get(&task_key) else {
             warn!(task = %task_key.1, "status update for an unknown task; dropped");
             return Ok(());

@@ -187,7 +187,7 @@ impl Inner {
 }
 
 fn drop_scheduler_streams(state: &mut State) {
-    let ids: Vec<String> = state.frameworks.keys().cloned().collect();
+    let ids: Vec<mesos::id::Framework> = state.frameworks.keys().cloned().collect();
     for id in ids {
         state.disconnect_framework(&id);
     }
@@ -262,7 +262,7 @@ pub(crate) fn remove_agent(
             value: agent_id.to_owned(),
         });
         status.executor_id = Some(mesos::v1::ExecutorId {
-            value: task.executor_id.clone(),
+            value: task.executor_id.to_string(),
         });
         task.updates.clear();
         if partition_aware && was_live && lost_state == TaskState::TaskUnreachable {
@@ -285,7 +285,7 @@ pub(crate) fn remove_agent(
         }),
         ..Default::default()
     };
-    let frameworks: Vec<String> = state.frameworks.keys().cloned().collect();
+    let frameworks: Vec<mesos::id::Framework> = state.frameworks.keys().cloned().collect();
     for framework_id in frameworks {
         state.send(&framework_id, &failure);
     }
@@ -294,7 +294,7 @@ pub(crate) fn remove_agent(
 
 /// Withdraws every outstanding offer of agent `index`.
 pub(crate) fn rescind_agent_offers(state: &mut State, index: usize) {
-    let offers: Vec<(String, String)> = state
+    let offers: Vec<(String, mesos::id::Framework)> = state
         .offers
         .iter()
         .filter(|(_, offer)| offer.agent == index)

@@ -23,7 +23,7 @@ use mesos::v1::{
     FrameworkId, Resource, TaskInfo, TaskState,
 };
 
-use crate::state::{make_status, ExecKey, ExecShutdown, State};
+use crate::state::{make_status, task_key, ExecKey, ExecShutdown, State};
 
 /// The command executor's program, as Mesos names it.
 const MESOS_EXECUTOR: &str = "mesos-executor";
@@ -221,7 +221,7 @@ impl State {
             "",
         );
         status.message = None;
-        self.enqueue_update(&(key.0.clone(), task_id.to_owned()), status, false);
+        self.enqueue_update(&task_key(&key.0, task_id), status, false);
     }
 
     /// Kills a command task as its executor would: TASK_KILLING (if the
@@ -257,7 +257,7 @@ impl State {
                 None,
                 "",
             );
-            self.enqueue_update(&(key.0.clone(), task_id.to_owned()), status, false);
+            self.enqueue_update(&task_key(&key.0, task_id), status, false);
         }
         self.escalate_shutdowns(now);
     }

@@ -49,8 +49,8 @@ pub(crate) enum StreamOwner {
     },
     Executor {
         agent: usize,
-        framework_id: String,
-        executor_id: String,
+        framework_id: mesos::id::Framework,
+        executor_id: mesos::id::Executor,
         stream_seq: u64,
     },
 }

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use mesos::v1::maintenance::{Schedule, Window};
 use mesos::v1::scheduler::{event, Event};
 use mesos::v1::{
-    machine_info, AgentId, FrameworkId, InverseOffer, MachineId, OfferId, TaskState, Unavailability,
+    machine_info, AgentId, InverseOffer, MachineId, OfferId, TaskState, Unavailability,
 };
 use tracing::info;
 
@@ -211,7 +211,7 @@ fn agent_key(hostname: &str, ip: IpAddr) -> Key {
 /// An inverse offer sent and not answered yet.
 #[derive(Debug, Clone)]
 pub(crate) struct InverseOfferRec {
-    pub framework_id: String,
+    pub framework_id: mesos::id::Framework,
     pub agent: usize,
 }
 
@@ -220,7 +220,7 @@ pub(crate) struct InverseOfferRec {
 pub(crate) struct InverseOffers {
     pub outstanding: HashMap<String, InverseOfferRec>,
     /// `(framework, agent)`: no new inverse offer before then.
-    pub filters: HashMap<(String, usize), Instant>,
+    pub filters: HashMap<(mesos::id::Framework, usize), Instant>,
 }
 
 /// What an operator endpoint answers: 200 with a body, or 400 and why.
@@ -336,7 +336,7 @@ impl State {
 
     /// Withdraws the inverse offers outstanding for an agent.
     fn rescind_inverse_offers(&mut self, agent: usize) {
-        let ids: Vec<(String, String)> = self
+        let ids: Vec<(String, mesos::id::Framework)> = self
             .inverse_offers
             .outstanding
             .iter()
@@ -386,7 +386,7 @@ impl State {
             if let Some(until) = Instant::now().checked_add(refuse) {
                 self.inverse_offers
                     .filters
-                    .insert((framework_id.to_owned(), offer.agent), until);
+                    .insert((framework_id.into(), offer.agent), until);
             }
         }
     }
@@ -435,9 +435,7 @@ impl State {
             let inverse_offer = InverseOffer {
                 id: OfferId { value: id.clone() },
                 url: None,
-                framework_id: FrameworkId {
-                    value: framework_id.clone(),
-                },
+                framework_id: framework_id.to_proto(),
                 agent_id: Some(AgentId {
                     value: rec.id.clone(),
                 }),

@@ -19,7 +19,8 @@ use tracing::{info, warn};
 use crate::http::{EventBody, HttpError, Reply, StreamOwner};
 use crate::resources::{self, Asker, Bundle};
 use crate::state::{
-    make_status, random_uuid, ExecKey, Filter, Framework, SchedStream, State, TaskKey, TaskRec,
+    exec_key, make_status, random_uuid, task_key, ExecKey, Filter, Framework, SchedStream, State,
+    TaskKey, TaskRec,
 };
 
 /// Mesos' default `Filters.refuse_seconds`.
@@ -151,7 +152,7 @@ impl State {
             call::Type::Shutdown => {
                 let shutdown = call.shutdown.ok_or_else(|| missing("shutdown"))?;
                 if let Some(agent) = self.agent_index(&shutdown.agent_id.value) {
-                    let key = (framework_id.clone(), shutdown.executor_id.value.clone());
+                    let key = exec_key(&framework_id, &shutdown.executor_id.value);
                     self.mark_executor_tasks_killed(agent, &key);
                     self.shutdown_executor(agent, &key, true);
                 }
@@ -170,7 +171,7 @@ impl State {
             call::Type::Message => {
                 let message = call.message.ok_or_else(|| missing("message"))?;
                 if let Some(agent) = self.agent_index(&message.agent_id.value) {
-                    let key = (framework_id.clone(), message.executor_id.value.clone());
+                    let key = exec_key(&framework_id, &message.executor_id.value);
                     if let Some(exec) = self.agents[agent].executors.get(&key) {
                         exec.send(&executor::Event {
                             r#type: Some(executor::event::Type::Message as i32),
@@ -322,9 +323,9 @@ impl State {
             None => {
                 info!(framework = %framework_id, name = %info.name, "framework subscribed");
                 self.frameworks.insert(
-                    framework_id.clone(),
+                    framework_id.as_str().into(),
                     Framework {
-                        id: framework_id.clone(),
+                        id: framework_id.as_str().into(),
                         info,
                         stream: Some(SchedStream {
                             id: stream_id.clone(),
@@ -671,9 +672,7 @@ impl State {
             return Err("Task ID must not be empty".into());
         }
         if !seen_tasks.insert(task_id.clone())
-            || self
-                .tasks
-                .contains_key(&(framework_id.to_owned(), task_id.clone()))
+            || self.tasks.contains_key(&task_key(framework_id, task_id))
         {
             return Err(format!("Task has duplicate ID: {task_id}"));
         }
@@ -743,7 +742,7 @@ impl State {
                 "ExecutorInfo needs a CommandInfo with a value".into()
             });
         }
-        let key: ExecKey = (framework_id.to_owned(), executor_id.clone());
+        let key: ExecKey = exec_key(framework_id, &executor_id);
         let existing = agent_rec
             .executors
             .get(&key)
@@ -807,7 +806,7 @@ impl State {
             res,
             executor,
         } = valid;
-        let key: TaskKey = (framework_id.to_owned(), task.task_id.value.clone());
+        let key: TaskKey = task_key(framework_id, &task.task_id.value);
         let executor_id = executor.executor_id.value.clone();
         let mut latest = make_status(
             &task.task_id.value,
@@ -824,7 +823,7 @@ impl State {
             key.clone(),
             TaskRec {
                 agent,
-                executor_id: executor_id.clone(),
+                executor_id: executor_id.as_str().into(),
                 res,
                 state: TaskState::TaskStaging,
                 latest,
@@ -841,7 +840,7 @@ impl State {
     }
 
     fn kill(&mut self, framework_id: &str, kill: call::Kill) {
-        let key: TaskKey = (framework_id.to_owned(), kill.task_id.value.clone());
+        let key: TaskKey = task_key(framework_id, &kill.task_id.value);
         let Some(task) = self.tasks.get(&key) else {
             // Mesos answers a KILL of an unknown task with reconciliation.
             self.reconcile(
@@ -862,7 +861,7 @@ impl State {
             info!(task = %key.1, "kill of a task behind a partition: not delivered");
             return;
         }
-        let exec_key: ExecKey = (framework_id.to_owned(), task.executor_id.clone());
+        let exec_key: ExecKey = exec_key(framework_id, &task.executor_id);
         let task_policy = task.kill_policy;
         let default_grace = self.config.kill_grace;
         let Some(exec) = self.agents[agent].executors.get_mut(&exec_key) else {
@@ -871,7 +870,7 @@ impl State {
         if let Some(position) = exec
             .pending_launch
             .iter()
-            .position(|pending| pending.task_id.value == key.1)
+            .position(|pending| key.1 == pending.task_id.value)
         {
             exec.pending_launch.remove(position);
             let no_tasks_left = exec.pending_launch.is_empty() && !exec.subscribed_once;
@@ -937,7 +936,7 @@ impl State {
     }
 
     fn acknowledge(&mut self, framework_id: &str, ack: &call::Acknowledge) {
-        let key: TaskKey = (framework_id.to_owned(), ack.task_id.value.clone());
+        let key: TaskKey = task_key(framework_id, &ack.task_id.value);
         let Some(task) = self.tasks.get_mut(&key) else {
             return;
         };
@@ -969,7 +968,7 @@ impl State {
         if acked.from_executor {
             if let Some(exec) = self.agents[agent]
                 .executors
-                .get(&(framework_id.to_owned(), executor_id))
+                .get(&exec_key(framework_id, &executor_id))
             {
                 exec.send(&executor::Event {
                     r#type: Some(executor::event::Type::Acknowledged as i32),
@@ -1012,7 +1011,7 @@ impl State {
                 .map(|wanted| {
                     match self
                         .tasks
-                        .get(&(framework_id.to_owned(), wanted.task_id.value.clone()))
+                        .get(&task_key(framework_id, &wanted.task_id.value))
                     {
                         Some(task) => answer(task),
                         None => {

@@ -99,7 +99,7 @@ pub(crate) fn revoke(state: &mut State, agent_id: Option<&str>) -> Result<usize,
         state.agents[index].slack.revoked = true;
         // Offers of the slack are withdrawn (Mesos rescinds offers whose
         // revocable resources the estimator no longer reports).
-        let offers: Vec<(String, String)> = state
+        let offers: Vec<(String, mesos::id::Framework)> = state
             .offers
             .iter()
             .filter(|(_, offer)| offer.agent == index && offer.res.has_revocable())

@@ -53,7 +53,7 @@ fn report(
     );
     status.agent_id = Some(AgentId { value: agent_id });
     status.executor_id = Some(ExecutorId {
-        value: task.executor_id.clone(),
+        value: task.executor_id.to_string(),
     });
     task.updates.clear();
     task.state = task_state;

@@ -12,11 +12,12 @@ use std::sync::Weak;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use mesos::id;
 use mesos::recordio;
 use mesos::v1::scheduler::{event, Event};
 use mesos::v1::{
-    executor, task_status, AgentId, AgentInfo, ExecutorId, ExecutorInfo, FrameworkId,
-    FrameworkInfo, Offer, OfferId, TaskId, TaskInfo, TaskState, TaskStatus,
+    executor, task_status, AgentId, AgentInfo, ExecutorId, ExecutorInfo, FrameworkInfo, Offer,
+    OfferId, TaskId, TaskInfo, TaskState, TaskStatus,
 };
 use tokio::sync::mpsc;
 use tracing::{debug, info};
@@ -27,9 +28,19 @@ use crate::resources::Bundle;
 use crate::secrets::SecretStore;
 
 /// `(framework id, task id)`.
-pub(crate) type TaskKey = (String, String);
+pub(crate) type TaskKey = (id::Framework, id::Task);
 /// `(framework id, executor id)`.
-pub(crate) type ExecKey = (String, String);
+pub(crate) type ExecKey = (id::Framework, id::Executor);
+
+/// The key of `task` of `framework`.
+pub(crate) fn task_key(framework: &str, task: &str) -> TaskKey {
+    (framework.into(), task.into())
+}
+
+/// The key of `executor` of `framework`.
+pub(crate) fn exec_key(framework: &str, executor: &str) -> ExecKey {
+    (framework.into(), executor.into())
+}
 
 /// A scheduler's open SUBSCRIBE stream.
 #[derive(Debug)]
@@ -48,7 +59,7 @@ pub(crate) struct Filter {
 
 #[derive(Debug)]
 pub(crate) struct Framework {
-    pub id: String,
+    pub id: id::Framework,
     pub info: FrameworkInfo,
     pub stream: Option<SchedStream>,
     /// Since when no scheduler is subscribed (failover timer).
@@ -113,8 +124,8 @@ pub(crate) struct ExecShutdown {
 
 #[derive(Debug)]
 pub(crate) struct ExecRec {
-    pub framework_id: String,
-    pub executor_id: String,
+    pub framework_id: id::Framework,
+    pub executor_id: id::Executor,
     pub info: ExecutorInfo,
     pub container_id: String,
     pub sandbox: PathBuf,
@@ -195,7 +206,7 @@ impl Agent {
 
 #[derive(Debug)]
 pub(crate) struct OfferRec {
-    pub framework_id: String,
+    pub framework_id: id::Framework,
     pub agent: usize,
     pub res: Bundle,
 }
@@ -211,7 +222,7 @@ pub(crate) struct PendingUpdate {
 #[derive(Debug)]
 pub(crate) struct TaskRec {
     pub agent: usize,
-    pub executor_id: String,
+    pub executor_id: id::Executor,
     pub res: Bundle,
     pub state: TaskState,
     pub latest: TaskStatus,
@@ -281,8 +292,8 @@ pub(crate) struct State {
     pub master_id: String,
     pub master_addr: SocketAddr,
     seq: u64,
-    pub frameworks: BTreeMap<String, Framework>,
-    pub removed_frameworks: HashSet<String>,
+    pub frameworks: BTreeMap<id::Framework, Framework>,
+    pub removed_frameworks: HashSet<id::Framework>,
     pub agents: Vec<Agent>,
     pub offers: HashMap<String, OfferRec>,
     pub tasks: HashMap<TaskKey, TaskRec>,
@@ -390,9 +401,9 @@ impl State {
             framework.filters.retain(|filter| filter.until > now);
         }
         let used = self.used_per_agent();
-        let mut batches: BTreeMap<String, Vec<Offer>> = BTreeMap::new();
+        let mut batches: BTreeMap<id::Framework, Vec<Offer>> = BTreeMap::new();
         // Rotate the starting framework so several share the agents.
-        let eligible: Vec<String> = self
+        let eligible: Vec<id::Framework> = self
             .frameworks
             .values()
             .filter(|framework| framework.stream.is_some() && !framework.suppressed)
@@ -441,9 +452,7 @@ impl State {
                 id: OfferId {
                     value: offer_id.clone(),
                 },
-                framework_id: FrameworkId {
-                    value: framework_id.clone(),
-                },
+                framework_id: framework_id.to_proto(),
                 agent_id: AgentId {
                     value: agent.id.clone(),
                 },
@@ -465,7 +474,7 @@ impl State {
                     .values()
                     .filter(|exec| exec.framework_id == framework_id)
                     .map(|exec| ExecutorId {
-                        value: exec.executor_id.clone(),
+                        value: exec.executor_id.to_string(),
                     })
                     .collect(),
                 allocation_info: allocation_role
@@ -478,7 +487,7 @@ impl State {
             self.offers.insert(
                 offer_id,
                 OfferRec {
-                    framework_id: framework_id.clone(),
+                    framework_id: framework_id.as_str().into(),
                     agent: index,
                     res: free,
                 },
@@ -544,9 +553,7 @@ impl State {
         status.agent_id = Some(AgentId {
             value: agent.id.clone(),
         });
-        status.executor_id = Some(ExecutorId {
-            value: task.executor_id.clone(),
-        });
+        status.executor_id = Some(task.executor_id.to_proto());
         if status.container_status.is_none() {
             let exec_key = (key.0.clone(), task.executor_id.clone());
             status.container_status =
@@ -638,7 +645,7 @@ impl State {
             }
         }
         let interval = self.config.heartbeat_interval;
-        let due: Vec<String> = self
+        let due: Vec<id::Framework> = self
             .frameworks
             .values_mut()
             .filter(|framework| framework.stream.is_some() && framework.next_heartbeat <= now)
@@ -659,7 +666,7 @@ impl State {
     }
 
     fn expire_failovers(&mut self, now: Instant) {
-        let expired: Vec<String> = self
+        let expired: Vec<id::Framework> = self
             .frameworks
             .values()
             .filter(|framework| {
@@ -817,7 +824,7 @@ impl State {
             return;
         };
         drop(framework.stream);
-        self.removed_frameworks.insert(framework_id.to_owned());
+        self.removed_frameworks.insert(framework_id.into());
         self.tasks.retain(|(fw, _), _| fw != framework_id);
         self.operations.retain(|(fw, _), _| fw != framework_id);
         for index in 0..self.agents.len() {

@@ -1,7 +1,8 @@
 //! Typed ids: the `value` of Mesos' `FrameworkID`, `AgentID`, `TaskID`, `ExecutorID` and
 //! `OfferID` as a Rust type each ([`Framework`], [`Agent`], [`Task`], [`Executor`], [`Offer`]),
 //! so that one kind of id cannot be passed where another is wanted, with the conversions to and
-//! from the protobuf messages in one place. Each serializes as its bare string (as Mesos' JSON
+//! from the protobuf messages in one place. An id reads as a `&str` (`Deref`), so code that only
+//! looks at the value takes any of them; a string becomes an id only by saying which kind. Each serializes as its bare string (as Mesos' JSON
 //! does not: there an id is `{"value": ...}`, which the [`crate::v1`] messages keep).
 
 use std::borrow::Borrow;
@@ -85,6 +86,22 @@ macro_rules! id_type {
             }
         }
 
+        impl Borrow<String> for $name {
+            fn borrow(&self) -> &String {
+                &self.0
+            }
+        }
+
+        // An id reads as its value wherever a `&str` is wanted (never the other way round:
+        // a bare string does not become an id of any kind without saying which).
+        impl std::ops::Deref for $name {
+            type Target = str;
+
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
         impl PartialEq<str> for $name {
             fn eq(&self, other: &str) -> bool {
                 self.0 == other
@@ -152,6 +169,10 @@ mod tests {
         // A map keyed by ids is looked up by the bare string.
         let by_agent = HashMap::from([(Agent::new("S0"), 2)]);
         assert_eq!(by_agent.get("S0"), Some(&2));
+        assert_eq!(by_agent.get(&String::from("S0")), Some(&2));
+        // Read as its value.
+        let value: &str = &task;
+        assert_eq!(value.len(), 7);
     }
 
     #[test]
