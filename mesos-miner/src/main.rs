@@ -131,6 +131,17 @@ fn local(args: LocalArgs) -> anyhow::Result<()> {
     }
     std::fs::create_dir_all(&args.work_dir)?;
     let work_dir = args.work_dir.canonicalize()?;
+    // Each run is a new cluster (new agent ids) on a new regtest node: an earlier run's
+    // scheduler state names a framework, tasks and a proxy volume on agents that no longer
+    // exist, and failing over to it would wait out the vanished agent's timeout before mining.
+    let stale_state = work_dir.join(mesos_miner::stack::SCHEDULER_STATE_DIR);
+    if stale_state.exists() {
+        std::fs::remove_dir_all(&stale_state)?;
+        eprintln!(
+            "a new cluster and node: the last run's scheduler state in {} is discarded",
+            stale_state.display()
+        );
+    }
 
     eprintln!("building the programs and Bitcoin Core (first run only)...");
     let bins = build_workspace_bins(&["executor", "proxy", "devcluster", "scheduler"]);

@@ -137,6 +137,9 @@ struct SchedulerLaunch {
     log: PathBuf,
 }
 
+/// The scheduler's state directory under the stack's work dir.
+pub const SCHEDULER_STATE_DIR: &str = "scheduler-state";
+
 /// The scheduler's environment prefix (its flags' variables).
 const SCHEDULER_ENV_PREFIX: &str = "MESOS_MINER_";
 /// What devcluster and the programs of its tasks read from their environment: devcluster's
@@ -308,7 +311,7 @@ impl Stack {
             binary: config.scheduler.clone(),
             master_port,
             config_path,
-            state_dir: config.work_dir.join("scheduler-state"),
+            state_dir: config.work_dir.join(SCHEDULER_STATE_DIR),
             status_port,
             log_level: config.log_level.clone(),
             log: config.work_dir.join("scheduler.log"),
