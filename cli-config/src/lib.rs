@@ -305,16 +305,23 @@ fn apply_file(
     sections: &mut toml::Table,
     top: bool,
 ) -> Result<Command, Error> {
+    // Every file key (a long name or an alias) to its flag's id, and the section key that
+    // stands in the file for a section flag (by id: its aliases are covered too).
     let mut by_key = std::collections::BTreeMap::new();
+    let mut in_section = std::collections::BTreeMap::new();
     for arg in flag_args(&cmd) {
         if matches!(arg.get_id().as_str(), CONFIG_ID | PRINT_ID) {
             continue;
         }
         if let Some(key) = key_of(arg) {
-            by_key.insert(key, arg.get_id().to_string());
-            for alias in arg.get_all_aliases().into_iter().flatten() {
-                by_key.insert(alias.replace('-', "_"), arg.get_id().to_string());
+            let id = arg.get_id().to_string();
+            if let Some((_, instead)) = program.section_flags.iter().find(|(f, _)| *f == key) {
+                in_section.insert(id.clone(), *instead);
             }
+            for alias in arg.get_all_aliases().into_iter().flatten() {
+                by_key.insert(alias.replace('-', "_"), id.clone());
+            }
+            by_key.insert(key, id);
         }
     }
     let subs: BTreeSet<String> = cmd
@@ -326,10 +333,10 @@ fn apply_file(
         // (the scheduler's `--executor` command and its `[executor]` table).
         if top && value.is_table() && program.sections.contains(&key.as_str()) {
             sections.insert(key, value);
-        } else if let Some((_, instead)) = program
-            .section_flags
-            .iter()
-            .find(|(flag, _)| top && *flag == key)
+        } else if let Some(instead) = by_key
+            .get(&key)
+            .and_then(|id| in_section.get(id))
+            .filter(|_| top)
         {
             return Err(Error::BadValue {
                 path: path.to_owned(),

@@ -22,7 +22,7 @@ struct Flags {
     verbose: bool,
     #[arg(long, hide_env_values = true, default_value = "")]
     password: String,
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, alias = "fraction", default_value_t = 0.5)]
     ratio: f64,
 }
 
@@ -121,6 +121,10 @@ fn a_flag_that_overrides_a_section_key_is_not_a_file_key() {
         text.contains("`ratio`") && text.contains("`extra.ratio`"),
         "{text}"
     );
+    // Under its alias too.
+    let path = file("required = \"r\"\nfraction = 0.7\n", ".toml");
+    let e = load_flags("T12_", &["--config", path.to_str().unwrap()]).unwrap_err();
+    assert!(e.to_string().contains("`extra.ratio`"), "{e}");
     // On the command line it is the flag as ever.
     let args = load_flags("T12_", &["--required", "r", "--ratio", "0.7"])
         .unwrap()

@@ -46,10 +46,10 @@ const PROGRAM: cli_config::Program = cli_config::Program {
         "limits",
         "maintenance",
     ],
-    // Each of these flags overrides one key of a section; the file sets that key.
+    // Each of these flags overrides one key of a section; the file sets that key (the flags'
+    // aliases are refused with them).
     section_flags: &[
         ("node_url", "node.url"),
-        ("node_rpc_url", "node.url"),
         ("rpc_cookie_file", "node.rpc_cookie_file"),
         ("rpc_secret", "node.rpc_secret"),
         ("containerizer", "containers.containerizer"),
@@ -58,9 +58,7 @@ const PROGRAM: cli_config::Program = cli_config::Program {
         ("executor", "executor.command"),
         ("proxy_cpus", "proxy.cpus"),
         ("proxy_mem_mb", "proxy.mem_mb"),
-        ("proxy_mem", "proxy.mem_mb"),
         ("miner_mem_mb", "miner.mem_mb"),
-        ("miner_mem", "miner.mem_mb"),
         ("cpu_policy", "miner.cpu_policy"),
         ("max_cpus", "limits.max_cpus"),
         ("quota_cpus", "limits.quota_cpus"),
