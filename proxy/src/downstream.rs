@@ -446,218 +446,60 @@ mod tests {
         VardiffConfig::for_network(bitcoin::Network::Bitcoin)
             .validate()
             .unwrap();
-        let vardiff = VardiffConfig::default();
-        let bad: Vec<(&str, ServerConfig)> = vec![
-            (
-                "max_line_len",
-                ServerConfig {
-                    max_line_len: 100,
-                    ..Default::default()
-                },
-            ),
-            (
-                "max_connections",
-                ServerConfig {
-                    max_connections: 0,
-                    ..Default::default()
-                },
-            ),
-            (
-                "max_per_ip",
-                ServerConfig {
-                    max_per_ip: 0,
-                    ..Default::default()
-                },
-            ),
-            (
-                "handshake_timeout",
-                ServerConfig {
-                    handshake_timeout: Duration::ZERO,
-                    ..Default::default()
-                },
-            ),
-            (
-                "idle_timeout",
-                ServerConfig {
-                    idle_timeout: Duration::ZERO,
-                    ..Default::default()
-                },
-            ),
-            (
-                "write_timeout",
-                ServerConfig {
-                    write_timeout: Duration::ZERO,
-                    ..Default::default()
-                },
-            ),
-            (
-                "max_workers",
-                ServerConfig {
-                    max_workers: 0,
-                    ..Default::default()
-                },
-            ),
-            (
-                "max_worker_name_len",
-                ServerConfig {
-                    max_worker_name_len: 0,
-                    ..Default::default()
-                },
-            ),
-            (
-                "ban_after_invalid",
-                ServerConfig {
-                    ban_after_invalid: 0,
-                    ..Default::default()
-                },
-            ),
-            (
-                "ban_decay",
-                ServerConfig {
-                    ban_decay: Duration::ZERO,
-                    ..Default::default()
-                },
-            ),
-            (
-                "ban_for",
-                ServerConfig {
-                    ban_for: Duration::ZERO,
-                    ..Default::default()
-                },
-            ),
-            (
-                "ipv6_prefix",
-                ServerConfig {
-                    ipv6_prefix: 0,
-                    ..Default::default()
-                },
-            ),
-            (
-                "ipv6_prefix",
-                ServerConfig {
-                    ipv6_prefix: 129,
-                    ..Default::default()
-                },
-            ),
+        type Change = fn(&mut ServerConfig);
+        let bad: [(&str, Change); 28] = [
+            ("max_line_len", |c| c.max_line_len = 100),
+            ("max_connections", |c| c.max_connections = 0),
+            ("max_per_ip", |c| c.max_per_ip = 0),
+            ("handshake_timeout", |c| {
+                c.handshake_timeout = Duration::ZERO
+            }),
+            ("idle_timeout", |c| c.idle_timeout = Duration::ZERO),
+            ("write_timeout", |c| c.write_timeout = Duration::ZERO),
+            ("max_workers", |c| c.max_workers = 0),
+            ("max_worker_name_len", |c| c.max_worker_name_len = 0),
+            ("ban_after_invalid", |c| c.ban_after_invalid = 0),
+            ("ban_decay", |c| c.ban_decay = Duration::ZERO),
+            ("ban_for", |c| c.ban_for = Duration::ZERO),
+            ("ipv6_prefix", |c| c.ipv6_prefix = 0),
+            ("ipv6_prefix", |c| c.ipv6_prefix = 129),
+            ("vardiff.target_interval", |c| {
+                c.vardiff.target_interval = Duration::ZERO
+            }),
+            ("vardiff.retarget_interval", |c| {
+                c.vardiff.retarget_interval = Duration::ZERO
+            }),
+            ("vardiff.min_difficulty", |c| c.vardiff.min_difficulty = 0.0),
+            ("vardiff.max_difficulty", |c| {
+                c.vardiff.max_difficulty = f64::INFINITY
+            }),
+            ("vardiff.max_difficulty", |c| {
+                c.vardiff.max_difficulty = 1e-12
+            }),
+            ("vardiff.initial_difficulty", |c| {
+                c.vardiff.initial_difficulty = f64::NAN
+            }),
+            ("vardiff.initial_difficulty", |c| {
+                c.vardiff.initial_difficulty = 1e-20
+            }),
+            ("vardiff.initial_difficulty", |c| {
+                c.vardiff.initial_difficulty = 1e16
+            }),
+            ("vardiff.alpha", |c| c.vardiff.alpha = 0.0),
+            ("vardiff.alpha", |c| c.vardiff.alpha = f64::NAN),
+            ("vardiff.tolerance", |c| c.vardiff.tolerance = -1.0),
+            ("vardiff.max_step", |c| c.vardiff.max_step = 1.0),
+            ("vardiff.min_ceiling", |c| c.vardiff.min_ceiling = f64::NAN),
+            ("vardiff.max_share_rate", |c| {
+                c.vardiff.max_share_rate = f64::NAN
+            }),
+            ("vardiff.max_share_rate", |c| c.vardiff.max_share_rate = 0.0),
         ];
-        let bad_vardiff: Vec<(&str, VardiffConfig)> = vec![
-            (
-                "vardiff.target_interval",
-                VardiffConfig {
-                    target_interval: Duration::ZERO,
-                    ..vardiff.clone()
-                },
-            ),
-            (
-                "vardiff.retarget_interval",
-                VardiffConfig {
-                    retarget_interval: Duration::ZERO,
-                    ..vardiff.clone()
-                },
-            ),
-            (
-                "vardiff.min_difficulty",
-                VardiffConfig {
-                    min_difficulty: 0.0,
-                    ..vardiff.clone()
-                },
-            ),
-            (
-                "vardiff.max_difficulty",
-                VardiffConfig {
-                    max_difficulty: f64::INFINITY,
-                    ..vardiff.clone()
-                },
-            ),
-            (
-                "vardiff.max_difficulty",
-                VardiffConfig {
-                    max_difficulty: 1e-12,
-                    ..vardiff.clone()
-                },
-            ),
-            (
-                "vardiff.initial_difficulty",
-                VardiffConfig {
-                    initial_difficulty: f64::NAN,
-                    ..vardiff.clone()
-                },
-            ),
-            (
-                "vardiff.initial_difficulty",
-                VardiffConfig {
-                    initial_difficulty: 1e-20,
-                    ..vardiff.clone()
-                },
-            ),
-            (
-                "vardiff.initial_difficulty",
-                VardiffConfig {
-                    initial_difficulty: 1e16,
-                    ..vardiff.clone()
-                },
-            ),
-            (
-                "vardiff.alpha",
-                VardiffConfig {
-                    alpha: 0.0,
-                    ..vardiff.clone()
-                },
-            ),
-            (
-                "vardiff.alpha",
-                VardiffConfig {
-                    alpha: f64::NAN,
-                    ..vardiff.clone()
-                },
-            ),
-            (
-                "vardiff.tolerance",
-                VardiffConfig {
-                    tolerance: -1.0,
-                    ..vardiff.clone()
-                },
-            ),
-            (
-                "vardiff.max_step",
-                VardiffConfig {
-                    max_step: 1.0,
-                    ..vardiff.clone()
-                },
-            ),
-            (
-                "vardiff.min_ceiling",
-                VardiffConfig {
-                    min_ceiling: f64::NAN,
-                    ..vardiff.clone()
-                },
-            ),
-            (
-                "vardiff.max_share_rate",
-                VardiffConfig {
-                    max_share_rate: f64::NAN,
-                    ..vardiff.clone()
-                },
-            ),
-            (
-                "vardiff.max_share_rate",
-                VardiffConfig {
-                    max_share_rate: 0.0,
-                    ..vardiff.clone()
-                },
-            ),
-        ];
-        let all = bad
-            .into_iter()
-            .chain(bad_vardiff.into_iter().map(|(field, vardiff)| {
-                (
-                    field,
-                    ServerConfig {
-                        vardiff,
-                        ..Default::default()
-                    },
-                )
-            }));
+        let all = bad.into_iter().map(|(field, change)| {
+            let mut config = ServerConfig::default();
+            change(&mut config);
+            (field, config)
+        });
         for (field, config) in all {
             let e = config.validate().expect_err(field);
             assert_eq!(e.field, field, "{e}");
