@@ -2,14 +2,14 @@
 //! own port and runs CUSTOM executors in per-executor sandboxes (Mesos'
 //! layout under the work dir), with the environment Mesos gives them: as OS
 //! processes, or in Docker containers (see [`crate::docker`]); command tasks
-//! run with the agent as their executor (see [`crate::command_executor`]). One tokio task per executor process waits for its exit and
-//! delivers signals; agents themselves have no task or thread.
+//! run with the agent as their executor (see [`crate::command_executor`]).
+//! Starting one is decided here and queued as an [`Effect::Launch`], which
+//! [`crate::launcher`] carries out outside the lock; it reports back with
+//! [`State::executor_spawned`], [`State::executor_launch_failed`] and
+//! [`State::executor_exited`]. Agents themselves have no task or thread.
 
 use std::os::unix::process::ExitStatusExt as _;
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::sync::Weak;
-use std::time::Instant;
+use std::path::PathBuf;
 
 use mesos::v1::executor::{call, event, Call, Event};
 use mesos::v1::{
@@ -19,147 +19,14 @@ use mesos::v1::{
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
-use crate::cluster::Inner;
 use crate::docker;
-use crate::http::{EventBody, HttpError, Reply, StreamOwner};
+use crate::effect::{Effect, Launch, Program, SecretFile};
+use crate::reply::{HttpError, Reply, StreamOwner};
 use crate::resources::Bundle;
 use crate::state::{
     exec_key, make_status, random_uuid, task_key, ExecKey, ExecRec, State, TaskKey,
 };
 use mesos::duration::format_duration;
-
-/// Sends `signal` to the process group led by `pid` (executors run in their
-/// own group, so shells and their children go too).
-fn signal_group(pid: u32, signal: i32) {
-    let Ok(pid) = i32::try_from(pid) else {
-        return;
-    };
-    // SAFETY: kill(2) takes plain integers and touches no memory of ours. The
-    // process has not been reaped yet (the caller still waits on it), so the
-    // id still names our child's group and cannot have been reused.
-    let result = unsafe { libc::kill(-pid, signal) };
-    if result != 0 {
-        // The group may be gone already; the leader alone, then.
-        // SAFETY: as above.
-        unsafe { libc::kill(pid, signal) };
-    }
-}
-
-/// Where an executor runs: a process group of ours, or a Docker container
-/// (whose `docker run` process is the child we wait for).
-enum Runs {
-    Process,
-    Docker { cli: PathBuf, name: String },
-}
-
-/// Waits for an executor process to exit, delivering signals meanwhile.
-async fn monitor(
-    inner: Weak<Inner>,
-    agent: usize,
-    key: ExecKey,
-    container_id: String,
-    mut child: tokio::process::Child,
-    runs: Runs,
-    mut signals: mpsc::UnboundedReceiver<i32>,
-) {
-    let pid = child.id();
-    let status = loop {
-        tokio::select! {
-            status = child.wait() => break status,
-            Some(signal) = signals.recv() => match &runs {
-                Runs::Process => {
-                    if let Some(pid) = pid {
-                        debug!(pid, signal, "signalling executor");
-                        signal_group(pid, signal);
-                    }
-                }
-                Runs::Docker { cli, name } => docker::signal(cli, name, signal).await,
-            }
-        }
-    };
-    let raw = match &status {
-        Ok(status) => std::os::unix::process::ExitStatusExt::into_raw(*status),
-        Err(_) => -1,
-    };
-    info!(executor = %key.1, ?status, "executor process exited");
-    if let Some(inner) = inner.upgrade() {
-        inner
-            .lock()
-            .executor_exited(agent, &key, &container_id, raw);
-    }
-}
-
-/// Reports a command task's container as running once `docker inspect`
-/// says so.
-async fn watch_command_task(
-    inner: Weak<Inner>,
-    agent: usize,
-    key: ExecKey,
-    container_id: String,
-    cli: PathBuf,
-    name: String,
-) {
-    let Some(pid) = docker::wait_running(&cli, &name, std::time::Duration::from_secs(120)).await
-    else {
-        return;
-    };
-    if let Some(inner) = inner.upgrade() {
-        inner
-            .lock()
-            .command_task_running(agent, &key, &container_id, pid);
-    }
-}
-
-/// Copies local `uris` (paths or file://) into the sandbox.
-fn fetch(uris: &[mesos::v1::command_info::Uri], sandbox: &Path) -> Result<(), String> {
-    for uri in uris {
-        let source = uri.value.strip_prefix("file://").unwrap_or(&uri.value);
-        if !source.starts_with('/') {
-            return Err(format!(
-                "cannot fetch {:?}: devcluster fetches local files only",
-                uri.value
-            ));
-        }
-        let name = uri.output_file.clone().unwrap_or_else(|| {
-            Path::new(source)
-                .file_name()
-                .map(|name| name.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "fetched".into())
-        });
-        let target = sandbox.join(name);
-        std::fs::copy(source, &target)
-            .map_err(|error| format!("cannot fetch {source}: {error}"))?;
-        if uri.executable.unwrap_or(false) {
-            use std::os::unix::fs::PermissionsExt as _;
-            let _ = std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755));
-        }
-    }
-    Ok(())
-}
-
-/// Makes each persistent volume appear at its `container_path` in the
-/// sandbox of a process executor: a symlink to the volume's directory (what
-/// Mesos' `filesystem/posix` isolator does; Docker mounts it instead).
-fn link_volumes(sandbox: &Path, mounts: &[docker::Mount]) -> Result<(), String> {
-    for mount in mounts {
-        let link = sandbox.join(&mount.container_path);
-        if std::fs::read_link(&link).is_ok_and(|target| target == mount.host) {
-            continue;
-        }
-        if let Some(parent) = link.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|error| format!("cannot create {}: {error}", parent.display()))?;
-        }
-        std::os::unix::fs::symlink(&mount.host, &link).map_err(|error| {
-            format!(
-                "cannot link volume {} at {}: {error}",
-                mount.host.display(),
-                link.display()
-            )
-        })?;
-    }
-    Ok(())
-}
 
 impl State {
     fn sandbox_dir(&self, agent: usize, key: &ExecKey, container_id: &str) -> PathBuf {
@@ -221,9 +88,8 @@ impl State {
         if let Some(exec) = self.agents[agent].executors.get(&key) {
             if exec.docker.is_none() {
                 let mounts = self.mounts(agent, &task.resources);
-                if let Err(message) = link_volumes(&exec.sandbox, &mounts) {
-                    warn!(task = %task.task_id.value, %message, "cannot link the task's volumes");
-                }
+                let sandbox = exec.sandbox.clone();
+                self.effect(Effect::LinkVolumes { sandbox, mounts });
             }
         }
         if let Some(exec) = self.agents[agent].executors.get_mut(&key) {
@@ -259,15 +125,22 @@ impl State {
     ) -> Result<(), String> {
         let container_id = random_uuid();
         let sandbox = self.sandbox_dir(agent, key, &container_id);
-        std::fs::create_dir_all(&sandbox)
-            .map_err(|error| format!("cannot create sandbox {}: {error}", sandbox.display()))?;
         // A command task's executor runs the task's command (see
         // `command_executor`); any other executor its own.
         let command = match &task.command {
             Some(command) => command.clone(),
             None => info.command.clone().unwrap_or_default(),
         };
-        fetch(&command.uris, &sandbox)?;
+        let fetch = command.uris.clone();
+        for uri in &fetch {
+            let source = uri.value.strip_prefix("file://").unwrap_or(&uri.value);
+            if !source.starts_with('/') {
+                return Err(format!(
+                    "cannot fetch {:?}: devcluster fetches local files only",
+                    uri.value
+                ));
+            }
+        }
         let mut mounts = self.mounts(agent, &info.resources);
         mounts.extend(self.mounts(agent, &task.resources));
         let docker_container = info
@@ -313,6 +186,7 @@ impl State {
                     .then_some((volume, source.secret.as_ref()))
             });
         let secrets_dir = crate::secrets::secrets_dir(&self.config.work_dir, &container_id);
+        let mut secret_files = Vec::new();
         for (index, (volume, secret)) in secret_volumes.enumerate() {
             let secret = secret.ok_or("a SECRET volume without a secret")?;
             let bytes = self.secrets.resolve(secret).map_err(|error| {
@@ -321,14 +195,14 @@ impl State {
                     volume.container_path
                 )
             })?;
-            let path = crate::secrets::write_secret_file(
-                &secrets_dir,
+            secret_files.push(SecretFile {
+                dir: secrets_dir.clone(),
                 index,
-                &bytes,
-                docker_container.is_some(),
-            )?;
+                value: bytes.to_vec(),
+                world_readable: docker_container.is_some(),
+            });
             mounts.push(docker::Mount {
-                host: path,
+                host: crate::secrets::secret_file(&secrets_dir, index),
                 container_path: volume.container_path.clone(),
                 read_only: true,
             });
@@ -371,21 +245,13 @@ impl State {
         ] {
             env.push((name.to_owned(), value));
         }
-        let (mut cmd, runs, label) = match docker_container {
+        let (program, label) = match docker_container {
             Some(container) => {
                 let cli = self
                     .config
                     .docker
                     .clone()
                     .ok_or("the Docker containerizer is not enabled")?;
-                // The image's user may not be ours: let it write the sandbox.
-                use std::os::unix::fs::PermissionsExt as _;
-                std::fs::set_permissions(&sandbox, std::fs::Permissions::from_mode(0o777))
-                    .map_err(|error| format!("cannot open up the sandbox: {error}"))?;
-                for mount in mounts.iter().filter(|mount| mount.host.is_dir()) {
-                    std::fs::set_permissions(&mount.host, std::fs::Permissions::from_mode(0o777))
-                        .map_err(|error| format!("cannot open up the volume: {error}"))?;
-                }
                 let mut limits = Bundle::from_resources(&info.resources)
                     .unwrap_or_default()
                     .total();
@@ -413,90 +279,49 @@ impl State {
                     env,
                     &labels,
                 )?;
-                let mut cmd = std::process::Command::new(&cli);
-                cmd.args(&spec.args).envs(spec.env);
                 let label = format!("{} {}", cli.display(), spec.args.join(" "));
-                (
-                    cmd,
-                    Runs::Docker {
-                        cli,
-                        name: spec.name,
-                    },
-                    label,
-                )
+                let program = Program::Docker {
+                    cli,
+                    args: spec.args,
+                    env: spec.env,
+                    name: spec.name,
+                    command_task: command_task.is_some(),
+                };
+                (program, label)
             }
             None => {
-                link_volumes(&sandbox, &mounts)?;
                 let argv = crate::command_executor::argv(&command)?;
-                let mut cmd = std::process::Command::new(&argv.program);
-                std::os::unix::process::CommandExt::arg0(&mut cmd, &argv.argv0);
-                cmd.args(&argv.args).envs(env);
                 let label = format!("{:?}", command.value.clone().unwrap_or_default());
-                (cmd, Runs::Process, label)
+                (Program::Process { argv, env }, label)
             }
         };
-        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-        cmd.current_dir(&sandbox).stdin(Stdio::null());
-        let stdout = std::fs::File::create(sandbox.join("stdout"))
-            .map_err(|error| format!("cannot create stdout: {error}"))?;
-        let stderr = std::fs::File::create(sandbox.join("stderr"))
-            .map_err(|error| format!("cannot create stderr: {error}"))?;
-        cmd.stdout(stdout).stderr(stderr);
-        let mut cmd = tokio::process::Command::from(cmd);
-        cmd.kill_on_drop(true);
-        let child = cmd
-            .spawn()
-            .map_err(|error| format!("cannot start {label}: {error}"))?;
-        let pid = child.id();
-        info!(executor = %key.1, ?pid, sandbox = %sandbox.display(), "executor started");
-        let docker_name = match &runs {
-            Runs::Docker { cli, name } => {
-                if command_task.is_some() {
-                    tokio::spawn(watch_command_task(
-                        self.inner.clone(),
-                        agent,
-                        key.clone(),
-                        container_id.clone(),
-                        cli.clone(),
-                        name.clone(),
-                    ));
-                }
-                Some(name.clone())
-            }
-            Runs::Process => None,
+        let docker_name = match &program {
+            Program::Docker { name, .. } => Some(name.clone()),
+            Program::Process { .. } => None,
         };
         let (signals, signal_rx) = mpsc::unbounded_channel();
-        tokio::spawn(monitor(
-            self.inner.clone(),
+        self.effect(Effect::Launch(Box::new(Launch {
             agent,
-            key.clone(),
-            container_id.clone(),
-            child,
-            runs,
-            signal_rx,
-        ));
+            key: key.clone(),
+            container_id: container_id.clone(),
+            sandbox: sandbox.clone(),
+            fetch,
+            secret_files,
+            mounts,
+            program,
+            label,
+            signals: signal_rx,
+        })));
         // A command executor's allowance is not accounted for (as in Mesos).
         let res = match command_task {
             Some(_) => Bundle::default(),
             None => Bundle::from_resources(&info.resources).unwrap_or_default(),
         };
         let pending_launch = if command_task.is_some() {
-            let mut status = make_status(
-                &task.task_id.value,
-                TaskState::TaskStarting,
-                task_status::Source::Executor,
-                None,
-                "Container is starting",
-            );
-            if docker_name.is_none() {
-                status.message = None;
-            }
-            self.enqueue_update(&task_key(&key.0, &task.task_id.value), status, false);
             Vec::new()
         } else {
             vec![task]
         };
-        let started_command = command_task.clone().filter(|_| docker_name.is_none());
         self.agents[agent].executors.insert(
             key.clone(),
             ExecRec {
@@ -505,13 +330,13 @@ impl State {
                 info,
                 container_id,
                 sandbox,
-                pid,
+                pid: None,
                 signals,
                 stream: None,
                 stream_seq: 0,
-                next_heartbeat: Instant::now(),
+                next_heartbeat: self.clock.now(),
                 pending_launch,
-                started_at: Instant::now(),
+                started_at: self.clock.now(),
                 // A command task's executor is the agent itself.
                 subscribed_once: command_task.is_some(),
                 shutdown: None,
@@ -522,16 +347,118 @@ impl State {
                 command_task,
             },
         );
-        if let Some(task_id) = started_command {
+        Ok(())
+    }
+
+    /// Removes an executor that ended (or never started), and its secret
+    /// files.
+    fn forget_executor(
+        &mut self,
+        agent: usize,
+        key: &ExecKey,
+        container_id: &str,
+    ) -> Option<ExecRec> {
+        let removed = self.agents[agent].executors.remove(key);
+        self.effect(Effect::RemoveDir(crate::secrets::secrets_dir(
+            &self.config.work_dir,
+            container_id,
+        )));
+        removed
+    }
+
+    /// The tasks of an executor that are not terminal, and whether a kill
+    /// was asked for each.
+    fn live_tasks_of(&self, agent: usize, key: &ExecKey) -> Vec<(TaskKey, bool)> {
+        self.tasks
+            .iter()
+            .filter(|((framework_id, _), task)| {
+                *framework_id == key.0
+                    && task.agent == agent
+                    && task.executor_id == key.1
+                    && !task.state.is_terminal()
+            })
+            .map(|(task_key, task)| (task_key.clone(), task.kill_requested))
+            .collect()
+    }
+
+    /// The runtime started an executor (`pid`: its process, or `docker
+    /// run`'s): a command task is starting, and one the agent forked itself
+    /// runs.
+    pub fn executor_spawned(
+        &mut self,
+        agent: usize,
+        key: &ExecKey,
+        container_id: &str,
+        pid: Option<u32>,
+    ) {
+        let Some(exec) = self.agents[agent]
+            .executors
+            .get_mut(key)
+            .filter(|exec| exec.container_id == container_id)
+        else {
+            return;
+        };
+        exec.pid = pid;
+        let Some(task_id) = exec.command_task.clone() else {
+            return;
+        };
+        let in_docker = exec.docker.is_some();
+        let mut status = make_status(
+            &task_id,
+            TaskState::TaskStarting,
+            task_status::Source::Executor,
+            None,
+            "Container is starting",
+        );
+        if !in_docker {
+            status.message = None;
+        }
+        self.enqueue_update(&task_key(&key.0, &task_id), status, false);
+        if !in_docker {
             // The command executor forked the command: it runs.
             self.command_started(key, &task_id);
         }
-        Ok(())
+    }
+
+    /// The runtime could not start an executor: it is forgotten, and its
+    /// tasks fail (`REASON_CONTAINER_LAUNCH_FAILED`, as Mesos reports it).
+    pub fn executor_launch_failed(
+        &mut self,
+        agent: usize,
+        key: &ExecKey,
+        container_id: &str,
+        message: &str,
+    ) {
+        let matches = self.agents[agent]
+            .executors
+            .get(key)
+            .is_some_and(|exec| exec.container_id == container_id);
+        if !matches {
+            return;
+        }
+        self.forget_executor(agent, key, container_id);
+        self.allocation_needed = true;
+        for (task_key, _) in self.live_tasks_of(agent, key) {
+            let status = make_status(
+                &task_key.1,
+                TaskState::TaskFailed,
+                task_status::Source::Agent,
+                Some(task_status::Reason::ContainerLaunchFailed),
+                message,
+            );
+            self.enqueue_update(&task_key, status, false);
+        }
     }
 
     /// A command task's container runs: TASK_RUNNING, as Mesos' docker
     /// executor reports it.
-    fn command_task_running(&mut self, agent: usize, key: &ExecKey, container_id: &str, pid: u32) {
+    pub(crate) fn command_task_running(
+        &mut self,
+        agent: usize,
+        key: &ExecKey,
+        container_id: &str,
+        pid: u32,
+    ) {
         let Some(exec) = self.agents[agent]
             .executors
             .get(key)
@@ -570,13 +497,7 @@ impl State {
         if !matches {
             return;
         }
-        let removed = self.agents[agent].executors.remove(key);
-        let secrets = crate::secrets::secrets_dir(&self.config.work_dir, container_id);
-        if secrets.exists() {
-            if let Err(error) = std::fs::remove_dir_all(&secrets) {
-                warn!(dir = %secrets.display(), %error, "cannot remove the executor's secret files");
-            }
-        }
+        let removed = self.forget_executor(agent, key, container_id);
         let command_task = removed.as_ref().and_then(|exec| exec.command_task.clone());
         let in_docker = removed.as_ref().is_some_and(|exec| exec.docker.is_some());
         let reason = removed
@@ -586,17 +507,7 @@ impl State {
         if !self.agents[agent].alive {
             return;
         }
-        let unfinished: Vec<(TaskKey, bool)> = self
-            .tasks
-            .iter()
-            .filter(|((framework_id, _), task)| {
-                *framework_id == key.0
-                    && task.agent == agent
-                    && task.executor_id == key.1
-                    && !task.state.is_terminal()
-            })
-            .map(|(task_key, task)| (task_key.clone(), task.kill_requested))
-            .collect();
+        let unfinished = self.live_tasks_of(agent, key);
         let code = std::process::ExitStatus::from_raw(raw).code();
         let preempted = reason == crate::oversubscription::PREEMPTED;
         let partition_aware = self
@@ -677,7 +588,7 @@ impl State {
                 "Agent has been removed",
             ));
         }
-        if !self.agents[agent].serving(Instant::now()) {
+        if !self.agents[agent].serving(self.clock.now()) {
             return Err(HttpError::new(
                 http::StatusCode::SERVICE_UNAVAILABLE,
                 "Agent is restarting",
@@ -757,7 +668,7 @@ impl State {
         exec.stream_seq = stream_seq;
         exec.subscribed_once = true;
         exec.reregister_by = None;
-        exec.next_heartbeat = Instant::now() + self.config.executor_heartbeat_interval;
+        exec.next_heartbeat = self.clock.now() + self.config.executor_heartbeat_interval;
         info!(executor = %key.1, "executor subscribed");
         exec.send(&Event {
             r#type: Some(event::Type::Subscribed as i32),
@@ -789,18 +700,14 @@ impl State {
         for update in subscribe.unacknowledged_updates {
             let _ = self.executor_update(agent, key, update.status);
         }
-        let body = EventBody::new(
-            rx,
-            self.inner.clone(),
-            StreamOwner::Executor {
+        Reply::Stream {
+            events: rx,
+            owner: StreamOwner::Executor {
                 agent,
                 framework_id: key.0.clone(),
                 executor_id: key.1.clone(),
                 stream_seq,
             },
-        );
-        Reply::Stream {
-            body,
             stream_id: None,
         }
     }
@@ -870,3 +777,7 @@ impl State {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[path = "agent_tests.rs"]
+mod tests;

@@ -5,348 +5,22 @@
 //! master addresses and taking one off the network.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
-use mesos::v1::scheduler::{event, Event};
-use mesos::v1::{task_status, TaskState};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tracing::info;
 
 use crate::config::ClusterConfig;
 use crate::error::Error;
-use crate::http::{self, HttpError, Reply, Role, StreamOwner};
-use crate::resources::{Bundle, Res};
-use crate::state::{make_status, random_uuid, Agent, ExecKey, State};
+use crate::faults;
+use crate::http::{self, Role};
+use crate::runtime::Inner;
+use crate::state::{ExecKey, State};
 
 /// How often time-driven work runs.
 const TICK: Duration = Duration::from_millis(50);
-
-/// Shared by the listeners, the ticker and the process monitors.
-pub(crate) struct Inner {
-    state: Mutex<State>,
-    masters: Mutex<Masters>,
-    /// Frameworks must authenticate when set.
-    pub(crate) credentials: Option<crate::auth::Credentials>,
-    /// Whether `/devcluster/faults/...` is served.
-    pub(crate) fault_endpoints: bool,
-}
-
-/// The master addresses, which are listening, and which one leads.
-#[derive(Debug)]
-struct Masters {
-    addrs: Vec<SocketAddr>,
-    up: Vec<bool>,
-    leader: usize,
-}
-
-/// What the master at one address does with a scheduler call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Leading {
-    /// It leads: it serves the call.
-    Yes,
-    /// Another master leads: `307` to it.
-    Elsewhere(SocketAddr),
-    /// The leader is gone and none took over: `503`.
-    Nobody,
-}
-
-impl Inner {
-    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn masters(&self) -> MutexGuard<'_, Masters> {
-        self.masters.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Whether the master at address `index` leads.
-    pub(crate) fn leading(&self, index: usize) -> Leading {
-        let masters = self.masters();
-        if index == masters.leader {
-            Leading::Yes
-        } else if masters.up[masters.leader] {
-            Leading::Elsewhere(masters.addrs[masters.leader])
-        } else {
-            Leading::Nobody
-        }
-    }
-
-    pub(crate) fn scheduler_call(
-        &self,
-        call: mesos::v1::scheduler::Call,
-        stream_id: Option<String>,
-    ) -> Result<Reply, HttpError> {
-        let mut state = self.lock();
-        let reply = state.scheduler_call(call, stream_id);
-        if state.allocation_needed {
-            state.allocate();
-        }
-        reply
-    }
-
-    pub(crate) fn executor_call(
-        &self,
-        agent: usize,
-        call: mesos::v1::executor::Call,
-    ) -> Result<Reply, HttpError> {
-        let mut state = self.lock();
-        let reply = state.executor_call(agent, call);
-        if state.allocation_needed {
-            state.allocate();
-        }
-        reply
-    }
-
-    pub(crate) fn stream_closed(&self, owner: StreamOwner) {
-        let mut state = self.lock();
-        match owner {
-            StreamOwner::Scheduler {
-                framework_id,
-                stream_id,
-            } => {
-                let current = state
-                    .frameworks
-                    .get(&framework_id)
-                    .and_then(|framework| framework.stream.as_ref())
-                    .is_some_and(|stream| stream.id == stream_id);
-                if current {
-                    state.disconnect_framework(&framework_id);
-                }
-            }
-            StreamOwner::Executor {
-                agent,
-                framework_id,
-                executor_id,
-                stream_seq,
-            } => {
-                if let Some(exec) = state.agents[agent]
-                    .executors
-                    .get_mut(&(framework_id, executor_id))
-                {
-                    if exec.stream_seq == stream_seq {
-                        exec.stream = None;
-                    }
-                }
-            }
-        }
-    }
-
-    pub(crate) fn http_fault(&self, fault: &str) -> Result<(), Error> {
-        let mut parts = fault.splitn(2, '/');
-        match (parts.next(), parts.next()) {
-            (Some("drop-scheduler-streams"), None) => {
-                drop_scheduler_streams(&mut self.lock());
-                Ok(())
-            }
-            (Some("restart-master"), None) => {
-                restart_master(&mut self.lock());
-                Ok(())
-            }
-            (Some("lose-agent"), Some(agent_id)) => lose_agent(&mut self.lock(), agent_id),
-            (Some("partition-agent"), Some(agent_id)) => {
-                crate::partition::partition(&mut self.lock(), agent_id)
-            }
-            (Some("heal-agent"), Some(agent_id)) => {
-                crate::partition::heal(&mut self.lock(), agent_id)
-            }
-            (Some("restart-agent"), Some(rest)) => {
-                // restart-agent/AGENT_ID[/SECONDS]
-                let (agent_id, seconds) = match rest.rsplit_once('/') {
-                    Some((agent_id, seconds)) => (
-                        agent_id,
-                        seconds
-                            .parse::<f64>()
-                            .ok()
-                            .and_then(crate::config::seconds)
-                            .ok_or_else(|| {
-                                Error::InvalidFault(format!(
-                                    "{fault}: the downtime must be 0 to {} seconds",
-                                    crate::config::MAX_INTERVAL.as_secs()
-                                ))
-                            })?,
-                    ),
-                    None => (rest, Duration::from_secs(1)),
-                };
-                restart_agent(&mut self.lock(), agent_id, seconds)
-            }
-            // The QoS controller (see `oversubscription`): all agents, or one.
-            (Some("qos-revoke"), agent_id) => {
-                crate::oversubscription::revoke(&mut self.lock(), agent_id).map(|_| ())
-            }
-            (Some("qos-restore"), agent_id) => {
-                crate::oversubscription::restore(&mut self.lock(), agent_id)
-            }
-            (Some("kill-executor"), Some(executor_id)) => {
-                kill_executor(&mut self.lock(), executor_id)
-            }
-            _ => Err(Error::UnknownFault(fault.to_owned())),
-        }
-    }
-}
-
-fn drop_scheduler_streams(state: &mut State) {
-    let ids: Vec<mesos::id::Framework> = state.frameworks.keys().cloned().collect();
-    for id in ids {
-        state.disconnect_framework(&id);
-    }
-}
-
-fn restart_master(state: &mut State) {
-    info!("fault: restarting the master");
-    drop_scheduler_streams(state);
-    state.offers.clear();
-    state.master_id = random_uuid();
-    for framework in state.frameworks.values_mut() {
-        framework.filters.clear();
-        framework.suppressed = false;
-    }
-    state.allocation_needed = true;
-}
-
-fn lose_agent(state: &mut State, agent_id: &str) -> Result<(), Error> {
-    let index = state
-        .agent_index(agent_id)
-        .ok_or_else(|| Error::UnknownAgent(agent_id.to_owned()))?;
-    info!(agent = %agent_id, "fault: losing an agent");
-    remove_agent(state, index, TaskState::TaskUnreachable, "Agent removed");
-    Ok(())
-}
-
-/// Takes agent `index` out of the cluster: offers rescinded, executors
-/// killed, live tasks reported TASK_LOST (`partition_aware_state` to
-/// partition-aware frameworks, which keep unreachable tasks) and FAILURE
-/// sent to every framework.
-pub(crate) fn remove_agent(
-    state: &mut State,
-    index: usize,
-    partition_aware_state: TaskState,
-    message: &str,
-) {
-    let agent_id = state.agents[index].id.clone();
-    let agent_id = agent_id.as_str();
-    state.agents[index].alive = false;
-    rescind_agent_offers(state, index);
-    for (_, exec) in state.agents[index].executors.drain() {
-        let _ = exec.signals.send(libc::SIGKILL);
-    }
-    let keys: Vec<_> = state
-        .tasks
-        .iter()
-        .filter(|(_, task)| task.agent == index)
-        .map(|(key, _)| key.clone())
-        .collect();
-    for key in keys {
-        let partition_aware = state
-            .frameworks
-            .get(&key.0)
-            .is_some_and(|framework| framework.partition_aware());
-        let Some(task) = state.tasks.get_mut(&key) else {
-            continue;
-        };
-        let was_live = !task.state.is_terminal();
-        let lost_state = if partition_aware {
-            partition_aware_state
-        } else {
-            TaskState::TaskLost
-        };
-        let mut status = make_status(
-            &key.1,
-            lost_state,
-            task_status::Source::Master,
-            Some(task_status::Reason::AgentRemoved),
-            message,
-        );
-        status.agent_id = Some(mesos::v1::AgentId {
-            value: agent_id.to_owned(),
-        });
-        status.executor_id = Some(mesos::v1::ExecutorId {
-            value: task.executor_id.to_string(),
-        });
-        task.updates.clear();
-        if partition_aware && was_live && lost_state == TaskState::TaskUnreachable {
-            task.state = lost_state;
-            task.latest = status.clone();
-        } else {
-            state.tasks.remove(&key);
-        }
-        if was_live {
-            state.send_update(&key.0, status);
-        }
-    }
-    let failure = Event {
-        r#type: Some(event::Type::Failure as i32),
-        failure: Some(event::Failure {
-            agent_id: Some(mesos::v1::AgentId {
-                value: agent_id.to_owned(),
-            }),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    let frameworks: Vec<mesos::id::Framework> = state.frameworks.keys().cloned().collect();
-    for framework_id in frameworks {
-        state.send(&framework_id, &failure);
-    }
-    state.allocation_needed = true;
-}
-
-/// Withdraws every outstanding offer of agent `index`.
-pub(crate) fn rescind_agent_offers(state: &mut State, index: usize) {
-    let offers: Vec<(String, mesos::id::Framework)> = state
-        .offers
-        .iter()
-        .filter(|(_, offer)| offer.agent == index)
-        .map(|(id, offer)| (id.clone(), offer.framework_id.clone()))
-        .collect();
-    for (offer_id, framework_id) in offers {
-        state.offers.remove(&offer_id);
-        state.send_rescind(&framework_id, &offer_id);
-    }
-}
-
-fn restart_agent(state: &mut State, agent_id: &str, downtime: Duration) -> Result<(), Error> {
-    let index = state
-        .agent_index(agent_id)
-        .ok_or_else(|| Error::UnknownAgent(agent_id.to_owned()))?;
-    let reregistration = state.config.executor_reregistration_timeout;
-    let back_at = std::time::Instant::now()
-        .checked_add(downtime)
-        .filter(|back_at| back_at.checked_add(reregistration).is_some())
-        .ok_or_else(|| Error::InvalidFault(format!("agent downtime {downtime:?}")))?;
-    info!(agent = %agent_id, ?downtime, "fault: restarting an agent");
-    rescind_agent_offers(state, index);
-    let agent = &mut state.agents[index];
-    agent.down_until = Some(back_at);
-    // The agent process is gone: executor streams break. Executors keep
-    // running; those of checkpointing frameworks reconnect when it is back.
-    for exec in agent.executors.values_mut() {
-        exec.stream = None;
-        if exec.command_task.is_none() {
-            exec.reregister_by = Some(back_at + reregistration);
-        }
-    }
-    Ok(())
-}
-
-fn kill_executor(state: &mut State, executor_id: &str) -> Result<(), Error> {
-    let mut found = false;
-    for agent in &state.agents {
-        for exec in agent.executors.values() {
-            if exec.executor_id == executor_id {
-                info!(executor = %executor_id, "fault: SIGKILL to an executor");
-                let _ = exec.signals.send(libc::SIGKILL);
-                found = true;
-            }
-        }
-    }
-    if found {
-        Ok(())
-    } else {
-        Err(Error::UnknownExecutor(executor_id.to_owned()))
-    }
-}
 
 /// What tests may want to know about an agent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -493,46 +167,17 @@ impl Cluster {
             })?;
             agent_listeners.push((listener, addr));
         }
-        let inner = Arc::new_cyclic(|weak: &Weak<Inner>| {
-            let mut state = State::new(config.clone(), weak.clone(), master_addr);
-            state.secrets = secrets;
-            let hostname = state.hostname();
-            let total = Bundle::from(
-                Res::new(
-                    config.cpus,
-                    config.mem_mb,
-                    vec![(config.ports.0, config.ports.1)],
-                )
-                .with_disk(config.disk_mb),
-            );
-            for (index, (_, addr)) in agent_listeners.iter().enumerate() {
-                state.agents.push(Agent {
-                    id: format!("{}-S{index}", state.master_id),
-                    addr: *addr,
-                    hostname: config
-                        .agent_hostnames
-                        .get(index)
-                        .cloned()
-                        .unwrap_or_else(|| hostname.clone()),
-                    total: total.clone(),
-                    alive: true,
-                    down_until: None,
-                    executors: Default::default(),
-                    slack: crate::oversubscription::Slack::cpus(config.revocable_cpus),
-                    attributes: attributes.get(index).cloned().unwrap_or_default(),
-                    partitioned: false,
-                });
-            }
-            Inner {
-                state: Mutex::new(state),
-                credentials: config.credentials.clone(),
-                fault_endpoints: config.fault_endpoints,
-                masters: Mutex::new(Masters {
-                    up: vec![true; master_addrs.len()],
-                    addrs: master_addrs.clone(),
-                    leader: 0,
-                }),
-            }
+        let agent_addrs: Vec<SocketAddr> = agent_listeners.iter().map(|(_, addr)| *addr).collect();
+        let mut state = State::new(config.clone(), master_addr, &agent_addrs, attributes);
+        state.secrets = secrets;
+        let inner = Arc::new_cyclic(|me: &Weak<Inner>| {
+            Inner::new(
+                me,
+                state,
+                master_addrs.clone(),
+                config.credentials.clone(),
+                config.fault_endpoints,
+            )
         });
         let master_handles = master_listeners
             .into_iter()
@@ -602,7 +247,7 @@ impl Cluster {
         info!(master = %addr, "fault: leadership moves");
         let mut state = self.inner.lock();
         state.master_addr = addr;
-        restart_master(&mut state);
+        faults::restart_master(&mut state);
         Ok(())
     }
 
@@ -667,21 +312,21 @@ impl Cluster {
     /// Fault: closes every scheduler's event stream (frameworks stay, their
     /// failover timers start).
     pub fn drop_scheduler_streams(&self) {
-        drop_scheduler_streams(&mut self.inner.lock());
+        faults::drop_scheduler_streams(&mut self.inner.lock());
     }
 
     /// Fault: the master fails over: streams close, offers and filters are
     /// forgotten, agents and tasks stay; frameworks must resubscribe (with
     /// their id) within their failover timeout.
     pub fn restart_master(&self) {
-        restart_master(&mut self.inner.lock());
+        faults::restart_master(&mut self.inner.lock());
     }
 
     /// Fault: an agent disappears: its offers are rescinded, its executors
     /// killed, its tasks reported TASK_LOST (TASK_UNREACHABLE to
     /// partition-aware frameworks) and FAILURE sent.
     pub fn lose_agent(&self, agent_id: &str) -> Result<(), Error> {
-        lose_agent(&mut self.inner.lock(), agent_id)
+        faults::lose_agent(&mut self.inner.lock(), agent_id)
     }
 
     /// Fault: an agent restarts: its executor API is down for `downtime`
@@ -690,7 +335,7 @@ impl Cluster {
     /// reregistration timeout after it is back keep their tasks (with
     /// their unacknowledged updates), the others are killed.
     pub fn restart_agent(&self, agent_id: &str, downtime: Duration) -> Result<(), Error> {
-        restart_agent(&mut self.inner.lock(), agent_id, downtime)
+        faults::restart_agent(&mut self.inner.lock(), agent_id, downtime)
     }
 
     /// Fault: the QoS controller's KILL of every executor on revocable resources of
@@ -718,7 +363,7 @@ impl Cluster {
 
     /// Fault: SIGKILL to the process of every executor with this id.
     pub fn kill_executor(&self, executor_id: &str) -> Result<(), Error> {
-        kill_executor(&mut self.inner.lock(), executor_id)
+        faults::kill_executor(&mut self.inner.lock(), executor_id)
     }
 
     /// Stops every executor as an agent that shuts down does (a `SHUTDOWN` event, then
@@ -772,7 +417,7 @@ impl Drop for Cluster {
         // Killing `docker run` does not stop its container: remove them now,
         // the runtime may not get to deliver the signals.
         if let Some(cli) = &state.config.docker {
-            crate::docker::remove_now(cli, &containers);
+            crate::launcher::remove_containers(cli, &containers);
         }
         for framework in state.frameworks.values_mut() {
             framework.stream = None;

@@ -16,7 +16,7 @@
 //! by `agent`.
 
 use std::os::unix::process::ExitStatusExt as _;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mesos::v1::{
     container_info, framework_info, task_status, CommandInfo, ExecutorId, ExecutorInfo,
@@ -242,7 +242,7 @@ impl State {
         if exec.shutdown.is_some() {
             return;
         }
-        let now = Instant::now();
+        let now = self.clock.now();
         exec.shutdown = Some(ExecShutdown {
             term_at: now,
             kill_at: now + grace,

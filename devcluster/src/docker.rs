@@ -2,13 +2,14 @@
 //! task, whose `ContainerInfo` is DOCKER. Like Mesos' agent it drives the
 //! `docker` CLI: `docker run` with CPU shares and quota and a memory limit
 //! from the resources, the environment, the network mode, labels naming the
-//! task, and the sandbox mounted at [`SANDBOX_MOUNT`]; `docker kill` delivers
-//! signals; `docker inspect` tells when the container runs; `docker rm -f`
-//! cleans up. Environment values reach the container through the CLI's own
-//! environment (`-e NAME`), so secrets never appear in its arguments.
+//! task, and the sandbox mounted at [`SANDBOX_MOUNT`]. This module decides
+//! the invocation; [`crate::launcher`] makes it, and delivers signals with
+//! `docker kill`, learns that the container runs from `docker inspect`, and
+//! cleans up with `docker rm -f`. Environment values reach the container
+//! through the CLI's own environment (`-e NAME`), so secrets never appear in
+//! its arguments.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use mesos::v1::{container_info, CommandInfo, ContainerInfo, Label};
 
@@ -196,66 +197,13 @@ pub fn labels(
     labels
 }
 
-fn signal_name(signal: i32) -> String {
+pub(crate) fn signal_name(signal: i32) -> String {
     match signal {
         libc::SIGTERM => "TERM".into(),
         libc::SIGKILL => "KILL".into(),
         libc::SIGINT => "INT".into(),
         other => other.to_string(),
     }
-}
-
-/// Delivers `signal` to the container's main process.
-pub async fn signal(cli: &Path, name: &str, signal: i32) {
-    let status = tokio::process::Command::new(cli)
-        .args(["kill", &format!("--signal={}", signal_name(signal)), name])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .await;
-    tracing::debug!(container = name, signal, ?status, "docker kill");
-}
-
-/// Waits until the container runs; its main process id, or `None` if it
-/// ended (or never started) within `timeout`.
-pub async fn wait_running(cli: &Path, name: &str, timeout: Duration) -> Option<u32> {
-    let deadline = tokio::time::Instant::now() + timeout;
-    while tokio::time::Instant::now() < deadline {
-        let output = tokio::process::Command::new(cli)
-            .args([
-                "inspect",
-                "--format",
-                "{{.State.Running}} {{.State.Pid}}",
-                name,
-            ])
-            .stderr(std::process::Stdio::null())
-            .output()
-            .await
-            .ok()?;
-        if output.status.success() {
-            let text = String::from_utf8_lossy(&output.stdout);
-            let mut words = text.split_whitespace();
-            if words.next() == Some("true") {
-                return words.next().and_then(|pid| pid.parse().ok());
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    None
-}
-
-/// Removes containers, whatever state they are in (blocking; for shutdown).
-pub fn remove_now(cli: &Path, names: &[String]) {
-    if names.is_empty() {
-        return;
-    }
-    let status = std::process::Command::new(cli)
-        .args(["rm", "-f"])
-        .args(names)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status();
-    tracing::info!(?names, ?status, "removed containers");
 }
 
 #[cfg(test)]

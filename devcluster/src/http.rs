@@ -33,27 +33,13 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
-use crate::cluster::{Inner, Leading};
+use crate::reply::{HttpError, Reply, StreamOwner};
+use crate::runtime::{Inner, Leading};
 
 /// Largest call body accepted.
 const MAX_CALL_LEN: usize = 16 * 1024 * 1024;
 
-pub(crate) type Body = Either<Full<Bytes>, EventBody>;
-
-/// Who reads an event stream; told to the cluster when the body is dropped.
-#[derive(Debug, Clone)]
-pub(crate) enum StreamOwner {
-    Scheduler {
-        framework_id: String,
-        stream_id: String,
-    },
-    Executor {
-        agent: usize,
-        framework_id: mesos::id::Framework,
-        executor_id: mesos::id::Executor,
-        stream_seq: u64,
-    },
-}
+type Body = Either<Full<Bytes>, EventBody>;
 
 /// Rewrites one protobuf message (an event record's payload, or a call's
 /// answer) as JSON.
@@ -85,7 +71,7 @@ const EXECUTOR_API: Api = Api {
 /// A SUBSCRIBE response body: RecordIO records pushed by the cluster through
 /// a channel (protobuf, one record per message); ends when the cluster drops
 /// the sender. Transcoded to JSON records when the subscriber asked for JSON.
-pub(crate) struct EventBody {
+struct EventBody {
     rx: mpsc::UnboundedReceiver<Bytes>,
     owner: Option<(Weak<Inner>, StreamOwner)>,
     json: Option<JsonRecords>,
@@ -122,11 +108,7 @@ impl JsonRecords {
 }
 
 impl EventBody {
-    pub(crate) fn new(
-        rx: mpsc::UnboundedReceiver<Bytes>,
-        inner: Weak<Inner>,
-        owner: StreamOwner,
-    ) -> Self {
+    fn new(rx: mpsc::UnboundedReceiver<Bytes>, inner: Weak<Inner>, owner: StreamOwner) -> Self {
         Self {
             rx,
             owner: Some((inner, owner)),
@@ -177,39 +159,6 @@ impl http_body::Body for EventBody {
     }
 }
 
-/// An error answer: status and a text body, as Mesos gives them.
-#[derive(Debug)]
-pub(crate) struct HttpError {
-    pub status: StatusCode,
-    pub message: String,
-}
-
-impl HttpError {
-    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            message: message.into(),
-        }
-    }
-
-    pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, message)
-    }
-}
-
-/// A successful answer to a call.
-pub(crate) enum Reply {
-    /// 202 Accepted.
-    Accepted,
-    /// 200 OK with a protobuf body (written as JSON when asked for).
-    Ok(Bytes),
-    /// 200 OK with an event stream (and the scheduler's stream id).
-    Stream {
-        body: EventBody,
-        stream_id: Option<String>,
-    },
-}
-
 /// A `200` with a JSON document.
 fn json_response(body: String) -> Response<Body> {
     let mut response = text(StatusCode::OK, body);
@@ -220,14 +169,19 @@ fn json_response(body: String) -> Response<Body> {
     response
 }
 
-pub(crate) fn text(status: StatusCode, message: String) -> Response<Body> {
+fn text(status: StatusCode, message: String) -> Response<Body> {
     let mut response = Response::new(Either::Left(Full::new(Bytes::from(message))));
     *response.status_mut() = status;
     response
 }
 
 /// The HTTP answer to a call of `api`, written as `answer`.
-fn reply(result: Result<Reply, HttpError>, api: Api, answer: ContentType) -> Response<Body> {
+fn reply(
+    inner: &Arc<Inner>,
+    result: Result<Reply, HttpError>,
+    api: Api,
+    answer: ContentType,
+) -> Response<Body> {
     let content_type = http::HeaderValue::from_static(answer.mime());
     match result {
         Ok(Reply::Accepted) => text(StatusCode::ACCEPTED, String::new()),
@@ -249,9 +203,11 @@ fn reply(result: Result<Reply, HttpError>, api: Api, answer: ContentType) -> Res
             response
         }
         Ok(Reply::Stream {
-            mut body,
+            events,
+            owner,
             stream_id,
         }) => {
+            let mut body = EventBody::new(events, Arc::downgrade(inner), owner);
             if answer == ContentType::Json {
                 body.as_json(api.event);
             }
@@ -421,7 +377,7 @@ async fn master_service(
             }
             Err(error) => (Err(error), ContentType::Protobuf),
         };
-        return Ok(reply(result, SCHEDULER_API, answer));
+        return Ok(reply(&inner, result, SCHEDULER_API, answer));
     }
     if let Some(fault) = path
         .strip_prefix("/devcluster/faults/")
@@ -538,7 +494,7 @@ async fn agent_service(
         Ok((call, answer)) => (inner.executor_call(agent, call), answer),
         Err(error) => (Err(error), ContentType::Protobuf),
     };
-    Ok(reply(result, EXECUTOR_API, answer))
+    Ok(reply(&inner, result, EXECUTOR_API, answer))
 }
 
 /// Which API a listener serves.

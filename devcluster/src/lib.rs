@@ -33,6 +33,16 @@
 //! - `state`: all of it behind one mutex, driven in time by one ticker task
 //!   (no task or thread per agent, so 100 agents stay cheap).
 //!
+//! The modules above the runtime's are the core: state changes without I/O.
+//! What touches the system (sandboxes, processes, containers, directories)
+//! a state method queues as an `effect::Effect`; `runtime` carries the queue
+//! out with `launcher` once it has released the lock, and `http` writes the
+//! core's `reply::Reply` as HTTP. Dependencies go one way: `cluster` ->
+//! `http` -> `runtime` -> `launcher` -> the core -> `config`, `error`,
+//! `auth`; no core module uses a runtime one. The core's unit tests
+//! (`state::tests` and beside each module) drive a `State` directly, with a
+//! clock they move, and read the events it sends from its channels.
+//!
 //! - `oversubscription`: revocable CPUs on every agent (Mesos' fixed
 //!   resource estimator, `ClusterConfig::revocable_cpus`), offered only to
 //!   frameworks with REVOCABLE_RESOURCES; the QoS controller's kill as the
@@ -53,23 +63,35 @@
 //! executors and the master's view of tasks survive it), and
 //! `/maintenance/status`.
 
-mod agent;
+// What both sides use: the configuration, errors, credentials.
 pub mod auth;
-mod cluster;
-mod command_executor;
 mod config;
-mod docker;
 mod error;
-mod http;
+
+// The core: the master's and agents' semantics, without I/O.
+mod agent;
+mod command_executor;
+mod docker;
+mod effect;
+mod faults;
+#[cfg(test)]
+mod fixture;
 mod maintenance;
 mod master;
 mod master_state;
 mod operations;
 mod oversubscription;
 mod partition;
+mod reply;
 pub mod resources;
 mod secrets;
 mod state;
+
+// The runtime: listeners, the ticker, processes and containers.
+mod cluster;
+mod http;
+mod launcher;
+mod runtime;
 pub mod testing;
 
 pub use cluster::{AgentSummary, Cluster};

@@ -24,6 +24,7 @@ use mesos::v1::{
 };
 use tracing::info;
 
+use crate::effect::Effect;
 use crate::state::State;
 
 /// Mesos' default `Filters.refuse_seconds`, also for inverse offers.
@@ -261,12 +262,12 @@ impl State {
         );
         for (agent, before) in before.into_iter().enumerate() {
             if self.agent_unavailability(agent) != before {
-                crate::cluster::rescind_agent_offers(self, agent);
+                crate::faults::rescind_agent_offers(self, agent);
                 self.rescind_inverse_offers(agent);
             }
         }
         // Frameworks hear of the window before they see the new offers.
-        self.send_inverse_offers(Instant::now());
+        self.send_inverse_offers(self.clock.now());
         self.allocation_needed = true;
         Ok(String::new())
     }
@@ -280,7 +281,7 @@ impl State {
             if self.agents[agent].alive && self.agent_mode(agent) == machine_info::Mode::Down {
                 info!(agent = %self.agents[agent].id, "machine DOWN: removing its agent");
                 self.rescind_inverse_offers(agent);
-                crate::cluster::remove_agent(
+                crate::faults::remove_agent(
                     self,
                     agent,
                     TaskState::TaskGone,
@@ -312,15 +313,10 @@ impl State {
                 // Its checkpointed resources (reservations, volumes) come
                 // back with it, and so do the volumes' directories.
                 let new_volumes = self.volume_root(agent);
-                if old_volumes.exists() {
-                    std::fs::rename(&old_volumes, &new_volumes).map_err(|error| {
-                        format!(
-                            "cannot move the agent's volumes from {} to {}: {error}",
-                            old_volumes.display(),
-                            new_volumes.display()
-                        )
-                    })?;
-                }
+                self.effect(Effect::MoveDir {
+                    from: old_volumes,
+                    to: new_volumes,
+                });
                 // Filters were about the agent that left.
                 for framework in self.frameworks.values_mut() {
                     framework.filters.retain(|filter| filter.agent != agent);
@@ -383,7 +379,7 @@ impl State {
             };
             self.inverse_offers.outstanding.remove(&id.value);
             info!(framework = %framework_id, agent = %self.agents[offer.agent].id, accepted, "inverse offer answered");
-            if let Some(until) = Instant::now().checked_add(refuse) {
+            if let Some(until) = self.clock.now().checked_add(refuse) {
                 self.inverse_offers
                     .filters
                     .insert((framework_id.into(), offer.agent), until);

@@ -4,7 +4,7 @@
 //! TEARDOWN and the answers to inverse offers (see [`crate::maintenance`]). Answers with the status codes Mesos uses.
 
 use std::collections::{HashMap, HashSet};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use http::StatusCode;
 use mesos::v1::scheduler::{call, event, Call, Event};
@@ -16,7 +16,8 @@ use prost::Message as _;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-use crate::http::{EventBody, HttpError, Reply, StreamOwner};
+use crate::effect::Effect;
+use crate::reply::{HttpError, Reply, StreamOwner};
 use crate::resources::{self, Asker, Bundle};
 use crate::state::{
     exec_key, make_status, random_uuid, task_key, ExecKey, Filter, Framework, SchedStream, State,
@@ -260,16 +261,12 @@ impl State {
                 };
                 let _ = tx.send(mesos::recordio::encode_message(&error));
                 drop(tx);
-                let body = EventBody::new(
-                    rx,
-                    self.inner.clone(),
-                    StreamOwner::Scheduler {
+                return Ok(Reply::Stream {
+                    events: rx,
+                    owner: StreamOwner::Scheduler {
                         framework_id: id,
                         stream_id: stream_id.clone(),
                     },
-                );
-                return Ok(Reply::Stream {
-                    body,
                     stream_id: Some(stream_id),
                 });
             }
@@ -295,7 +292,7 @@ impl State {
             && roles
                 .iter()
                 .all(|role| subscribe.suppressed_roles.contains(role));
-        let now = Instant::now();
+        let now = self.clock.now();
         let heartbeat = self.config.heartbeat_interval;
         match self.frameworks.get_mut(&framework_id) {
             Some(framework) => {
@@ -353,16 +350,12 @@ impl State {
         self.send(&framework_id, &subscribed);
         self.resend_pending(&framework_id);
         self.allocate();
-        let body = EventBody::new(
-            rx,
-            self.inner.clone(),
-            StreamOwner::Scheduler {
-                framework_id,
+        Ok(Reply::Stream {
+            events: rx,
+            owner: StreamOwner::Scheduler {
+                framework_id: framework_id.to_string(),
                 stream_id: stream_id.clone(),
             },
-        );
-        Ok(Reply::Stream {
-            body,
             stream_id: Some(stream_id),
         })
     }
@@ -386,7 +379,7 @@ impl State {
             framework.filters.push(Filter {
                 agent,
                 res,
-                until: Instant::now() + refuse,
+                until: self.clock.now() + refuse,
             });
         }
     }
@@ -637,19 +630,11 @@ impl State {
         };
         for (role, volume) in created.volumes() {
             let dir = self.volume_dir(agent, role, &volume.id);
-            std::fs::create_dir_all(&dir).map_err(|error| {
-                format!(
-                    "cannot create the volume directory {}: {error}",
-                    dir.display()
-                )
-            })?;
+            self.effect(Effect::CreateDir(dir.clone()));
             info!(framework = %framework_id, id = %volume.id, %role, dir = %dir.display(), "persistent volume created");
         }
         for (role, volume) in destroyed.volumes() {
-            let dir = self.volume_dir(agent, role, &volume.id);
-            if let Err(error) = std::fs::remove_dir_all(&dir) {
-                warn!(dir = %dir.display(), %error, "cannot remove the destroyed volume's directory");
-            }
+            self.effect(Effect::RemoveDir(self.volume_dir(agent, role, &volume.id)));
             info!(framework = %framework_id, id = %volume.id, %role, "persistent volume destroyed");
         }
         info!(framework = %framework_id, agent = %self.agents[agent].id, ?kind, "offer operation applied");
@@ -832,7 +817,7 @@ impl State {
                 kill_requested: false,
                 updates: Default::default(),
                 acked: Default::default(),
-                next_retry: Instant::now(),
+                next_retry: self.clock.now(),
                 backoff: self.config.status_update_retry,
             },
         );
@@ -895,7 +880,7 @@ impl State {
             );
             if let Some(task) = self.tasks.get_mut(&key) {
                 task.kill_requested = true;
-                task.kill_deadline = Some(Instant::now() + grace + Duration::from_secs(1));
+                task.kill_deadline = Some(self.clock.now() + grace + Duration::from_secs(1));
             }
             self.kill_command_task(agent, &exec_key, &key.1, grace);
             return;
@@ -919,9 +904,9 @@ impl State {
             task.kill_requested = true;
             let slack = Duration::from_secs(1);
             task.kill_deadline = Some(if delivered {
-                Instant::now() + grace + slack
+                self.clock.now() + grace + slack
             } else {
-                Instant::now()
+                self.clock.now()
             });
         }
     }
@@ -961,7 +946,7 @@ impl State {
         let executor_id = task.executor_id.clone();
         if next.is_some() {
             task.backoff = self.config.status_update_retry;
-            task.next_retry = Instant::now() + task.backoff;
+            task.next_retry = self.clock.now() + task.backoff;
         } else if task.state.is_terminal() {
             self.tasks.remove(&key);
         }
@@ -1039,3 +1024,7 @@ impl State {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "master_tests.rs"]
+mod tests;

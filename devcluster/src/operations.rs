@@ -92,7 +92,7 @@ impl State {
                     OperationRec {
                         agent,
                         latest: update.clone(),
-                        next_retry: Instant::now() + backoff,
+                        next_retry: self.clock.now() + backoff,
                         backoff,
                     },
                 );

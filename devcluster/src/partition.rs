@@ -69,7 +69,7 @@ pub(crate) fn partition(state: &mut State, agent_id: &str) -> Result<(), Error> 
     }
     info!(agent = %agent_id, "fault: the agent is partitioned from the master");
     state.agents[index].partitioned = true;
-    crate::cluster::rescind_agent_offers(state, index);
+    crate::faults::rescind_agent_offers(state, index);
     for key in tasks_on(state, index) {
         let partition_aware = state
             .frameworks

@@ -9,6 +9,9 @@
 //! `<work dir>/secrets/<container id>/` (mode 0700, removed when the
 //! executor exits) and linked or mounted at the volume's `container_path`.
 //! [`redact_task`] blanks VALUE secrets in what the agent hands an executor.
+//! Reading the store ([`SecretStore::load`]) and writing the files
+//! ([`write_secret_file`]) are the runtime's part; the state only resolves
+//! and redacts.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -105,6 +108,11 @@ pub(crate) fn secrets_dir(work_dir: &Path, container_id: &str) -> PathBuf {
     work_dir.join("secrets").join(container_id)
 }
 
+/// The `index`th secret file of a container, in `dir` (its [`secrets_dir`]).
+pub(crate) fn secret_file(dir: &Path, index: usize) -> PathBuf {
+    dir.join(format!("secret-{index}"))
+}
+
 /// Writes `value` to the `index`th secret file of a container, readable by
 /// its owner only, or by anyone with `world_readable` (a container's user
 /// may not be ours; the 0700 directory still keeps other users out).
@@ -121,7 +129,7 @@ pub(crate) fn write_secret_file(
         .mode(0o700)
         .create(dir)
         .map_err(|error| format!("cannot create {}: {error}", dir.display()))?;
-    let path = dir.join(format!("secret-{index}"));
+    let path = secret_file(dir, index);
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)

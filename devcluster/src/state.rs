@@ -1,14 +1,16 @@
 //! The cluster's whole state behind one mutex: frameworks and their event
 //! streams, agents and their executors, offers, tasks with their status
-//! update queues. Everything here is synchronous; nothing awaits under the
-//! lock. Time-driven work (heartbeats, filters, update retries, grace
-//! periods, failover timeouts) is done by [`State::tick`], which one task
-//! calls for the whole cluster: no task or thread per agent.
+//! update queues. Nothing here does I/O or awaits: what must touch the
+//! system is queued as an [`Effect`] (see [`crate::effect`]) for the runtime
+//! to carry out once the lock is released. Time comes from the state's
+//! [`Clock`] (frozen and moved by unit tests), and time-driven work
+//! (heartbeats, filters, update retries, grace periods, failover timeouts)
+//! is done by [`State::tick`], which one task calls for the whole cluster:
+//! no task or thread per agent.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Weak;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -22,8 +24,9 @@ use mesos::v1::{
 use tokio::sync::mpsc;
 use tracing::{debug, info};
 
-use crate::cluster::Inner;
 use crate::config::ClusterConfig;
+use crate::effect::Effect;
+use crate::reply::StreamOwner;
 use crate::resources::Bundle;
 use crate::secrets::SecretStore;
 
@@ -286,9 +289,36 @@ pub(crate) fn make_status(
     }
 }
 
+/// The state's time: the real clock, or one a test sets and moves.
+#[derive(Debug, Default)]
+pub(crate) struct Clock {
+    fixed: Option<Instant>,
+}
+
+impl Clock {
+    pub fn now(&self) -> Instant {
+        self.fixed.unwrap_or_else(Instant::now)
+    }
+
+    /// Stops the clock at the present (a test's).
+    #[cfg(test)]
+    pub fn freeze(&mut self) {
+        self.fixed = Some(Instant::now());
+    }
+
+    /// Moves a frozen clock on.
+    #[cfg(test)]
+    pub fn advance(&mut self, by: Duration) {
+        let now = self.fixed.expect("a frozen clock");
+        self.fixed = Some(now + by);
+    }
+}
+
 pub(crate) struct State {
     pub config: ClusterConfig,
-    pub inner: Weak<Inner>,
+    pub clock: Clock,
+    /// What the runtime is to do once the lock is released.
+    effects: Vec<Effect>,
     pub master_id: String,
     pub master_addr: SocketAddr,
     seq: u64,
@@ -310,10 +340,18 @@ pub(crate) struct State {
 }
 
 impl State {
-    pub fn new(config: ClusterConfig, inner: Weak<Inner>, master_addr: SocketAddr) -> Self {
-        Self {
+    /// A cluster of one agent per address in `agent_addrs` (the `index`th
+    /// with `attributes[index]`), each with the resources `config` gives.
+    pub fn new(
+        config: ClusterConfig,
+        master_addr: SocketAddr,
+        agent_addrs: &[SocketAddr],
+        attributes: Vec<Vec<mesos::v1::Attribute>>,
+    ) -> Self {
+        let mut state = Self {
             config,
-            inner,
+            clock: Clock::default(),
+            effects: Vec::new(),
             master_id: random_uuid(),
             master_addr,
             seq: 0,
@@ -329,6 +367,89 @@ impl State {
             maintenance: Default::default(),
             inverse_offers: Default::default(),
             operations: HashMap::new(),
+        };
+        let hostname = state.hostname();
+        let config = &state.config;
+        let total = Bundle::from(
+            crate::resources::Res::new(
+                config.cpus,
+                config.mem_mb,
+                vec![(config.ports.0, config.ports.1)],
+            )
+            .with_disk(config.disk_mb),
+        );
+        let mut attributes = attributes.into_iter();
+        let agents = agent_addrs
+            .iter()
+            .enumerate()
+            .map(|(index, addr)| Agent {
+                id: format!("{}-S{index}", state.master_id),
+                addr: *addr,
+                hostname: config
+                    .agent_hostnames
+                    .get(index)
+                    .cloned()
+                    .unwrap_or_else(|| hostname.clone()),
+                total: total.clone(),
+                alive: true,
+                down_until: None,
+                executors: Default::default(),
+                slack: crate::oversubscription::Slack::cpus(config.revocable_cpus),
+                attributes: attributes.next().unwrap_or_default(),
+                partitioned: false,
+            })
+            .collect();
+        state.agents = agents;
+        state
+    }
+
+    /// The state's present.
+    pub fn now(&self) -> Instant {
+        self.clock.now()
+    }
+
+    /// Queues `effect` for the runtime.
+    pub fn effect(&mut self, effect: Effect) {
+        self.effects.push(effect);
+    }
+
+    /// What the runtime is to do, in order; called as the lock is released.
+    pub fn take_effects(&mut self) -> Vec<Effect> {
+        std::mem::take(&mut self.effects)
+    }
+
+    /// An event stream's reader is gone: a scheduler disconnects (if it is
+    /// still its current stream), an executor's stream is forgotten.
+    pub fn stream_closed(&mut self, owner: StreamOwner) {
+        match owner {
+            StreamOwner::Scheduler {
+                framework_id,
+                stream_id,
+            } => {
+                let current = self
+                    .frameworks
+                    .get(framework_id.as_str())
+                    .and_then(|framework| framework.stream.as_ref())
+                    .is_some_and(|stream| stream.id == stream_id);
+                if current {
+                    self.disconnect_framework(&framework_id);
+                }
+            }
+            StreamOwner::Executor {
+                agent,
+                framework_id,
+                executor_id,
+                stream_seq,
+            } => {
+                if let Some(exec) = self.agents[agent]
+                    .executors
+                    .get_mut(&(framework_id, executor_id))
+                {
+                    if exec.stream_seq == stream_seq {
+                        exec.stream = None;
+                    }
+                }
+            }
         }
     }
 
@@ -396,7 +517,7 @@ impl State {
     /// Offers every agent's unused resources to a framework that wants them.
     pub fn allocate(&mut self) {
         self.allocation_needed = false;
-        let now = Instant::now();
+        let now = self.now();
         for framework in self.frameworks.values_mut() {
             framework.filters.retain(|filter| filter.until > now);
         }
@@ -412,7 +533,7 @@ impl State {
         if eligible.is_empty() {
             return;
         }
-        let now = Instant::now();
+        let now = self.now();
         for (index, used) in used.iter().enumerate() {
             if !self.agents[index].serving(now) || self.agents[index].partitioned {
                 continue;
@@ -546,6 +667,7 @@ impl State {
     /// must acknowledge it (it gets a uuid if it has none).
     pub fn enqueue_update(&mut self, key: &TaskKey, mut status: TaskStatus, from_executor: bool) {
         let retry = self.config.status_update_retry;
+        let now = self.now();
         let Some(task) = self.tasks.get_mut(key) else {
             return;
         };
@@ -588,7 +710,7 @@ impl State {
         });
         if task.updates.len() == 1 {
             task.backoff = retry;
-            task.next_retry = Instant::now() + retry;
+            task.next_retry = now + retry;
             let head = task.updates[0].status.clone();
             self.send_update(&key.0, head);
         }
@@ -597,7 +719,7 @@ impl State {
     /// Sends again every unacknowledged update at the head of its queue.
     pub fn resend_pending(&mut self, framework_id: &str) {
         let retry = self.config.status_update_retry;
-        let now = Instant::now();
+        let now = self.now();
         let mut heads = Vec::new();
         for ((fw, _), task) in self.tasks.iter_mut() {
             if fw == framework_id {
@@ -615,7 +737,7 @@ impl State {
 
     /// Time-driven work; called every few milliseconds by the cluster.
     pub fn tick(&mut self) {
-        let now = Instant::now();
+        let now = self.now();
         self.heartbeats(now);
         self.expire_failovers(now);
         self.retry_updates(now);
@@ -787,13 +909,13 @@ impl State {
     /// subscribed), SIGTERM after the grace period, SIGKILL after that.
     pub fn shutdown_executor(&mut self, agent: usize, key: &ExecKey, graceful: bool) {
         let default_grace = self.config.executor_shutdown_grace;
+        let now = self.now();
         let Some(exec) = self.agents[agent].executors.get_mut(key) else {
             return;
         };
         if exec.shutdown.is_some() {
             return;
         }
-        let now = Instant::now();
         let grace = exec
             .info
             .shutdown_grace_period
@@ -843,6 +965,7 @@ impl State {
 
     /// The scheduler's stream is gone: start the failover timer.
     pub fn disconnect_framework(&mut self, framework_id: &str) {
+        let now = self.now();
         let Some(framework) = self.frameworks.get_mut(framework_id) else {
             return;
         };
@@ -850,7 +973,7 @@ impl State {
             return;
         }
         info!(framework = %framework_id, "scheduler disconnected");
-        framework.disconnected_at = Some(Instant::now());
+        framework.disconnected_at = Some(now);
         self.remove_offers(framework_id, false);
         self.forget_inverse_offers(framework_id);
     }
