@@ -246,6 +246,13 @@ impl State {
             env.push((name.to_owned(), value));
         }
         let (program, label) = match docker_container {
+            Some(_) if self.config.agent_hosts.get(agent).is_some() => {
+                return Err(
+                    "an agent on a host of its own (a network namespace) runs process \
+                     executors only"
+                        .into(),
+                );
+            }
             Some(container) => {
                 let cli = self
                     .config
@@ -292,7 +299,12 @@ impl State {
             None => {
                 let argv = crate::command_executor::argv(&command)?;
                 let label = format!("{:?}", command.value.clone().unwrap_or_default());
-                (Program::Process { argv, env }, label)
+                let netns = self
+                    .config
+                    .agent_hosts
+                    .get(agent)
+                    .map(|host| host.netns.clone());
+                (Program::Process { argv, env, netns }, label)
             }
         };
         let docker_name = match &program {

@@ -42,9 +42,10 @@ fn a_launch_is_an_effect_with_mesos_sandbox_and_environment_and_touches_nothing(
         !std::path::Path::new("/nonexistent").exists(),
         "the state itself made no directory"
     );
-    let Program::Process { argv, env } = &launch.program else {
+    let Program::Process { argv, env, netns } = &launch.program else {
         panic!("{:?}", launch.program);
     };
+    assert_eq!(*netns, None, "on the master's host");
     assert_eq!(argv.program, "/bin/sh");
     assert_eq!(argv.args, ["-c", "/usr/bin/unit-executor"]);
     let var = |name: &str| {
@@ -260,4 +261,61 @@ fn a_lost_agent_kills_its_executors_and_reports_its_tasks_lost_or_unreachable() 
             .iter()
             .all(|offer| offer.agent_id.value != agent_id));
     }
+}
+
+#[test]
+fn an_agent_on_a_host_of_its_own_offers_its_address_and_runs_executors_in_its_namespace() {
+    let mut state = fixture::state_with(2, |config| {
+        config.agent_hosts = vec![crate::config::AgentHost {
+            netns: "unit-host-0".into(),
+            ip: "10.231.7.2".parse().unwrap(),
+        }];
+        config.docker = Some("/usr/bin/docker".into());
+    });
+    let mut sched = subscribe(&mut state, FrameworkInfo::default());
+    let offers = sched.offers();
+    let own = offers
+        .iter()
+        .find(|offer| offer.agent_id.value == state.agents[0].id)
+        .unwrap()
+        .clone();
+    let shared = offers
+        .iter()
+        .find(|offer| offer.agent_id.value == state.agents[1].id)
+        .unwrap();
+    assert_eq!(own.hostname, "10.231.7.2");
+    assert_eq!(shared.hostname, "127.0.0.1");
+
+    sched.launch(&mut state, &own, vec![task("t", &own, 1.0, "e")]);
+    let launch = launches(&mut state).remove(0);
+    let Program::Process { netns, .. } = &launch.program else {
+        panic!("{:?}", launch.program);
+    };
+    assert_eq!(netns.as_deref(), Some("unit-host-0"));
+
+    // A Docker executor cannot be put in the namespace: refused up front.
+    let mut docker = task("d", &own, 1.0, "ed");
+    docker.executor.as_mut().unwrap().container = Some(mesos::v1::ContainerInfo {
+        r#type: mesos::v1::container_info::Type::Docker as i32,
+        docker: Some(mesos::v1::container_info::DockerInfo {
+            image: "busybox".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    advance(&mut state, Duration::from_secs(6));
+    let again = sched
+        .offers()
+        .into_iter()
+        .find(|offer| offer.agent_id == own.agent_id)
+        .unwrap();
+    sched.launch(&mut state, &again, vec![docker]);
+    assert!(launches(&mut state).is_empty());
+    let failed = sched.updates();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0].state(), TaskState::TaskFailed, "{failed:?}");
+    assert!(
+        failed[0].message().contains("process executors only"),
+        "{failed:?}"
+    );
 }

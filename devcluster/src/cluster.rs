@@ -66,6 +66,22 @@ impl Cluster {
                 config.ports.0, config.ports.1
             )));
         }
+        if config.agent_hosts.len() > config.agents {
+            return Err(Error::InvalidConfig(format!(
+                "hosts for {} agents, but {} agents",
+                config.agent_hosts.len(),
+                config.agents
+            )));
+        }
+        if !config.agent_hosts.is_empty()
+            && (config.agent_ping_timeout.is_zero() || config.max_agent_ping_timeouts == 0)
+        {
+            return Err(Error::InvalidConfig(
+                "agents on hosts of their own need a positive ping timeout and at least one \
+                 ping timeout before they are unreachable"
+                    .into(),
+            ));
+        }
         if config.agent_hostnames.len() > config.agents {
             return Err(Error::InvalidConfig(format!(
                 "hostnames for {} agents, but {} agents",
@@ -159,8 +175,16 @@ impl Cluster {
             None => Default::default(),
         };
         let mut agent_listeners = Vec::with_capacity(config.agents);
-        for _ in 0..config.agents {
-            let listener = bind(SocketAddr::new(config.listen.ip(), 0)).await?;
+        for index in 0..config.agents {
+            let listener = match config.agent_hosts.get(index) {
+                Some(host) => {
+                    let addr = SocketAddr::new(host.ip, 0);
+                    crate::hosts::bind_in(&host.netns, addr)
+                        .and_then(TcpListener::from_std)
+                        .map_err(|source| Error::Bind { addr, source })?
+                }
+                None => bind(SocketAddr::new(config.listen.ip(), 0)).await?,
+            };
             let addr = listener.local_addr().map_err(|source| Error::Bind {
                 addr: config.listen,
                 source,
@@ -196,6 +220,19 @@ impl Cluster {
                 listener,
                 Arc::downgrade(&inner),
                 Role::Agent(index),
+            )));
+        }
+        for (index, addr) in agent_addrs
+            .iter()
+            .enumerate()
+            .take(config.agent_hosts.len())
+        {
+            handles.push(tokio::spawn(crate::hosts::ping(
+                Arc::downgrade(&inner),
+                index,
+                *addr,
+                config.agent_ping_timeout,
+                config.max_agent_ping_timeouts,
             )));
         }
         let weak = Arc::downgrade(&inner);

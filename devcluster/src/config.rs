@@ -1,7 +1,7 @@
 //! What a cluster looks like: addresses, agents and their resources, and the
 //! timing knobs Mesos has (heartbeats, retries, grace periods).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -89,11 +89,36 @@ pub struct ClusterConfig {
     /// The secret store REFERENCE secrets resolve from (JSON; see
     /// `secrets`); `None` = only VALUE secrets resolve.
     pub secrets: Option<PathBuf>,
+    /// Agents on hosts of their own: agent `i` (for each entry in turn)
+    /// listens inside a network namespace the caller made, its executors
+    /// run there, and the master reaches it across the namespace's link,
+    /// so cutting that link partitions it for real (see
+    /// [`crate::Cluster`]'s agent pings). Agents beyond the list share the
+    /// master's host.
+    pub agent_hosts: Vec<AgentHost>,
+    /// How long the master waits for an agent on a host of its own to
+    /// answer a ping before it counts a timeout (Mesos
+    /// `--agent_ping_timeout`: 15 s); pings go out at this interval.
+    pub agent_ping_timeout: Duration,
+    /// Ping timeouts in a row after which such an agent is unreachable
+    /// (Mesos `--max_agent_ping_timeouts`: 5); its tasks are reported
+    /// TASK_UNREACHABLE (TASK_LOST to frameworks that are not partition
+    /// aware) until it answers again and re-registers with them.
+    pub max_agent_ping_timeouts: u32,
+}
+
+/// Where an agent on a host of its own lives: a network namespace
+/// (`ip netns add NAME`, so `/var/run/netns/NAME`) and its address there,
+/// which the master's host can route to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentHost {
+    pub netns: String,
+    pub ip: IpAddr,
 }
 
 impl ClusterConfig {
     /// The named intervals, each at most [`MAX_INTERVAL`].
-    pub(crate) fn intervals(&self) -> [(&'static str, Duration); 11] {
+    pub(crate) fn intervals(&self) -> [(&'static str, Duration); 12] {
         [
             ("heartbeat_interval", self.heartbeat_interval),
             (
@@ -115,6 +140,7 @@ impl ClusterConfig {
             ),
             ("recovery_timeout", self.recovery_timeout),
             ("subscription_backoff_max", self.subscription_backoff_max),
+            ("agent_ping_timeout", self.agent_ping_timeout),
         ]
     }
 }
@@ -149,6 +175,9 @@ impl Default for ClusterConfig {
             credentials: None,
             fault_endpoints: false,
             secrets: None,
+            agent_hosts: Vec::new(),
+            agent_ping_timeout: Duration::from_secs(15),
+            max_agent_ping_timeouts: 5,
         }
     }
 }

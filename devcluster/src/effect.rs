@@ -73,6 +73,9 @@ pub(crate) enum Program {
     Process {
         argv: Argv,
         env: Vec<(String, String)>,
+        /// The network namespace of an agent on a host of its own, which
+        /// the process runs in (`ip netns exec`).
+        netns: Option<String>,
     },
     /// `docker run` through `cli` (with `args` and `env`) for the container
     /// `name`; the sandbox and volumes are opened to the image's user.

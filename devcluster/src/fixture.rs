@@ -24,7 +24,12 @@ use crate::state::State;
 
 /// A state with `agents` agents of 4 CPUs, 4096 MB and ports 31000-31009.
 pub(crate) fn state(agents: usize) -> State {
-    let config = ClusterConfig {
+    state_with(agents, |_| {})
+}
+
+/// [`state`], with the configuration adjusted by `tweak`.
+pub(crate) fn state_with(agents: usize, tweak: impl FnOnce(&mut ClusterConfig)) -> State {
+    let mut config = ClusterConfig {
         agents,
         cpus: 4.0,
         mem_mb: 4096.0,
@@ -33,6 +38,7 @@ pub(crate) fn state(agents: usize) -> State {
         work_dir: "/nonexistent/devcluster-unit".into(),
         ..ClusterConfig::default()
     };
+    tweak(&mut config);
     let addrs: Vec<SocketAddr> = (0..agents)
         .map(|index| SocketAddr::from(([127, 0, 0, 1], 5051 + index as u16)))
         .collect();

@@ -117,10 +117,22 @@ fn start(inner: &Arc<Inner>, launch: Launch) -> Result<Option<u32>, String> {
                 },
             )
         }
-        Program::Process { argv, env } => {
+        Program::Process { argv, env, netns } => {
             link_volumes(&sandbox, &mounts)?;
-            let mut cmd = std::process::Command::new(&argv.program);
-            std::os::unix::process::CommandExt::arg0(&mut cmd, &argv.argv0);
+            let mut cmd = match netns {
+                // `ip` enters the namespace and execs the program: the
+                // same process (and group), in the agent's network.
+                Some(netns) => {
+                    let mut cmd = std::process::Command::new("ip");
+                    cmd.args(["netns", "exec", &netns, &argv.program]);
+                    cmd
+                }
+                None => {
+                    let mut cmd = std::process::Command::new(&argv.program);
+                    std::os::unix::process::CommandExt::arg0(&mut cmd, &argv.argv0);
+                    cmd
+                }
+            };
             cmd.args(&argv.args).envs(env);
             (cmd, Runs::Process)
         }

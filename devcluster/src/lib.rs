@@ -89,12 +89,14 @@ mod state;
 
 // The runtime: listeners, the ticker, processes and containers.
 mod cluster;
+mod hosts;
 mod http;
 mod launcher;
+pub mod netns;
 mod runtime;
 pub mod testing;
 
 pub use cluster::{AgentSummary, Cluster};
-pub use config::{machine_cpus, machine_mem_mb, seconds, ClusterConfig, MAX_INTERVAL};
+pub use config::{machine_cpus, machine_mem_mb, seconds, AgentHost, ClusterConfig, MAX_INTERVAL};
 pub use error::Error;
 pub use oversubscription::parse_attributes;

@@ -389,6 +389,12 @@ impl State {
                     .agent_hostnames
                     .get(index)
                     .cloned()
+                    .or_else(|| {
+                        config
+                            .agent_hosts
+                            .get(index)
+                            .map(|host| host.ip.to_string())
+                    })
                     .unwrap_or_else(|| hostname.clone()),
                 total: total.clone(),
                 alive: true,

@@ -6,6 +6,7 @@ mod common;
 mod cluster;
 mod command_executor;
 mod guards;
+mod hosts;
 mod leader;
 mod maintenance;
 mod oversubscription;
