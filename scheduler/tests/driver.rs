@@ -589,7 +589,21 @@ async fn loss_setup(
     Vec<String>,
     StatusSnapshot,
 ) {
-    let cluster = start_cluster(3, 2.0).await;
+    loss_setup_with(content_type, |_| {}).await
+}
+
+/// [`loss_setup`] on a cluster configured by `tweak`.
+async fn loss_setup_with(
+    content_type: mesos::ContentType,
+    tweak: impl FnOnce(&mut devcluster::ClusterConfig),
+) -> (
+    TestCluster,
+    tempfile::TempDir,
+    RunningDriver,
+    Vec<String>,
+    StatusSnapshot,
+) {
+    let cluster = start_cluster_with(3, 2.0, tweak).await;
     let agents: Vec<String> = cluster.cluster.agents().into_iter().map(|a| a.id).collect();
     let state_dir = tempfile::tempdir().unwrap();
     let mut driver = driver_config(
@@ -760,17 +774,64 @@ async fn losing_the_proxy_agent_relaunches_proxy_and_miners_elsewhere() {
 /// one proxy is left, the new one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_healed_partition_brings_back_the_old_proxy_and_it_is_killed() {
+    let setup = loss_setup(mesos::ContentType::Protobuf).await;
+    let cluster = &setup.0.cluster;
+    partition_the_proxy_then_heal(
+        &setup,
+        |agent| cluster.partition_agent(agent).unwrap(),
+        |agent| cluster.heal_agent(agent).unwrap(),
+    )
+    .await;
+}
+
+/// The same across a real network: each agent on a host of its own (a network namespace on
+/// a bridge), its executors in it, and the proxy's host's link cut. The master sees the agent
+/// miss its pings and the rest follows as above; restoring the link heals it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_partition_of_the_proxys_host_replaces_the_proxy_and_kills_the_old_one_after() {
+    let hosts = devcluster::netns::TestHosts::make(3).expect("test hosts (root and iproute2)");
+    let setup = loss_setup_with(mesos::ContentType::Protobuf, |config| {
+        config.agent_hosts = hosts.agent_hosts();
+        config.agent_ping_timeout = Duration::from_millis(300);
+        config.max_agent_ping_timeouts = 3;
+    })
+    .await;
+    let agents = setup.3.clone();
+    let host_of = |agent: &str| agents.iter().position(|a| a == agent).unwrap();
+    partition_the_proxy_then_heal(
+        &setup,
+        |agent| hosts.cut(host_of(agent)).unwrap(),
+        |agent| hosts.restore(host_of(agent)).unwrap(),
+    )
+    .await;
+}
+
+/// Cuts the proxy's agent off with `cut`, checks the proxy is replaced while the old one runs
+/// on, heals with `heal` and checks the old proxy is killed.
+async fn partition_the_proxy_then_heal(
+    (cluster, _state_dir, driver, agents, before): &(
+        TestCluster,
+        tempfile::TempDir,
+        RunningDriver,
+        Vec<String>,
+        StatusSnapshot,
+    ),
+    cut: impl Fn(&str),
+    heal: impl Fn(&str),
+) {
     use scheduler::tasks::TaskState::{Running, Unreachable};
-    let (cluster, _state_dir, driver, agents, before) =
-        loss_setup(mesos::ContentType::Protobuf).await;
-    let old_proxy = running_proxy(&before).clone();
-    let cut = old_proxy.agent.clone();
-    let survivors: Vec<String> = agents.iter().filter(|a| **a != cut).cloned().collect();
+    let old_proxy = running_proxy(before).clone();
+    let cut_agent = old_proxy.agent.clone();
+    let survivors: Vec<String> = agents
+        .iter()
+        .filter(|a| **a != cut_agent)
+        .cloned()
+        .collect();
     let old_executor = format!("exec-{}", old_proxy.id);
     let old_pid = cluster.cluster.executor_pid(&old_executor);
     assert!(old_pid.is_some(), "the old proxy's executor runs");
 
-    cluster.cluster.partition_agent(&cut).unwrap();
+    cut(&cut_agent);
     wait_long(&driver.status, "the proxy UNREACHABLE", |s| {
         s.tasks
             .iter()
@@ -785,7 +846,7 @@ async fn a_healed_partition_brings_back_the_old_proxy_and_it_is_killed() {
     // Behind the partition the old proxy still runs: the cut is in the network, not a crash.
     assert_eq!(cluster.cluster.executor_pid(&old_executor), old_pid);
 
-    cluster.cluster.heal_agent(&cut).unwrap();
+    heal(&cut_agent);
     wait_long(&driver.status, "the old proxy's executor gone", |_| {
         cluster.cluster.executor_pid(&old_executor).is_none()
     })

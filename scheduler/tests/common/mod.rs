@@ -85,8 +85,17 @@ impl Drop for TestCluster {
 
 /// A cluster of `agents` agents of `cpus` CPUs, 1024 MB and two ports each.
 pub async fn start_cluster(agents: usize, cpus: f64) -> TestCluster {
+    start_cluster_with(agents, cpus, |_| {}).await
+}
+
+/// [`start_cluster`], with the configuration adjusted by `tweak`.
+pub async fn start_cluster_with(
+    agents: usize,
+    cpus: f64,
+    tweak: impl FnOnce(&mut ClusterConfig),
+) -> TestCluster {
     let work_dir = tempfile::tempdir().unwrap();
-    let config = ClusterConfig {
+    let mut config = ClusterConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         agents,
         cpus,
@@ -100,6 +109,7 @@ pub async fn start_cluster(agents: usize, cpus: f64) -> TestCluster {
         kill_grace: Duration::from_secs(1),
         ..ClusterConfig::default()
     };
+    tweak(&mut config);
     let cluster = Cluster::start(config).await.unwrap();
     TestCluster {
         cluster,
