@@ -119,6 +119,34 @@ pub struct StackExtras {
     /// The scheduler's `miner.cpu_policy` (`regular`, `revocable`, `both`);
     /// `None` = its default (both).
     pub cpu_policy: Option<String>,
+    /// Agents on hosts of their own, in order: (network namespace, address
+    /// there) (devcluster `--agent-host NETNS=IP`), pinged every
+    /// `agent_ping_timeout_secs`, unreachable after 3 missed pings.
+    pub agent_hosts: Vec<(String, std::net::IpAddr)>,
+    /// devcluster's `--agent-ping-timeout-secs` for `agent_hosts`.
+    pub agent_ping_timeout_secs: f64,
+    /// The node's address as the proxy reaches it (an address of this host
+    /// the agents' hosts can route to; the node must listen there);
+    /// `None` = 127.0.0.1.
+    pub node_host: Option<std::net::IpAddr>,
+    /// Scheduler settings, by section, put over the stack's own (a JSON
+    /// object such as `{"proxy": {"unreachable_timeout_secs": 5}}`).
+    pub scheduler_settings: Option<serde_json::Value>,
+}
+
+/// Puts every key of the object `over` onto `base`, recursing into objects.
+fn merge_json(base: &mut serde_json::Value, over: &serde_json::Value) {
+    match (base, over) {
+        (serde_json::Value::Object(base), serde_json::Value::Object(over)) => {
+            for (key, value) in over {
+                merge_json(
+                    base.entry(key.clone()).or_insert(serde_json::Value::Null),
+                    value,
+                );
+            }
+        }
+        (base, over) => *base = over.clone(),
+    }
 }
 
 /// The secret holding the node's `user:password` with [`StackExtras::rpc_secret`].
@@ -249,6 +277,17 @@ impl Stack {
         if extras.revocable_cpus > 0.0 {
             cluster.args(["--revocable-cpus", &extras.revocable_cpus.to_string()]);
         }
+        for (netns, ip) in &extras.agent_hosts {
+            cluster.args(["--agent-host", &format!("{netns}={ip}")]);
+        }
+        if !extras.agent_hosts.is_empty() {
+            cluster
+                .args([
+                    "--agent-ping-timeout-secs",
+                    &extras.agent_ping_timeout_secs.to_string(),
+                ])
+                .args(["--max-agent-ping-timeouts", "3"]);
+        }
         if let Some(policy) = &extras.cpu_policy {
             scheduler_config["miner"]["cpu_policy"] = policy.clone().into();
         }
@@ -299,6 +338,13 @@ impl Stack {
                     "proxy_image": proxy_image,
                 });
             }
+        }
+        if let Some(host) = extras.node_host {
+            let url = node.rpc_url().replace("127.0.0.1", &host.to_string());
+            scheduler_config["node"]["url"] = url.into();
+        }
+        if let Some(settings) = &extras.scheduler_settings {
+            merge_json(&mut scheduler_config, settings);
         }
         let cluster = Stopping(cluster.spawn()?, "devcluster");
         let config_path = config.work_dir.join("scheduler.json");
@@ -456,4 +502,32 @@ fn http_exchange(
 pub fn http_get_json(port: u16, path: &str) -> Option<serde_json::Value> {
     let text = http_exchange(port, "GET", path, "", Duration::from_secs(2)).ok()?;
     serde_json::from_str(text.split_once("\r\n\r\n")?.1).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::merge_json;
+
+    #[test]
+    fn scheduler_settings_go_over_the_stacks_own_key_by_key() {
+        let mut config = serde_json::json!({
+            "proxy": { "cpus": 0.5, "mem_mb": 256 },
+            "payout_address": "a",
+        });
+        merge_json(
+            &mut config,
+            &serde_json::json!({
+                "proxy": { "unreachable_timeout_secs": 5, "cpus": 1 },
+                "miner": { "unreachable_timeout_secs": 9 },
+            }),
+        );
+        assert_eq!(
+            config,
+            serde_json::json!({
+                "proxy": { "cpus": 1, "mem_mb": 256, "unreachable_timeout_secs": 5 },
+                "miner": { "unreachable_timeout_secs": 9 },
+                "payout_address": "a",
+            })
+        );
+    }
 }

@@ -6,9 +6,11 @@
 //! * [`mining`]: the proxy and miners as processes, their stats and journal.
 //! * [`browser`]: headless Chromium: a page's DOM after it ran, screenshots.
 //! * [`procfs`]: a process's CPU time and memory, for the load benchmarks.
+//! * [`tasks`]: the scheduler's running tasks and their agents.
 
 pub use mesos_miner::{bins, bitcoin_core, containers, node, prerequisites, stack, wallet};
 
 pub mod browser;
 pub mod mining;
 pub mod procfs;
+pub mod tasks;

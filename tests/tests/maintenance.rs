@@ -14,6 +14,7 @@ use tests::bins::workspace_bin;
 use tests::mining::{journal_entries, journals, wait_until};
 use tests::node::{Chain, Node};
 use tests::stack::{Stack, StackConfig, StackExtras, Tasks};
+use tests::tasks::{agent_index, running};
 use tests::wallet::{AddressKind, TestWallet};
 
 /// The agents' hostnames, in order: two machines.
@@ -27,17 +28,6 @@ fn request(stack: &Stack, method: &str, path: &str, body: &Value) -> (u16, Strin
         body.to_string()
     };
     stack.master_request(method, path, &body).unwrap()
-}
-
-/// The agent index in a devcluster agent id (`<master>-S<index>`, with
-/// `-<seq>` after the agent registered again).
-fn agent_index(agent_id: &str) -> usize {
-    let (_, rest) = agent_id.rsplit_once("-S").expect("a devcluster agent id");
-    rest.split('-')
-        .next()
-        .unwrap()
-        .parse()
-        .expect("an agent index")
 }
 
 /// A log line without its ANSI colour codes (tracing colours the field names).
@@ -57,15 +47,6 @@ fn without_colours(line: &str) -> String {
         }
     }
     out
-}
-
-fn running(stack: &Stack, kind: &str) -> Vec<(String, String)> {
-    stack
-        .tasks_on_agents()
-        .into_iter()
-        .filter(|(_, k, _, state)| k == kind && state == "RUNNING")
-        .map(|(id, _, agent, _)| (id, agent))
-        .collect()
 }
 
 fn now_nanos() -> i64 {

@@ -78,6 +78,51 @@ struct Args {
     /// name -> value (or name -> {key -> value}).
     #[arg(long)]
     secrets_file: Option<PathBuf>,
+    /// Puts an agent on a host of its own, NETNS=IP: it listens at IP inside
+    /// the network namespace NETNS (made with `ip netns add`, reachable from
+    /// here), its executors run there, and the master pings it across the
+    /// link. Repeat it, once per agent in order (needs root and `ip`).
+    #[arg(long, value_parser = agent_host)]
+    agent_host: Vec<devcluster::AgentHost>,
+    /// Seconds the master waits for a ping of an agent on a host of its own
+    /// (Mesos' `--agent_ping_timeout`); pings go out at this interval.
+    #[arg(long, default_value = "15", value_parser = ping_timeout)]
+    agent_ping_timeout_secs: std::time::Duration,
+    /// Missed pings in a row after which such an agent is unreachable
+    /// (Mesos' `--max_agent_ping_timeouts`).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    max_agent_ping_timeouts: u32,
+}
+
+/// `--agent-host NETNS=IP`.
+fn agent_host(text: &str) -> anyhow::Result<devcluster::AgentHost> {
+    let (netns, ip) = text
+        .split_once('=')
+        .with_context(|| format!("--agent-host {text:?} is not NETNS=IP"))?;
+    if netns.is_empty() || netns.contains('/') {
+        bail!("--agent-host {text:?}: {netns:?} is not a network namespace name");
+    }
+    let ip = ip
+        .parse()
+        .with_context(|| format!("--agent-host {text:?}: {ip:?} is not an IP address"))?;
+    Ok(devcluster::AgentHost {
+        netns: netns.to_owned(),
+        ip,
+    })
+}
+
+/// `--agent-ping-timeout-secs`: positive, and no more than devcluster's longest interval.
+fn ping_timeout(text: &str) -> anyhow::Result<std::time::Duration> {
+    let secs: f64 = text
+        .parse()
+        .with_context(|| format!("--agent-ping-timeout-secs {text:?}: not a number"))?;
+    match devcluster::seconds(secs) {
+        Some(timeout) if !timeout.is_zero() => Ok(timeout),
+        _ => bail!(
+            "--agent-ping-timeout-secs {secs} must be positive and at most {}",
+            devcluster::MAX_INTERVAL.as_secs()
+        ),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -168,6 +213,9 @@ async fn main() -> anyhow::Result<()> {
             .contains(&Containerizer::Docker)
             .then_some(args.docker_cli),
         secrets: args.secrets_file,
+        agent_hosts: args.agent_host,
+        agent_ping_timeout: args.agent_ping_timeout_secs,
+        max_agent_ping_timeouts: args.max_agent_ping_timeouts,
         ..defaults
     };
     let cluster = Cluster::start(config)
@@ -211,6 +259,24 @@ mod tests {
         for absurd in [1e300, 0.0, -1.0, f64::NAN, f64::INFINITY] {
             let error = heartbeat(absurd).unwrap_err().to_string();
             assert!(error.contains("--heartbeat-secs"), "{error}");
+        }
+    }
+
+    #[test]
+    fn agent_hosts_and_ping_timeouts() {
+        let host = agent_host("mmh0=10.231.5.10").unwrap();
+        assert_eq!(host.netns, "mmh0");
+        assert_eq!(host.ip, "10.231.5.10".parse::<std::net::IpAddr>().unwrap());
+        for bad in ["mmh0", "=10.0.0.1", "a/b=10.0.0.1", "mmh0=ten"] {
+            let error = agent_host(bad).unwrap_err().to_string();
+            assert!(error.contains("--agent-host"), "{error}");
+        }
+        assert_eq!(
+            ping_timeout("0.5").unwrap(),
+            std::time::Duration::from_millis(500)
+        );
+        for bad in ["0", "-1", "nan", "1e300", "x"] {
+            assert!(ping_timeout(bad).is_err(), "{bad}");
         }
     }
 
