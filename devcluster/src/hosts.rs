@@ -29,6 +29,7 @@ fn netns_path(netns: &str) -> std::path::PathBuf {
 /// Binds `addr` inside the network namespace `netns`: on a thread of its
 /// own that enters the namespace, binds and ends (the socket stays in the
 /// namespace; the process's other threads never leave theirs).
+#[allow(unsafe_code)] // setns(2), a thin libc call
 pub(crate) fn bind_in(netns: &str, addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     let path = netns_path(netns);
     let namespace = File::open(&path).map_err(|error| {

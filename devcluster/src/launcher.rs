@@ -181,6 +181,7 @@ fn start(inner: &Arc<Inner>, launch: Launch) -> Result<Option<u32>, String> {
 
 /// Sends `signal` to the process group led by `pid` (executors run in their
 /// own group, so shells and their children go too).
+#[allow(unsafe_code)] // kill(2), a thin libc call
 fn signal_group(pid: u32, signal: i32) {
     let Ok(pid) = i32::try_from(pid) else {
         return;

@@ -281,6 +281,7 @@ pub const PARENT_DEATH_SIGNAL: libc::c_int = libc::SIGKILL;
 ///
 /// Linux sends the signal when the *thread* that forked exits; the proxy is
 /// spawned from a tokio worker thread, which lives as long as the runtime.
+#[allow(unsafe_code)] // pre_exec with prctl(2) and getppid(2), thin libc calls
 pub fn tie_to_this_process(command: &mut Command) {
     command.process_group(0);
     #[cfg(target_os = "linux")]
@@ -307,6 +308,7 @@ pub fn tie_to_this_process(command: &mut Command) {
 
 /// Sends `signal` to the process group `child` leads (see
 /// [`tie_to_this_process`]), or to `child` alone if it leads none.
+#[allow(unsafe_code)] // kill(2), a thin libc call
 fn signal_child(child: &Child, signal: libc::c_int) {
     let Some(pid) = child.id().and_then(|pid| libc::pid_t::try_from(pid).ok()) else {
         return;

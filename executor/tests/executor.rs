@@ -461,10 +461,11 @@ async fn proxy_dies_when_only_the_executor_is_killed() {
     assert_eq!(group, proxy, "the proxy leads its own process group");
 
     // As the OOM killer would: SIGKILL to the executor process alone.
-    let pid = libc::pid_t::try_from(executor).unwrap();
-    // SAFETY: kill(2) only sends a signal. The executor is devcluster's
-    // child, not yet reaped (it has just been seen running).
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &executor.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         match proc_stat(proxy) {

@@ -25,6 +25,7 @@ const CLOCK_ADDS: u64 = 1 << 16;
 
 /// Runs `adds` dependent register-register adds (a multiple of 4).
 #[inline(never)]
+#[allow(unsafe_code)] // inline assembly: the clock's reference loop
 pub fn clock_loop(adds: u64) {
     let mut x = 0u64;
     let step = std::hint::black_box(1u64);

@@ -5,13 +5,18 @@
 //! then confirms each candidate with the portable double hash and the full
 //! 256-bit comparison, so engines can never report a wrong hit.
 
+// The SIMD and SHA-extension kernels: the one place `unsafe` intrinsics are allowed (each
+// block with its SAFETY line, each engine checked against the portable one).
+#[allow(unsafe_code)]
 mod avx2;
+#[allow(unsafe_code)]
 mod avx512;
 mod job;
 mod kernel;
 mod lanes;
 mod portable;
 mod rolled;
+#[allow(unsafe_code)]
 mod sha_ni;
 
 pub use job::Job;
