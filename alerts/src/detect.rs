@@ -15,12 +15,16 @@ use std::time::{Duration, Instant};
 pub enum WorkerChange {
     /// No share for `silent_for` (at least the threshold).
     Offline {
+        /// The worker's name.
         worker: String,
+        /// Time since its last accepted share.
         silent_for: Duration,
     },
     /// A share after being reported offline for `offline_for` (since its last share).
     Back {
+        /// The worker's name.
         worker: String,
+        /// Time from its previous accepted share to this one.
         offline_for: Duration,
     },
 }
@@ -93,9 +97,17 @@ impl WorkerWatch {
 #[derive(Debug, Clone, PartialEq)]
 pub enum RateChange {
     /// Below the threshold for `below_for`.
-    Low { hash_rate: f64, below_for: Duration },
+    Low {
+        /// The hash rate over the window, in hashes per second.
+        hash_rate: f64,
+        /// How long it has been below the threshold.
+        below_for: Duration,
+    },
     /// Back at or above it.
-    Recovered { hash_rate: f64 },
+    Recovered {
+        /// The hash rate over the window, in hashes per second.
+        hash_rate: f64,
+    },
 }
 
 /// Hash rate from cumulative share difficulty over a sliding window, against a threshold.

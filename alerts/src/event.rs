@@ -52,6 +52,7 @@ impl Kind {
 /// One alert.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Event {
+    /// What happened; its name is the JSON `kind`.
     pub kind: Kind,
     /// UTC, RFC 3339, seconds.
     pub time: String,

@@ -84,6 +84,7 @@ pub struct SenderConfig {
     pub retries: u32,
     /// The first retry's delay, doubling up to `backoff_max`.
     pub backoff_initial: Duration,
+    /// The longest delay between retries.
     pub backoff_max: Duration,
     /// Queue length per URL.
     pub queue: usize,
@@ -115,7 +116,12 @@ impl Counters {
 pub enum SenderError {
     /// Not an `http://` or `https://` URL.
     #[error("--alert-url {url:?}: {reason}")]
-    BadUrl { url: String, reason: String },
+    BadUrl {
+        /// The URL as given.
+        url: String,
+        /// Why it was refused: a parse error or a wrong scheme.
+        reason: String,
+    },
     /// The HTTP client could not be built.
     #[error("alert HTTP client: {0}")]
     Client(String),

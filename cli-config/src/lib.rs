@@ -49,32 +49,59 @@ pub enum Error {
     /// A usage error, `--help` or `--version`: print it with [`clap::Error::exit`].
     #[error(transparent)]
     Clap(#[from] clap::Error),
+    /// The config file cannot be read.
     #[error("reading the config file {path}: {source}")]
     Read {
+        /// The config file.
         path: PathBuf,
+        /// The I/O error.
         source: std::io::Error,
     },
+    /// The config file is not valid TOML (or JSON, for a `.json` file).
     #[error("parsing the config file {path}: {message}")]
-    Parse { path: PathBuf, message: String },
-    #[error("config file {path}: unknown key `{key}` (known keys: {known})")]
-    UnknownKey {
+    Parse {
+        /// The config file.
         path: PathBuf,
-        key: String,
-        known: String,
-    },
-    #[error("config file {path}: `{key}` {message}")]
-    BadValue {
-        path: PathBuf,
-        key: String,
+        /// The parser's error.
         message: String,
     },
+    /// A key of the file is no flag, subcommand or section of the program.
+    #[error("config file {path}: unknown key `{key}` (known keys: {known})")]
+    UnknownKey {
+        /// The config file.
+        path: PathBuf,
+        /// The unknown key.
+        key: String,
+        /// The keys the file may hold, comma-separated (`[name]` for tables).
+        known: String,
+    },
+    /// A key's value has the wrong shape (not a scalar or list of them, not a table for a
+    /// subcommand), or the key is a section flag that belongs in its section.
+    #[error("config file {path}: `{key}` {message}")]
+    BadValue {
+        /// The config file.
+        path: PathBuf,
+        /// The key at fault.
+        key: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A value from the file fails its flag's own parser.
     #[error("config file {path}: {message}")]
-    Invalid { path: PathBuf, message: String },
+    Invalid {
+        /// The config file.
+        path: PathBuf,
+        /// The first line of clap's error, without its `error: ` prefix.
+        message: String,
+    },
     /// A variable of a renamed flag's old name is set: it would be ignored.
     #[error("{old} is no longer read: the flag is {flag} now, its variable {new}")]
     RetiredEnv {
+        /// The old variable's name, which is set.
         old: String,
+        /// The variable read now.
         new: String,
+        /// The flag, as `--long-name`.
         flag: String,
     },
 }

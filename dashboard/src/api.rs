@@ -29,9 +29,13 @@ pub struct UiInfo {
 /// Hash rates over the usual windows (H/s), from accepted share work.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Rates {
+    /// Over the last minute.
     pub m1: f64,
+    /// Over the last 10 minutes.
     pub m10: f64,
+    /// Over the last hour.
     pub h1: f64,
+    /// Over the last 24 hours.
     pub h24: f64,
 }
 
@@ -59,6 +63,7 @@ pub struct Chart {
     pub range: String,
     /// Width of each bucket.
     pub bucket_secs: u64,
+    /// The buckets, oldest first.
     pub points: Vec<Point>,
 }
 
@@ -69,6 +74,7 @@ pub struct PoolView {
     pub now: u64,
     /// Since when the history has data (its first share, or its creation).
     pub since: u64,
+    /// The pool's hash rates.
     pub hash_rate: Rates,
     /// Shares accepted since the history began.
     pub accepted: u64,
@@ -86,18 +92,24 @@ pub struct PoolView {
     pub connections: u64,
     /// Blocks found (the history's record).
     pub blocks_found: u64,
+    /// The pool's chart over the range asked for.
     pub chart: Chart,
 }
 
 /// One worker (`address.worker`, as it authorized).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct WorkerView {
+    /// The name it authorized with, `address.worker`.
     pub name: String,
     /// A share accepted in the last [`OFFLINE_AFTER_SECS`].
     pub online: bool,
+    /// The worker's hash rates.
     pub hash_rate: Rates,
+    /// Its last accepted share (none yet: `None`).
     pub last_share: Option<u64>,
+    /// The best difficulty of its accepted shares.
     pub best_difficulty: f64,
+    /// Shares accepted since the history first saw it.
     pub accepted: u64,
     /// Rejected shares by reason.
     pub rejected: BTreeMap<String, u64>,
@@ -108,6 +120,7 @@ pub struct WorkerView {
 /// `GET /api/v1/workers`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct WorkersView {
+    /// When this was computed.
     pub now: u64,
     /// By hash rate over 10 minutes, highest first.
     pub workers: Vec<WorkerView>,
@@ -116,8 +129,11 @@ pub struct WorkersView {
 /// `GET /api/v1/worker/{name}?range=1h|24h|7d`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct WorkerDetail {
+    /// When this was computed.
     pub now: u64,
+    /// The worker.
     pub worker: WorkerView,
+    /// Its chart over the range asked for.
     pub chart: Chart,
 }
 
@@ -126,13 +142,16 @@ pub struct WorkerDetail {
 pub struct Payout {
     /// The address paid (the script in hex when it is none).
     pub address: String,
+    /// The amount paid.
     pub sats: u64,
 }
 
 /// A block the pool found.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct BlockView {
+    /// The block's height.
     pub height: u32,
+    /// The block hash, hex in the usual display order.
     pub hash: String,
     /// When the share was found.
     pub time: u64,
@@ -162,12 +181,17 @@ pub struct BlocksView {
 pub struct JobView {
     /// False before the first template.
     pub ready: bool,
+    /// The height of the block being mined.
     pub height: u32,
+    /// The hash of the block it builds on, hex.
     pub previous_block: String,
     /// Transactions besides the coinbase.
     pub transactions: usize,
+    /// The template's transaction fees, in all.
     pub fees_sats: u64,
+    /// What the coinbase may pay: subsidy plus fees.
     pub coinbase_value_sats: u64,
+    /// The difficulty of the block target.
     pub network_difficulty: f64,
     /// The PPLNS window as the next block pays it: one output per payee (fee and fallback
     /// included), largest first.
@@ -179,13 +203,17 @@ pub struct JobView {
 /// An agent as the scheduler sees it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AgentView {
+    /// The Mesos agent id.
     pub id: String,
+    /// Its hostname, from its latest offer (empty if none was seen).
     pub hostname: String,
     /// The resources of its latest offer (what was free then).
     pub offered_cpus: f64,
+    /// The memory of its latest offer, in MB.
     pub offered_mem_mb: f64,
     /// What our live tasks on it use.
     pub used_cpus: f64,
+    /// The memory our live tasks on it use, in MB.
     pub used_mem_mb: f64,
     /// When it last offered.
     pub last_offer: Option<u64>,
@@ -194,50 +222,69 @@ pub struct AgentView {
 /// A task as the scheduler sees it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ClusterTask {
+    /// The Mesos task id.
     pub id: String,
     /// `proxy` or `miner`.
     pub kind: String,
+    /// The id of the agent it runs on.
     pub agent: String,
+    /// That agent's hostname.
     pub hostname: String,
     /// Mesos' state, e.g. `RUNNING`.
     pub state: String,
+    /// The CPUs it holds.
     pub cpus: f64,
     /// Its CPUs are revocable (oversubscribed slack that Mesos may take back).
     pub revocable: bool,
+    /// The memory it holds, in MB.
     pub mem_mb: f64,
     /// The executor's latest report (miners).
     pub hash_rate: Option<f64>,
     /// `hash_rate / cpus`.
     pub hash_rate_per_cpu: Option<f64>,
+    /// Shares the pool accepted so far, per the executor's latest report (none yet: `None`).
     pub accepted: Option<u64>,
+    /// Shares the pool rejected so far, per the executor's latest report (none yet: `None`).
     pub rejected: Option<u64>,
+    /// When it was launched.
     pub launched_at: u64,
 }
 
 /// A status update the scheduler received.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TaskEvent {
+    /// When the scheduler received it.
     pub time: u64,
+    /// The task it is about.
     pub task_id: String,
+    /// The new state, without Mesos' `TASK_` prefix, e.g. `RUNNING`.
     pub state: String,
     /// Mesos' reason, e.g. `REASON_EXECUTOR_TERMINATED`.
     pub reason: Option<String>,
+    /// Mesos' message, if it is not empty.
     pub message: Option<String>,
 }
 
 /// `GET /api/v1/cluster` (the scheduler).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ClusterView {
+    /// When this was computed.
     pub now: u64,
+    /// Our framework id, once registered.
     pub framework_id: Option<String>,
     /// The master subscribed to (or tried) last.
     pub master: Option<String>,
+    /// Subscribed to a master right now.
     pub connected: bool,
+    /// SUBSCRIBED events received since the scheduler started.
     pub subscriptions: u64,
+    /// Agents that sent an offer or run our tasks, sorted by id.
     pub agents: Vec<AgentView>,
+    /// Our live tasks.
     pub tasks: Vec<ClusterTask>,
     /// The revocable CPUs our tasks hold, in all.
     pub revocable_cpus: f64,
+    /// The latest hash rates our miners' executors reported, summed.
     pub total_hash_rate: f64,
     /// Newest first, bounded.
     pub events: Vec<TaskEvent>,
@@ -249,7 +296,9 @@ pub struct ClusterView {
 /// few seconds, and `event: blocks` with the [`BlocksView`] at the start and whenever a block
 /// is found or its outcome changes.
 pub mod events {
+    /// The event name of a [`PoolView`](super::PoolView).
     pub const POOL: &str = "pool";
+    /// The event name of a [`BlocksView`](super::BlocksView).
     pub const BLOCKS: &str = "blocks";
     /// The newest blocks a `blocks` event carries.
     pub const BLOCKS_IN_EVENT: usize = 100;

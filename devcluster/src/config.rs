@@ -112,7 +112,9 @@ pub struct ClusterConfig {
 /// which the master's host can route to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentHost {
+    /// The namespace's name (`/var/run/netns/<netns>`).
     pub netns: String,
+    /// The agent's address inside it.
     pub ip: IpAddr,
 }
 

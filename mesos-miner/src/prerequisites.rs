@@ -1,6 +1,7 @@
 //! The machine's prerequisites beyond the Rust toolchain, from the one list in the workspace's
 //! `prerequisites.txt` (also read by `.ci/run` and quoted in the README): which are missing for
-//! a purpose (`bitcoin-core`, `images`, `dashboard`), and an error that names them and the `apt-get` line.
+//! a purpose (`bitcoin-core`, `images`, `dashboard`, `partitions`: the test hosts in network
+//! namespaces), and an error that names them and the `apt-get` line.
 
 use std::path::Path;
 use std::process::{Command, Stdio};

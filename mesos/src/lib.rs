@@ -26,6 +26,7 @@ pub mod duration;
 pub mod id;
 pub mod recordio;
 pub mod scalar;
+#[allow(missing_docs)] // generated from the .proto files, whose comments say what each field is
 pub mod v1;
 
 pub use content_type::{

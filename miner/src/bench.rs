@@ -34,12 +34,16 @@ fn bench_header() -> [u8; 80] {
 /// Errors running the benchmark.
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
+    /// The search could not be set up (engine unsupported, no threads, pool not built).
     #[error(transparent)]
     Search(#[from] SearchError),
+    /// The run duration was zero.
     #[error("benchmark duration must be a positive number of seconds, got {0:?}")]
     Duration(Duration),
+    /// Writing the results to the output failed.
     #[error("cannot write the results: {0}")]
     Io(#[from] io::Error),
+    /// A result could not be encoded as JSON.
     #[error("cannot encode the results: {0}")]
     Json(#[from] serde_json::Error),
 }
@@ -47,10 +51,13 @@ pub enum BenchError {
 /// The result of one engine on one thread count; also the `--json` line.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Measurement {
+    /// The engine measured (its name in JSON).
     #[serde(serialize_with = "engine_name")]
     pub engine: Engine,
+    /// The mode it ran in (its name in JSON).
     #[serde(serialize_with = "mode_name")]
     pub mode: Mode,
+    /// Worker threads searching.
     pub threads: usize,
     /// Wall time from the start of the search until every worker stopped.
     pub seconds: f64,
@@ -149,6 +156,7 @@ pub fn measure(
 /// What to benchmark.
 #[derive(Clone, Debug)]
 pub struct Plan {
+    /// Engines to measure, in order.
     pub engines: Vec<Engine>,
     /// Modes to run each engine in (those it has).
     pub modes: Vec<Mode>,

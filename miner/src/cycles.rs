@@ -53,7 +53,9 @@ pub fn clock_loop(adds: u64) {
 /// One kernel to time: a name, and a chunk of work that returns the
 /// hashes it did.
 pub struct Kernel {
+    /// The engine the kernel belongs to.
     pub engine: Engine,
+    /// The mode the kernel hashes in.
     pub mode: Mode,
     /// The variant's name (`default` for the one the engine uses).
     pub variant: &'static str,
@@ -63,10 +65,13 @@ pub struct Kernel {
 /// The result for one kernel; also the `--json` line.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct CycleMeasurement {
+    /// The kernel's engine (its name in JSON).
     #[serde(serialize_with = "engine_name")]
     pub engine: Engine,
+    /// The kernel's mode (its name in JSON).
     #[serde(serialize_with = "mode_name")]
     pub mode: Mode,
+    /// The kernel variant's name (`default` for the one the engine uses).
     pub variant: &'static str,
     /// Which of the threads measuring at once this is (0-based).
     pub thread: usize,

@@ -55,10 +55,13 @@ pub fn default_threads() -> usize {
 /// Errors setting up a search.
 #[derive(Debug, thiserror::Error)]
 pub enum SearchError {
+    /// The engine is unknown or this CPU cannot run it.
     #[error(transparent)]
     Engine(#[from] EngineError),
+    /// Zero threads were asked for.
     #[error("the thread count must be at least 1")]
     ZeroThreads,
+    /// The worker thread pool could not be built.
     #[error("cannot start the search threads: {0}")]
     Pool(#[from] rayon::ThreadPoolBuildError),
 }
@@ -70,7 +73,9 @@ pub enum SearchError {
 // A job is made once per nonce range (seconds of hashing): its size is of no account.
 #[allow(clippy::large_enum_variant)]
 pub enum Work {
+    /// A header's nonces, in the engine's nonce-only mode.
     Nonces(Job),
+    /// A header's nonces times a set of versions, in the engine's version-rolling mode.
     Versions(RolledJob),
 }
 
@@ -130,6 +135,7 @@ pub struct Found<T> {
     pub tag: T,
     /// The job's sequence number in this searcher: 1 for its first job.
     pub job: u64,
+    /// The nonce and its hash.
     pub hit: Hit,
     /// The full header version of the hit, for version-rolled work
     /// ([`Work::Versions`]); `None` for nonce-only work.
@@ -262,10 +268,12 @@ impl Searcher {
         self
     }
 
+    /// The engine the workers hash with.
     pub fn engine(&self) -> Engine {
         self.engine
     }
 
+    /// The number of worker threads.
     pub fn threads(&self) -> usize {
         self.shared.hashed.len()
     }

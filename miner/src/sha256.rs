@@ -26,26 +26,32 @@ pub const IV: [u32; 8] = [
 /// The padding word that follows a message ending on a word boundary.
 pub const PAD: u32 = 0x8000_0000;
 
+/// FIPS 180-4 `Σ0`, applied to `a` in the compression rounds.
 #[inline(always)]
 pub fn big_sigma0(x: u32) -> u32 {
     x.rotate_right(2) ^ x.rotate_right(13) ^ x.rotate_right(22)
 }
+/// FIPS 180-4 `Σ1`, applied to `e` in the compression rounds.
 #[inline(always)]
 pub fn big_sigma1(x: u32) -> u32 {
     x.rotate_right(6) ^ x.rotate_right(11) ^ x.rotate_right(25)
 }
+/// FIPS 180-4 `σ0`, applied to `W[t-15]` in the message schedule.
 #[inline(always)]
 pub fn small_sigma0(x: u32) -> u32 {
     x.rotate_right(7) ^ x.rotate_right(18) ^ (x >> 3)
 }
+/// FIPS 180-4 `σ1`, applied to `W[t-2]` in the message schedule.
 #[inline(always)]
 pub fn small_sigma1(x: u32) -> u32 {
     x.rotate_right(17) ^ x.rotate_right(19) ^ (x >> 10)
 }
+/// `Ch(e, f, g)`: each bit from `f` where `e` is set, else from `g`.
 #[inline(always)]
 pub fn ch(e: u32, f: u32, g: u32) -> u32 {
     (e & f) ^ (!e & g)
 }
+/// `Maj(a, b, c)`: each bit's majority of the three words.
 #[inline(always)]
 pub fn maj(a: u32, b: u32, c: u32) -> u32 {
     (a & b) ^ (a & c) ^ (b & c)

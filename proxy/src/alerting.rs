@@ -47,15 +47,20 @@ pub struct Alerting {
 /// Delivery counters, for `/api/stats` and `/metrics`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AlertStats {
+    /// Deliveries answered 2xx (one per event and URL).
     pub sent: u64,
+    /// Deliveries given up on (retries exhausted or a final error answer).
     pub failed: u64,
+    /// Deliveries dropped because the URL's queue was full.
     pub dropped: u64,
+    /// Delivery attempts after the first.
     pub retries: u64,
     /// Workers currently reported offline.
     pub workers_offline: u64,
 }
 
 impl Alerting {
+    /// Alert state sending through `sender`, with no worker or hash-rate history yet.
     pub fn new(sender: Sender, config: AlertingConfig) -> Self {
         let offline = config.offline_after.unwrap_or(Duration::MAX);
         let rate = config

@@ -70,6 +70,7 @@ pub struct ServerConfig {
     pub ban_for: Duration,
     /// IPv6 addresses count by this prefix for bans and [`ServerConfig::max_per_ip`].
     pub ipv6_prefix: u8,
+    /// Each connection's share difficulty retargeting.
     pub vardiff: VardiffConfig,
 }
 

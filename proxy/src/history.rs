@@ -45,8 +45,10 @@ const PRUNE_ALL_EVERY_SECS: u64 = 60;
 /// The history's failures.
 #[derive(Debug, thiserror::Error)]
 pub enum HistoryError {
+    /// The redb database failed (open, transaction, table, storage or commit).
     #[error("history database: {0}")]
     Database(#[from] redb::Error),
+    /// A stored record is not the JSON expected.
     #[error("history record does not parse: {0}")]
     Record(#[from] serde_json::Error),
 }

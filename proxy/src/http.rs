@@ -91,11 +91,13 @@ pub struct StatsReport {
     pub hash_rate: f64,
     /// The window the hash rate covers, in seconds.
     pub hash_rate_window_seconds: f64,
+    /// Shares accepted (and journaled) since the proxy started.
     pub shares_accepted: u64,
     /// Rejected shares by reason.
     pub shares_rejected: BTreeMap<String, u64>,
     /// Sum of the difficulties of the accepted shares.
     pub accepted_difficulty: f64,
+    /// Blocks found since the proxy started, whatever the node answered.
     pub blocks_found: u64,
     /// Found blocks the node took as new and valid (`null`, or inconclusive then in the
     /// best chain).

@@ -6,7 +6,9 @@
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("setting `{field}`: {why}")]
 pub struct InvalidConfig {
+    /// The setting's field name, e.g. `max_line_len`.
     pub field: &'static str,
+    /// Why the value cannot work.
     pub why: String,
 }
 

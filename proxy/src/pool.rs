@@ -26,8 +26,11 @@ use tracing::{error, info, warn};
 /// How the pool runs.
 #[derive(Clone, Debug)]
 pub struct PoolConfig {
+    /// The node's chain: worker names and payouts are addresses on it.
     pub network: Network,
+    /// The coinbase scriptSig layout (tag, extranonce sizes).
     pub coinbase: CoinbaseConfig,
+    /// The PPLNS payout policy.
     pub payouts: PayoutConfig,
     /// Longest wait between retries when the node fails (and after a template that gives
     /// no coinbase).
@@ -55,12 +58,16 @@ pub const DEFAULT_INCONCLUSIVE_INTERVAL: Duration = Duration::from_secs(5);
 /// Counters for `/api/stats` and the logs.
 #[derive(Debug, Default)]
 pub struct Stats {
+    /// Shares accepted (and journaled).
     pub accepted: AtomicU64,
+    /// The sum of accepted share difficulties in thousandths, each share's truncated.
     pub accepted_difficulty_milli: AtomicU64,
     /// The exact sum of accepted share difficulties (an `f64` as bits): sub-milli
     /// difficulties, normal on regtest and for CPU miners, add up here too.
     accepted_difficulty_bits: AtomicU64,
+    /// Rejected shares by reason (`stale`, `duplicate`, `journal-failed`, ...).
     pub rejected: Mutex<BTreeMap<&'static str, u64>>,
+    /// Blocks found, whatever the node then answered.
     pub blocks_found: AtomicU64,
     /// Found blocks the node took as new and valid: `submitblock` answered `null`, or an
     /// `inconclusive` block later found in the best chain.
@@ -76,6 +83,7 @@ pub struct Stats {
     pub blocks_rejected: Mutex<BTreeMap<String, u64>>,
     /// `submitblock` attempts that failed in transport and were retried.
     pub submit_retries: AtomicU64,
+    /// Stratum connections open now.
     pub connections: AtomicU64,
 }
 
@@ -104,6 +112,7 @@ impl Stats {
             .or_default() += 1;
     }
 
+    /// Counts a rejected share for `reason`.
     pub fn reject(&self, reason: &'static str) {
         *self
             .rejected
@@ -116,9 +125,13 @@ impl Stats {
 
 /// Everything the miner sessions share.
 pub struct Pool {
+    /// How the pool runs.
     pub config: PoolConfig,
+    /// The node's RPC client.
     pub node: NodeClient,
+    /// The journal of found blocks and accepted shares.
     pub journal: Journal,
+    /// The live jobs shares are checked against.
     pub jobs: Mutex<JobBook>,
     window: Mutex<PplnsWindow>,
     template: Mutex<Option<Arc<BlockTemplate>>>,
@@ -127,6 +140,7 @@ pub struct Pool {
     /// Ask the node loop for a new template now (after a found block).
     refresh: Notify,
     next_extranonce1: AtomicU32,
+    /// Counters for `/api/stats` and the logs.
     pub stats: Stats,
     /// The dashboard's history, when the proxy keeps one ([`Pool::set_history`]).
     history: OnceLock<Arc<History>>,
@@ -279,6 +293,7 @@ impl Pool {
         n.to_be_bytes()[4 - size.min(4)..].to_vec()
     }
 
+    /// The newest live job, if there is one (none before the first template).
     pub fn latest_job(&self) -> Option<Arc<Job>> {
         self.jobs
             .lock()

@@ -13,6 +13,7 @@ use bitcoin::BlockHash;
 /// Errors from converting user-supplied difficulties.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum TargetError {
+    /// The difficulty was zero, negative, infinite or NaN.
     #[error("difficulty must be a finite number greater than zero, got {0}")]
     InvalidDifficulty(f64),
 }
@@ -43,6 +44,7 @@ impl ShareTarget {
         Self::new(Target::from_compact(bits))
     }
 
+    /// The full 256-bit target.
     pub fn target(&self) -> Target {
         self.target
     }
@@ -53,6 +55,7 @@ impl ShareTarget {
         self.top
     }
 
+    /// The pool difficulty of this target: `difficulty_1_target / target`.
     pub fn difficulty(&self) -> f64 {
         self.target.difficulty_float()
     }

@@ -17,12 +17,16 @@ use tungstenite::{stream::MaybeTlsStream, Message, WebSocket};
 /// How the browser failed.
 #[derive(Debug, thiserror::Error)]
 pub enum BrowserError {
+    /// Chromium is not installed.
     #[error(transparent)]
     Missing(#[from] crate::prerequisites::Missing),
+    /// Starting or talking to the process failed.
     #[error("chromium: {0}")]
     Io(#[from] std::io::Error),
+    /// The DevTools endpoint answered something unexpected.
     #[error("chromium's DevTools endpoint: {0}")]
     Protocol(String),
+    /// The DevTools websocket failed.
     #[error("chromium's DevTools websocket: {0}")]
     Socket(#[from] tungstenite::Error),
 }
@@ -32,6 +36,7 @@ pub enum BrowserError {
 pub struct ConsoleEntry {
     /// `error`, `warning`, `exception`, ...
     pub level: String,
+    /// What the page logged, or the exception's description.
     pub text: String,
 }
 

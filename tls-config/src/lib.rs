@@ -18,7 +18,12 @@ pub mod testing;
 pub enum TlsConfigError {
     /// The CA file cannot be read, holds no certificate, or one is unusable.
     #[error("{path}: {reason}")]
-    CaFile { path: PathBuf, reason: String },
+    CaFile {
+        /// The CA file given.
+        path: PathBuf,
+        /// What went wrong reading or using it.
+        reason: String,
+    },
     /// rustls refused the protocol versions (not expected with ring).
     #[error("TLS configuration: {0}")]
     Rustls(String),

@@ -8,6 +8,7 @@ use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 /// A server configuration with a new self-signed certificate, and that certificate.
 #[derive(Debug)]
 pub struct SelfSigned {
+    /// A rustls server configuration presenting the certificate.
     pub server: rustls::ServerConfig,
     /// The certificate, PEM-encoded.
     pub pem: String,

@@ -85,10 +85,12 @@ impl Job {
         }
     }
 
+    /// The 80-byte header as given to [`Job::new`].
     pub fn header(&self) -> &[u8; 80] {
         &self.header
     }
 
+    /// The share target a hit must meet.
     pub fn target(&self) -> &ShareTarget {
         &self.target
     }

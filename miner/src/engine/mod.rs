@@ -35,6 +35,7 @@ pub const NONCE_SPACE: u64 = 1 << 32;
 /// A nonce whose header hash meets the job's target.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Hit {
+    /// The header's nonce field.
     pub nonce: u32,
     /// The raw double-SHA256 digest (reverse it for the usual display order).
     pub hash: [u8; 32],
@@ -52,8 +53,10 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// Every mode.
     pub const ALL: [Mode; 2] = [Mode::NonceOnly, Mode::VersionRolling];
 
+    /// The name used on the command line and in results: `nonce-only` or `version-rolling`.
     pub fn name(self) -> &'static str {
         match self {
             Mode::NonceOnly => "nonce-only",
@@ -94,13 +97,16 @@ pub enum Engine {
 /// Errors choosing an engine.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum EngineError {
+    /// No engine has this name.
     #[error("unknown engine {0:?} (expected one of: avx512, sha-ni, avx2, portable)")]
     Unknown(String),
+    /// This CPU cannot run the engine; with the features it needs ([`Engine::requirement`]).
     #[error("engine {0} is not supported by this CPU (it lacks {1})")]
     Unsupported(Engine, &'static str),
 }
 
 impl Engine {
+    /// Every engine, fastest first.
     pub const ALL: [Engine; 4] = [
         Engine::Avx512,
         Engine::ShaNi,
@@ -108,6 +114,8 @@ impl Engine {
         Engine::Portable,
     ];
 
+    /// The name used on the command line and in results: `avx512`, `sha-ni`, `avx2` or
+    /// `portable`.
     pub fn name(self) -> &'static str {
         match self {
             Engine::Avx512 => "avx512",

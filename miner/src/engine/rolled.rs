@@ -23,14 +23,18 @@ pub struct RolledJob {
 /// A candidate of rolled work: the index of its version in the set, and its nonce.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct RolledCandidate {
+    /// Index into [`RolledJob::versions`] (not the version itself).
     pub version: u32,
+    /// The header's nonce field.
     pub nonce: u32,
 }
 
 /// A hit of rolled work: the full header version it was found with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RolledHit {
+    /// The full header version.
     pub version: u32,
+    /// The nonce and its hash.
     pub hit: Hit,
 }
 
@@ -62,6 +66,7 @@ impl RolledJob {
         &self.jobs
     }
 
+    /// The share target, the same for every version.
     pub fn target(&self) -> &ShareTarget {
         self.jobs[0].target()
     }

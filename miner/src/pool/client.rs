@@ -36,10 +36,13 @@ const RATE_SESSION: Duration = Duration::from_secs(10);
 pub struct PoolConfig {
     /// Pools in order of preference.
     pub pools: Vec<Endpoint>,
+    /// The hashing engine.
     pub engine: Engine,
+    /// Search threads; `None` for [`crate::search::default_threads`].
     pub threads: Option<usize>,
-    /// First and largest wait between failed connection attempts.
+    /// The first wait between failed connection attempts (before jitter).
     pub backoff_min: Duration,
+    /// The largest wait: the wait doubles after each failure up to this.
     pub backoff_max: Duration,
     /// What to suggest, and which reconnects to follow.
     pub policy: PoolPolicy,
@@ -86,7 +89,9 @@ impl ShareStats {
 
 /// A running client: its counters and a way to stop it.
 pub struct PoolClient {
+    /// Share counters of all sessions together.
     pub stats: Arc<ShareStats>,
+    /// The searcher's handle, for its hash counters.
     pub search: SearchHandle,
     shutdown: watch::Sender<bool>,
     work: PoolWork,

@@ -62,6 +62,7 @@ impl fmt::Display for Suggest {
 /// The trust `miner run` puts in its pools.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PoolPolicy {
+    /// What to send as `mining.suggest_difficulty`.
     pub suggest: Suggest,
     /// The time between shares [`Suggest::Auto`] aims at.
     pub share_interval: Duration,
@@ -140,9 +141,13 @@ pub enum Reconnect {
     /// The pool named another host (`host:port`), which was not allowed:
     /// reconnect to `stay` after the wait instead.
     Refused {
+        /// The host the pool named.
         host: String,
+        /// The port the pool named (the current one if it sent 0).
         port: u16,
+        /// The current endpoint, reconnected to instead.
         stay: Endpoint,
+        /// The wait before reconnecting, at most [`MAX_RECONNECT_WAIT`].
         wait: Duration,
     },
 }

@@ -38,26 +38,35 @@ const LIVE_JOBS: usize = 16;
 /// Where and as whom to mine.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Endpoint {
+    /// The pool's host name or IP address.
     pub host: String,
+    /// The pool's TCP port.
     pub port: u16,
     /// `<payout address>[.<worker>]` for our proxy; any worker name elsewhere.
     pub user: String,
+    /// The `mining.authorize` password.
     pub password: String,
 }
 
 /// Why a session failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
+    /// The TCP connection to `host:port` failed or timed out: the address, and why.
     #[error("cannot connect to {0}: {1}")]
     Connect(String, String),
+    /// The pool closed the connection.
     #[error("pool closed the connection")]
     Closed,
+    /// No line from the pool for this long.
     #[error("pool sent nothing for {0:?}")]
     Idle(Duration),
+    /// Reading or writing the stratum stream failed.
     #[error("stratum transport: {0}")]
     Transport(#[from] stratum::CodecError),
+    /// `mining.subscribe` got an error or an unreadable result: its text.
     #[error("pool refused the subscription: {0}")]
     Subscribe(String),
+    /// `mining.authorize` was refused or answered with an error: the worker, and why.
     #[error("pool refused worker {0:?}: {1}")]
     Unauthorized(String, String),
 }
@@ -67,7 +76,9 @@ pub enum SessionError {
 pub enum SessionEnd {
     /// `client.reconnect`: go to this place (or the same one) after `wait`.
     Reconnect {
+        /// The host and port named (port 0: the current one); `None`: the same place.
         to: Option<(String, u16)>,
+        /// How long the pool asked us to wait (0 if it did not say).
         wait: Duration,
     },
     /// The client is shutting down.
@@ -287,14 +298,17 @@ pub struct LiveJobs {
 }
 
 impl LiveJobs {
+    /// Whether shares may still be submitted for `job_id`.
     pub fn contains(&self, job_id: &str) -> bool {
         self.set.contains(job_id)
     }
 
+    /// The number of live job ids.
     pub fn len(&self) -> usize {
         self.order.len()
     }
 
+    /// Whether no job id is live.
     pub fn is_empty(&self) -> bool {
         self.order.is_empty()
     }

@@ -27,8 +27,11 @@ pub struct JobTag {
     /// The extranonce session this share belongs to (bumped on reconnect
     /// and `mining.set_extranonce`); a share from another epoch is useless.
     pub epoch: u64,
+    /// The notify's job id.
     pub job_id: String,
+    /// The extranonce2 the job's coinbase was built with (`extranonce2_size` bytes).
     pub extranonce2: Vec<u8>,
+    /// The header time the job was built with (the notify's ntime).
     pub ntime: u32,
     /// The rolled version bits, all inside the negotiated mask (BIP310's
     /// `version_bits`); `None` without version rolling, and for a version
@@ -37,6 +40,7 @@ pub struct JobTag {
     /// The notify's version and the mask the job was rolled in: a hit's
     /// version may differ from the former only inside the latter.
     pub job_version: u32,
+    /// The version-rolling mask of the job's session (0: no version rolling).
     pub version_mask: u32,
 }
 
@@ -58,7 +62,9 @@ impl JobTag {
 /// The session-level parameters a pool gave us.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Session {
+    /// The pool's extranonce1 for this connection, as bytes.
     pub extranonce1: Vec<u8>,
+    /// The length of the extranonce2 we roll, in bytes.
     pub extranonce2_size: usize,
     /// BIP310 mask the pool allows us to roll (0: no version rolling).
     pub version_mask: u32,

@@ -34,42 +34,75 @@ use writer::{FileSegment, Msg, Segment};
 pub enum Entry {
     /// A block found by a miner, as `submitblock` takes it.
     Block {
+        /// The block hash, hex in display order.
         hash: String,
+        /// The block's height.
         height: u32,
+        /// The serialized block, hex.
         hex: String,
     },
     /// The node's final answer for a block (`accepted`, `duplicate`, or a rejection reason).
-    Submitted { hash: String, outcome: String },
+    Submitted {
+        /// The block hash, as in its [`Entry::Block`].
+        hash: String,
+        /// The answer.
+        outcome: String,
+    },
     /// What became of a block the node answered `inconclusive` for: `accepted` (in the best
     /// chain) or `stale` (not, after the bounded checks).
-    Resolved { hash: String, outcome: String },
+    Resolved {
+        /// The block hash, as in its [`Entry::Block`].
+        hash: String,
+        /// `accepted` or `stale`.
+        outcome: String,
+    },
     /// An accepted share: the payout script (hex) and the share difficulty.
-    Share { script: String, difficulty: f64 },
+    Share {
+        /// The payout script of the share's worker, hex.
+        script: String,
+        /// The share difficulty.
+        difficulty: f64,
+    },
     /// The first line of a compacted journal: what the snapshot below it holds.
-    Compacted { blocks: usize, shares: usize },
+    Compacted {
+        /// Unresolved blocks in the snapshot.
+        blocks: usize,
+        /// PPLNS window shares in the snapshot.
+        shares: usize,
+    },
 }
 
 /// Errors opening, reading or writing the journal.
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
+    /// Opening the journal failed: creating, reading or cutting the file, or starting the
+    /// writer thread.
     #[error("journal {path}: {source}")]
     Io {
+        /// The journal file (`<journal thread>` when the thread could not start).
         path: PathBuf,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },
+    /// A complete line of the file does not decode as an [`Entry`].
     #[error(
         "journal {path}, line {line}: cannot decode a complete record ({reason}); \
          refusing to start rather than drop the records after it (move the file aside to start \
          empty, or repair the line)"
     )]
     Corrupt {
+        /// The journal file.
         path: PathBuf,
+        /// The line's number, from 1.
         line: usize,
+        /// The decoder's error.
         reason: String,
     },
+    /// A write or `fsync` failed, now or before (the journal fails closed): the error.
     #[error("journal write failed, nothing more is acknowledged: {0}")]
     Failed(String),
+    /// The writer thread is gone.
     #[error("journal writer has stopped")]
     Closed,
 }

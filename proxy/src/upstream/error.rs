@@ -39,6 +39,7 @@ pub enum UpstreamError {
     Tls {
         /// The RPC URL.
         url: String,
+        /// Why the TLS client configuration could not be built.
         #[source]
         source: tls_config::TlsConfigError,
     },
