@@ -102,7 +102,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_list_parses_and_names_both_purposes() {
+    fn the_list_parses_and_names_its_purposes() {
         let all = all();
         assert!(all
             .iter()
@@ -110,9 +110,14 @@ mod tests {
         assert!(all
             .iter()
             .any(|p| p.package == "musl-tools" && p.probes == ["musl-gcc"]));
+        assert!(
+            all.iter()
+                .all(|p| ["bitcoin-core", "images", "dashboard", "partitions"]
+                    .contains(&p.needed_for))
+        );
         assert!(all
             .iter()
-            .all(|p| ["bitcoin-core", "images", "dashboard"].contains(&p.needed_for)));
+            .any(|p| p.package == "iproute2" && p.needed_for == "partitions"));
     }
 
     #[test]

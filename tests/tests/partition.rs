@@ -50,6 +50,7 @@ fn journal_blocks(path: &std::path::Path) -> JournalBlocks {
 
 #[test]
 fn cutting_the_proxys_host_off_moves_mining_to_a_new_proxy_and_the_old_is_killed_on_return() {
+    tests::prerequisites::require("partitions").expect("iproute2");
     let hosts = TestHosts::make(3).expect("test hosts (run as root, with iproute2)");
     let gateway = hosts.gateway;
     let mut options = NodeOptions::new(Chain::Regtest);
