@@ -577,18 +577,20 @@ fn running_proxy(snapshot: &StatusSnapshot) -> &scheduler::status::TaskStatusVie
         .expect("a running proxy")
 }
 
-/// Three agents of 2 CPUs, each with the two ports a proxy needs, and the
-/// driver on them (speaking `content_type`, the proxy replaced after 2 s
-/// UNREACHABLE); waits until the proxy and a miner per agent run.
-async fn loss_setup(
-    content_type: mesos::ContentType,
-) -> (
+/// A running cluster of three agents with the scheduler on it: the cluster, the scheduler's
+/// state dir, the driver, the agents' ids, and the status once the proxy and 3 miners run.
+type LossSetup = (
     TestCluster,
     tempfile::TempDir,
     RunningDriver,
     Vec<String>,
     StatusSnapshot,
-) {
+);
+
+/// Three agents of 2 CPUs, each with the two ports a proxy needs, and the
+/// driver on them (speaking `content_type`, the proxy replaced after 2 s
+/// UNREACHABLE); waits until the proxy and a miner per agent run.
+async fn loss_setup(content_type: mesos::ContentType) -> LossSetup {
     loss_setup_with(content_type, |_| {}).await
 }
 
@@ -596,13 +598,7 @@ async fn loss_setup(
 async fn loss_setup_with(
     content_type: mesos::ContentType,
     tweak: impl FnOnce(&mut devcluster::ClusterConfig),
-) -> (
-    TestCluster,
-    tempfile::TempDir,
-    RunningDriver,
-    Vec<String>,
-    StatusSnapshot,
-) {
+) -> LossSetup {
     let cluster = start_cluster_with(3, 2.0, tweak).await;
     let agents: Vec<String> = cluster.cluster.agents().into_iter().map(|a| a.id).collect();
     let state_dir = tempfile::tempdir().unwrap();
@@ -809,13 +805,7 @@ async fn a_real_partition_of_the_proxys_host_replaces_the_proxy_and_kills_the_ol
 /// Cuts the proxy's agent off with `cut`, checks the proxy is replaced while the old one runs
 /// on, heals with `heal` and checks the old proxy is killed.
 async fn partition_the_proxy_then_heal(
-    (cluster, _state_dir, driver, agents, before): &(
-        TestCluster,
-        tempfile::TempDir,
-        RunningDriver,
-        Vec<String>,
-        StatusSnapshot,
-    ),
+    (cluster, _state_dir, driver, agents, before): &LossSetup,
     cut: impl Fn(&str),
     heal: impl Fn(&str),
 ) {

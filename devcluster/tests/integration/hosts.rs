@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::common::*;
 use devcluster::netns::TestHosts;
-use mesos::v1::{framework_info, task_status, FrameworkInfo, TaskState};
+use mesos::v1::{task_status, TaskState};
 
 /// The inode of a process's network namespace.
 fn netns_inode(path: &str) -> u64 {
@@ -28,19 +28,7 @@ async fn cutting_an_agents_link_makes_its_task_unreachable_and_restoring_it_brin
     .await;
     let agent = &h.cluster.agents()[0];
     assert_eq!(agent.endpoint.ip(), hosts.ip(0), "it listens on its host");
-    let mut sched = Sched::subscribe(
-        &h.client,
-        FrameworkInfo {
-            user: "nobody".into(),
-            name: "partition-aware".into(),
-            failover_timeout: Some(60.0),
-            capabilities: vec![framework_info::Capability {
-                r#type: Some(framework_info::capability::Type::PartitionAware as i32),
-            }],
-            ..Default::default()
-        },
-    )
-    .await;
+    let mut sched = Sched::subscribe(&h.client, partition_aware_framework()).await;
     let running = run_task(&mut sched, "t1", "e1", true).await;
     let agent_id = running.agent_id.clone().unwrap();
     let pid = h.cluster.executor_pid("e1").expect("a process");
@@ -75,15 +63,5 @@ async fn cutting_an_agents_link_makes_its_task_unreachable_and_restoring_it_brin
     assert_eq!(back.reason(), task_status::Reason::AgentReregistered);
     assert_eq!(back.agent_id.as_ref(), Some(&agent_id));
     // Reachable again: a kill gets through to the executor in its namespace.
-    sched.kill("t1", &agent_id, None).await;
-    loop {
-        let status = sched.update("t1").await;
-        if status.uuid.is_some() {
-            sched.acknowledge(&status).await;
-        }
-        if status.state() == TaskState::TaskKilled {
-            break;
-        }
-        assert_eq!(status.state(), TaskState::TaskKilling, "{status:?}");
-    }
+    kill_until_killed(&mut sched, "t1", &agent_id).await;
 }

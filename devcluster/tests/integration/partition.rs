@@ -7,24 +7,12 @@ use std::time::Duration;
 
 use crate::common::*;
 use mesos::v1::scheduler::event;
-use mesos::v1::{framework_info, task_status, FrameworkInfo, TaskState};
+use mesos::v1::{task_status, TaskState};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partitioned_agent_runs_on_unseen_and_reports_its_task_when_healed() {
     let h = start(1, 2.0, 512.0, (31000, 31010)).await;
-    let mut sched = Sched::subscribe(
-        &h.client,
-        FrameworkInfo {
-            user: "nobody".into(),
-            name: "partition-aware".into(),
-            failover_timeout: Some(60.0),
-            capabilities: vec![framework_info::Capability {
-                r#type: Some(framework_info::capability::Type::PartitionAware as i32),
-            }],
-            ..Default::default()
-        },
-    )
-    .await;
+    let mut sched = Sched::subscribe(&h.client, partition_aware_framework()).await;
     let running = run_task(&mut sched, "t1", "e1", true).await;
     let agent_id = running.agent_id.clone().unwrap();
     let pid = h.cluster.executor_pid("e1");
@@ -56,17 +44,7 @@ async fn a_partitioned_agent_runs_on_unseen_and_reports_its_task_when_healed() {
     assert_eq!(back.reason(), task_status::Reason::AgentReregistered);
     assert!(back.uuid.is_none());
     // Reachable again: the kill goes through, and the agent offers again.
-    sched.kill("t1", &agent_id, None).await;
-    loop {
-        let status = sched.update("t1").await;
-        if status.uuid.is_some() {
-            sched.acknowledge(&status).await;
-        }
-        if status.state() == TaskState::TaskKilled {
-            break;
-        }
-        assert_eq!(status.state(), TaskState::TaskKilling, "{status:?}");
-    }
+    kill_until_killed(&mut sched, "t1", &agent_id).await;
     let offers = sched.offers().await;
     assert_eq!(offers[0].agent_id, agent_id);
 }

@@ -201,3 +201,31 @@ pub fn command_task(offer: &Offer, task_id: &str, command: CommandInfo) -> TaskI
         ..Default::default()
     }
 }
+
+/// A partition-aware framework that fails over within a minute.
+pub fn partition_aware_framework() -> FrameworkInfo {
+    FrameworkInfo {
+        user: "nobody".into(),
+        name: "partition-aware".into(),
+        failover_timeout: Some(60.0),
+        capabilities: vec![mesos::v1::framework_info::Capability {
+            r#type: Some(mesos::v1::framework_info::capability::Type::PartitionAware as i32),
+        }],
+        ..Default::default()
+    }
+}
+
+/// Kills `task_id` and acknowledges its updates until TASK_KILLED (TASK_KILLING before it).
+pub async fn kill_until_killed(sched: &mut Sched, task_id: &str, agent_id: &mesos::v1::AgentId) {
+    sched.kill(task_id, agent_id, None).await;
+    loop {
+        let status = sched.update(task_id).await;
+        if status.uuid.is_some() {
+            sched.acknowledge(&status).await;
+        }
+        if status.state() == TaskState::TaskKilled {
+            break;
+        }
+        assert_eq!(status.state(), TaskState::TaskKilling, "{status:?}");
+    }
+}
