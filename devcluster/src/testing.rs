@@ -204,3 +204,37 @@ impl TestFramework {
         self.send(call).await;
     }
 }
+
+/// One HTTP/1.0 request with a JSON `body` (the connection closes after it), blocking: the
+/// status code (0 if none could be read) and the body. For operator endpoints and the like.
+pub fn http_request(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> (u16, String) {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connecting");
+    stream
+        .set_read_timeout(Some(PATIENCE))
+        .expect("a read timeout");
+    write!(
+        stream,
+        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("writing the request");
+    let mut text = String::new();
+    let _ = stream.read_to_string(&mut text);
+    let code = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default();
+    (code, body)
+}

@@ -5,7 +5,6 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{Read as _, Write as _};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,29 +34,14 @@ fn proxy_id(snapshot: &StatusSnapshot) -> String {
         .unwrap_or_default()
 }
 
-/// GET `path` from `addr` (HTTP/1.1, connection close); the body.
-fn http_get(addr: std::net::SocketAddr, path: &str) -> (String, String) {
+/// GET `path` from `addr`: the status code and the body.
+fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
     http(addr, "GET", path)
 }
 
-/// One `method` request for `path`: the status line and the body.
-fn http(addr: std::net::SocketAddr, method: &str, path: &str) -> (String, String) {
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    let _ = stream.read_to_string(&mut response);
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    (
-        head.lines().next().unwrap_or_default().to_owned(),
-        body.to_owned(),
-    )
+/// One `method` request for `path` without a body: the status code and the body.
+fn http(addr: std::net::SocketAddr, method: &str, path: &str) -> (u16, String) {
+    devcluster::testing::http_request(addr, method, path, "")
 }
 
 /// (a) proxy first, then one miner per agent with all its free CPUs; the
@@ -121,30 +105,27 @@ async fn proxy_then_miners_with_exact_shares_and_restart_fails_over() {
         driver.status.clone(),
         scheduler::status::DashboardConfig::default(),
     ));
-    let (status_line, body) = tokio::task::spawn_blocking(move || http_get(addr, "/api/status"))
+    let (status, body) = tokio::task::spawn_blocking(move || http_get(addr, "/api/status"))
         .await
         .unwrap();
-    assert!(status_line.contains("200"), "{status_line}");
+    assert_eq!(status, 200, "{body}");
     let json: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(json["framework_id"], running.framework_id.clone().unwrap());
     assert_eq!(json["tasks"].as_array().unwrap().len(), 4);
     assert_eq!(json["agent_cpus"][&proxy_agent], 0.5);
     assert_eq!(json["total_hash_rate"], 0.0);
     assert!(!body.contains("PASSWORD"), "{body}");
-    let (status_line, _) = tokio::task::spawn_blocking(move || http_get(addr, "/nope"))
+    let (status, _) = tokio::task::spawn_blocking(move || http_get(addr, "/nope"))
         .await
         .unwrap();
-    assert!(status_line.contains("404"), "{status_line}");
+    assert_eq!(status, 404);
     // Read-only on every route, the metrics and the pages too.
     for path in ["/metrics", "/api/status", "/api/v1/cluster", "/", "/nope"] {
         for method in ["POST", "PUT", "DELETE"] {
-            let (status_line, _) = tokio::task::spawn_blocking(move || http(addr, method, path))
+            let (status, _) = tokio::task::spawn_blocking(move || http(addr, method, path))
                 .await
                 .unwrap();
-            assert!(
-                status_line.contains("405"),
-                "{method} {path}: {status_line}"
-            );
+            assert_eq!(status, 405, "{method} {path}");
         }
     }
     server.abort();

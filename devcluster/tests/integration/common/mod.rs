@@ -161,30 +161,7 @@ pub async fn run_task(
 /// One HTTP/1.0 request to the master (an operator endpoint): status code
 /// and body.
 pub fn operator(addr: std::net::SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
-    use std::io::{Read as _, Write as _};
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    write!(
-        stream,
-        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut text = String::new();
-    let _ = stream.read_to_string(&mut text);
-    let code = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_owned())
-        .unwrap_or_default();
-    (code, body)
+    devcluster::testing::http_request(addr, method, path, body)
 }
 
 /// A command task (no ExecutorInfo: Mesos' command executor runs it) of
