@@ -33,7 +33,12 @@
 //! - `state`: all of it behind one mutex, driven in time by one ticker task
 //!   (no task or thread per agent, so 100 agents stay cheap).
 //!
-//! The modules above the runtime's are the core: state changes without I/O.
+//! - `hosts`: agents on hosts of their own (`ClusterConfig::agent_hosts`), in
+//!   network namespaces, pinged by the master across their links; [`netns`]
+//!   makes such hosts for tests and cuts their links.
+//!
+//! The core (`state`, `master`, `agent` and the modules declared with them
+//! below) is state changes without I/O.
 //! What touches the system (sandboxes, processes, containers, directories)
 //! a state method queues as an `effect::Effect`; `runtime` carries the queue
 //! out with `launcher` once it has released the lock, and `http` writes the
