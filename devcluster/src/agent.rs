@@ -133,13 +133,7 @@ impl State {
         };
         let fetch = command.uris.clone();
         for uri in &fetch {
-            let source = uri.value.strip_prefix("file://").unwrap_or(&uri.value);
-            if !source.starts_with('/') {
-                return Err(format!(
-                    "cannot fetch {:?}: devcluster fetches local files only",
-                    uri.value
-                ));
-            }
+            crate::effect::local_source(uri)?;
         }
         let mut mounts = self.mounts(agent, &info.resources);
         mounts.extend(self.mounts(agent, &task.resources));
@@ -362,6 +356,15 @@ impl State {
         Ok(())
     }
 
+    /// The executor `key` on `agent` if it is still the run `container_id` (a
+    /// report about an earlier run, or one already forgotten, finds nothing).
+    fn run_of(&mut self, agent: usize, key: &ExecKey, container_id: &str) -> Option<&mut ExecRec> {
+        self.agents[agent]
+            .executors
+            .get_mut(key)
+            .filter(|exec| exec.container_id == container_id)
+    }
+
     /// Removes an executor that ended (or never started), and its secret
     /// files.
     fn forget_executor(
@@ -403,11 +406,7 @@ impl State {
         container_id: &str,
         pid: Option<u32>,
     ) {
-        let Some(exec) = self.agents[agent]
-            .executors
-            .get_mut(key)
-            .filter(|exec| exec.container_id == container_id)
-        else {
+        let Some(exec) = self.run_of(agent, key, container_id) else {
             return;
         };
         exec.pid = pid;
@@ -441,11 +440,7 @@ impl State {
         container_id: &str,
         message: &str,
     ) {
-        let matches = self.agents[agent]
-            .executors
-            .get(key)
-            .is_some_and(|exec| exec.container_id == container_id);
-        if !matches {
+        if self.run_of(agent, key, container_id).is_none() {
             return;
         }
         self.forget_executor(agent, key, container_id);
@@ -471,11 +466,7 @@ impl State {
         container_id: &str,
         pid: u32,
     ) {
-        let Some(exec) = self.agents[agent]
-            .executors
-            .get(key)
-            .filter(|exec| exec.container_id == container_id)
-        else {
+        let Some(exec) = self.run_of(agent, key, container_id) else {
             return;
         };
         let Some(task_id) = exec.command_task.clone() else {
@@ -502,11 +493,7 @@ impl State {
     /// An executor process ended: its unfinished tasks fail (or are killed,
     /// if a kill was asked for) and the scheduler hears FAILURE.
     pub fn executor_exited(&mut self, agent: usize, key: &ExecKey, container_id: &str, raw: i32) {
-        let matches = self.agents[agent]
-            .executors
-            .get(key)
-            .is_some_and(|exec| exec.container_id == container_id);
-        if !matches {
+        if self.run_of(agent, key, container_id).is_none() {
             return;
         }
         let removed = self.forget_executor(agent, key, container_id);

@@ -90,6 +90,21 @@ pub(crate) enum Program {
     },
 }
 
+/// The local path a fetched URI names (a path or `file://` URL); an error for any other,
+/// since devcluster fetches local files only. Checked when a launch is decided, and again
+/// where the file is copied.
+pub(crate) fn local_source(uri: &Uri) -> Result<&str, String> {
+    let source = uri.value.strip_prefix("file://").unwrap_or(&uri.value);
+    if source.starts_with('/') {
+        Ok(source)
+    } else {
+        Err(format!(
+            "cannot fetch {:?}: devcluster fetches local files only",
+            uri.value
+        ))
+    }
+}
+
 /// A resolved file secret: the `index`th file in `dir` (see
 /// `secrets::write_secret_file`: mode 0400, or 0444 for a container whose
 /// user may not be ours, in a 0700 directory).

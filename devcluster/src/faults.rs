@@ -192,6 +192,7 @@ pub(crate) fn restart_agent(
         .ok_or_else(|| Error::UnknownAgent(agent_id.to_owned()))?;
     let reregistration = state.config.executor_reregistration_timeout;
     let back_at = state
+        .clock
         .now()
         .checked_add(downtime)
         .filter(|back_at| back_at.checked_add(reregistration).is_some())

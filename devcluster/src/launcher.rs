@@ -268,13 +268,7 @@ async fn watch_command_task(
 /// Copies local `uris` (paths or file://) into the sandbox.
 fn fetch(uris: &[mesos::v1::command_info::Uri], sandbox: &Path) -> Result<(), String> {
     for uri in uris {
-        let source = uri.value.strip_prefix("file://").unwrap_or(&uri.value);
-        if !source.starts_with('/') {
-            return Err(format!(
-                "cannot fetch {:?}: devcluster fetches local files only",
-                uri.value
-            ));
-        }
+        let source = crate::effect::local_source(uri)?;
         let name = uri.output_file.clone().unwrap_or_else(|| {
             Path::new(source)
                 .file_name()

@@ -409,11 +409,6 @@ impl State {
         state
     }
 
-    /// The state's present.
-    pub fn now(&self) -> Instant {
-        self.clock.now()
-    }
-
     /// Queues `effect` for the runtime.
     pub fn effect(&mut self, effect: Effect) {
         self.effects.push(effect);
@@ -523,7 +518,7 @@ impl State {
     /// Offers every agent's unused resources to a framework that wants them.
     pub fn allocate(&mut self) {
         self.allocation_needed = false;
-        let now = self.now();
+        let now = self.clock.now();
         for framework in self.frameworks.values_mut() {
             framework.filters.retain(|filter| filter.until > now);
         }
@@ -539,7 +534,7 @@ impl State {
         if eligible.is_empty() {
             return;
         }
-        let now = self.now();
+        let now = self.clock.now();
         for (index, used) in used.iter().enumerate() {
             if !self.agents[index].serving(now) || self.agents[index].partitioned {
                 continue;
@@ -673,7 +668,7 @@ impl State {
     /// must acknowledge it (it gets a uuid if it has none).
     pub fn enqueue_update(&mut self, key: &TaskKey, mut status: TaskStatus, from_executor: bool) {
         let retry = self.config.status_update_retry;
-        let now = self.now();
+        let now = self.clock.now();
         let Some(task) = self.tasks.get_mut(key) else {
             return;
         };
@@ -725,7 +720,7 @@ impl State {
     /// Sends again every unacknowledged update at the head of its queue.
     pub fn resend_pending(&mut self, framework_id: &str) {
         let retry = self.config.status_update_retry;
-        let now = self.now();
+        let now = self.clock.now();
         let mut heads = Vec::new();
         for ((fw, _), task) in self.tasks.iter_mut() {
             if fw == framework_id {
@@ -743,7 +738,7 @@ impl State {
 
     /// Time-driven work; called every few milliseconds by the cluster.
     pub fn tick(&mut self) {
-        let now = self.now();
+        let now = self.clock.now();
         self.heartbeats(now);
         self.expire_failovers(now);
         self.retry_updates(now);
@@ -915,7 +910,7 @@ impl State {
     /// subscribed), SIGTERM after the grace period, SIGKILL after that.
     pub fn shutdown_executor(&mut self, agent: usize, key: &ExecKey, graceful: bool) {
         let default_grace = self.config.executor_shutdown_grace;
-        let now = self.now();
+        let now = self.clock.now();
         let Some(exec) = self.agents[agent].executors.get_mut(key) else {
             return;
         };
@@ -971,7 +966,7 @@ impl State {
 
     /// The scheduler's stream is gone: start the failover timer.
     pub fn disconnect_framework(&mut self, framework_id: &str) {
-        let now = self.now();
+        let now = self.clock.now();
         let Some(framework) = self.frameworks.get_mut(framework_id) else {
             return;
         };
