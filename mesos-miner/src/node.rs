@@ -325,7 +325,13 @@ impl Node {
 
     /// `http://127.0.0.1:<rpcport>/`
     pub fn rpc_url(&self) -> String {
-        format!("http://127.0.0.1:{}/", self.rpc_port)
+        self.rpc_url_on(std::net::Ipv4Addr::LOCALHOST.into())
+    }
+
+    /// `http://<host>:<rpcport>/`: the node's RPC at another address of this host (it must
+    /// listen there: `rpcbind` in `NodeOptions::extra_conf`).
+    pub fn rpc_url_on(&self, host: std::net::IpAddr) -> String {
+        format!("http://{}/", std::net::SocketAddr::new(host, self.rpc_port))
     }
 
     /// The `rpcauth` user.

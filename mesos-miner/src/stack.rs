@@ -340,8 +340,7 @@ impl Stack {
             }
         }
         if let Some(host) = extras.node_host {
-            let url = node.rpc_url().replace("127.0.0.1", &host.to_string());
-            scheduler_config["node"]["url"] = url.into();
+            scheduler_config["node"]["url"] = node.rpc_url_on(host).into();
         }
         if let Some(settings) = &extras.scheduler_settings {
             merge_json(&mut scheduler_config, settings);

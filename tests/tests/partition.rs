@@ -148,9 +148,12 @@ fn cutting_the_proxys_host_off_moves_mining_to_a_new_proxy_and_the_old_is_killed
         status(&stack)
     );
 
+    // The cut agent's volumes (`volumes/<master>-S<index>/`).
+    let on_cut_agent =
+        |path: &std::path::Path| path.to_string_lossy().contains(&format!("-S{cut}/"));
     let old_journals: Vec<_> = journals(dir.path())
         .into_iter()
-        .filter(|path| path.to_string_lossy().contains(&format!("-S{cut}/")))
+        .filter(|path| on_cut_agent(path))
         .collect();
     assert_eq!(old_journals.len(), 1, "{old_journals:?}");
 
@@ -164,7 +167,7 @@ fn cutting_the_proxys_host_off_moves_mining_to_a_new_proxy_and_the_old_is_killed
     let copying = kept.path().join("copying");
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        // Often: the proxy's last lines and the volume's removal can be close together.
+        // Every 10 ms: the proxy's last lines and the volume's removal can be close together.
         if std::fs::copy(&old_journals[0], &copying).is_ok() {
             std::fs::rename(&copying, &old_journal).unwrap();
         } else if !old_journals[0].exists() {
@@ -192,7 +195,7 @@ fn cutting_the_proxys_host_off_moves_mining_to_a_new_proxy_and_the_old_is_killed
     // blocks after the replacement pay the new proxy's, whose every block the node answered.
     let mut journals: Vec<_> = journals(dir.path())
         .into_iter()
-        .filter(|path| !path.to_string_lossy().contains(&format!("-S{cut}/")))
+        .filter(|path| !on_cut_agent(path))
         .collect();
     assert_eq!(journals.len(), 1, "the new proxy's volume: {journals:?}");
     journals.push(old_journal);
