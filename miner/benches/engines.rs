@@ -43,10 +43,9 @@ fn engines(c: &mut Criterion) {
     group.finish();
 }
 
-/// Runs this file's benchmarks with Criterion's defaults and the command line's options
-/// (what `criterion_group!` would generate, which cannot carry a doc comment).
-pub fn benches() {
-    let mut criterion = Criterion::default().configure_from_args();
-    engines(&mut criterion);
+// `criterion_group!` makes a `pub fn benches()`, which cannot carry a doc comment: in a
+// private module it is not part of the file's public items.
+mod group {
+    criterion::criterion_group!(benches, super::engines);
 }
-criterion_main!(benches);
+criterion_main!(group::benches);

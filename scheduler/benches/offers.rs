@@ -46,10 +46,13 @@ fn book_with_running_proxy(config: &Config) -> TaskBook {
 }
 
 fn offers(c: &mut Criterion) {
-    let config = Config {
+    let mut config = Config {
         payout_address: "bcrt1qexample".into(),
         ..Config::default()
     };
+    // The offers carry no disk: the proxy runs without its persistent volume (with one, the
+    // first offer only reserves and creates it, and no proxy is launched).
+    config.proxy.volume.enabled = false;
     let event: Vec<Offer> = (0..AGENTS).map(offer).collect();
     let base = book_with_running_proxy(&config);
     let mut group = c.benchmark_group("plan_offers");
@@ -68,10 +71,9 @@ fn offers(c: &mut Criterion) {
     group.finish();
 }
 
-/// Runs this file's benchmarks with Criterion's defaults and the command line's options
-/// (what `criterion_group!` would generate, which cannot carry a doc comment).
-pub fn benches() {
-    let mut criterion = Criterion::default().configure_from_args();
-    offers(&mut criterion);
+// `criterion_group!` makes a `pub fn benches()`, which cannot carry a doc comment: in a
+// private module it is not part of the file's public items.
+mod group {
+    criterion::criterion_group!(benches, super::offers);
 }
-criterion_main!(benches);
+criterion_main!(group::benches);
